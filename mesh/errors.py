@@ -1,0 +1,61 @@
+"""The mesh package's exceptions.
+
+Every error the mesh layer raises derives from :class:`MeshError`. The tree
+separates what the local caller got wrong from what a remote peer did::
+
+    MeshError
+    ├── UsageError            the local caller misused the API or gave bad input
+    │   └── PeerNameError     a peer name that matches no one, or several
+    ├── IdentityError         a key file that is missing, corrupt, or locked
+    ├── NodeNotRunningError   no node answers on the home's control socket
+    └── ProtocolError         a remote peer broke the protocol
+        ├── HandshakeError    secret handshake failed (wrong key, bad proof)
+        ├── FrameError        box-stream or link framing failed (tamper, oversize)
+        ├── LinkTimeout       the peer missed a deadline (handshake, idle)
+        └── EnvelopeError     a malformed, oversized or badly signed envelope
+
+Library errors (nacl, websockets, sqlite3) are translated into these at the
+boundary, so callers catch one family.
+"""
+
+from __future__ import annotations
+
+
+class MeshError(Exception):
+    """Root of every error raised by the mesh package."""
+
+
+class UsageError(MeshError):
+    """The local caller misused the API or passed bad input."""
+
+
+class PeerNameError(UsageError):
+    """A peer name (id, id prefix or nickname) matched no one or several peers."""
+
+
+class IdentityError(MeshError):
+    """A key file is missing, corrupt, or needs a passphrase that was not given."""
+
+
+class NodeNotRunningError(MeshError):
+    """No running node answers on the home directory's control socket."""
+
+
+class ProtocolError(MeshError):
+    """A remote peer sent something the protocol does not allow."""
+
+
+class HandshakeError(ProtocolError):
+    """The secret handshake failed: wrong network key, wrong peer key, or a bad proof."""
+
+
+class FrameError(ProtocolError):
+    """A box-stream or link frame failed authentication or broke a size limit."""
+
+
+class LinkTimeout(ProtocolError):
+    """The peer missed a deadline: the handshake took too long, or the link went silent."""
+
+
+class EnvelopeError(ProtocolError):
+    """An envelope is malformed, oversized, expired, or carries a bad signature."""

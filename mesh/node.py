@@ -1,0 +1,523 @@
+"""The asyncio node: sockets, tasks and timers around the sans-I/O link and router cores.
+
+A :class:`Node` listens for websocket links, dials the addresses it is given
+(and, unless ``auto_connect`` is off, addresses learned from signed address
+records), runs the secret handshake on every link, and feeds the router. All
+protocol decisions are made by :class:`~mesh.link.Link` and
+:class:`~mesh.router.Router`; this module only moves bytes and keeps time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+import websockets
+from websockets.asyncio.client import connect as ws_connect
+from websockets.asyncio.connection import Connection
+from websockets.asyncio.server import Server, ServerConnection
+from websockets.asyncio.server import serve as ws_serve
+
+from mesh.address import PeerAddress
+from mesh.envelope import DestKind, Envelope, EnvelopeType
+from mesh.errors import LinkTimeout, MeshError, PeerNameError, ProtocolError, UsageError
+from mesh.identity import Identity, decode_peer_id, encode_peer_id
+from mesh.link import Link, LinkConfig, LinkState
+from mesh.netkey import DEFAULT_NETWORK_KEY
+from mesh.router import Action, Close, Deliver, Router, RouterConfig, Send
+
+log = logging.getLogger("meshnotes.node")
+
+#: bytes carried by one websocket message at most (the stream is cut to fit)
+WS_CHUNK = 64 * 1024
+#: a link whose unsent bytes pass this is too slow: further messages to it are dropped
+MAX_LINK_BACKLOG = 8 * 1024 * 1024
+#: how far our address record travels, and how often it is re-signed
+ADDRESS_HOP_LIMIT = 3
+ADDRESS_RECORD_RENEW = 3600.0
+
+DeliverHandler = Callable[[Envelope], Awaitable[None] | None]
+
+
+@dataclass
+class NodeConfig:
+    """How a node listens, dials and limits its links."""
+
+    listen: tuple[str, int] | None = ("127.0.0.1", 0)
+    peers: list[PeerAddress] = field(default_factory=list)
+    auto_connect: bool = True
+    target_links: int = 4
+    max_pending_handshakes: int = 64
+    network_key: bytes = DEFAULT_NETWORK_KEY
+    link: LinkConfig = field(default_factory=LinkConfig)
+    router: RouterConfig = field(default_factory=RouterConfig)
+    reconnect_initial: float = 0.25
+    reconnect_max: float = 30.0
+    max_address_records: int = 1000
+    address_record_ttl: float = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class PingReply:
+    rtt_ms: float
+    hops: int
+
+
+class _Conn:
+    """One websocket connection and the link state on it."""
+
+    def __init__(self, link_id: int, ws: Connection, link: Link, direction: str, address: str):
+        self.id = link_id
+        self.ws = ws
+        self.link = link
+        self.direction = direction
+        self.address = address
+        self.wake = asyncio.Event()
+        self.closing = False
+
+    @property
+    def peer_key(self) -> bytes | None:
+        return self.link.remote_key
+
+
+class Node:
+    """A running mesh peer. Use ``async with Node(identity, config) as node:`` or start/stop."""
+
+    def __init__(
+        self,
+        identity: Identity,
+        config: NodeConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.identity = identity
+        self.config = config or NodeConfig()
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.router = Router(identity, clock(), self.config.router, self.rng)
+        self.conns: dict[int, _Conn] = {}
+        self.listen_url: str | None = None
+        self._ids = itertools.count(1)
+        self._server: Server | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._dialers: dict[bytes, asyncio.Task[None]] = {}
+        self._pending_handshakes = 0
+        self._pings: dict[bytes, tuple[asyncio.Future[PingReply], float]] = {}
+        self._handlers: dict[int, list[DeliverHandler]] = {}
+        self._address_records: dict[bytes, Envelope] = {}
+        self._own_record: Envelope | None = None
+        self._timer_wake = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self.started_at = clock()
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def __aenter__(self) -> Node:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Listen (if configured), start dialing the configured peers, start the timers."""
+        if self.config.listen is not None:
+            host, port = self.config.listen
+            try:
+                self._server = await ws_serve(
+                    self._accept, host, port, compression=None, max_size=WS_CHUNK * 2,
+                    max_queue=16, ping_interval=None, server_header=None,
+                    open_timeout=self.config.link.handshake_timeout,
+                )  # fmt: skip
+            except OSError as exc:
+                raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+            sockname = next(iter(self._server.sockets)).getsockname()
+            url_host = f"[{sockname[0]}]" if ":" in sockname[0] else sockname[0]
+            self.listen_url = f"ws://{url_host}:{sockname[1]}"
+        self._spawn(self._timer_loop())
+        for address in self.config.peers:
+            self.connect(address)
+        if self.config.auto_connect:
+            self._spawn(self._auto_connect_loop())
+        log.info("node started peer_id=%s listen=%s", self.identity.peer_id, self.listen_url)
+
+    async def stop(self) -> None:
+        """Close every link (saying goodbye) and the listener; wait for the tasks to end."""
+        self._stopped.set()
+        for conn in list(self.conns.values()):
+            self._close(conn, "shutdown")
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+        tasks = list(self._tasks) + list(self._dialers.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for future, _ in self._pings.values():
+            future.cancel()
+        log.info("node stopped peer_id=%s", self.identity.peer_id)
+
+    @property
+    def address(self) -> str | None:
+        """This node's own peer address (``ws://HOST:PORT#PEERID``), if it listens."""
+        return f"{self.listen_url}#{self.identity.peer_id}" if self.listen_url else None
+
+    # -- public API ----------------------------------------------------------
+
+    def connect(self, address: PeerAddress, *, attempts: int | None = None) -> None:
+        """Keep a link to `address` up, redialing with jittered exponential backoff.
+
+        With `attempts`, give up after that many dials in a row fail (used for
+        addresses learned from peers, which may be stale); without, never.
+        """
+        if address.peer_key == self.identity.public_key:
+            raise UsageError("that address is this node's own")
+        task = self._dialers.get(address.peer_key)
+        if task is None or task.done():
+            self._dialers[address.peer_key] = asyncio.create_task(
+                self._dial_loop(address, attempts)
+            )
+
+    def on_deliver(self, type: int, handler: DeliverHandler) -> None:
+        """Call `handler` with every verified envelope of `type` addressed to this node."""
+        self._handlers.setdefault(type, []).append(handler)
+
+    def send(self, envelope: Envelope) -> None:
+        """Send an envelope authored by this node into the mesh."""
+        self._execute(self.router.originate(envelope, self.clock()))
+
+    async def ping(self, dest: bytes, *, timeout: float = 5.0) -> PingReply | None:
+        """Send one signed ping to `dest`; return its reply, or None after `timeout` seconds."""
+        now = self.clock()
+        nonce = os.urandom(8)
+        envelope = self.router.make(
+            EnvelopeType.PING, now, dest_kind=DestKind.PEER, dest=dest, payload=nonce
+        )
+        future: asyncio.Future[PingReply] = asyncio.get_running_loop().create_future()
+        self._pings[envelope.message_id] = (future, time.perf_counter())
+        try:
+            self.send(envelope)
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            return None
+        finally:
+            self._pings.pop(envelope.message_id, None)
+
+    def resolve_peer(self, name: str) -> bytes:
+        """Resolve a full peer id or an unambiguous prefix of a known peer's id."""
+        name = name.strip().lower()
+        if not name:
+            raise PeerNameError("empty peer name")
+        with contextlib.suppress(UsageError):
+            return decode_peer_id(name)
+        known = {encode_peer_id(k): k for k in self.known_peers()}
+        matches = [key for pid, key in known.items() if pid.startswith(name)]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise PeerNameError(f"no known peer matches {name!r}")
+        raise PeerNameError(f"{name!r} matches {len(matches)} peers; give more of the id")
+
+    def known_peers(self) -> set[bytes]:
+        peers = set(self.router.routes) | set(self._address_records)
+        peers.update(c.peer_key for c in self.conns.values() if c.peer_key)
+        peers.discard(self.identity.public_key)
+        return peers
+
+    def status(self) -> dict[str, Any]:
+        """The node's state for ``meshnotes status --json``."""
+        now = self.clock()
+        status = self.router.status(now)
+        links = [
+            {
+                "peer_id": encode_peer_id(c.peer_key) if c.peer_key else None,
+                "address": c.address,
+                "direction": c.direction,
+                "state": c.link.state.value,
+            }
+            for c in self.conns.values()
+            if c.link.state is LinkState.OPEN
+        ]
+        status["caches"]["address_records"] = {
+            "size": len(self._address_records),
+            "bound": self.config.max_address_records,
+        }
+        return {
+            "peer_id": self.identity.peer_id,
+            "name": self.identity.name,
+            "address": self.address,
+            "uptime_s": round(now - self.started_at, 1),
+            "links": links,
+            "pending_handshakes": self._pending_handshakes,
+            **status,
+        }
+
+    # -- connections ---------------------------------------------------------
+
+    async def _accept(self, ws: ServerConnection) -> None:
+        if self._pending_handshakes >= self.config.max_pending_handshakes:
+            self.router.count("refused_handshake_cap")
+            await ws.close(1013, "busy")
+            return
+        remote = ws.remote_address
+        address = f"{remote[0]}:{remote[1]}" if remote else "?"
+        link = Link(
+            network_key=self.config.network_key, identity=self.identity, now=self.clock(),
+            config=self.config.link,
+        )  # fmt: skip
+        await self._run(ws, link, "inbound", address)
+
+    async def _dial_loop(self, address: PeerAddress, attempts: int | None) -> None:
+        delay = self.config.reconnect_initial
+        failures = 0
+        while not self._stopped.is_set():
+            if attempts is not None and failures >= attempts:
+                self._dialers.pop(address.peer_key, None)
+                return
+            failures += 1
+            started = self.clock()
+            try:
+                async with ws_connect(
+                    address.url, compression=None, max_size=WS_CHUNK * 2, max_queue=16,
+                    ping_interval=None, open_timeout=self.config.link.handshake_timeout,
+                    proxy=None, user_agent_header=None,
+                ) as ws:  # fmt: skip
+                    link = Link(
+                        network_key=self.config.network_key, identity=self.identity,
+                        now=self.clock(), remote_key=address.peer_key, config=self.config.link,
+                    )  # fmt: skip
+                    await self._run(ws, link, "outbound", str(address))
+            except (OSError, websockets.exceptions.WebSocketException, TimeoutError) as exc:
+                self.router.count("dial_failures")
+                log.debug("dial failed address=%s error=%s", address, exc)
+            if self.clock() - started > 10 * self.config.reconnect_initial + 5:
+                delay = self.config.reconnect_initial  # the link lived: start over
+                failures = 0
+            # full jitter: spread redials of many nodes after an outage
+            await asyncio.sleep(self.rng.uniform(0, delay))
+            delay = min(self.config.reconnect_max, delay * 2)
+
+    async def _run(self, ws: Connection, link: Link, direction: str, address: str) -> None:
+        conn = _Conn(next(self._ids), ws, link, direction, address)
+        self.conns[conn.id] = conn
+        self._pending_handshakes += 1
+        handshaking = True
+        writer = asyncio.create_task(self._writer(conn))
+        conn.wake.set()  # the client hello is ready at once
+        try:
+            while link.state is not LinkState.CLOSED:
+                deadline = link.next_deadline()
+                timeout = None if deadline is None else max(0.0, deadline - self.clock())
+                try:
+                    data = await asyncio.wait_for(ws.recv(decode=False), timeout)
+                except TimeoutError:
+                    link.tick(self.clock())
+                    conn.wake.set()
+                    continue
+                was_open = link.state is LinkState.OPEN
+                messages = link.receive_data(data, self.clock())
+                if not was_open and link.state is not LinkState.HANDSHAKE:
+                    handshaking = False
+                    self._pending_handshakes -= 1
+                    self._link_up(conn)
+                for message in messages:
+                    if conn.closing:
+                        break
+                    self._execute(self.router.receive(conn.id, message, self.clock()))
+                conn.wake.set()
+        except ProtocolError as exc:
+            reason = "timeout" if isinstance(exc, LinkTimeout) else type(exc).__name__
+            self.router.count(f"link_closed_{reason}")
+            log.info("link closed peer=%s reason=%s", address, exc)
+        except websockets.exceptions.ConnectionClosed:
+            pass
+        finally:
+            if handshaking:
+                self._pending_handshakes -= 1
+            elif conn.peer_key is not None:
+                log.info("link down peer=%s", encode_peer_id(conn.peer_key))
+            self.conns.pop(conn.id, None)
+            self.router.link_down(conn.id, self.clock())
+            if link.state is not LinkState.CLOSED:
+                link.close()
+            conn.closing = True
+            conn.wake.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer, 2.0)
+            writer.cancel()
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+    def _link_up(self, conn: _Conn) -> None:
+        peer = conn.peer_key
+        assert peer is not None
+        log.info("link up peer=%s direction=%s", encode_peer_id(peer), conn.direction)
+        self._execute(self.router.link_up(conn.id, peer, self.clock()))
+        if conn.id not in self.conns or conn.link.state is not LinkState.OPEN:
+            return
+        # peer exchange: our own address record, then the ones we hold
+        own = self._own_address_record()
+        records = [own] if own is not None else []
+        for author, record in self._address_records.items():
+            # passed on one more link, as the router would have (within the hop limit)
+            if author != peer and record.hops + 2 <= record.hop_limit:
+                records.append(record.with_hops(record.hops + 1))
+        for record in records:
+            self._send_on(conn, record.encode())
+
+    async def _writer(self, conn: _Conn) -> None:
+        while True:
+            await conn.wake.wait()
+            conn.wake.clear()
+            data = conn.link.data_to_send()
+            for start in range(0, len(data), WS_CHUNK):
+                await conn.ws.send(data[start : start + WS_CHUNK])
+            if conn.closing:
+                await conn.ws.close()  # ends the reader's recv() too
+                return
+
+    def _send_on(self, conn: _Conn, data: bytes) -> None:
+        if conn.link.state is not LinkState.OPEN:
+            return
+        if conn.link.backlog > MAX_LINK_BACKLOG:
+            self.router.count("dropped_slow_link")
+            return
+        conn.link.send(data, self.clock())
+        conn.wake.set()
+
+    def _close(self, conn: _Conn, reason: str) -> None:
+        if conn.closing:
+            return
+        conn.closing = True
+        conn.link.close()
+        conn.wake.set()
+        log.info("closing link id=%s reason=%s", conn.id, reason)
+
+    # -- router actions ------------------------------------------------------
+
+    def _execute(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                conn = self.conns.get(action.link)
+                if conn is not None:
+                    self._send_on(conn, action.data)
+            elif isinstance(action, Deliver):
+                self._deliver(action.envelope)
+            elif isinstance(action, Close):
+                conn = self.conns.get(action.link)
+                if conn is not None:
+                    self._close(conn, action.reason)
+
+    def _deliver(self, envelope: Envelope) -> None:
+        if envelope.type == EnvelopeType.PING:
+            pong = self.router.make(
+                EnvelopeType.PONG, self.clock(), dest_kind=DestKind.PEER, dest=envelope.author,
+                payload=envelope.message_id,
+            )  # fmt: skip
+            self.send(pong)
+        elif envelope.type == EnvelopeType.PONG:
+            entry = self._pings.get(envelope.payload)
+            if entry is not None and not entry[0].done():
+                rtt = (time.perf_counter() - entry[1]) * 1000
+                entry[0].set_result(PingReply(round(rtt, 3), envelope.hops + 1))
+        elif envelope.type == EnvelopeType.ADDRESS:
+            self._store_address_record(envelope)
+        for handler in self._handlers.get(envelope.type, []):
+            result = handler(envelope)
+            if asyncio.iscoroutine(result):
+                self._spawn(result)
+
+    def _own_address_record(self) -> Envelope | None:
+        """Our signed address record, renewed hourly; None when there is nothing to dial."""
+        if self.listen_url is None or self.listen_url.startswith(("ws://0.0.0.0:", "ws://[::]:")):
+            return None
+        now = self.clock()
+        record = self._own_record
+        if record is None or now - record.timestamp_ms / 1000 > ADDRESS_RECORD_RENEW:
+            record = self._own_record = self.router.make(
+                EnvelopeType.ADDRESS, now, payload=msgpack.packb({"addrs": [self.listen_url]}),
+                hop_limit=ADDRESS_HOP_LIMIT,
+            )  # fmt: skip
+        return record
+
+    def _store_address_record(self, envelope: Envelope) -> None:
+        try:
+            record = msgpack.unpackb(envelope.payload)
+            addrs = [a for a in record["addrs"] if isinstance(a, str)][:4]
+        except (ValueError, KeyError, TypeError, msgpack.UnpackException):
+            self.router.count("dropped_bad_address_record")
+            return
+        if not addrs:
+            self.router.count("dropped_bad_address_record")
+            return
+        current = self._address_records.get(envelope.author)
+        if current is not None and current.timestamp_ms >= envelope.timestamp_ms:
+            return
+        if current is None and len(self._address_records) >= self.config.max_address_records:
+            oldest = min(self._address_records.values(), key=lambda e: e.timestamp_ms)
+            del self._address_records[oldest.author]
+        self._address_records[envelope.author] = envelope
+
+    def address_of(self, peer: bytes) -> PeerAddress | None:
+        """The dialable address a peer published in its signed record, if any."""
+        record = self._address_records.get(peer)
+        if record is None:
+            return None
+        for url in msgpack.unpackb(record.payload)["addrs"]:
+            with contextlib.suppress(MeshError, TypeError):
+                return PeerAddress.parse(f"{url}#{encode_peer_id(peer)}")
+        return None
+
+    # -- timers --------------------------------------------------------------
+
+    async def _timer_loop(self) -> None:
+        while True:
+            now = self.clock()
+            self._execute(self.router.tick(now))
+            self._expire_address_records(now)
+            self._timer_wake.clear()
+            delay = max(0.05, self.router.next_deadline() - self.clock())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._timer_wake.wait(), min(delay, 5.0))
+
+    def _expire_address_records(self, now: float) -> None:
+        limit = (now - self.config.address_record_ttl) * 1000
+        for peer in [p for p, e in self._address_records.items() if e.timestamp_ms < limit]:
+            del self._address_records[peer]
+
+    async def _auto_connect_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0 + self.rng.random())
+            linked = {c.peer_key for c in self.conns.values() if c.peer_key}
+            wanted = self.config.target_links - len(linked)
+            if wanted <= 0:
+                continue
+            now = self.clock()
+            candidates = [
+                peer
+                for peer in self._address_records
+                if peer not in linked
+                and peer not in self._dialers
+                and not self.router.is_banned(peer, now)
+            ]
+            self.rng.shuffle(candidates)
+            for peer in candidates[:wanted]:
+                address = self.address_of(peer)
+                if address is not None:
+                    self.connect(address, attempts=3)
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,372 @@
+"""The routing core: what a node does with every envelope, as a sans-I/O state machine.
+
+The router never touches a socket or a clock. The node feeds it events —
+:meth:`Router.link_up`, :meth:`Router.link_down`, :meth:`Router.receive`,
+:meth:`Router.originate`, :meth:`Router.tick` — each with the current time
+`now` (seconds), and carries out the actions it returns: :class:`Send` bytes
+on a link, :class:`Deliver` an envelope to the layers above, :class:`Close`
+a link. :meth:`Router.next_deadline` says when `tick` is next needed.
+
+Rules for an envelope arriving on a link, in order (each drop is counted as
+``dropped_<reason>``):
+
+1. the link's token bucket must have a token (``rate_limited``);
+2. it must decode strictly (``malformed``) and carry a timestamp inside the
+   window (``stale``, ``future``);
+3. its id must be unseen (``duplicate``);
+4. the author's signature must hold (``bad_signature``);
+5. the path to its author is learned from the link it came on (reverse path);
+6. announces refresh the path table and flood on; address records go up to
+   the node and flood on within their small hop limit; envelopes for this
+   node are delivered; others are
+   forwarded along the known path, or flooded once when none is known, as
+   long as the hop limit allows (``hop_limit``).
+
+Invalid traffic costs the sending link penalty points; past the threshold
+the link is closed and its peer banned for a while.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from mesh.envelope import MAX_HOPS, DestKind, Envelope, EnvelopeType
+from mesh.errors import EnvelopeError
+from mesh.identity import Identity, encode_peer_id
+from mesh.ratelimit import PenaltyScore, TokenBucket
+from mesh.seen import SeenCache
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    """Bounds and timings of the routing core; the defaults suit a small mesh."""
+
+    seen_capacity: int = 100_000
+    seen_ttl: float = 600.0
+    max_routes: int = 10_000
+    route_ttl: float = 90.0
+    announce_interval: float = 30.0
+    announce_jitter: float = 0.2
+    max_age: float = 7 * 24 * 3600.0
+    max_future: float = 300.0
+    link_rate: float = 5000.0
+    link_burst: float = 10_000.0
+    ban_threshold: float = 100.0
+    penalty_decay: float = 1.0
+    ban_duration: float = 600.0
+    max_bans: int = 10_000
+
+
+#: penalty points per drop reason; reasons not listed cost nothing
+PENALTIES: dict[str, float] = {
+    "malformed": 20.0,
+    "bad_signature": 25.0,
+    "future": 5.0,
+    "rate_limited": 0.5,
+}
+
+
+@dataclass(frozen=True)
+class Send:
+    """Send `data` (an encoded envelope) on link `link`."""
+
+    link: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Deliver:
+    """Hand `envelope` (verified) to the node; `link` is where it came from, None if local."""
+
+    envelope: Envelope
+    link: int | None
+
+
+@dataclass(frozen=True)
+class Close:
+    """Close link `link`, for `reason`."""
+
+    link: int
+    reason: str
+
+
+Action = Send | Deliver | Close
+
+
+@dataclass
+class Route:
+    """How to reach `dest`: through link `link` (to neighbour `next_hop`), `hops` links away."""
+
+    dest: bytes
+    link: int
+    next_hop: bytes
+    hops: int
+    expires: float
+    announce: bytes | None = None  # latest announce of dest, re-encoded for passing on
+
+
+@dataclass
+class _Link:
+    peer: bytes
+    bucket: TokenBucket
+
+
+@dataclass
+class Router:
+    """Routing state of one node; see the module docstring for the rules."""
+
+    identity: Identity
+    now: float
+    config: RouterConfig = field(default_factory=RouterConfig)
+    rng: random.Random = field(default_factory=random.Random)
+
+    def __post_init__(self) -> None:
+        self.seen = SeenCache(self.config.seen_capacity, self.config.seen_ttl)
+        self.routes: dict[bytes, Route] = {}
+        self.links: dict[int, _Link] = {}
+        self.counters: dict[str, int] = {}
+        self.penalties: dict[bytes, PenaltyScore] = {}
+        self.bans: dict[bytes, float] = {}
+        self.seq = 0
+        self._next_announce = self.now
+
+    # -- events --------------------------------------------------------------
+
+    def link_up(self, link: int, peer: bytes, now: float) -> list[Action]:
+        """A link to `peer` finished its handshake: share what we know with it."""
+        if self.is_banned(peer, now):
+            self.count("dropped_banned")
+            return [Close(link, "banned")]
+        bucket = TokenBucket.full(self.config.link_rate, self.config.link_burst, now)
+        self.links[link] = _Link(peer, bucket)
+        self._learn(peer, link, 1, now, None)
+        actions: list[Action] = [Send(link, self._make_announce(now).encode())]
+        for route in self.routes.values():
+            if route.announce is not None and route.link != link and route.expires > now:
+                actions.append(Send(link, route.announce))
+        return actions
+
+    def link_down(self, link: int, now: float) -> None:
+        """A link closed: forget it and every path through it."""
+        gone = self.links.pop(link, None)
+        if gone is None:
+            return
+        for dest in [d for d, r in self.routes.items() if r.link == link]:
+            del self.routes[dest]
+        # another link to the same neighbour keeps it reachable
+        for other, state in self.links.items():
+            if state.peer == gone.peer:
+                self._learn(gone.peer, other, 1, now, None)
+
+    def originate(self, envelope: Envelope, now: float) -> list[Action]:
+        """Send an envelope authored here into the mesh."""
+        self.count("originated")
+        self.seen.add(envelope.message_id, now)
+        if envelope.dest_kind == DestKind.PEER and envelope.dest == self.identity.public_key:
+            return [Deliver(envelope, None)]
+        actions = self._forward(envelope, None, now)
+        if not actions:
+            self.count("dropped_no_link")
+        return actions
+
+    def receive(self, link: int, data: bytes, now: float) -> list[Action]:
+        """Handle one encoded envelope that arrived on `link`."""
+        state = self.links.get(link)
+        if state is None:
+            self.count("dropped_unknown_link")
+            return []
+        self.count("received")
+        if not state.bucket.take(now):
+            return self._reject(link, "rate_limited", now)
+        try:
+            envelope = Envelope.decode(data)
+        except EnvelopeError:
+            return self._reject(link, "malformed", now)
+        age = now - envelope.timestamp_ms / 1000.0
+        if age > self.config.max_age:
+            return self._reject(link, "stale", now)
+        if age < -self.config.max_future:
+            return self._reject(link, "future", now)
+        message_id = envelope.message_id
+        if self.seen.seen(message_id, now):
+            return self._reject(link, "duplicate", now)
+        try:
+            envelope.verify()
+        except EnvelopeError:
+            return self._reject(link, "bad_signature", now)
+        self.seen.add(message_id, now)
+        if envelope.author == self.identity.public_key:
+            return self._reject(link, "own_echo", now)
+
+        distance = envelope.hops + 1
+        relayed = envelope.with_hops(distance)
+        is_announce = envelope.type == EnvelopeType.ANNOUNCE
+        self._learn(envelope.author, link, distance, now, relayed.encode() if is_announce else None)
+
+        if is_announce:
+            return self._flood(relayed, link, now)
+        if envelope.type == EnvelopeType.ADDRESS:
+            # peer exchange: records spread as far as their (small) hop limit allows
+            return [Deliver(envelope, link), *self._flood(relayed, link, now)]
+        if envelope.dest_kind == DestKind.PEER and envelope.dest == self.identity.public_key:
+            self.count("delivered")
+            return [Deliver(envelope, link)]
+        actions: list[Action] = []
+        if envelope.dest_kind == DestKind.ROOM:
+            actions.append(Deliver(envelope, link))
+        return actions + self._forward(envelope, link, now)
+
+    def tick(self, now: float) -> list[Action]:
+        """Do timed work: announce when due, expire paths, seen ids, penalties and bans."""
+        self.now = now
+        self.seen.expire(now)
+        for dest in [d for d, r in self.routes.items() if r.expires <= now]:
+            del self.routes[dest]
+        for peer in [p for p, until in self.bans.items() if until <= now]:
+            del self.bans[peer]
+        for peer in [p for p, s in self.penalties.items() if s.current(now) == 0.0]:
+            del self.penalties[peer]
+        actions: list[Action] = []
+        if now >= self._next_announce:
+            spread = self.config.announce_interval * self.config.announce_jitter
+            self._next_announce = (
+                now + self.config.announce_interval + self.rng.uniform(-spread, spread)
+            )
+            if self.links:
+                actions = self._flood(self._make_announce(now), None, now)
+        return actions
+
+    def next_deadline(self) -> float:
+        """The time by which :meth:`tick` must next be called."""
+        return self._next_announce
+
+    # -- building envelopes ------------------------------------------------
+
+    def make(
+        self,
+        type: int,
+        now: float,
+        *,
+        dest_kind: DestKind = DestKind.NONE,
+        dest: bytes = b"",
+        payload: bytes = b"",
+        flags: int = 0,
+        hop_limit: int = MAX_HOPS,
+    ) -> Envelope:
+        """Sign a new envelope from this node with the next sequence number."""
+        self.seq += 1
+        return Envelope.create(
+            self.identity, type, dest_kind=dest_kind, dest=dest,
+            timestamp_ms=int(now * 1000), seq=self.seq, payload=payload, flags=flags,
+            hop_limit=hop_limit,
+        )  # fmt: skip
+
+    # -- queries -------------------------------------------------------------
+
+    def route_to(self, dest: bytes, now: float) -> Route | None:
+        route = self.routes.get(dest)
+        return route if route is not None and route.expires > now else None
+
+    def is_banned(self, peer: bytes, now: float) -> bool:
+        until = self.bans.get(peer)
+        return until is not None and until > now
+
+    def count(self, name: str, by: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + by
+
+    def status(self, now: float) -> dict[str, Any]:
+        """A JSON-ready summary: routes, counters, and every cache's size against its bound."""
+        routes = [
+            {
+                "dest": encode_peer_id(r.dest),
+                "next_hop": encode_peer_id(r.next_hop),
+                "hops": r.hops,
+                "expires_in": None if r.hops == 1 else round(r.expires - now, 1),
+            }
+            for r in sorted(self.routes.values(), key=lambda r: (r.hops, r.dest))
+            if r.expires > now
+        ]
+        return {
+            "routes": routes,
+            "counters": dict(sorted(self.counters.items())),
+            "caches": {
+                "seen_ids": {"size": len(self.seen), "bound": self.seen.capacity},
+                "routes": {"size": len(self.routes), "bound": self.config.max_routes},
+                "bans": {"size": len(self.bans), "bound": self.config.max_bans},
+            },
+            "bans": [encode_peer_id(p) for p, until in self.bans.items() if until > now],
+        }
+
+    # -- internals -----------------------------------------------------------
+
+    def _make_announce(self, now: float) -> Envelope:
+        return self.make(EnvelopeType.ANNOUNCE, now)
+
+    def _learn(self, dest: bytes, link: int, hops: int, now: float, announce: bytes | None) -> None:
+        if dest == self.identity.public_key or link not in self.links:
+            return
+        next_hop = self.links[link].peer
+        expires = float("inf") if hops == 1 else now + self.config.route_ttl
+        current = self.routes.get(dest)
+        better = (
+            current is None
+            or current.expires <= now
+            or hops < current.hops
+            or (current.link == link and hops <= current.hops)
+        )
+        if not better:
+            if current is not None and current.link == link and announce is not None:
+                current.announce = announce
+            return
+        if current is None and len(self.routes) >= self.config.max_routes:
+            victim = min(self.routes.values(), key=lambda r: r.expires)
+            if victim.expires == float("inf"):
+                self.count("dropped_route_table_full")
+                return
+            del self.routes[victim.dest]
+            self.count("routes_evicted")
+        keep = announce if announce is not None else (current.announce if current else None)
+        self.routes[dest] = Route(dest, link, next_hop, hops, expires, keep)
+
+    def _forward(self, envelope: Envelope, came_from: int | None, now: float) -> list[Action]:
+        # hops counts links already crossed; one more must stay within the limit
+        next_hops = envelope.hops + (0 if came_from is None else 1)
+        if next_hops + 1 > envelope.hop_limit:
+            self.count("dropped_hop_limit")
+            return []
+        out = envelope if came_from is None else envelope.with_hops(next_hops)
+        if envelope.dest_kind == DestKind.PEER and not envelope.flood:
+            route = self.route_to(envelope.dest, now)
+            if route is not None and route.link != came_from and route.link in self.links:
+                self.count("relayed" if came_from is not None else "sent_direct")
+                return [Send(route.link, out.encode())]
+        return self._flood(out, came_from, now)
+
+    def _flood(self, envelope: Envelope, came_from: int | None, now: float) -> list[Action]:
+        if came_from is not None and envelope.hops + 1 > envelope.hop_limit:
+            self.count("dropped_hop_limit")
+            return []
+        data = envelope.encode()
+        targets = [link for link in self.links if link != came_from]
+        if targets:
+            self.count("flooded")
+        return [Send(link, data) for link in targets]
+
+    def _reject(self, link: int, reason: str, now: float) -> list[Action]:
+        self.count(f"dropped_{reason}")
+        points = PENALTIES.get(reason, 0.0)
+        if not points or link not in self.links:
+            return []
+        peer = self.links[link].peer
+        score = self.penalties.setdefault(peer, PenaltyScore(self.config.penalty_decay))
+        if score.add(points, now) < self.config.ban_threshold:
+            return []
+        if len(self.bans) >= self.config.max_bans:
+            oldest = min(self.bans, key=self.bans.__getitem__)
+            del self.bans[oldest]
+        self.bans[peer] = now + self.config.ban_duration
+        self.count("bans")
+        del self.penalties[peer]
+        return [Close(other, "banned") for other, st in self.links.items() if st.peer == peer]

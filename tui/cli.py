@@ -1,0 +1,255 @@
+"""The ``meshnotes`` command line: one verb per job, one clear line per error.
+
+Verbs that need a running node (status, ping, connect) talk to it through the
+home's control socket; ``run`` starts that node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from mesh import control
+from mesh.address import PeerAddress, parse_listen
+from mesh.daemon import Daemon
+from mesh.errors import MeshError, UsageError
+from mesh.home import PASSPHRASE_ENV, Home
+from mesh.netkey import DEFAULT_NETWORK_KEY, load_network_key
+from mesh.node import NodeConfig
+
+PROG = "meshnotes"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Encrypted, decentralized mesh chat and shared notes.",
+    )
+    parser.add_argument("--home", help="home directory (default: $MESHNOTES_HOME or user data dir)")
+    parser.add_argument(
+        "--log-level",
+        default=None,
+        choices=["debug", "info", "warning", "error"],
+        help="log detail on stderr (default: info for run, warning otherwise)",
+    )
+    parser.add_argument(
+        "--passphrase-file",
+        type=Path,
+        help=f"file holding the key file's passphrase (or set ${PASSPHRASE_ENV})",
+    )
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+
+    p = verbs.add_parser("init", help="create an identity and print its peer id")
+    p.add_argument("--name", default="", help="display name shown to others")
+    p.set_defaults(func=cmd_init)
+
+    p = verbs.add_parser("id", help="print this home's peer id and name")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_id)
+
+    p = verbs.add_parser("run", help="run a node until SIGINT/SIGTERM")
+    p.add_argument("--headless", action="store_true", help="run without the terminal UI")
+    p.add_argument("--listen", default="127.0.0.1:0", metavar="HOST:PORT",
+                   help="listen address (default 127.0.0.1:0, a free port)")  # fmt: skip
+    p.add_argument("--peer", action="extend", nargs="+", default=[], metavar="ws://HOST:PORT#ID",
+                   help="peer to keep a link to (repeatable)")  # fmt: skip
+    p.add_argument("--no-auto-connect", action="store_true",
+                   help="dial only --peer and 'connect' addresses, not learned ones")  # fmt: skip
+    p.add_argument("--mesh-key-file", type=Path, metavar="FILE",
+                   help="private mesh key: one line of base64 holding 32 bytes")  # fmt: skip
+    p.add_argument("--name", default="", help="display name if a new identity is created")
+    p.set_defaults(func=cmd_run)
+
+    p = verbs.add_parser("status", help="show the running node's links, routes and counters")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_status)
+
+    p = verbs.add_parser("ping", help="send signed end-to-end pings to a peer")
+    p.add_argument("peer", metavar="PEER", help="peer id or unambiguous id prefix")
+    p.add_argument("--count", "-c", type=int, default=1, help="number of pings (default 1)")
+    p.add_argument("--interval", type=float, default=0.2, help="seconds between pings")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for each reply")
+    p.add_argument("--json", action="store_true", help="print JSON: a list of {rtt_ms, hops}")
+    p.set_defaults(func=cmd_ping)
+
+    p = verbs.add_parser("demo", help="start three local peers in a line and ping across them")
+    p.set_defaults(func=cmd_demo)
+
+    p = verbs.add_parser("connect", help="make the running node dial a peer")
+    p.add_argument("address", metavar="ws://HOST:PORT#PEERID")
+    p.set_defaults(func=cmd_connect)
+    return parser
+
+
+# -- verbs --------------------------------------------------------------------
+
+
+def _passphrase(args: argparse.Namespace) -> str | None:
+    if args.passphrase_file is None:
+        return None
+    try:
+        return str(args.passphrase_file.read_text().rstrip("\n"))
+    except OSError as exc:
+        raise UsageError(f"cannot read the passphrase file: {exc.strerror or exc}") from exc
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2))
+
+
+def cmd_init(args: argparse.Namespace, home: Home) -> int:
+    import os
+
+    passphrase = _passphrase(args) or os.environ.get(PASSPHRASE_ENV)
+    identity = home.create_identity(args.name, passphrase)
+    print(identity.peer_id)
+    return 0
+
+
+def cmd_id(args: argparse.Namespace, home: Home) -> int:
+    identity = home.load_identity(_passphrase(args))
+    info: dict[str, Any] = {"peer_id": identity.peer_id, "name": identity.name, "address": None}
+    with contextlib.suppress(MeshError):
+        info["address"] = control.call(home.control_socket, "id", timeout=5)["address"]
+    if args.json:
+        _print_json(info)
+    else:
+        print(identity.peer_id + (f"  ({identity.name})" if identity.name else ""))
+        if info["address"]:
+            print(info["address"])
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, home: Home) -> int:
+    if not args.headless:
+        raise UsageError("the terminal UI is not available yet; run with --headless")
+    host, port = parse_listen(args.listen)
+    peers = [PeerAddress.parse(text) for text in args.peer]
+    key = load_network_key(args.mesh_key_file) if args.mesh_key_file else DEFAULT_NETWORK_KEY
+    passphrase = _passphrase(args)
+    if home.has_identity():
+        identity = home.load_identity(passphrase)
+    else:
+        identity = home.create_identity(args.name, passphrase)
+    config = NodeConfig(
+        listen=(host, port), peers=peers, auto_connect=not args.no_auto_connect, network_key=key
+    )
+    return asyncio.run(_run_until_signal(Daemon(home, identity, config)))
+
+
+async def _run_until_signal(daemon: Daemon) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with daemon:
+        print(f"meshnotes node {daemon.node.identity.peer_id} listening on {daemon.node.address}")
+        sys.stdout.flush()
+        await stop.wait()
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, home: Home) -> int:
+    status = control.call(home.control_socket, "status")
+    if args.json:
+        _print_json(status)
+        return 0
+    print(f"peer   {status['peer_id']}  {status['name']}")
+    print(f"listen {status['address']}")
+    print(f"links  {len(status['links'])}")
+    for link in status["links"]:
+        print(f"  {link['direction']:<8} {link['peer_id']}  {link['address']}")
+    print(f"routes {len(status['routes'])}")
+    for route in status["routes"]:
+        print(f"  {route['dest'][:12]}  via {route['next_hop'][:12]}  hops {route['hops']}")
+    counters = ", ".join(f"{k}={v}" for k, v in status["counters"].items())
+    print(f"counters {counters or '(none)'}")
+    return 0
+
+
+def cmd_ping(args: argparse.Namespace, home: Home) -> int:
+    if not 1 <= args.count <= 1000:
+        raise UsageError("--count must be between 1 and 1000")
+    request = {
+        "peer": args.peer, "count": args.count, "interval": args.interval,
+        "timeout": args.timeout,
+    }  # fmt: skip
+    wait = args.count * (args.timeout + args.interval) + 10
+    results = control.call(home.control_socket, "ping", request, timeout=wait)
+    replies = [{"rtt_ms": r["rtt_ms"], "hops": r["hops"]} for r in results if not r.get("lost")]
+    lost = len(results) - len(replies)
+    if args.json:
+        _print_json(replies)
+    else:
+        for r in results:
+            if r.get("lost"):
+                print(f"seq={r['seq']} no reply within {args.timeout:g} s")
+            else:
+                print(f"seq={r['seq']} hops={r['hops']} time={r['rtt_ms']:.2f} ms")
+    if lost:
+        print(f"{PROG}: {lost} of {len(results)} pings got no reply", file=sys.stderr)
+    return 0 if replies else 1
+
+
+def cmd_connect(args: argparse.Namespace, home: Home) -> int:
+    address = PeerAddress.parse(args.address)  # check locally first: clearer errors
+    result = control.call(home.control_socket, "connect", {"address": str(address)})
+    print(f"dialing {result['dialing']}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, home: Home) -> int:
+    from tui.demo import run_demo
+
+    return asyncio.run(run_demo())
+
+
+# -- entry point ----------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (never raise at the user)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        level = args.log_level or ("info" if args.verb == "run" else "warning")
+        logging.basicConfig(
+            level=level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s %(message)s",
+            stream=sys.stderr,
+        )
+        if level != "debug":  # its per-connection chatter is noise next to ours
+            logging.getLogger("websockets").setLevel(logging.WARNING)
+        func: Callable[[argparse.Namespace, Home], int] | None = getattr(args, "func", None)
+        if func is None:
+            parser.print_help()
+            return 2
+        return func(args, Home.resolve(args.home))
+    except MeshError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1 if not isinstance(exc, UsageError) else 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug: still one line, with the way to see more
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            logging.exception("internal error")
+        print(f"{PROG}: internal error: {exc!r} (run with --log-level debug)", file=sys.stderr)
+        return 70
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -55,6 +55,7 @@ class EnvelopeType(enum.IntEnum):
     ADDRESS = 2  # signed address record: where the author can be dialled
     PING = 3
     PONG = 4
+    WITHDRAW = 5  # to neighbours only: "I no longer reach these peers"
     DATA = 16  # opaque end-to-end payload for the layers above
 
 
@@ -99,6 +100,8 @@ class Envelope:
         """Build and sign an envelope authored by `identity`."""
         if not 1 <= hop_limit <= MAX_HOPS:
             raise UsageError(f"hop_limit must be 1..{MAX_HOPS}")
+        if dest_kind not in DestKind.__members__.values():
+            raise UsageError(f"unknown dest_kind {dest_kind!r}")  # decode() would refuse it
         if (dest_kind == DestKind.NONE) != (dest == b"") or (dest and len(dest) != 32):
             raise UsageError("a destination is 32 bytes, and only present with a dest_kind")
         if len(payload) > MAX_PAYLOAD:

@@ -60,6 +60,14 @@ class Home:
         identity.save(self.identity_file, passphrase)
         return identity
 
+    def public_info(self) -> tuple[str, str]:
+        """The (peer id, name) of the home's identity, readable without any passphrase."""
+        if not self.has_identity():
+            raise IdentityError(
+                f"no identity in {self.root}; create one with 'meshnotes --home {self.root} init'"
+            )
+        return Identity.read_public(self.identity_file)
+
     def load_identity(self, passphrase: str | None = None) -> Identity:
         if passphrase is None:
             passphrase = os.environ.get(PASSPHRASE_ENV)

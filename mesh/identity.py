@@ -140,6 +140,17 @@ class Identity:
             record["seed"] = {"kdf": "none", "plain": base64.b64encode(seed).decode()}
         write_private_file(path, json.dumps(record, indent=2).encode() + b"\n")
 
+    @staticmethod
+    def read_public(path: Path) -> tuple[str, str]:
+        """Return the (peer id, name) a key file declares, without unsealing its secret."""
+        try:
+            record = json.loads(path.read_bytes())
+            peer_id, name = record["peer_id"], record.get("name", "")
+            decode_peer_id(peer_id)
+        except (OSError, ValueError, KeyError, TypeError, UsageError) as exc:
+            raise IdentityError(f"the key file {path} is unreadable or corrupt") from exc
+        return peer_id, str(name)
+
     @classmethod
     def load(cls, path: Path, passphrase: str | None = None) -> Identity:
         """Read a key file written by :meth:`save`; raise IdentityError saying why it fails."""

@@ -348,7 +348,7 @@ class Node:
             elif conn.peer_key is not None:
                 log.info("link down peer=%s", encode_peer_id(conn.peer_key))
             self.conns.pop(conn.id, None)
-            self.router.link_down(conn.id, self.clock())
+            self._execute(self.router.link_down(conn.id, self.clock()))
             if link.state is not LinkState.CLOSED:
                 link.close()
             conn.closing = True

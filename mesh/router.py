@@ -16,7 +16,10 @@ Rules for an envelope arriving on a link, in order (each drop is counted as
 3. its id must be unseen (``duplicate``);
 4. the author's signature must hold (``bad_signature``);
 5. the path to its author is learned from the link it came on (reverse path);
-6. announces refresh the path table and flood on; address records go up to
+6. announces refresh the path table and flood on; withdrawals (a neighbour
+   lost its path to some peers) drop our paths through it and pass on; an
+   announce seen before still gives a path when we have none (after a
+   withdrawal, re-shared announces must work); address records go up to
    the node and flood on within their small hop limit; envelopes for this
    node are delivered; others are
    forwarded along the known path, or flooded once when none is known, as
@@ -37,6 +40,9 @@ from mesh.errors import EnvelopeError
 from mesh.identity import Identity, encode_peer_id
 from mesh.ratelimit import PenaltyScore, TokenBucket
 from mesh.seen import SeenCache
+
+#: destinations named in one withdrawal notice at most (32 bytes each)
+MAX_WITHDRAW = 2048
 
 
 @dataclass(frozen=True)
@@ -148,17 +154,19 @@ class Router:
                 actions.append(Send(link, route.announce))
         return actions
 
-    def link_down(self, link: int, now: float) -> None:
-        """A link closed: forget it and every path through it."""
+    def link_down(self, link: int, now: float) -> list[Action]:
+        """A link closed: forget it and every path through it, and tell the neighbours."""
         gone = self.links.pop(link, None)
         if gone is None:
-            return
-        for dest in [d for d, r in self.routes.items() if r.link == link]:
+            return []
+        lost = [d for d, r in self.routes.items() if r.link == link]
+        for dest in lost:
             del self.routes[dest]
         # another link to the same neighbour keeps it reachable
         for other, state in self.links.items():
             if state.peer == gone.peer:
                 self._learn(gone.peer, other, 1, now, None)
+        return self._withdraw([d for d in lost if d not in self.routes], None, now)
 
     def originate(self, envelope: Envelope, now: float) -> list[Action]:
         """Send an envelope authored here into the mesh."""
@@ -191,7 +199,7 @@ class Router:
             return self._reject(link, "future", now)
         message_id = envelope.message_id
         if self.seen.seen(message_id, now):
-            return self._reject(link, "duplicate", now)
+            return self._relearn(envelope, link, now) or self._reject(link, "duplicate", now)
         try:
             envelope.verify()
         except EnvelopeError:
@@ -207,6 +215,8 @@ class Router:
 
         if is_announce:
             return self._flood(relayed, link, now)
+        if envelope.type == EnvelopeType.WITHDRAW:
+            return self._on_withdraw(envelope, link, now)
         if envelope.type == EnvelopeType.ADDRESS:
             # peer exchange: records spread as far as their (small) hop limit allows
             return [Deliver(envelope, link), *self._flood(relayed, link, now)]
@@ -329,6 +339,57 @@ class Router:
             self.count("routes_evicted")
         keep = announce if announce is not None else (current.announce if current else None)
         self.routes[dest] = Route(dest, link, next_hop, hops, expires, keep)
+
+    def _relearn(self, envelope: Envelope, link: int, now: float) -> list[Action]:
+        """Take a path from an announce seen before, if we have lost every path to its author.
+
+        After a withdrawal, neighbours re-share announces we saw already; without
+        this the path would stay unknown until the author's next announce. Its
+        signed part was verified when first seen, so it needs no new check; it
+        floods on only when it created a path, which ends the spread.
+        """
+        author = envelope.author
+        if (
+            envelope.type != EnvelopeType.ANNOUNCE
+            or author == self.identity.public_key
+            or self.route_to(author, now) is not None
+        ):
+            return []
+        relayed = envelope.with_hops(envelope.hops + 1)
+        self._learn(author, link, relayed.hops, now, relayed.encode())
+        if self.route_to(author, now) is None:
+            return []
+        self.count("routes_relearned")
+        return self._flood(relayed, link, now)
+
+    def _withdraw(self, dests: list[bytes], came_from: int | None, now: float) -> list[Action]:
+        """Tell neighbours (but `came_from`) that we no longer reach `dests`."""
+        targets = [link for link in self.links if link != came_from]
+        if not dests or not targets:
+            return []
+        actions: list[Action] = []
+        for start in range(0, len(dests), MAX_WITHDRAW):
+            payload = b"".join(dests[start : start + MAX_WITHDRAW])
+            notice = self.make(EnvelopeType.WITHDRAW, now, payload=payload, hop_limit=1)
+            self.seen.add(notice.message_id, now)
+            data = notice.encode()
+            actions += [Send(link, data) for link in targets]
+        self.count("withdrawals_sent")
+        return actions
+
+    def _on_withdraw(self, envelope: Envelope, link: int, now: float) -> list[Action]:
+        """A neighbour lost paths: drop ours through it, and pass the news on."""
+        payload = envelope.payload
+        if len(payload) % 32 or envelope.hop_limit != 1:
+            return self._reject(link, "malformed", now)
+        lost = []
+        for start in range(0, len(payload), 32):
+            dest = payload[start : start + 32]
+            route = self.routes.get(dest)
+            if route is not None and route.link == link and route.hops > 1:
+                del self.routes[dest]
+                lost.append(dest)
+        return self._withdraw(lost, link, now)
 
     def _forward(self, envelope: Envelope, came_from: int | None, now: float) -> list[Action]:
         # hops counts links already crossed; one more must stay within the limit

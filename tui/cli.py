@@ -121,14 +121,14 @@ def cmd_init(args: argparse.Namespace, home: Home) -> int:
 
 
 def cmd_id(args: argparse.Namespace, home: Home) -> int:
-    identity = home.load_identity(_passphrase(args))
-    info: dict[str, Any] = {"peer_id": identity.peer_id, "name": identity.name, "address": None}
+    peer_id, name = home.public_info()
+    info: dict[str, Any] = {"peer_id": peer_id, "name": name, "address": None}
     with contextlib.suppress(MeshError):
         info["address"] = control.call(home.control_socket, "id", timeout=5)["address"]
     if args.json:
         _print_json(info)
     else:
-        print(identity.peer_id + (f"  ({identity.name})" if identity.name else ""))
+        print(peer_id + (f"  ({name})" if name else ""))
         if info["address"]:
             print(info["address"])
     return 0

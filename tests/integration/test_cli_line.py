@@ -1,0 +1,195 @@
+"""The command line against real node processes: the three-node line of the mesh-core issue."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import deadline
+
+MESHNOTES = Path(sys.executable).with_name("meshnotes")
+BASE = [str(MESHNOTES)] if MESHNOTES.exists() else [sys.executable, "-m", "tui.cli"]
+
+
+def meshnotes(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*BASE, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Line:
+    """Three headless node processes A <- B <- C, all --no-auto-connect."""
+
+    def __init__(self, root: Path) -> None:
+        self.homes = {name: root / name for name in "ABC"}
+        self.ids: dict[str, str] = {}
+        self.procs: dict[str, subprocess.Popen[str]] = {}
+        for name, home in self.homes.items():
+            result = meshnotes("--home", str(home), "init", "--name", name)
+            assert result.returncode == 0, result.stderr
+            self.ids[name] = result.stdout.strip()
+
+    def start(self) -> None:
+        ports = {name: free_port() for name in "ABC"}
+        upstream = {"B": "A", "C": "B"}
+        for name in "ABC":
+            args = ["--home", str(self.homes[name]), "run", "--headless", "--no-auto-connect",
+                    "--listen", f"127.0.0.1:{ports[name]}"]  # fmt: skip
+            if name in upstream:
+                up = upstream[name]
+                args += ["--peer", f"ws://127.0.0.1:{ports[up]}#{self.ids[up]}"]
+            self.procs[name] = subprocess.Popen(
+                [*BASE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+        for name, home in self.homes.items():
+            end = deadline(20)
+            while not (home / "control.sock").exists():
+                assert self.procs[name].poll() is None, self.procs[name].communicate()
+                assert time.monotonic() < end, f"{name} never opened its control socket"
+                time.sleep(0.05)
+
+    def stop(self) -> dict[str, int]:
+        codes = {}
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for name, proc in self.procs.items():
+            try:
+                codes[name] = proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                codes[name] = -9
+        return codes
+
+
+@pytest.fixture
+def line(tmp_path: Path) -> Iterator[Line]:
+    line = Line(tmp_path)
+    line.start()
+    yield line
+    line.stop()
+
+
+def test_status_shows_the_two_hop_route_and_ping_crosses_it(line: Line) -> None:
+    home_a = str(line.homes["A"])
+    end = deadline(10)
+    while True:
+        result = meshnotes("--home", home_a, "status", "--json")
+        assert result.returncode == 0, result.stderr
+        status = json.loads(result.stdout)
+        routes = {r["dest"]: r for r in status["routes"]}
+        if line.ids["C"] in routes:
+            break
+        assert time.monotonic() < end, f"no route to C within 10 s: {status}"
+        time.sleep(0.1)
+    assert routes[line.ids["C"]]["next_hop"] == line.ids["B"]
+    assert routes[line.ids["C"]]["hops"] == 2
+    assert status["peer_id"] == line.ids["A"]
+    assert [link["peer_id"] for link in status["links"]] == [line.ids["B"]]
+    assert status["links"][0]["direction"] == "inbound"
+    assert status["caches"]["seen_ids"]["bound"] >= status["caches"]["seen_ids"]["size"]
+    assert all(isinstance(v, int) for v in status["counters"].values())
+
+    result = meshnotes("--home", home_a, "ping", line.ids["C"], "--count", "3", "--json")
+    assert result.returncode == 0, result.stderr
+    replies = json.loads(result.stdout)
+    assert len(replies) == 3
+    assert [r["hops"] for r in replies] == [2, 2, 2]
+    assert all(r["rtt_ms"] > 0 for r in replies)
+
+    result = meshnotes("--home", home_a, "ping", line.ids["C"][:6])  # a unique prefix
+    assert result.returncode == 0 and "hops=2" in result.stdout
+
+    result = meshnotes("--home", home_a, "id", "--json")
+    info = json.loads(result.stdout)
+    assert info["peer_id"] == line.ids["A"] and info["name"] == "A"
+
+
+def test_sigterm_stops_nodes_cleanly(line: Line) -> None:
+    codes = line.stop()
+    assert codes == {"A": 0, "B": 0, "C": 0}
+    for name in "ABC":
+        assert not (line.homes[name] / "control.sock").exists()
+        _, stderr = line.procs[name].communicate()
+        assert "Traceback" not in stderr
+
+
+def test_verbs_without_a_node_fail_with_one_line(tmp_path: Path) -> None:
+    home = str(tmp_path / "h")
+    assert meshnotes("--home", home, "init").returncode == 0
+    for verb in (
+        ["status", "--json"],
+        ["ping", "abc"],
+        ["connect", "ws://127.0.0.1:1#" + "a" * 52],
+    ):
+        result = meshnotes("--home", home, *verb)
+        assert result.returncode != 0, verb
+        assert "Traceback" not in result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "no node is running" in lines[0], (verb, result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--headless", "--listen", "nope"], "HOST:PORT"),
+        (["run", "--headless", "--peer", "ws://127.0.0.1:9"], "#PEERID"),
+        (["run", "--headless", "--mesh-key-file", "/nonexistent/key"], "mesh key file"),
+        (["ping", "x", "--count", "0"], "--count"),
+        (["connect", "http://127.0.0.1:9#abc"], "ws://HOST:PORT#PEERID"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_give_one_clear_error(tmp_path: Path, args: list[str], message: str) -> None:
+    home = str(tmp_path / "h")
+    meshnotes("--home", home, "init")
+    result = meshnotes("--home", home, *args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert message in result.stderr.strip().splitlines()[-1]
+
+
+def test_init_refuses_to_overwrite_and_keys_are_owner_only(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    first = meshnotes("--home", str(home), "init")
+    second = meshnotes("--home", str(home), "init")
+    assert first.returncode == 0 and second.returncode != 0
+    assert "already holds an identity" in second.stderr
+    assert meshnotes("--home", str(home), "id").stdout.split()[0] == first.stdout.strip()
+    assert (home / "identity.json").stat().st_mode & 0o777 == 0o600
+    assert home.stat().st_mode & 0o777 == 0o700
+
+
+def test_passphrase_protected_identity_needs_the_passphrase(tmp_path: Path) -> None:
+    home = str(tmp_path / "h")
+    env = {**os.environ, "MESHNOTES_PASSPHRASE": "correct horse"}
+    created = subprocess.run(
+        [*BASE, "--home", home, "init"], env=env, capture_output=True, text=True
+    )
+    assert created.returncode == 0
+    # the public id is readable without the passphrase; running the node is not
+    assert meshnotes("--home", home, "id").stdout.split()[0] == created.stdout.strip()
+    run = ["--home", home, "run", "--headless", "--listen", "127.0.0.1:0"]
+    locked = meshnotes(*run)
+    assert locked.returncode == 1 and "locked" in locked.stderr
+    wrong = subprocess.run(
+        [*BASE, *run], capture_output=True, text=True,
+        env={**os.environ, "MESHNOTES_PASSPHRASE": "wrong"}, timeout=60,
+    )  # fmt: skip
+    assert wrong.returncode == 1 and "wrong passphrase" in wrong.stderr
+    assert not (tmp_path / "h" / "control.sock").exists()

@@ -22,7 +22,8 @@ class TokenBucket:
         """Spend `cost` tokens if there are enough; return whether it was allowed."""
         elapsed = max(0.0, now - self.updated)
         self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
-        self.updated = now
+        # a clock stepping back must not move the refill origin back (free tokens later)
+        self.updated = max(self.updated, now)
         if self.tokens >= cost:
             self.tokens -= cost
             return True
@@ -40,7 +41,7 @@ class PenaltyScore:
     def add(self, points: float, now: float) -> float:
         """Add points (after decaying the score to `now`) and return the new score."""
         self.score = self.current(now) + points
-        self.updated = now
+        self.updated = max(self.updated, now)  # as in TokenBucket.take: no free decay
         return self.score
 
     def current(self, now: float) -> float:

@@ -318,6 +318,10 @@ class Router:
         if dest == self.identity.public_key or link not in self.links:
             return
         next_hop = self.links[link].peer
+        if dest != next_hop:
+            # the hop count is unsigned: a relay must not pass off another peer as its
+            # neighbour, whose path would never expire
+            hops = max(hops, 2)
         expires = float("inf") if hops == 1 else now + self.config.route_ttl
         current = self.routes.get(dest)
         better = (
@@ -344,8 +348,7 @@ class Router:
         """Take a path from an announce seen before, if we have lost every path to its author.
 
         After a withdrawal, neighbours re-share announces we saw already; without
-        this the path would stay unknown until the author's next announce. Its
-        signed part was verified when first seen, so it needs no new check; it
+        this the path would stay unknown until the author's next announce. It
         floods on only when it created a path, which ends the spread.
         """
         author = envelope.author
@@ -354,6 +357,12 @@ class Router:
             or author == self.identity.public_key
             or self.route_to(author, now) is not None
         ):
+            return []
+        try:
+            # the id covers the signed part only: this copy's signature, which we would
+            # store and pass on, is unchecked yet; a bad one is just a duplicate
+            envelope.verify()
+        except EnvelopeError:
             return []
         relayed = envelope.with_hops(envelope.hops + 1)
         self._learn(author, link, relayed.hops, now, relayed.encode())

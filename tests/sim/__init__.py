@@ -1,0 +1,1 @@
+"""Deterministic in-memory networks for stepping the sans-I/O mesh core."""

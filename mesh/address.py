@@ -37,8 +37,10 @@ class PeerAddress:
             port = parts.port
         except ValueError as exc:
             raise UsageError(f"bad port in peer address {text!r}") from exc
-        if not parts.hostname or port is None:
-            raise UsageError(f"the peer address {text!r} needs a host and a port")
+        if not parts.hostname or not port:
+            raise UsageError(f"the peer address {text!r} needs a host and a port (not 0)")
+        if parts.username is not None or parts.password is not None:
+            raise UsageError(f"a peer address carries no user or password: {text!r}")
         if parts.path not in ("", "/") or parts.query:
             raise UsageError(f"a peer address has no path or query: {text!r}")
         return cls(parts.hostname, port, decode_peer_id(parts.fragment))
@@ -48,6 +50,7 @@ def parse_listen(text: str) -> tuple[str, int]:
     """Parse a ``HOST:PORT`` listen address (port 0 picks a free one)."""
     host, sep, port_text = text.strip().rpartition(":")
     host = host.strip("[]")
-    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+    valid_host = host and "/" not in host and "@" not in host
+    if not sep or not valid_host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
         raise UsageError(f"a listen address looks like HOST:PORT, not {text!r}")
     return host, int(port_text)

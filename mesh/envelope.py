@@ -56,7 +56,10 @@ class EnvelopeType(enum.IntEnum):
     PING = 3
     PONG = 4
     WITHDRAW = 5  # to neighbours only: "I no longer reach these peers"
-    DATA = 16  # opaque end-to-end payload for the layers above
+    DATA = 16  # opaque end-to-end payload for the layers above; types >= 16 are stored
+    CHAT = 17  # room or direct-conversation content (sender-key sealed)
+    CONTROL = 18  # pairwise-boxed control: invites, membership events
+    RECEIPT = 19  # signed delivery receipt: the envelope ids it acknowledges
 
 
 class DestKind(enum.IntEnum):

@@ -14,7 +14,7 @@ zero nonce, ``|`` is concatenation)::
     msg3  client -> server  112 B  box(sig_A(N | B | sha256(ab)) | A, key3)
     msg4  server -> client   80 B  box(sig_B(N | msg3_plain | sha256(ab)), key4)
 
-See docs/protocol-handshake.md for the key derivations.
+See docs/protocol.md for the key derivations.
 """
 
 from __future__ import annotations

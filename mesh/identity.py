@@ -26,7 +26,6 @@ from mesh.errors import IdentityError, UsageError
 
 PEER_ID_LENGTH = 52
 _KEY_FILE_VERSION = 1
-_SAFETY_DOMAIN = b"meshnotes safety number v1"
 
 
 def encode_peer_id(public_key: bytes) -> str:

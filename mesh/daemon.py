@@ -10,11 +10,14 @@ from dataclasses import asdict
 from typing import Any
 
 from mesh.address import PeerAddress
+from mesh.chat import Chat
 from mesh.control import ControlServer
 from mesh.errors import UsageError
 from mesh.home import Home
 from mesh.identity import Identity, encode_peer_id
+from mesh.mailbox import Mailbox
 from mesh.node import Node, NodeConfig
+from mesh.store import Store
 
 MAX_PING_COUNT = 1000
 
@@ -26,10 +29,24 @@ class Daemon:
         self.home = home
         self.node = Node(identity, config)
         self.control = ControlServer(home.control_socket)
-        self.control.register("id", self._id)
-        self.control.register("status", self._status)
-        self.control.register("ping", self._ping)
-        self.control.register("connect", self._connect)
+        self.store: Store | None = None
+        self._chat: Chat | None = None
+        for name, command in {
+            "id": self._id, "status": self._status, "ping": self._ping,
+            "connect": self._connect, "contacts.add": self._contacts_add,
+            "contacts.list": self._contacts_list, "contacts.verify": self._contacts_verify,
+            "dm": self._dm, "say": self._say, "history": self._history,
+            "room.new": self._room_new, "room.invite": self._room_invite,
+            "room.remove": self._room_remove, "room.join": self._room_join,
+            "room.list": self._room_list,
+        }.items():  # fmt: skip
+            self.control.register(name, command)
+
+    @property
+    def chat(self) -> Chat:
+        if self._chat is None:
+            raise UsageError("the node is not started")
+        return self._chat
 
     async def __aenter__(self) -> Daemon:
         await self.start()
@@ -42,14 +59,24 @@ class Daemon:
         self.home.ensure()
         await self.control.start()  # first: refuses a second node on the same home
         try:
+            self.store = Store(self.home.database)
+            self.node.mailbox = Mailbox(self.store)
+            self._chat = Chat(self.node, self.store)
             await self.node.start()
+            self._chat.start()
         except BaseException:
             await self.control.stop()
+            if self.store is not None:
+                self.store.close()
             raise
 
     async def stop(self) -> None:
         await self.control.stop()
+        if self._chat is not None:
+            await self._chat.stop()
         await self.node.stop()
+        if self.store is not None:
+            self.store.close()
 
     # -- commands --------------------------------------------------------------
 
@@ -60,6 +87,9 @@ class Daemon:
     async def _status(self, args: dict[str, Any]) -> dict[str, Any]:
         status = self.node.status()
         status["caches"]["control_refused"] = self.control.refused
+        chat = self.chat.status()
+        status["counters"].update(chat.pop("counters"))
+        status["chat"] = chat
         return status
 
     async def _ping(self, args: dict[str, Any]) -> list[dict[str, Any]]:
@@ -83,3 +113,36 @@ class Daemon:
         address = PeerAddress.parse(str(args["address"]))
         self.node.connect(address)
         return {"dialing": str(address), "peer_id": encode_peer_id(address.peer_key)}
+
+    async def _contacts_add(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self.chat.add_contact(str(args["peer"]), args.get("name"))
+
+    async def _contacts_list(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.chat.contacts()
+
+    async def _contacts_verify(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self.chat.verify_contact(str(args["peer"]), bool(args.get("verified", True)))
+
+    async def _dm(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"id": self.chat.send_direct(str(args["peer"]), str(args["text"]))}
+
+    async def _say(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"id": self.chat.say(str(args["room"]), str(args["text"]))}
+
+    async def _history(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.chat.history(str(args["conversation"]), int(args.get("limit", 50)))
+
+    async def _room_new(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"room_id": self.chat.new_room(str(args["name"]))}
+
+    async def _room_invite(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self.chat.invite(str(args["room"]), str(args["peer"]))
+
+    async def _room_remove(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self.chat.remove(str(args["room"]), str(args["peer"]))
+
+    async def _room_join(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self.chat.join(str(args["room"]))
+
+    async def _room_list(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.chat.rooms()

@@ -8,11 +8,13 @@ separates what the local caller got wrong from what a remote peer did::
     │   └── PeerNameError     a peer name that matches no one, or several
     ├── IdentityError         a key file that is missing, corrupt, or locked
     ├── NodeNotRunningError   no node answers on the home's control socket
+    ├── StorageError          the database is unreadable, corrupt, full, or too new
     └── ProtocolError         a remote peer broke the protocol
         ├── HandshakeError    secret handshake failed (wrong key, bad proof)
         ├── FrameError        box-stream or link framing failed (tamper, oversize)
         ├── LinkTimeout       the peer missed a deadline (handshake, idle)
-        └── EnvelopeError     a malformed, oversized or badly signed envelope
+        ├── EnvelopeError     a malformed, oversized or badly signed envelope
+        └── ChatError         a chat or membership message that fails its checks
 
 Library errors (nacl, websockets, sqlite3) are translated into these at the
 boundary, so callers catch one family.
@@ -41,6 +43,10 @@ class NodeNotRunningError(MeshError):
     """No running node answers on the home directory's control socket."""
 
 
+class StorageError(MeshError):
+    """The database is unreadable, corrupt, full, or from a newer version of the program."""
+
+
 class ProtocolError(MeshError):
     """A remote peer sent something the protocol does not allow."""
 
@@ -59,3 +65,7 @@ class LinkTimeout(ProtocolError):
 
 class EnvelopeError(ProtocolError):
     """An envelope is malformed, oversized, expired, or carries a bad signature."""
+
+
+class ChatError(ProtocolError):
+    """A chat, receipt or membership message failed decoding, decryption or a membership check."""

@@ -35,6 +35,10 @@ class Home:
         return self.root / "identity.json"
 
     @property
+    def database(self) -> Path:
+        return self.root / "meshnotes.db"
+
+    @property
     def control_socket(self) -> Path:
         return self.root / "control.sock"
 

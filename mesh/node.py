@@ -29,11 +29,19 @@ from websockets.asyncio.server import serve as ws_serve
 
 from mesh.address import PeerAddress
 from mesh.envelope import DestKind, Envelope, EnvelopeType
-from mesh.errors import LinkTimeout, MeshError, PeerNameError, ProtocolError, UsageError
+from mesh.errors import (
+    LinkTimeout,
+    MeshError,
+    PeerNameError,
+    ProtocolError,
+    StorageError,
+    UsageError,
+)
 from mesh.identity import Identity, decode_peer_id, encode_peer_id
 from mesh.link import Link, LinkConfig, LinkState
+from mesh.mailbox import Mailbox
 from mesh.netkey import DEFAULT_NETWORK_KEY
-from mesh.router import Action, Close, Deliver, Router, RouterConfig, Send
+from mesh.router import Action, Close, Deliver, Keep, Router, RouterConfig, Send
 
 log = logging.getLogger("meshnotes.node")
 
@@ -116,6 +124,8 @@ class Node:
         self._handlers: dict[int, list[DeliverHandler]] = {}
         self._address_records: dict[bytes, Envelope] = {}
         self._own_record: Envelope | None = None
+        self.mailbox: Mailbox | None = None
+        self._link_up_handlers: list[Callable[[bytes], None]] = []
         self._timer_wake = asyncio.Event()
         self._stopped = asyncio.Event()
         self.started_at = clock()
@@ -189,6 +199,10 @@ class Node:
                 self._dial_loop(address, attempts)
             )
 
+    def on_link_up(self, handler: Callable[[bytes], None]) -> None:
+        """Call `handler` with the peer's key whenever a link finishes its handshake."""
+        self._link_up_handlers.append(handler)
+
     def on_deliver(self, type: int, handler: DeliverHandler) -> None:
         """Call `handler` with every verified envelope of `type` addressed to this node."""
         self._handlers.setdefault(type, []).append(handler)
@@ -249,6 +263,11 @@ class Node:
             for c in self.conns.values()
             if c.link.state is LinkState.OPEN
         ]
+        if self.mailbox is not None:
+            with contextlib.suppress(StorageError):
+                status["caches"]["mailbox"] = self.mailbox.status()
+            for name, value in self.mailbox.counters.items():
+                status["counters"][name] = value
         status["caches"]["address_records"] = {
             "size": len(self._address_records),
             "bound": self.config.max_address_records,
@@ -375,6 +394,18 @@ class Node:
                 records.append(record.with_hops(record.hops + 1))
         for record in records:
             self._send_on(conn, record.encode())
+        if self.mailbox is not None:
+            try:
+                kept = self.mailbox.handover(peer)
+            except StorageError as exc:
+                log.warning("mailbox unreadable: %s", exc)
+                kept = []
+            for envelope in kept:
+                # handed straight to its destination: one more link, within the limit
+                hops = min(envelope.hops + 1, envelope.hop_limit - 1)
+                self._send_on(conn, envelope.with_hops(hops).encode())
+        for handler in self._link_up_handlers:
+            handler(peer)
 
     async def _writer(self, conn: _Conn) -> None:
         while True:
@@ -418,6 +449,12 @@ class Node:
                 conn = self.conns.get(action.link)
                 if conn is not None:
                     self._close(conn, action.reason)
+            elif isinstance(action, Keep) and self.mailbox is not None:
+                try:
+                    self.mailbox.keep(action.envelope, self.clock(), action.store)
+                except StorageError as exc:
+                    self.router.count("dropped_mailbox_error")
+                    log.warning("mailbox could not keep an envelope: %s", exc)
 
     def _deliver(self, envelope: Envelope) -> None:
         if envelope.type == EnvelopeType.PING:
@@ -486,6 +523,9 @@ class Node:
             now = self.clock()
             self._execute(self.router.tick(now))
             self._expire_address_records(now)
+            if self.mailbox is not None:
+                with contextlib.suppress(StorageError):
+                    self.mailbox.expire(now)
             self._timer_wake.clear()
             delay = max(0.05, self.router.next_deadline() - self.clock())
             with contextlib.suppress(TimeoutError):

@@ -23,7 +23,8 @@ Rules for an envelope arriving on a link, in order (each drop is counted as
    the node and flood on within their small hop limit; envelopes for this
    node are delivered; others are
    forwarded along the known path, or flooded once when none is known, as
-   long as the hop limit allows (``hop_limit``).
+   long as the hop limit allows (``hop_limit``); stored types (>= DATA) for a
+   peer that is not a neighbour are also kept for the mailbox (:class:`Keep`).
 
 Invalid traffic costs the sending link penalty points; past the threshold
 the link is closed and its peer banned for a while.
@@ -98,7 +99,18 @@ class Close:
     reason: str
 
 
-Action = Send | Deliver | Close
+@dataclass(frozen=True)
+class Keep:
+    """Show a relayed envelope to the mailbox; `store` when its destination is not a neighbour.
+
+    Receipts are shown even when not stored: they delete what they acknowledge.
+    """
+
+    envelope: Envelope
+    store: bool
+
+
+Action = Send | Deliver | Close | Keep
 
 
 @dataclass
@@ -150,8 +162,13 @@ class Router:
         self._learn(peer, link, 1, now, None)
         actions: list[Action] = [Send(link, self._make_announce(now).encode())]
         for route in self.routes.values():
-            if route.announce is not None and route.link != link and route.expires > now:
-                actions.append(Send(link, route.announce))
+            # the stored copy carries our distance as its hop count (byte 0); byte 4 is
+            # its hop limit: pass it on only if it may cross one more link
+            stored = route.announce
+            if stored is None or route.link == link or route.expires <= now:
+                continue
+            if stored[0] + 1 <= stored[4]:
+                actions.append(Send(link, stored))
         return actions
 
     def link_down(self, link: int, now: float) -> list[Action]:
@@ -199,6 +216,8 @@ class Router:
             return self._reject(link, "future", now)
         message_id = envelope.message_id
         if self.seen.seen(message_id, now):
+            if self._is_redelivery(envelope):
+                return [Deliver(envelope, link)]
             return self._relearn(envelope, link, now) or self._reject(link, "duplicate", now)
         try:
             envelope.verify()
@@ -226,6 +245,11 @@ class Router:
         actions: list[Action] = []
         if envelope.dest_kind == DestKind.ROOM:
             actions.append(Deliver(envelope, link))
+        elif envelope.type >= EnvelopeType.DATA:
+            # store-and-forward: the destination may be offline; keep a copy to hand over
+            store = not self._is_neighbour(envelope.dest)
+            if store or envelope.type == EnvelopeType.RECEIPT:
+                actions.append(Keep(envelope, store))
         return actions + self._forward(envelope, link, now)
 
     def tick(self, now: float) -> list[Action]:
@@ -278,6 +302,9 @@ class Router:
     def route_to(self, dest: bytes, now: float) -> Route | None:
         route = self.routes.get(dest)
         return route if route is not None and route.expires > now else None
+
+    def _is_neighbour(self, peer: bytes) -> bool:
+        return any(state.peer == peer for state in self.links.values())
 
     def is_banned(self, peer: bytes, now: float) -> bool:
         until = self.bans.get(peer)
@@ -343,6 +370,25 @@ class Router:
             self.count("routes_evicted")
         keep = announce if announce is not None else (current.announce if current else None)
         self.routes[dest] = Route(dest, link, next_hop, hops, expires, keep)
+
+    def _is_redelivery(self, envelope: Envelope) -> bool:
+        """A stored-type envelope for us, seen before: a mailbox handing it over again.
+
+        It goes up again so that the layer above can receipt it once more (the
+        first receipt may have been lost); that layer deduplicates.
+        """
+        if not (
+            envelope.type >= EnvelopeType.DATA
+            and envelope.dest_kind == DestKind.PEER
+            and envelope.dest == self.identity.public_key
+        ):
+            return False
+        try:
+            envelope.verify()
+        except EnvelopeError:
+            return False
+        self.count("redelivered")
+        return True
 
     def _relearn(self, envelope: Envelope, link: int, now: float) -> list[Action]:
         """Take a path from an announce seen before, if we have lost every path to its author.

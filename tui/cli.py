@@ -13,6 +13,7 @@ import json
 import logging
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for each reply")
     p.add_argument("--json", action="store_true", help="print JSON: a list of {rtt_ms, hops}")
     p.set_defaults(func=cmd_ping)
+
+    p = verbs.add_parser("contacts", help="list contacts, or add / verify one")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_contacts)
+    sub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    q = sub.add_parser("add", help="add a contact (or rename one)")
+    q.add_argument("peer", metavar="PEERID", help="peer id (or unambiguous prefix of a known peer)")
+    q.add_argument("--name", help="nickname to use instead of the id")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q = sub.add_parser("verify", help="mark a contact verified after comparing safety numbers")
+    q.add_argument("peer", metavar="PEER")
+    q.add_argument("--undo", action="store_true", help="mark it unverified again")
+    q.add_argument("--json", action="store_true", help="print JSON")
+
+    p = verbs.add_parser("dm", help="send a direct message; prints its id")
+    p.add_argument("peer", metavar="PEER", help="nickname, peer id or unambiguous id prefix")
+    p.add_argument("text", metavar="TEXT")
+    p.set_defaults(func=cmd_dm)
+
+    p = verbs.add_parser("say", help="send a message to a room; prints its id")
+    p.add_argument("room", metavar="ROOM", help="room id, unambiguous id prefix, or name")
+    p.add_argument("text", metavar="TEXT")
+    p.set_defaults(func=cmd_say)
+
+    p = verbs.add_parser("history", help="show a room's or a direct conversation's messages")
+    p.add_argument("conversation", metavar="ROOM_OR_PEER")
+    p.add_argument("--limit", type=int, default=50, help="last N messages (default 50)")
+    p.add_argument("--json", action="store_true", help="print JSON: {id, author, text, ts, status}")
+    p.set_defaults(func=cmd_history)
+
+    p = verbs.add_parser("room", help="create, list, join rooms; invite and remove members")
+    rooms = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser, required=True)
+    q = rooms.add_parser("new", help="create a room; prints its id")
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("--json", action="store_true", help='print {"room_id": ...}')
+    q.set_defaults(func=cmd_room_new)
+    q = rooms.add_parser("invite", help="invite a peer (admin only)")
+    q.add_argument("room", metavar="ROOM")
+    q.add_argument("peer", metavar="PEER")
+    q.set_defaults(func=cmd_room_invite)
+    q = rooms.add_parser("remove", help="remove a member (admin only); starts a new key epoch")
+    q.add_argument("room", metavar="ROOM")
+    q.add_argument("peer", metavar="PEER")
+    q.set_defaults(func=cmd_room_remove)
+    q = rooms.add_parser("join", help="accept a pending invitation")
+    q.add_argument("room", metavar="ROOM")
+    q.set_defaults(func=cmd_room_join)
+    q = rooms.add_parser("list", help="list rooms with their members")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.set_defaults(func=cmd_room_list)
 
     p = verbs.add_parser("demo", help="start three local peers in a line and ping across them")
     p.set_defaults(func=cmd_demo)
@@ -209,6 +260,93 @@ def cmd_connect(args: argparse.Namespace, home: Home) -> int:
     address = PeerAddress.parse(args.address)  # check locally first: clearer errors
     result = control.call(home.control_socket, "connect", {"address": str(address)})
     print(f"dialing {result['dialing']}")
+    return 0
+
+
+def cmd_contacts(args: argparse.Namespace, home: Home) -> int:
+    sock = home.control_socket
+    if args.action == "add":
+        result: Any = control.call(sock, "contacts.add", {"peer": args.peer, "name": args.name})
+    elif args.action == "verify":
+        result = control.call(sock, "contacts.verify", {"peer": args.peer,
+                                                        "verified": not args.undo})  # fmt: skip
+    else:
+        result = control.call(sock, "contacts.list")
+    if args.json:
+        _print_json(result)
+        return 0
+    for contact in result if isinstance(result, list) else [result]:
+        mark = "verified" if contact["verified"] else "unverified"
+        name = contact["name"] or "-"
+        print(f"{name:<16} {contact['peer_id']}  {mark}  safety number {contact['safety_number']}")
+    return 0
+
+
+def cmd_dm(args: argparse.Namespace, home: Home) -> int:
+    result = control.call(home.control_socket, "dm", {"peer": args.peer, "text": args.text})
+    print(result["id"])
+    return 0
+
+
+def cmd_say(args: argparse.Namespace, home: Home) -> int:
+    result = control.call(home.control_socket, "say", {"room": args.room, "text": args.text})
+    print(result["id"])
+    return 0
+
+
+def cmd_history(args: argparse.Namespace, home: Home) -> int:
+    request = {"conversation": args.conversation, "limit": args.limit}
+    messages = control.call(home.control_socket, "history", request)
+    if args.json:
+        _print_json([{k: m[k] for k in ("id", "author", "text", "ts", "status")}
+                     for m in messages])  # fmt: skip
+        return 0
+    names = {c["peer_id"]: c["name"] for c in control.call(home.control_socket, "contacts.list")}
+    me = home.public_info()[0]
+    for m in messages:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(m["ts"] / 1000))
+        who = "me" if m["author"] == me else names.get(m["author"]) or m["author"][:8]
+        print(f"[{when}] {who}: {m['text']}  ({m['status']})")
+    return 0
+
+
+def cmd_room_new(args: argparse.Namespace, home: Home) -> int:
+    result = control.call(home.control_socket, "room.new", {"name": args.name})
+    if args.json:
+        _print_json(result)
+    else:
+        print(result["room_id"])
+    return 0
+
+
+def cmd_room_invite(args: argparse.Namespace, home: Home) -> int:
+    result = control.call(home.control_socket, "room.invite", {"room": args.room,
+                                                                "peer": args.peer})  # fmt: skip
+    print(f"invited {result['invited']}")
+    return 0
+
+
+def cmd_room_remove(args: argparse.Namespace, home: Home) -> int:
+    result = control.call(home.control_socket, "room.remove", {"room": args.room,
+                                                                "peer": args.peer})  # fmt: skip
+    print(f"removed {result['removed']}; the room is now at key epoch {result['epoch']}")
+    return 0
+
+
+def cmd_room_join(args: argparse.Namespace, home: Home) -> int:
+    result = control.call(home.control_socket, "room.join", {"room": args.room})
+    print(f"joined {result['room_id']}")
+    return 0
+
+
+def cmd_room_list(args: argparse.Namespace, home: Home) -> int:
+    rooms = control.call(home.control_socket, "room.list")
+    if args.json:
+        _print_json(rooms)
+        return 0
+    for room in rooms:
+        print(f"{room['name']:<20} {room['room_id']}  {room['state']:<8} "
+              f"{len(room['members'])} members, epoch {room['epoch']}")  # fmt: skip
     return 0
 
 

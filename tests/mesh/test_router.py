@@ -236,10 +236,17 @@ def test_decode_rejects_a_hop_limit_above_max_hops() -> None:
 # -- dedup cache -----------------------------------------------------------------
 
 
+def ping(node: SimNode, now: float, dest: bytes, payload: bytes = b"12345678") -> Envelope:
+    """A PING: a type the mailbox never stores, so the plain dedup rule applies."""
+    return node.router.make(
+        EnvelopeType.PING, now, dest_kind=DestKind.PEER, dest=dest, payload=payload
+    )
+
+
 def test_the_same_envelope_twice_is_delivered_once() -> None:
     net = Network(config())
     a, b = net.line("a", "b")
-    wire = data(a, net.now, b.key).encode()
+    wire = ping(a, net.now, b.key).encode()
 
     net.inject("a", "b", wire)
     net.inject("a", "b", wire)
@@ -250,11 +257,39 @@ def test_the_same_envelope_twice_is_delivered_once() -> None:
     assert counter(b, "dropped_duplicate") == 2
 
 
+def test_a_stored_type_seen_again_is_handed_up_again_for_a_new_receipt() -> None:
+    """A mailbox handing over a copy we had: the layer above must see it to receipt again."""
+    net = Network(config())
+    a, b = net.line("a", "b")
+    wire = data(a, net.now, b.key).encode()
+    net.inject("a", "b", wire)
+    net.inject("a", "b", wire)
+    net.inject("a", "b", flip(wire, len(wire) - 1))  # same id, forged signature: not handed up
+    net.run_until_idle()
+
+    assert len(b.delivered) == 2
+    assert counter(b, "redelivered") == 1
+    assert counter(b, "dropped_duplicate") == 1
+
+
+def test_relays_keep_stored_types_for_peers_that_are_not_neighbours() -> None:
+    net = Network(config())
+    a, b, c, d = net.line("a", "b", "c", "d")
+    net.originate("a", data(a, net.now, d.key))
+    net.originate("a", ping(a, net.now, d.key))  # pings are never kept
+    net.run_until_idle()
+
+    assert [k.envelope.dest for k in b.kept] == [d.key]  # d is two links beyond b
+    assert b.kept[0].store is True
+    assert not c.kept  # c hands it to its neighbour d directly
+    assert len(d.delivered) == 2
+
+
 def test_the_seen_cache_honours_its_capacity() -> None:
     net = Network(config(seen_capacity=3))
     a, b = net.line("a", "b")
     evicted, held = b.router.seen.evicted, len(b.router.seen)
-    wires = [data(a, net.now, b.key, bytes([i])).encode() for i in range(5)]
+    wires = [ping(a, net.now, b.key, bytes([i])).encode() for i in range(5)]
 
     for wire in wires:
         net.inject("a", "b", wire)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from mesh.envelope import Envelope
 from mesh.identity import Identity
-from mesh.router import Action, Close, Deliver, Router, RouterConfig, Send
+from mesh.router import Action, Close, Deliver, Keep, Router, RouterConfig, Send
 
 START = 1_700_000_000.0
 
@@ -43,6 +43,7 @@ class SimNode:
     name: str
     router: Router
     delivered: list[Deliver] = field(default_factory=list)
+    kept: list[Keep] = field(default_factory=list)  # what the mailbox was shown
     links: dict[str, int] = field(default_factory=dict)  # neighbour name -> local link id
 
     @property
@@ -135,6 +136,8 @@ class Network:
                     self._queue.append((action.link, action.data))
             elif isinstance(action, Deliver):
                 node.delivered.append(action)
+            elif isinstance(action, Keep):
+                node.kept.append(action)
             elif isinstance(action, Close):
                 end = self._ends.get(action.link)
                 if end is not None:

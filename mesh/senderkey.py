@@ -1,0 +1,101 @@
+"""Sender keys: each member's hash ratchet for room content, and the AEAD around each message.
+
+A member's chain key ``ck_i`` yields the key of its i-th message and the next
+chain key, both with keyed BLAKE2b::
+
+    mk_i     = BLAKE2b-256(key=ck_i, msg=0x01, person="mn-sk-msg-v1")
+    ck_{i+1} = BLAKE2b-256(key=ck_i, msg=0x02, person="mn-sk-chain-v1")
+
+Only ``ck`` at the next unused index is kept, so a stolen chain key reads
+nothing already received (forward secrecy within an epoch). Message keys of
+messages that have not arrived yet are kept aside, a bounded number of them,
+so messages may arrive out of order. Content is sealed with
+XChaCha20-Poly1305, the header (room, epoch, index, author) as associated data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass
+
+import nacl.bindings
+import nacl.exceptions
+import nacl.utils
+
+from mesh.errors import ChatError
+
+#: message keys kept for messages that have not arrived yet, per chain at most
+MAX_SKIP = 1000
+NONCE_SIZE = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+
+
+def message_key(chain_key: bytes) -> bytes:
+    return hashlib.blake2b(b"\x01", key=chain_key, digest_size=32, person=b"mn-sk-msg-v1").digest()
+
+
+def next_chain_key(chain_key: bytes) -> bytes:
+    return hashlib.blake2b(
+        b"\x02", key=chain_key, digest_size=32, person=b"mn-sk-chain-v1"
+    ).digest()
+
+
+def new_chain_key() -> bytes:
+    return nacl.utils.random(32)
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A chain at index `index`: `chain_key` is ck_index, the next key not yet used."""
+
+    chain_key: bytes
+    index: int
+
+    def advance(self) -> tuple[bytes, Chain]:
+        """Return the message key for `index` and the chain one step on."""
+        return message_key(self.chain_key), Chain(next_chain_key(self.chain_key), self.index + 1)
+
+    def key_for(self, index: int) -> tuple[bytes, Chain, dict[int, bytes]]:
+        """Return the key of message `index` (>= self.index), the chain after it, and skipped keys.
+
+        Raises ChatError when `index` is behind the chain (its key was used or
+        skipped already) or more than MAX_SKIP ahead.
+        """
+        if index < self.index:
+            raise ChatError(f"message index {index} is behind the chain ({self.index})")
+        if index - self.index > MAX_SKIP:
+            raise ChatError(f"message index {index} is too far ahead of the chain")
+        skipped: dict[int, bytes] = {}
+        chain = self
+        while chain.index < index:
+            key, after = chain.advance()
+            skipped[chain.index] = key
+            chain = after
+        key, chain = chain.advance()
+        return key, chain, skipped
+
+
+def associated_data(conv: bytes, epoch: int, index: int, author: bytes) -> bytes:
+    return conv + struct.pack(">II", epoch, index) + author
+
+
+def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """Encrypt with XChaCha20-Poly1305 under a random nonce; return nonce || ciphertext."""
+    nonce = nacl.utils.random(NONCE_SIZE)
+    return nonce + nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(
+        plaintext, aad, nonce, key
+    )
+
+
+def open_sealed(key: bytes, sealed: bytes, aad: bytes) -> bytes:
+    """Decrypt what :func:`seal` made; raise ChatError if it was tampered with or misaddressed."""
+    if len(sealed) < NONCE_SIZE + 16:
+        raise ChatError("sealed message too short")
+    try:
+        return bytes(
+            nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(
+                sealed[NONCE_SIZE:], aad, sealed[:NONCE_SIZE], key
+            )
+        )
+    except nacl.exceptions.CryptoError as exc:
+        raise ChatError("message failed authentication") from exc

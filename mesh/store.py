@@ -1,0 +1,165 @@
+"""The local database: one SQLite file per home (WAL), schema versioned with migrations.
+
+Everything a peer must not forget lives here: contacts, conversations and
+their membership events, sender-key chains, messages, the outbox of messages
+awaiting receipts, and the mailbox it keeps for others. Writes that the user
+sees as done (a message shown as sent or received) commit before anything is
+acknowledged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from mesh.errors import StorageError
+
+SCHEMA_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE contacts (
+    peer_id TEXT PRIMARY KEY, name TEXT, verified INTEGER NOT NULL DEFAULT 0,
+    added_at REAL NOT NULL
+);
+CREATE UNIQUE INDEX contacts_name ON contacts(name) WHERE name IS NOT NULL;
+CREATE TABLE conversations (
+    conv_id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT, peer_id TEXT,
+    state TEXT NOT NULL, epoch INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL,
+    invited_by TEXT
+);
+CREATE TABLE room_events (
+    event_id TEXT PRIMARY KEY, conv_id TEXT NOT NULL, author TEXT NOT NULL, kind TEXT NOT NULL,
+    target TEXT, ts INTEGER NOT NULL, signed BLOB NOT NULL
+);
+CREATE INDEX room_events_conv ON room_events(conv_id, ts, event_id);
+CREATE TABLE chains (
+    conv_id TEXT NOT NULL, epoch INTEGER NOT NULL, peer_id TEXT NOT NULL,
+    chain_key BLOB NOT NULL, idx INTEGER NOT NULL,
+    PRIMARY KEY (conv_id, epoch, peer_id)
+);
+CREATE TABLE skipped_keys (
+    conv_id TEXT NOT NULL, epoch INTEGER NOT NULL, peer_id TEXT NOT NULL, idx INTEGER NOT NULL,
+    message_key BLOB NOT NULL, PRIMARY KEY (conv_id, epoch, peer_id, idx)
+);
+CREATE TABLE key_acks (
+    conv_id TEXT NOT NULL, epoch INTEGER NOT NULL, peer_id TEXT NOT NULL,
+    PRIMARY KEY (conv_id, epoch, peer_id)
+);
+CREATE TABLE messages (
+    msg_id TEXT PRIMARY KEY, conv_id TEXT NOT NULL, author TEXT NOT NULL, text TEXT NOT NULL,
+    ts INTEGER NOT NULL, seq INTEGER NOT NULL, status TEXT NOT NULL, stored_at REAL NOT NULL,
+    epoch INTEGER NOT NULL, idx INTEGER NOT NULL
+);
+CREATE INDEX messages_order ON messages(conv_id, ts, author, seq);
+CREATE UNIQUE INDEX messages_key ON messages(conv_id, author, epoch, idx);
+CREATE TABLE recipients (
+    msg_id TEXT NOT NULL, peer_id TEXT NOT NULL, delivered_at REAL,
+    PRIMARY KEY (msg_id, peer_id)
+);
+CREATE TABLE outbox (
+    item_id TEXT PRIMARY KEY, msg_id TEXT, conv_id TEXT, epoch INTEGER, dest TEXT NOT NULL,
+    type INTEGER NOT NULL,
+    payload BLOB NOT NULL, tries INTEGER NOT NULL DEFAULT 0, next_try REAL NOT NULL,
+    expires REAL NOT NULL
+);
+CREATE INDEX outbox_next ON outbox(next_try);
+CREATE TABLE outbox_envelopes (
+    env_id TEXT PRIMARY KEY, item_id TEXT NOT NULL
+);
+CREATE TABLE mailbox (
+    env_id TEXT PRIMARY KEY, dest TEXT NOT NULL, envelope BLOB NOT NULL,
+    stored_at REAL NOT NULL, size INTEGER NOT NULL
+);
+CREATE INDEX mailbox_dest ON mailbox(dest, stored_at);
+CREATE TABLE pending (
+    env_id TEXT PRIMARY KEY, conv_id TEXT NOT NULL, envelope BLOB NOT NULL,
+    received_at REAL NOT NULL
+);
+"""
+
+#: migrations[i] takes the schema from version i to i + 1
+MIGRATIONS: list[Callable[[sqlite_utils.Database], object]] = [
+    lambda db: db.executescript(SCHEMA_V1),
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class Store:
+    """The home's database. Use :meth:`atomic` for writes that must commit together."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        try:
+            if path is None:
+                conn = sqlite3.connect(":memory:", isolation_level=None)
+            else:
+                conn = sqlite3.connect(path, isolation_level=None, timeout=10)
+                with contextlib.suppress(OSError):
+                    path.chmod(0o600)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self.db = sqlite_utils.Database(conn)
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"cannot open the database {path}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"the database {self.path} has schema version {version}, newer than this "
+                f"program's {SCHEMA_VERSION}; upgrade meshnotes"
+            )
+        for step in range(version, SCHEMA_VERSION):
+            with self.db.atomic():
+                MIGRATIONS[step](self.db)
+                self.db.execute(f"PRAGMA user_version = {step + 1}")
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[sqlite_utils.Database]:
+        """A transaction: everything inside commits together or not at all."""
+        try:
+            with self.db.atomic() as db:
+                yield db
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"database error: {exc}") from exc
+
+    def query(
+        self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()
+    ) -> list[dict[str, Any]]:
+        try:
+            return list(self.db.query(sql, params))
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"database error: {exc}") from exc
+
+    def execute(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> int:
+        """Run one statement; return the number of rows it changed."""
+        try:
+            return int(self.db.execute(sql, params).rowcount)
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"database error: {exc}") from exc
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(rows[0]["value"]) if rows else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def next_counter(self, key: str) -> int:
+        """Increment and return a persistent counter (inside the caller's transaction if any)."""
+        value = int(self.get_meta(key, "0") or 0) + 1
+        self.set_meta(key, str(value))
+        return value
+
+    def integrity_ok(self) -> bool:
+        return bool(self.query("PRAGMA integrity_check")[0]["integrity_check"] == "ok")
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.db.conn.close()

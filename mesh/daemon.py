@@ -115,13 +115,13 @@ class Daemon:
         return {"dialing": str(address), "peer_id": encode_peer_id(address.peer_key)}
 
     async def _contacts_add(self, args: dict[str, Any]) -> dict[str, Any]:
-        return self.chat.add_contact(str(args["peer"]), args.get("name"))
+        return self.chat.contacts.add(str(args["peer"]), args.get("name"))
 
     async def _contacts_list(self, args: dict[str, Any]) -> list[dict[str, Any]]:
-        return self.chat.contacts()
+        return self.chat.contacts.all()
 
     async def _contacts_verify(self, args: dict[str, Any]) -> dict[str, Any]:
-        return self.chat.verify_contact(str(args["peer"]), bool(args.get("verified", True)))
+        return self.chat.contacts.verify(str(args["peer"]), bool(args.get("verified", True)))
 
     async def _dm(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"id": self.chat.send_direct(str(args["peer"]), str(args["text"]))}
@@ -133,16 +133,16 @@ class Daemon:
         return self.chat.history(str(args["conversation"]), int(args.get("limit", 50)))
 
     async def _room_new(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"room_id": self.chat.new_room(str(args["name"]))}
+        return {"room_id": self.chat.rooms.new(str(args["name"]))}
 
     async def _room_invite(self, args: dict[str, Any]) -> dict[str, Any]:
-        return self.chat.invite(str(args["room"]), str(args["peer"]))
+        return self.chat.rooms.invite(str(args["room"]), str(args["peer"]))
 
     async def _room_remove(self, args: dict[str, Any]) -> dict[str, Any]:
-        return self.chat.remove(str(args["room"]), str(args["peer"]))
+        return self.chat.rooms.remove(str(args["room"]), str(args["peer"]))
 
     async def _room_join(self, args: dict[str, Any]) -> dict[str, Any]:
-        return self.chat.join(str(args["room"]))
+        return self.chat.rooms.join(str(args["room"]))
 
     async def _room_list(self, args: dict[str, Any]) -> list[dict[str, Any]]:
-        return self.chat.rooms()
+        return self.chat.rooms.all()

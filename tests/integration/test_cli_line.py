@@ -8,8 +8,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,6 +65,11 @@ class Line:
             self.addresses.setdefault(name, line.split()[-1])
             # a restarted node listens where it did before: its neighbours redial that
             assert line.split()[-1] == self.addresses[name]
+
+    def stop_one(self, name: str) -> int:
+        proc = self.procs.pop(name)
+        proc.send_signal(signal.SIGTERM)
+        return proc.wait(timeout=20)
 
     def stop(self) -> dict[str, int]:
         codes = {}
@@ -194,3 +200,79 @@ def test_passphrase_protected_identity_needs_the_passphrase(tmp_path: Path) -> N
     )  # fmt: skip
     assert wrong.returncode == 1 and "wrong passphrase" in wrong.stderr
     assert not (tmp_path / "h" / "control.sock").exists()
+
+
+def poll_json(args: list[str], accept: Callable[[Any], bool], timeout: float = 15) -> Any:
+    """Run a verb until its JSON output satisfies `accept`; fail after `timeout` seconds."""
+    end = deadline(timeout)
+    while True:
+        result = meshnotes(*args)
+        assert result.returncode == 0, result.stderr
+        value = json.loads(result.stdout)
+        if accept(value):
+            return value
+        assert time.monotonic() < end, f"{args}: still {value}"
+        time.sleep(0.1)
+
+
+def test_dm_over_the_line_is_received_then_delivered(line: Line) -> None:
+    home_a, home_c = str(line.homes["A"]), str(line.homes["C"])
+    poll_json(["--home", home_a, "status", "--json"],
+              lambda s: line.ids["C"] in {r["dest"] for r in s["routes"]})  # fmt: skip
+    sent = meshnotes("--home", home_a, "dm", line.ids["C"], "hello")
+    assert sent.returncode == 0, sent.stderr
+    msg_id = sent.stdout.strip()
+
+    at_c = poll_json(["--home", home_c, "history", line.ids["A"], "--json"], lambda h: h)
+    assert [(m["id"], m["author"], m["text"], m["status"]) for m in at_c] == [
+        (msg_id, line.ids["A"], "hello", "received")
+    ]
+    assert isinstance(at_c[0]["ts"], int)
+    at_a = poll_json(["--home", home_a, "history", line.ids["C"], "--json"],
+                     lambda h: h and h[0]["status"] == "delivered")  # fmt: skip
+    assert at_a[0]["id"] == msg_id
+
+
+def test_dm_waits_in_the_mesh_for_a_peer_that_was_offline(tmp_path: Path) -> None:
+    line = Line(tmp_path)
+    try:
+        line.start("AB")
+        sent = meshnotes("--home", str(line.homes["A"]), "dm", line.ids["C"], "see you later")
+        assert sent.returncode == 0, sent.stderr
+        poll_json(["--home", str(line.homes["B"]), "status", "--json"],
+                  lambda s: s["caches"]["mailbox"]["size"] >= 1)  # fmt: skip
+        assert line.stop_one("A") == 0
+        line.start("C")  # C dials B only; A is gone
+        history = poll_json(["--home", str(line.homes["C"]), "history", line.ids["A"], "--json"],
+                            lambda h: h)  # fmt: skip
+        assert [(m["text"], m["status"]) for m in history] == [("see you later", "received")]
+    finally:
+        line.stop()
+
+
+def test_room_verbs_create_invite_say_and_list(line: Line) -> None:
+    homes = {name: str(home) for name, home in line.homes.items()}
+    for name in "BC":
+        added = meshnotes(
+            "--home", homes[name], "contacts", "add", line.ids["A"], "--name", "alice"
+        )
+        assert added.returncode == 0, added.stderr
+    contacts = json.loads(meshnotes("--home", homes["B"], "contacts", "--json").stdout)
+    assert [(c["peer_id"], c["name"], c["verified"]) for c in contacts] == [
+        (line.ids["A"], "alice", False)
+    ]
+    created = meshnotes("--home", homes["A"], "room", "new", "team", "--json")
+    room_id = json.loads(created.stdout)["room_id"]
+    for name in "BC":
+        invited = meshnotes("--home", homes["A"], "room", "invite", "team", line.ids[name])
+        assert invited.returncode == 0, invited.stderr
+    poll_json(["--home", homes["C"], "room", "list", "--json"],
+              lambda rooms: rooms and len(rooms[0]["members"]) == 3)  # fmt: skip
+    said = meshnotes("--home", homes["C"], "say", room_id[:10], "hi all")
+    assert said.returncode == 0, said.stderr
+    poll_json(["--home", homes["A"], "history", "team", "--json"],
+              lambda h: [m["text"] for m in h] == ["hi all"])  # fmt: skip
+    removed = meshnotes("--home", homes["A"], "room", "remove", "team", line.ids["C"])
+    assert removed.returncode == 0 and "epoch 1" in removed.stdout
+    unknown = meshnotes("--home", homes["A"], "say", "no-such-room", "x")
+    assert unknown.returncode == 1 and "no room matches" in unknown.stderr

@@ -1,0 +1,203 @@
+"""Chat between real nodes on loopback, each with its own home and SQLite database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mesh.address import PeerAddress
+from mesh.daemon import Daemon
+from mesh.envelope import Envelope, EnvelopeType
+from mesh.home import Home
+from mesh.link import LinkConfig
+from mesh.node import NodeConfig
+from tests.conftest import wait_until
+
+FAST_LINK = LinkConfig(handshake_timeout=2.0, heartbeat_interval=1.0, idle_timeout=5.0)
+
+
+class Mesh:
+    """Daemons by name, each in its own home under one temporary directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.daemons: dict[str, Daemon] = {}
+        self.addresses: dict[str, str] = {}
+        self.ids: dict[str, str] = {}
+
+    async def start(self, name: str, dial: str | None = None) -> Daemon:
+        home = Home(self.root / name)
+        identity = home.load_identity() if home.has_identity() else home.create_identity(name)
+        port = (
+            int(self.addresses[name].split("#")[0].rsplit(":", 1)[1])
+            if name in self.addresses
+            else 0
+        )
+        peers = [PeerAddress.parse(self.addresses[dial])] if dial else []
+        config = NodeConfig(
+            listen=("127.0.0.1", port), peers=peers, auto_connect=False, link=FAST_LINK,
+            reconnect_initial=0.05, reconnect_max=0.5,
+        )  # fmt: skip
+        daemon = Daemon(home, identity, config)
+        await daemon.start()
+        assert daemon.node.address is not None
+        self.addresses[name] = daemon.node.address
+        self.ids[name] = identity.peer_id
+        self.daemons[name] = daemon
+        return daemon
+
+    async def stop(self, name: str) -> None:
+        await self.daemons.pop(name).stop()
+
+    async def line(self, *names: str) -> list[Daemon]:
+        """Start `names` in order, each dialing the one before it (A <- B <- C)."""
+        started = []
+        for i, name in enumerate(names):
+            started.append(await self.start(name, dial=names[i - 1] if i else None))
+        return started
+
+    def __getitem__(self, name: str) -> Daemon:
+        return self.daemons[name]
+
+
+@pytest.fixture
+async def mesh(tmp_path: Path) -> AsyncIterator[Mesh]:
+    mesh = Mesh(tmp_path)
+    yield mesh
+    for name in list(mesh.daemons):
+        await mesh.stop(name)
+
+
+def history(daemon: Daemon, conversation: str) -> list[dict[str, Any]]:
+    return daemon.chat.history(conversation)
+
+
+def texts(daemon: Daemon, conversation: str) -> list[str]:
+    return [m["text"] for m in history(daemon, conversation)]
+
+
+def has(daemon: Daemon, conversation: str, text: str, status: str) -> Callable[[], bool]:
+    return lambda: any(
+        m["text"] == text and m["status"] == status for m in history(daemon, conversation)
+    )
+
+
+async def test_direct_message_crosses_a_relay_and_turns_delivered(mesh: Mesh) -> None:
+    a, _b, c = await mesh.line("A", "B", "C")
+    await wait_until(lambda: a.node.router.route_to(c.node.identity.public_key, a.node.clock()))
+    msg_id = a.chat.send_direct(mesh.ids["C"], "hello")
+    assert history(a, mesh.ids["C"])[0]["status"] == "pending"
+
+    await wait_until(has(c, mesh.ids["A"], "hello", "received"), what="C receives it")
+    await wait_until(has(a, mesh.ids["C"], "hello", "delivered"), what="C's receipt at A")
+    received = history(c, mesh.ids["A"])[0]
+    assert received["id"] == msg_id and received["author"] == mesh.ids["A"]
+    # A is not C's contact: the conversation is a request until C adds A
+    conversation = [x for x in c.chat.conversations() if x["peer_id"] == mesh.ids["A"]]
+    assert conversation[0]["state"] == "request"
+    c.chat.contacts.add(mesh.ids["A"], "alice")
+    assert [x["state"] for x in c.chat.conversations()] == ["active"]
+    c.chat.send_direct("alice", "hi alice")
+    await wait_until(has(a, mesh.ids["C"], "hi alice", "received"), what="the answer at A")
+
+
+async def test_a_message_reaches_a_peer_that_comes_online_after_the_sender_left(
+    mesh: Mesh,
+) -> None:
+    await mesh.line("A", "B")
+    c_home = Home(mesh.root / "C")
+    c_id = c_home.create_identity("C").peer_id
+    mesh["A"].chat.send_direct(c_id, "while you were away")
+    b = mesh["B"]
+    await wait_until(lambda: b.chat.status()["outbox"] == 0 and _mailbox(b) == 1,
+                     what="B keeps a copy")  # fmt: skip
+    await mesh.stop("A")
+
+    c = await mesh.start("C", dial="B")  # C links only to B; A is gone
+    await wait_until(has(c, mesh.ids["A"], "while you were away", "received"), what="handover")
+    # C's receipt waits at B for A, and A learns of the delivery when it returns
+    a = await mesh.start("A")
+    await mesh.stop("B")
+    b = await mesh.start("B", dial="A")
+    await wait_until(has(a, c_id, "while you were away", "delivered"), timeout=15,
+                     what="the receipt reaching A")  # fmt: skip
+
+
+def _mailbox(daemon: Daemon) -> int:
+    return int(daemon.node.status()["caches"]["mailbox"]["size"])
+
+
+async def room_of_three(mesh: Mesh) -> str:
+    a, b, c = await mesh.line("A", "B", "C")
+    for member in (b, c):
+        member.chat.contacts.add(mesh.ids["A"], "alice")  # invitations from contacts: automatic
+    room = a.chat.rooms.new("team")
+    a.chat.rooms.invite(room, mesh.ids["B"])
+    a.chat.rooms.invite(room, mesh.ids["C"])
+    for member in (a, b, c):
+        await wait_until(lambda m=member: len(m.chat.rooms.state(room).members) == 3,
+                         what="everyone joined")  # fmt: skip
+    return room
+
+
+async def test_room_messages_reach_every_member(mesh: Mesh) -> None:
+    room = await room_of_three(mesh)
+    mesh["B"].chat.say(room, "bob here")
+    for name in ("A", "C"):
+        await wait_until(has(mesh[name], room, "bob here", "received"), what=f"{name} hears bob")
+    await wait_until(has(mesh["B"], room, "bob here", "delivered"), what="both receipts")
+
+
+async def test_a_removed_member_cannot_read_what_is_said_after(mesh: Mesh) -> None:
+    room = await room_of_three(mesh)
+    a, b, c = mesh["A"], mesh["B"], mesh["C"]
+    a.chat.say(room, "before")
+    for member in (b, c):
+        await wait_until(has(member, room, "before", "received"), what="before, everyone")
+
+    seen_by_b: list[Envelope] = []
+    b.node.on_deliver(EnvelopeType.CHAT, seen_by_b.append)
+    a.chat.rooms.remove(room, mesh.ids["C"])
+    assert a.chat.rooms.state(room).epoch == 1
+    await wait_until(lambda: b.chat.rooms.state(room).epoch == 1, what="B learns the removal")
+    await wait_until(lambda: c.chat.rooms.state(room).epoch == 1, what="C learns it too")
+    a.chat.say(room, "after")
+    await wait_until(has(b, room, "after", "received"), what="B reads it")
+    assert "after" not in texts(c, room)
+
+    # hand C the very envelope B got: C holds no key of the new epoch and cannot read it
+    after = [e for e in seen_by_b if e.author == a.node.identity.public_key][-1]
+    c.chat._on_chat(after)
+    assert "after" not in texts(c, room)
+    assert c.chat.keys.chain(room, 1, mesh.ids["A"]) is None
+    assert c.chat.counters.get("chat_rejected_not_member", 0) >= 1
+
+
+async def test_histories_survive_restarts_and_nothing_shows_twice(mesh: Mesh) -> None:
+    room = await room_of_three(mesh)
+    a, b, c = mesh["A"], mesh["B"], mesh["C"]
+    a.chat.say(room, "one")
+    b.chat.say(room, "two")
+    c.chat.send_direct(mesh.ids["A"], "private")
+    await wait_until(has(c, room, "one", "received"), what="one")
+    await wait_until(has(a, room, "two", "received"), what="two")
+    await wait_until(has(a, mesh.ids["C"], "private", "received"), what="private")
+    await wait_until(has(c, mesh.ids["A"], "private", "delivered"), what="receipt")
+    before = {n: (history(mesh[n], room), history(mesh[n], mesh.ids["A" if n != "A" else "C"]))
+              for n in "ABC"}  # fmt: skip
+
+    for name in "CBA":
+        await mesh.stop(name)
+    await mesh.line("A", "B", "C")
+    after = {n: (history(mesh[n], room), history(mesh[n], mesh.ids["A" if n != "A" else "C"]))
+             for n in "ABC"}  # fmt: skip
+    assert after == before
+    for name in "ABC":
+        ids = [m["id"] for m in history(mesh[name], room)]
+        assert len(ids) == len(set(ids)) == 2
+    # and talking goes on after the restart
+    mesh["C"].chat.say(room, "three")
+    await wait_until(has(mesh["A"], room, "three", "received"), what="three after restart")

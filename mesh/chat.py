@@ -107,6 +107,8 @@ class Chat:
         self._wake.set()
 
     def _wake_up(self) -> None:
+        """Send what was just queued now, and let the retry loop pick up the new schedule."""
+        self.outbox.flush(self.node.clock())
         self._wake.set()
 
     def _count(self, name: str) -> None:
@@ -193,19 +195,28 @@ class Chat:
                     "SELECT 1 FROM key_acks WHERE conv_id = ? AND epoch = ? AND peer_id = ?",
                     (conv_id, epoch, peer_id),
                 ):
-                    share = box(self.identity, peer, msgpack.packb([conv, epoch, chain.chain_key,
-                                                            chain.index]))  # fmt: skip
+                    share = box(
+                        self.identity,
+                        peer,
+                        msgpack.packb([conv, epoch, chain.chain_key, chain.index]),
+                    )
                 payload = msgpack.packb([conv, epoch, chain.index, sealed, share])
                 self.store.execute(
                     "INSERT INTO recipients (msg_id, peer_id) VALUES (?, ?)", (msg_id, peer_id)
                 )
                 self.outbox.add(
-                    f"{msg_id}:{peer_id}", peer_id, EnvelopeType.CHAT, payload, now,
-                    msg_id=msg_id, conv_id=conv_id, epoch=epoch,
-                )  # fmt: skip
+                    f"{msg_id}:{peer_id}",
+                    peer_id,
+                    EnvelopeType.CHAT,
+                    payload,
+                    now,
+                    msg_id=msg_id,
+                    conv_id=conv_id,
+                    epoch=epoch,
+                )
         # committed: now it may be shown as sent, and go out
         self._emit("message", self._message_view(self._message(msg_id)))
-        self.outbox.flush(now)
+        self._wake_up()
         return msg_id
 
     def _queue_control(self, peer: bytes, body: dict[str, Any], now: float) -> None:
@@ -249,7 +260,7 @@ class Chat:
             and isinstance(sealed, bytes)
             and (share is None or isinstance(share, bytes))
         ):
-            raise ChatError("malformed chat payload")  # fmt: skip
+            raise ChatError("malformed chat payload")
         author = envelope.author
         author_id = encode_peer_id(author)
         conv_id = encode_peer_id(conv)
@@ -289,13 +300,22 @@ class Chat:
                 and len(content["t"]) <= MAX_TEXT
                 and len(content["id"]) <= 64
             ):
-                raise ChatError("malformed chat content")  # fmt: skip
+                raise ChatError("malformed chat content")
             added = self.store.execute(
                 "INSERT OR IGNORE INTO messages (msg_id, conv_id, author, text, ts, seq, status,"
                 " stored_at, epoch, idx) VALUES (?,?,?,?,?,?,'received',?,?,?)",
-                (content["id"], conv_id, author_id, content["t"], content["ts"], content["s"],
-                 now, epoch, index),
-            )  # fmt: skip
+                (
+                    content["id"],
+                    conv_id,
+                    author_id,
+                    content["t"],
+                    content["ts"],
+                    content["s"],
+                    now,
+                    epoch,
+                    index,
+                ),
+            )
             self.store.execute("DELETE FROM pending WHERE env_id = ?", (envelope.message_id.hex(),))
         if added:
             self._count("chat_received")
@@ -315,9 +335,13 @@ class Chat:
         except (ValueError, TypeError, msgpack.UnpackException) as exc:
             raise ChatError("malformed key share") from exc
         valid = (
-            s_conv == conv and s_epoch == epoch and isinstance(s_key, bytes) and len(s_key) == 32
-            and isinstance(s_index, int) and 0 <= s_index <= index
-        )  # fmt: skip
+            s_conv == conv
+            and s_epoch == epoch
+            and isinstance(s_key, bytes)
+            and len(s_key) == 32
+            and isinstance(s_index, int)
+            and 0 <= s_index <= index
+        )
         if not valid:
             raise ChatError("key share does not match its message")
         return Chain(s_key, s_index)
@@ -390,19 +414,27 @@ class Chat:
     def _send_receipt(self, dest: bytes, env_ids: list[bytes]) -> None:
         for start in range(0, len(env_ids), MAX_RECEIPT_IDS):
             receipt = self.node.router.make(
-                EnvelopeType.RECEIPT, self.node.clock(), dest_kind=DestKind.PEER, dest=dest,
+                EnvelopeType.RECEIPT,
+                self.node.clock(),
+                dest_kind=DestKind.PEER,
+                dest=dest,
                 payload=b"".join(env_ids[start : start + MAX_RECEIPT_IDS]),
-            )  # fmt: skip
+            )
             self.node.send(receipt)
 
     def conversations(self) -> list[dict[str, Any]]:
         """Every conversation (rooms and direct ones), with unread-free summary fields."""
         rows = self.store.query("SELECT * FROM conversations ORDER BY kind, name, conv_id")
         return [
-            {"conv_id": r["conv_id"], "kind": r["kind"], "name": r["name"],
-             "peer_id": r["peer_id"], "state": r["state"]}
+            {
+                "conv_id": r["conv_id"],
+                "kind": r["kind"],
+                "name": r["name"],
+                "peer_id": r["peer_id"],
+                "state": r["state"],
+            }
             for r in rows
-        ]  # fmt: skip
+        ]
 
     # -- history -----------------------------------------------------------------------
 
@@ -423,9 +455,13 @@ class Chat:
 
     def _message_view(self, row: dict[str, Any]) -> dict[str, Any]:
         return {
-            "id": row["msg_id"], "conv_id": row["conv_id"], "author": row["author"],
-            "text": row["text"], "ts": row["ts"], "status": row["status"],
-        }  # fmt: skip
+            "id": row["msg_id"],
+            "conv_id": row["conv_id"],
+            "author": row["author"],
+            "text": row["text"],
+            "ts": row["ts"],
+            "status": row["status"],
+        }
 
     # -- keys -----------------------------------------------------------------------------
 
@@ -442,10 +478,16 @@ class Chat:
 
 def _reason(exc: ChatError) -> str:
     text = str(exc)
-    for word, reason in (("replayed", "replayed"), ("authentication", "tampered"),
-                         ("member", "not_member"), ("malformed", "malformed"),
-                         ("key share", "bad_key_share"), ("box", "bad_box"),
-                         ("signature", "bad_signature")):  # fmt: skip
+    for word, reason in (
+        ("replayed", "replayed"),
+        ("authentication", "tampered"),
+        ("member", "not_member"),
+        ("admin", "not_admin"),
+        ("malformed", "malformed"),
+        ("key share", "bad_key_share"),
+        ("box", "bad_box"),
+        ("signature", "bad_signature"),
+    ):
         if word in text:
             return reason
     return "other"

@@ -32,14 +32,22 @@ class Daemon:
         self.store: Store | None = None
         self._chat: Chat | None = None
         for name, command in {
-            "id": self._id, "status": self._status, "ping": self._ping,
-            "connect": self._connect, "contacts.add": self._contacts_add,
-            "contacts.list": self._contacts_list, "contacts.verify": self._contacts_verify,
-            "dm": self._dm, "say": self._say, "history": self._history,
-            "room.new": self._room_new, "room.invite": self._room_invite,
-            "room.remove": self._room_remove, "room.join": self._room_join,
+            "id": self._id,
+            "status": self._status,
+            "ping": self._ping,
+            "connect": self._connect,
+            "contacts.add": self._contacts_add,
+            "contacts.list": self._contacts_list,
+            "contacts.verify": self._contacts_verify,
+            "dm": self._dm,
+            "say": self._say,
+            "history": self._history,
+            "room.new": self._room_new,
+            "room.invite": self._room_invite,
+            "room.remove": self._room_remove,
+            "room.join": self._room_join,
             "room.list": self._room_list,
-        }.items():  # fmt: skip
+        }.items():
             self.control.register(name, command)
 
     @property

@@ -112,15 +112,30 @@ class Envelope:
         if flags & ~KNOWN_FLAGS:
             raise UsageError(f"unknown flags {flags:#x}")
         signed = _signed_part(
-            VERSION, type, flags, hop_limit, identity.public_key, dest_kind, dest,
-            timestamp_ms, seq, payload,
-        )  # fmt: skip
+            VERSION,
+            type,
+            flags,
+            hop_limit,
+            identity.public_key,
+            dest_kind,
+            dest,
+            timestamp_ms,
+            seq,
+            payload,
+        )
         return cls(
-            type=type, author=identity.public_key, dest_kind=dest_kind, dest=dest,
-            timestamp_ms=timestamp_ms, seq=seq, payload=payload,
-            signature=identity.sign(signed), flags=flags, hop_limit=hop_limit,
+            type=type,
+            author=identity.public_key,
+            dest_kind=dest_kind,
+            dest=dest,
+            timestamp_ms=timestamp_ms,
+            seq=seq,
+            payload=payload,
+            signature=identity.sign(signed),
+            flags=flags,
+            hop_limit=hop_limit,
             signed_bytes=signed,
-        )  # fmt: skip
+        )
 
     @property
     def message_id(self) -> bytes:
@@ -185,10 +200,20 @@ class Envelope:
         payload = data[offset : offset + payload_len]
         end = offset + payload_len
         return cls(
-            type=type_, author=author, dest_kind=kind, dest=dest, timestamp_ms=timestamp_ms,
-            seq=seq, payload=payload, signature=data[end:], flags=flags, hop_limit=hop_limit,
-            hops=hops, version=version, signed_bytes=data[1:end],
-        )  # fmt: skip
+            type=type_,
+            author=author,
+            dest_kind=kind,
+            dest=dest,
+            timestamp_ms=timestamp_ms,
+            seq=seq,
+            payload=payload,
+            signature=data[end:],
+            flags=flags,
+            hop_limit=hop_limit,
+            hops=hops,
+            version=version,
+            signed_bytes=data[1:end],
+        )
 
 
 def _signed_part(

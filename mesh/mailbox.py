@@ -57,7 +57,8 @@ class Mailbox:
                 "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS b FROM mailbox WHERE dest = ?",
                 (dest,),
             )[0]
-            if len(data) > limits.per_dest_bytes:
+            # an envelope no quota can hold is refused (evicting could never make room for it)
+            if len(data) > min(limits.per_dest_bytes, limits.total_bytes):
                 self._count("mailbox_refused_size")
                 return
             while (

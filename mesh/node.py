@@ -145,10 +145,16 @@ class Node:
             host, port = self.config.listen
             try:
                 self._server = await ws_serve(
-                    self._accept, host, port, compression=None, max_size=WS_CHUNK * 2,
-                    max_queue=16, ping_interval=None, server_header=None,
+                    self._accept,
+                    host,
+                    port,
+                    compression=None,
+                    max_size=WS_CHUNK * 2,
+                    max_queue=16,
+                    ping_interval=None,
+                    server_header=None,
                     open_timeout=self.config.link.handshake_timeout,
-                )  # fmt: skip
+                )
             except OSError as exc:
                 raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
             sockname = next(iter(self._server.sockets)).getsockname()
@@ -292,9 +298,11 @@ class Node:
         remote = ws.remote_address
         address = f"{remote[0]}:{remote[1]}" if remote else "?"
         link = Link(
-            network_key=self.config.network_key, identity=self.identity, now=self.clock(),
+            network_key=self.config.network_key,
+            identity=self.identity,
+            now=self.clock(),
             config=self.config.link,
-        )  # fmt: skip
+        )
         await self._run(ws, link, "inbound", address)
 
     async def _dial_loop(self, address: PeerAddress, attempts: int | None) -> None:
@@ -308,14 +316,22 @@ class Node:
             started = self.clock()
             try:
                 async with ws_connect(
-                    address.url, compression=None, max_size=WS_CHUNK * 2, max_queue=16,
-                    ping_interval=None, open_timeout=self.config.link.handshake_timeout,
-                    proxy=None, user_agent_header=None,
-                ) as ws:  # fmt: skip
+                    address.url,
+                    compression=None,
+                    max_size=WS_CHUNK * 2,
+                    max_queue=16,
+                    ping_interval=None,
+                    open_timeout=self.config.link.handshake_timeout,
+                    proxy=None,
+                    user_agent_header=None,
+                ) as ws:
                     link = Link(
-                        network_key=self.config.network_key, identity=self.identity,
-                        now=self.clock(), remote_key=address.peer_key, config=self.config.link,
-                    )  # fmt: skip
+                        network_key=self.config.network_key,
+                        identity=self.identity,
+                        now=self.clock(),
+                        remote_key=address.peer_key,
+                        config=self.config.link,
+                    )
                     await self._run(ws, link, "outbound", str(address))
             except (OSError, websockets.exceptions.WebSocketException, TimeoutError) as exc:
                 self.router.count("dial_failures")
@@ -459,9 +475,12 @@ class Node:
     def _deliver(self, envelope: Envelope) -> None:
         if envelope.type == EnvelopeType.PING:
             pong = self.router.make(
-                EnvelopeType.PONG, self.clock(), dest_kind=DestKind.PEER, dest=envelope.author,
+                EnvelopeType.PONG,
+                self.clock(),
+                dest_kind=DestKind.PEER,
+                dest=envelope.author,
                 payload=envelope.message_id,
-            )  # fmt: skip
+            )
             self.send(pong)
         elif envelope.type == EnvelopeType.PONG:
             entry = self._pings.get(envelope.payload)
@@ -483,9 +502,11 @@ class Node:
         record = self._own_record
         if record is None or now - record.timestamp_ms / 1000 > ADDRESS_RECORD_RENEW:
             record = self._own_record = self.router.make(
-                EnvelopeType.ADDRESS, now, payload=msgpack.packb({"addrs": [self.listen_url]}),
+                EnvelopeType.ADDRESS,
+                now,
+                payload=msgpack.packb({"addrs": [self.listen_url]}),
                 hop_limit=ADDRESS_HOP_LIMIT,
-            )  # fmt: skip
+            )
         return record
 
     def _store_address_record(self, envelope: Envelope) -> None:

@@ -62,16 +62,23 @@ class Outbox:
         self.rng = rng or random.Random()
 
     def add(
-        self, item_id: str, dest: str, type: EnvelopeType, payload: bytes, now: float,
-        *, msg_id: str | None = None, conv_id: str | None = None, epoch: int | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        item_id: str,
+        dest: str,
+        type: EnvelopeType,
+        payload: bytes,
+        now: float,
+        *,
+        msg_id: str | None = None,
+        conv_id: str | None = None,
+        epoch: int | None = None,
+    ) -> None:
         """Queue an item (inside the caller's transaction); :meth:`flush` sends it."""
         self.store.execute(
             "INSERT OR IGNORE INTO outbox (item_id, msg_id, conv_id, epoch, dest, type, payload,"
             " tries, next_try, expires) VALUES (?,?,?,?,?,?,?,0,?,?)",
-            (item_id, msg_id, conv_id, epoch, dest, int(type), payload, now,
-             now + self.policy.ttl),
-        )  # fmt: skip
+            (item_id, msg_id, conv_id, epoch, dest, int(type), payload, now, now + self.policy.ttl),
+        )
 
     def flush(self, now: float) -> int:
         """Transmit every item that is due; drop expired ones. Return how many went out."""
@@ -96,9 +103,13 @@ class Outbox:
         tries = int(item["tries"])
         flags = FLAG_FLOOD if tries >= self.policy.flood_after else 0
         envelope = self.make(
-            item["type"], now, dest_kind=DestKind.PEER, dest=decode_peer_id(item["dest"]),
-            payload=item["payload"], flags=flags,
-        )  # fmt: skip
+            item["type"],
+            now,
+            dest_kind=DestKind.PEER,
+            dest=decode_peer_id(item["dest"]),
+            payload=item["payload"],
+            flags=flags,
+        )
         delay = min(self.policy.max_delay, self.policy.initial_delay * 2**tries)
         with self.store.atomic():
             self.store.execute(
@@ -133,9 +144,15 @@ class Outbox:
                         "DELETE FROM outbox_envelopes WHERE item_id = ?", (item["item_id"],)
                     )
                     done.append(
-                        Acknowledged(item["item_id"], item["msg_id"], item["conv_id"],
-                                     item["epoch"], item["dest"], item["type"])
-                    )  # fmt: skip
+                        Acknowledged(
+                            item["item_id"],
+                            item["msg_id"],
+                            item["conv_id"],
+                            item["epoch"],
+                            item["dest"],
+                            item["type"],
+                        )
+                    )
         return done
 
     def pending_count(self) -> int:

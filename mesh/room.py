@@ -52,14 +52,26 @@ class RoomEvent:
 
     @classmethod
     def create(
-        cls, identity: Identity, room_id: bytes, kind: str, ts: int,
-        target: bytes = b"", name: str = "",
-    ) -> RoomEvent:  # fmt: skip
+        cls,
+        identity: Identity,
+        room_id: bytes,
+        kind: str,
+        ts: int,
+        target: bytes = b"",
+        name: str = "",
+    ) -> RoomEvent:
         if kind not in KINDS:
             raise ValueError(kind)
         body = msgpack.packb([1, room_id, kind, target, ts, identity.public_key, name[:MAX_NAME]])
-        return cls(room_id, kind, target, ts, identity.public_key, name[:MAX_NAME],
-                   body + identity.sign(body))  # fmt: skip
+        return cls(
+            room_id,
+            kind,
+            target,
+            ts,
+            identity.public_key,
+            name[:MAX_NAME],
+            body + identity.sign(body),
+        )
 
     @classmethod
     def decode(cls, signed: bytes) -> RoomEvent:
@@ -73,13 +85,18 @@ class RoomEvent:
             raise ChatError("malformed membership event") from exc
         valid = (
             version == 1
-            and isinstance(room_id, bytes) and len(room_id) == 32
+            and isinstance(room_id, bytes)
+            and len(room_id) == 32
             and kind in KINDS
-            and isinstance(target, bytes) and len(target) in (0, 32)
-            and isinstance(ts, int) and 0 <= ts < 2**63
-            and isinstance(author, bytes) and len(author) == 32
-            and isinstance(name, str) and len(name) <= MAX_NAME
-        )  # fmt: skip
+            and isinstance(target, bytes)
+            and len(target) in (0, 32)
+            and isinstance(ts, int)
+            and 0 <= ts < 2**63
+            and isinstance(author, bytes)
+            and len(author) == 32
+            and isinstance(name, str)
+            and len(name) <= MAX_NAME
+        )
         if not valid:
             raise ChatError("malformed membership event")
         try:

@@ -165,16 +165,18 @@ class Rooms:
         result = []
         for row in rows:
             state = self.state(row["conv_id"])
-            result.append({
-                "room_id": row["conv_id"],
-                "name": row["name"],
-                "state": row["state"],
-                "epoch": state.epoch,
-                "admin": encode_peer_id(state.admin) if state.admin else None,
-                "members": sorted(encode_peer_id(m) for m in state.members),
-                "invited": sorted(encode_peer_id(m) for m in state.invited),
-                "invited_by": row["invited_by"],
-            })  # fmt: skip
+            result.append(
+                {
+                    "room_id": row["conv_id"],
+                    "name": row["name"],
+                    "state": row["state"],
+                    "epoch": state.epoch,
+                    "admin": encode_peer_id(state.admin) if state.admin else None,
+                    "members": sorted(encode_peer_id(m) for m in state.members),
+                    "invited": sorted(encode_peer_id(m) for m in state.invited),
+                    "invited_by": row["invited_by"],
+                }
+            )
         return result
 
     def _store_event(self, conv_id: str, event: RoomEvent) -> bool:
@@ -182,9 +184,16 @@ class Rooms:
         added = self.store.execute(
             "INSERT OR IGNORE INTO room_events"
             " (event_id, conv_id, author, kind, target, ts, signed) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (event.event_id.hex(), conv_id, encode_peer_id(event.author), event.kind,
-             encode_peer_id(event.target) if event.target else None, event.ts, event.signed),
-        )  # fmt: skip
+            (
+                event.event_id.hex(),
+                conv_id,
+                encode_peer_id(event.author),
+                event.kind,
+                encode_peer_id(event.target) if event.target else None,
+                event.ts,
+                event.signed,
+            ),
+        )
         state = self.state(conv_id)
         me = self.identity.public_key
         if me in state.members:
@@ -236,8 +245,9 @@ class Rooms:
                 for event in events:
                     self._store_event(conv_id, event)
             state = self.state(conv_id)
-            self.emit("invite", {"room_id": conv_id, "name": state.name,
-                                  "from": encode_peer_id(sender)})  # fmt: skip
+            self.emit(
+                "invite", {"room_id": conv_id, "name": state.name, "from": encode_peer_id(sender)}
+            )
             invited = self.identity.public_key in state.invited
             if invited and self.contacts.is_contact(encode_peer_id(sender)):
                 self._join(conv_id, state, now)

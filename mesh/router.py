@@ -292,10 +292,16 @@ class Router:
         """Sign a new envelope from this node with the next sequence number."""
         self.seq += 1
         return Envelope.create(
-            self.identity, type, dest_kind=dest_kind, dest=dest,
-            timestamp_ms=int(now * 1000), seq=self.seq, payload=payload, flags=flags,
+            self.identity,
+            type,
+            dest_kind=dest_kind,
+            dest=dest,
+            timestamp_ms=int(now * 1000),
+            seq=self.seq,
+            payload=payload,
+            flags=flags,
             hop_limit=hop_limit,
-        )  # fmt: skip
+        )
 
     # -- queries -------------------------------------------------------------
 

@@ -12,8 +12,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_three_peers_ping_example_pings_across_the_relay() -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "three_peers_ping.py")],
-        capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "route to carol: 2 hops" in result.stdout
     assert result.stdout.count("hops=2)") == 3
@@ -22,7 +26,11 @@ def test_three_peers_ping_example_pings_across_the_relay() -> None:
 def test_demo_pings_the_third_peer_over_two_hops() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "tui.cli", "demo"],
-        capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("over 2 hops") == 3

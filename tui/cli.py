@@ -64,14 +64,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("run", help="run a node until SIGINT/SIGTERM")
     p.add_argument("--headless", action="store_true", help="run without the terminal UI")
-    p.add_argument("--listen", default="127.0.0.1:0", metavar="HOST:PORT",
-                   help="listen address (default 127.0.0.1:0, a free port)")  # fmt: skip
-    p.add_argument("--peer", action="extend", nargs="+", default=[], metavar="ws://HOST:PORT#ID",
-                   help="peer to keep a link to (repeatable)")  # fmt: skip
-    p.add_argument("--no-auto-connect", action="store_true",
-                   help="dial only --peer and 'connect' addresses, not learned ones")  # fmt: skip
-    p.add_argument("--mesh-key-file", type=Path, metavar="FILE",
-                   help="private mesh key: one line of base64 holding 32 bytes")  # fmt: skip
+    p.add_argument(
+        "--listen",
+        default="127.0.0.1:0",
+        metavar="HOST:PORT",
+        help="listen address (default 127.0.0.1:0, a free port)",
+    )
+    p.add_argument(
+        "--peer",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="ws://HOST:PORT#ID",
+        help="peer to keep a link to (repeatable)",
+    )
+    p.add_argument(
+        "--no-auto-connect",
+        action="store_true",
+        help="dial only --peer and 'connect' addresses, not learned ones",
+    )
+    p.add_argument(
+        "--mesh-key-file",
+        type=Path,
+        metavar="FILE",
+        help="private mesh key: one line of base64 holding 32 bytes",
+    )
     p.add_argument("--name", default="", help="display name if a new identity is created")
     p.set_defaults(func=cmd_run)
 
@@ -236,9 +253,11 @@ def cmd_ping(args: argparse.Namespace, home: Home) -> int:
     if not 1 <= args.count <= 1000:
         raise UsageError("--count must be between 1 and 1000")
     request = {
-        "peer": args.peer, "count": args.count, "interval": args.interval,
+        "peer": args.peer,
+        "count": args.count,
+        "interval": args.interval,
         "timeout": args.timeout,
-    }  # fmt: skip
+    }
     wait = args.count * (args.timeout + args.interval) + 10
     results = control.call(home.control_socket, "ping", request, timeout=wait)
     replies = [{"rtt_ms": r["rtt_ms"], "hops": r["hops"]} for r in results if not r.get("lost")]
@@ -268,8 +287,9 @@ def cmd_contacts(args: argparse.Namespace, home: Home) -> int:
     if args.action == "add":
         result: Any = control.call(sock, "contacts.add", {"peer": args.peer, "name": args.name})
     elif args.action == "verify":
-        result = control.call(sock, "contacts.verify", {"peer": args.peer,
-                                                        "verified": not args.undo})  # fmt: skip
+        result = control.call(
+            sock, "contacts.verify", {"peer": args.peer, "verified": not args.undo}
+        )
     else:
         result = control.call(sock, "contacts.list")
     if args.json:
@@ -298,8 +318,7 @@ def cmd_history(args: argparse.Namespace, home: Home) -> int:
     request = {"conversation": args.conversation, "limit": args.limit}
     messages = control.call(home.control_socket, "history", request)
     if args.json:
-        _print_json([{k: m[k] for k in ("id", "author", "text", "ts", "status")}
-                     for m in messages])  # fmt: skip
+        _print_json([{k: m[k] for k in ("id", "author", "text", "ts", "status")} for m in messages])
         return 0
     names = {c["peer_id"]: c["name"] for c in control.call(home.control_socket, "contacts.list")}
     me = home.public_info()[0]
@@ -320,15 +339,17 @@ def cmd_room_new(args: argparse.Namespace, home: Home) -> int:
 
 
 def cmd_room_invite(args: argparse.Namespace, home: Home) -> int:
-    result = control.call(home.control_socket, "room.invite", {"room": args.room,
-                                                                "peer": args.peer})  # fmt: skip
+    result = control.call(
+        home.control_socket, "room.invite", {"room": args.room, "peer": args.peer}
+    )
     print(f"invited {result['invited']}")
     return 0
 
 
 def cmd_room_remove(args: argparse.Namespace, home: Home) -> int:
-    result = control.call(home.control_socket, "room.remove", {"room": args.room,
-                                                                "peer": args.peer})  # fmt: skip
+    result = control.call(
+        home.control_socket, "room.remove", {"room": args.room, "peer": args.peer}
+    )
     print(f"removed {result['removed']}; the room is now at key epoch {result['epoch']}")
     return 0
 
@@ -345,8 +366,10 @@ def cmd_room_list(args: argparse.Namespace, home: Home) -> int:
         _print_json(rooms)
         return 0
     for room in rooms:
-        print(f"{room['name']:<20} {room['room_id']}  {room['state']:<8} "
-              f"{len(room['members'])} members, epoch {room['epoch']}")  # fmt: skip
+        print(
+            f"{room['name']:<20} {room['room_id']}  {room['state']:<8} "
+            f"{len(room['members'])} members, epoch {room['epoch']}"
+        )
     return 0
 
 

@@ -38,9 +38,13 @@ class Mesh:
         )
         peers = [PeerAddress.parse(self.addresses[dial])] if dial else []
         config = NodeConfig(
-            listen=("127.0.0.1", port), peers=peers, auto_connect=False, link=FAST_LINK,
-            reconnect_initial=0.05, reconnect_max=0.5,
-        )  # fmt: skip
+            listen=("127.0.0.1", port),
+            peers=peers,
+            auto_connect=False,
+            link=FAST_LINK,
+            reconnect_initial=0.05,
+            reconnect_max=0.5,
+        )
         daemon = Daemon(home, identity, config)
         await daemon.start()
         assert daemon.node.address is not None
@@ -112,8 +116,9 @@ async def test_a_message_reaches_a_peer_that_comes_online_after_the_sender_left(
     c_id = c_home.create_identity("C").peer_id
     mesh["A"].chat.send_direct(c_id, "while you were away")
     b = mesh["B"]
-    await wait_until(lambda: b.chat.status()["outbox"] == 0 and _mailbox(b) == 1,
-                     what="B keeps a copy")  # fmt: skip
+    await wait_until(
+        lambda: b.chat.status()["outbox"] == 0 and _mailbox(b) == 1, what="B keeps a copy"
+    )
     await mesh.stop("A")
 
     c = await mesh.start("C", dial="B")  # C links only to B; A is gone
@@ -122,8 +127,9 @@ async def test_a_message_reaches_a_peer_that_comes_online_after_the_sender_left(
     a = await mesh.start("A")
     await mesh.stop("B")
     b = await mesh.start("B", dial="A")
-    await wait_until(has(a, c_id, "while you were away", "delivered"), timeout=15,
-                     what="the receipt reaching A")  # fmt: skip
+    await wait_until(
+        has(a, c_id, "while you were away", "delivered"), timeout=15, what="the receipt reaching A"
+    )
 
 
 def _mailbox(daemon: Daemon) -> int:
@@ -138,8 +144,9 @@ async def room_of_three(mesh: Mesh) -> str:
     a.chat.rooms.invite(room, mesh.ids["B"])
     a.chat.rooms.invite(room, mesh.ids["C"])
     for member in (a, b, c):
-        await wait_until(lambda m=member: len(m.chat.rooms.state(room).members) == 3,
-                         what="everyone joined")  # fmt: skip
+        await wait_until(
+            lambda m=member: len(m.chat.rooms.state(room).members) == 3, what="everyone joined"
+        )
     return room
 
 
@@ -186,14 +193,18 @@ async def test_histories_survive_restarts_and_nothing_shows_twice(mesh: Mesh) ->
     await wait_until(has(a, room, "two", "received"), what="two")
     await wait_until(has(a, mesh.ids["C"], "private", "received"), what="private")
     await wait_until(has(c, mesh.ids["A"], "private", "delivered"), what="receipt")
-    before = {n: (history(mesh[n], room), history(mesh[n], mesh.ids["A" if n != "A" else "C"]))
-              for n in "ABC"}  # fmt: skip
+    before = {
+        n: (history(mesh[n], room), history(mesh[n], mesh.ids["A" if n != "A" else "C"]))
+        for n in "ABC"
+    }
 
     for name in "CBA":
         await mesh.stop(name)
     await mesh.line("A", "B", "C")
-    after = {n: (history(mesh[n], room), history(mesh[n], mesh.ids["A" if n != "A" else "C"]))
-             for n in "ABC"}  # fmt: skip
+    after = {
+        n: (history(mesh[n], room), history(mesh[n], mesh.ids["A" if n != "A" else "C"]))
+        for n in "ABC"
+    }
     assert after == before
     for name in "ABC":
         ids = [m["id"] for m in history(mesh[name], room)]

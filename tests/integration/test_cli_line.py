@@ -49,8 +49,15 @@ class Line:
                 if name in self.addresses
                 else 0
             )
-            args = ["--home", str(self.homes[name]), "run", "--headless", "--no-auto-connect",
-                    "--listen", f"127.0.0.1:{port}"]  # fmt: skip
+            args = [
+                "--home",
+                str(self.homes[name]),
+                "run",
+                "--headless",
+                "--no-auto-connect",
+                "--listen",
+                f"127.0.0.1:{port}",
+            ]
             if name in upstream:
                 args += ["--peer", self.addresses[upstream[name]]]
             # logs go to a file: a pipe nobody reads would fill up and stall the node
@@ -195,9 +202,12 @@ def test_passphrase_protected_identity_needs_the_passphrase(tmp_path: Path) -> N
     locked = meshnotes(*run)
     assert locked.returncode == 1 and "locked" in locked.stderr
     wrong = subprocess.run(
-        [*BASE, *run], capture_output=True, text=True,
-        env={**os.environ, "MESHNOTES_PASSPHRASE": "wrong"}, timeout=60,
-    )  # fmt: skip
+        [*BASE, *run],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MESHNOTES_PASSPHRASE": "wrong"},
+        timeout=60,
+    )
     assert wrong.returncode == 1 and "wrong passphrase" in wrong.stderr
     assert not (tmp_path / "h" / "control.sock").exists()
 
@@ -217,8 +227,10 @@ def poll_json(args: list[str], accept: Callable[[Any], bool], timeout: float = 1
 
 def test_dm_over_the_line_is_received_then_delivered(line: Line) -> None:
     home_a, home_c = str(line.homes["A"]), str(line.homes["C"])
-    poll_json(["--home", home_a, "status", "--json"],
-              lambda s: line.ids["C"] in {r["dest"] for r in s["routes"]})  # fmt: skip
+    poll_json(
+        ["--home", home_a, "status", "--json"],
+        lambda s: line.ids["C"] in {r["dest"] for r in s["routes"]},
+    )
     sent = meshnotes("--home", home_a, "dm", line.ids["C"], "hello")
     assert sent.returncode == 0, sent.stderr
     msg_id = sent.stdout.strip()
@@ -228,8 +240,10 @@ def test_dm_over_the_line_is_received_then_delivered(line: Line) -> None:
         (msg_id, line.ids["A"], "hello", "received")
     ]
     assert isinstance(at_c[0]["ts"], int)
-    at_a = poll_json(["--home", home_a, "history", line.ids["C"], "--json"],
-                     lambda h: h and h[0]["status"] == "delivered")  # fmt: skip
+    at_a = poll_json(
+        ["--home", home_a, "history", line.ids["C"], "--json"],
+        lambda h: h and h[0]["status"] == "delivered",
+    )
     assert at_a[0]["id"] == msg_id
 
 
@@ -239,12 +253,15 @@ def test_dm_waits_in_the_mesh_for_a_peer_that_was_offline(tmp_path: Path) -> Non
         line.start("AB")
         sent = meshnotes("--home", str(line.homes["A"]), "dm", line.ids["C"], "see you later")
         assert sent.returncode == 0, sent.stderr
-        poll_json(["--home", str(line.homes["B"]), "status", "--json"],
-                  lambda s: s["caches"]["mailbox"]["size"] >= 1)  # fmt: skip
+        poll_json(
+            ["--home", str(line.homes["B"]), "status", "--json"],
+            lambda s: s["caches"]["mailbox"]["size"] >= 1,
+        )
         assert line.stop_one("A") == 0
         line.start("C")  # C dials B only; A is gone
-        history = poll_json(["--home", str(line.homes["C"]), "history", line.ids["A"], "--json"],
-                            lambda h: h)  # fmt: skip
+        history = poll_json(
+            ["--home", str(line.homes["C"]), "history", line.ids["A"], "--json"], lambda h: h
+        )
         assert [(m["text"], m["status"]) for m in history] == [("see you later", "received")]
     finally:
         line.stop()
@@ -266,12 +283,16 @@ def test_room_verbs_create_invite_say_and_list(line: Line) -> None:
     for name in "BC":
         invited = meshnotes("--home", homes["A"], "room", "invite", "team", line.ids[name])
         assert invited.returncode == 0, invited.stderr
-    poll_json(["--home", homes["C"], "room", "list", "--json"],
-              lambda rooms: rooms and len(rooms[0]["members"]) == 3)  # fmt: skip
+    poll_json(
+        ["--home", homes["C"], "room", "list", "--json"],
+        lambda rooms: rooms and len(rooms[0]["members"]) == 3,
+    )
     said = meshnotes("--home", homes["C"], "say", room_id[:10], "hi all")
     assert said.returncode == 0, said.stderr
-    poll_json(["--home", homes["A"], "history", "team", "--json"],
-              lambda h: [m["text"] for m in h] == ["hi all"])  # fmt: skip
+    poll_json(
+        ["--home", homes["A"], "history", "team", "--json"],
+        lambda h: [m["text"] for m in h] == ["hi all"],
+    )
     removed = meshnotes("--home", homes["A"], "room", "remove", "team", line.ids["C"])
     assert removed.returncode == 0 and "epoch 1" in removed.stdout
     unknown = meshnotes("--home", homes["A"], "say", "no-such-room", "x")

@@ -21,8 +21,11 @@ FAST_LINK = LinkConfig(handshake_timeout=2.0, heartbeat_interval=1.0, idle_timeo
 
 def config(**kwargs: object) -> NodeConfig:
     defaults: dict[str, object] = {
-        "auto_connect": False, "link": FAST_LINK, "reconnect_initial": 0.05, "reconnect_max": 0.5,
-    }  # fmt: skip
+        "auto_connect": False,
+        "link": FAST_LINK,
+        "reconnect_initial": 0.05,
+        "reconnect_max": 0.5,
+    }
     defaults.update(kwargs)
     return NodeConfig(**defaults)  # type: ignore[arg-type]
 
@@ -60,9 +63,12 @@ async def test_five_node_line_delivers_across_three_relays(line5: list[Node]) ->
     received: list[Envelope] = []
     last.on_deliver(EnvelopeType.DATA, received.append)
     envelope = first.router.make(
-        EnvelopeType.DATA, first.clock(), dest_kind=DestKind.PEER,
-        dest=last.identity.public_key, payload=b"across three relays",
-    )  # fmt: skip
+        EnvelopeType.DATA,
+        first.clock(),
+        dest_kind=DestKind.PEER,
+        dest=last.identity.public_key,
+        payload=b"across three relays",
+    )
     first.send(envelope)
     await wait_until(lambda: received, what="delivery at n4")
     assert received[0].payload == b"across three relays"

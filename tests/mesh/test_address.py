@@ -111,9 +111,17 @@ def test_parse_listen_good(text: str, expected: tuple[str, int]) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "8000", ":8000", "localhost:", "localhost:65536", "localhost:-1", "localhost:http",
-     "[]:80"],
-)  # fmt: skip
+    [
+        "",
+        "8000",
+        ":8000",
+        "localhost:",
+        "localhost:65536",
+        "localhost:-1",
+        "localhost:http",
+        "[]:80",
+    ],
+)
 def test_parse_listen_bad(text: str) -> None:
     with pytest.raises(UsageError, match="HOST:PORT"):
         parse_listen(text)

@@ -156,8 +156,16 @@ VECTORS = {
         PEER_DATA_WIRE,
         PEER_DATA_ID,
         PEER_DATA_SIG,
-        dict(type_=16, flags=0, hop_limit=8, dest_kind=1, dest=bytes.fromhex(PEER_PUB),
-             ts=TS, seq=1, payload=b"hello, mesh"),
+        dict(
+            type_=16,
+            flags=0,
+            hop_limit=8,
+            dest_kind=1,
+            dest=bytes.fromhex(PEER_PUB),
+            ts=TS,
+            seq=1,
+            payload=b"hello, mesh",
+        ),
     ),
     "announce": (
         announce,
@@ -171,10 +179,18 @@ VECTORS = {
         ROOM_DATA_WIRE,
         ROOM_DATA_ID,
         ROOM_DATA_SIG,
-        dict(type_=16, flags=1, hop_limit=5, dest_kind=2, dest=ROOM_ID, ts=TS + 1, seq=3,
-             payload=b"room text"),
+        dict(
+            type_=16,
+            flags=1,
+            hop_limit=5,
+            dest_kind=2,
+            dest=ROOM_ID,
+            ts=TS + 1,
+            seq=3,
+            payload=b"room text",
+        ),
     ),
-}  # fmt: skip
+}
 
 
 def test_vector_keys() -> None:
@@ -280,9 +296,7 @@ def test_hops_byte_is_not_signed() -> None:
 
 def test_signature_by_another_key_is_rejected() -> None:
     envelope = peer_data()
-    forged = Envelope.decode(
-        envelope.encode()[: -64] + PEER.sign(envelope.signed_bytes)
-    )  # fmt: skip
+    forged = Envelope.decode(envelope.encode()[:-64] + PEER.sign(envelope.signed_bytes))
     with pytest.raises(EnvelopeError, match="signature"):
         forged.verify()
 
@@ -376,9 +390,14 @@ def test_payload_length_above_max_is_rejected_even_when_the_bytes_are_there() ->
 def test_max_payload_is_accepted() -> None:
     payload = bytes(range(256)) * (MAX_PAYLOAD // 256)
     env = Envelope.create(
-        AUTHOR, 16, dest_kind=DestKind.PEER, dest=PEER.public_key, timestamp_ms=TS, seq=1,
+        AUTHOR,
+        16,
+        dest_kind=DestKind.PEER,
+        dest=PEER.public_key,
+        timestamp_ms=TS,
+        seq=1,
         payload=payload,
-    )  # fmt: skip
+    )
     assert len(env.encode()) == MAX_SIZE
     decoded = Envelope.decode(env.encode())
     assert decoded.payload == payload

@@ -36,13 +36,20 @@ def make_pair(
     server_config: LinkConfig | None = None,
 ) -> tuple[Link, Link]:
     client = Link(
-        network_key=client_key, identity=CLIENT, now=now, remote_key=remote_key,
-        config=client_config, ephemeral_key=PrivateKey(bytes([1]) * 32),
-    )  # fmt: skip
+        network_key=client_key,
+        identity=CLIENT,
+        now=now,
+        remote_key=remote_key,
+        config=client_config,
+        ephemeral_key=PrivateKey(bytes([1]) * 32),
+    )
     server = Link(
-        network_key=server_key, identity=SERVER, now=now, config=server_config,
+        network_key=server_key,
+        identity=SERVER,
+        now=now,
+        config=server_config,
         ephemeral_key=PrivateKey(bytes([2]) * 32),
-    )  # fmt: skip
+    )
     return client, server
 
 
@@ -414,9 +421,11 @@ def test_random_bytes_to_a_handshaking_server_raise_only_protocol_errors(
     data: bytes, cuts: list[int]
 ) -> None:
     server = Link(
-        network_key=DEFAULT_NETWORK_KEY, identity=SERVER, now=0.0,
+        network_key=DEFAULT_NETWORK_KEY,
+        identity=SERVER,
+        now=0.0,
         ephemeral_key=PrivateKey(bytes([2]) * 32),
-    )  # fmt: skip
+    )
     try:
         assert feed(server, data, cuts, 0.0) == []
     except (HandshakeError, FrameError):

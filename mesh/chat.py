@@ -46,6 +46,7 @@ log = logging.getLogger("meshnotes.chat")
 
 MAX_TEXT = 16_000
 MAX_PENDING = 1000
+PENDING_TTL = 24 * 3600.0
 
 Listener = Callable[[str, dict[str, Any]], None]
 
@@ -94,6 +95,7 @@ class Chat:
         while True:
             try:
                 self.outbox.flush(self.node.clock())
+                self._expire_pending(self.node.clock())
             except MeshError as exc:
                 log.warning("outbox flush failed: %s", exc)
             due = self.outbox.next_due()
@@ -116,7 +118,11 @@ class Chat:
 
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
         for listener in list(self.listeners):
-            listener(kind, data)
+            try:
+                listener(kind, data)
+            except Exception:  # a front end's bug must not break delivery
+                self._count("listener_errors")
+                log.exception("a chat listener failed on %s", kind)
 
     # -- names -------------------------------------------------------------------
 
@@ -358,6 +364,14 @@ class Chat:
         )
         self._count("chat_held")
 
+    def _expire_pending(self, now: float) -> None:
+        """Held messages whose room or key never came are dropped after a day (counted)."""
+        gone = self.store.execute("DELETE FROM pending WHERE received_at < ?", (now - PENDING_TTL,))
+        if gone:
+            self.counters["chat_pending_expired"] = (
+                self.counters.get("chat_pending_expired", 0) + gone
+            )
+
     def _retry_pending(self, conv_id: str) -> None:
         for row in self.store.query("SELECT envelope FROM pending WHERE conv_id = ?", (conv_id,)):
             self.store.execute(
@@ -472,7 +486,14 @@ class Chat:
         return {
             "outbox": self.outbox.pending_count(),
             "pending_decrypt": self.store.query("SELECT COUNT(*) AS n FROM pending")[0]["n"],
-            "counters": dict(sorted(self.counters.items())),
+            "counters": dict(
+                sorted(
+                    {
+                        **self.counters,
+                        "outbox_dropped_oversize": self.outbox.dropped_oversize,
+                    }.items()
+                )
+            ),
         }
 
 

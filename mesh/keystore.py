@@ -8,7 +8,7 @@ arrives. Each key is used once: a message whose key is gone is a replay.
 from __future__ import annotations
 
 from mesh.errors import ChatError
-from mesh.senderkey import Chain, message_key
+from mesh.senderkey import MAX_SKIP, Chain, message_key
 from mesh.store import Store
 
 
@@ -52,6 +52,14 @@ class KeyStore:
                     "INSERT OR IGNORE INTO skipped_keys (conv_id, epoch, peer_id, idx, message_key)"
                     " VALUES (?, ?, ?, ?, ?)",
                     (conv_id, epoch, peer_id, i, k),
+                )
+            if skipped:
+                # a chain keeps MAX_SKIP waiting keys at most: the oldest give way
+                self.store.execute(
+                    "DELETE FROM skipped_keys WHERE conv_id = ? AND epoch = ? AND peer_id = ?"
+                    " AND idx < (SELECT idx FROM skipped_keys WHERE conv_id = ? AND epoch = ?"
+                    " AND peer_id = ? ORDER BY idx DESC LIMIT 1 OFFSET ?)",
+                    (conv_id, epoch, peer_id, conv_id, epoch, peer_id, MAX_SKIP - 1),
                 )
             return key
         rows = self.store.query(

@@ -26,6 +26,10 @@ class MailboxLimits:
     total_bytes: int = 128 * 1024 * 1024
     max_age: float = 7 * 24 * 3600.0
 
+    def __post_init__(self) -> None:
+        if min(self.per_dest_items, self.per_dest_bytes, self.total_items, self.total_bytes) < 1:
+            raise ValueError("mailbox limits must be positive")
+
 
 class Mailbox:
     """The mailbox in the home's database; `counters` names every refusal."""

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mesh.envelope import FLAG_FLOOD, DestKind, Envelope, EnvelopeType
+from mesh.envelope import FLAG_FLOOD, MAX_PAYLOAD, DestKind, Envelope, EnvelopeType
 from mesh.identity import decode_peer_id, encode_peer_id
 from mesh.mailbox import receipt_ids
 from mesh.store import Store
@@ -60,6 +60,7 @@ class Outbox:
         self.send = send
         self.policy = policy or RetryPolicy()
         self.rng = rng or random.Random()
+        self.dropped_oversize = 0
 
     def add(
         self,
@@ -82,7 +83,14 @@ class Outbox:
 
     def flush(self, now: float) -> int:
         """Transmit every item that is due; drop expired ones. Return how many went out."""
-        self.store.execute("DELETE FROM outbox WHERE expires <= ?", (now,))
+        with self.store.atomic():
+            # the envelope ids of expired items go too, or they would pile up forever
+            self.store.execute(
+                "DELETE FROM outbox_envelopes WHERE item_id IN"
+                " (SELECT item_id FROM outbox WHERE expires <= ?)",
+                (now,),
+            )
+            self.store.execute("DELETE FROM outbox WHERE expires <= ?", (now,))
         due = self.store.query(
             "SELECT * FROM outbox WHERE next_try <= ? ORDER BY next_try LIMIT 500", (now,)
         )
@@ -102,6 +110,11 @@ class Outbox:
     def _transmit(self, item: dict[str, Any], now: float) -> None:
         tries = int(item["tries"])
         flags = FLAG_FLOOD if tries >= self.policy.flood_after else 0
+        if len(item["payload"]) > MAX_PAYLOAD:
+            # it can never go out: drop it rather than block everything queued behind it
+            self.store.execute("DELETE FROM outbox WHERE item_id = ?", (item["item_id"],))
+            self.dropped_oversize += 1
+            return
         envelope = self.make(
             item["type"],
             now,

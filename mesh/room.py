@@ -134,7 +134,7 @@ class RoomState:
             self.invited.add(target)
             self.departed.discard(target)
         elif kind == "join":
-            if author not in self.invited:
+            if author not in self.invited or target != author:
                 return False
             self.invited.discard(author)
             self.members.add(author)
@@ -162,7 +162,8 @@ class RoomState:
 def fold(room_id: bytes, events: list[RoomEvent]) -> RoomState:
     """Compute a room's state from its events (any order; invalid ones are left out)."""
     state = RoomState(room_id)
-    waiting = sorted((e for e in events if e.room_id == room_id), key=lambda e: (e.ts, e.event_id))
+    unique = {e.event_id: e for e in events if e.room_id == room_id}
+    waiting = sorted(unique.values(), key=lambda e: (e.ts, e.event_id))
     progress = True
     while waiting and progress:
         progress = False

@@ -245,13 +245,14 @@ class Rooms:
                 for event in events:
                     self._store_event(conv_id, event)
             state = self.state(conv_id)
-            self.emit(
-                "invite", {"room_id": conv_id, "name": state.name, "from": encode_peer_id(sender)}
-            )
             invited = self.identity.public_key in state.invited
             if invited and self.contacts.is_contact(encode_peer_id(sender)):
                 self._join(conv_id, state, now)
                 self.wake()
+            # after joining, so that a listener that joins on invitations finds it done
+            self.emit(
+                "invite", {"room_id": conv_id, "name": state.name, "from": encode_peer_id(sender)}
+            )
             return conv_id
         if kind == "event":
             if self.conversation(conv_id) is None:

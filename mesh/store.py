@@ -81,9 +81,23 @@ CREATE TABLE pending (
 );
 """
 
+SCHEMA_V2 = """
+CREATE TABLE room_log (
+    room_id TEXT NOT NULL, author TEXT NOT NULL, seq INTEGER NOT NULL, env_id TEXT NOT NULL,
+    envelope BLOB NOT NULL, stored_at REAL NOT NULL, size INTEGER NOT NULL,
+    PRIMARY KEY (room_id, author, seq)
+);
+CREATE INDEX room_log_age ON room_log(room_id, stored_at);
+CREATE TABLE doc_keys (
+    conv_id TEXT NOT NULL, epoch INTEGER NOT NULL, key BLOB NOT NULL,
+    PRIMARY KEY (conv_id, epoch)
+);
+"""
+
 #: migrations[i] takes the schema from version i to i + 1
 MIGRATIONS: list[Callable[[sqlite_utils.Database], object]] = [
     lambda db: db.executescript(SCHEMA_V1),
+    lambda db: db.executescript(SCHEMA_V2),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -93,6 +107,7 @@ class Store:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
+        conn: sqlite3.Connection | None = None
         try:
             if path is None:
                 conn = sqlite3.connect(":memory:", isolation_level=None)
@@ -105,7 +120,11 @@ class Store:
             conn.execute("PRAGMA foreign_keys=ON")
             self.db = sqlite_utils.Database(conn)
             self._migrate()
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, StorageError) as exc:
+            if conn is not None:
+                conn.close()
+            if isinstance(exc, StorageError):
+                raise
             raise StorageError(f"cannot open the database {path}: {exc}") from exc
 
     def _migrate(self) -> None:

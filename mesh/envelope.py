@@ -56,10 +56,12 @@ class EnvelopeType(enum.IntEnum):
     PING = 3
     PONG = 4
     WITHDRAW = 5  # to neighbours only: "I no longer reach these peers"
+    INVENTORY = 6  # to neighbours only: the room logs we hold, as per-author sequence vectors
     DATA = 16  # opaque end-to-end payload for the layers above; types >= 16 are stored
     CHAT = 17  # room or direct-conversation content (sender-key sealed)
     CONTROL = 18  # pairwise-boxed control: invites, membership events
     RECEIPT = 19  # signed delivery receipt: the envelope ids it acknowledges
+    NOTE = 20  # a note update, room-addressed, sealed with the room's document key
 
 
 class DestKind(enum.IntEnum):

@@ -16,7 +16,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +41,7 @@ from mesh.identity import Identity, decode_peer_id, encode_peer_id
 from mesh.link import Link, LinkConfig, LinkState
 from mesh.mailbox import Mailbox
 from mesh.netkey import DEFAULT_NETWORK_KEY
+from mesh.roomlog import RoomLog
 from mesh.router import Action, Close, Deliver, Keep, Router, RouterConfig, Send
 
 log = logging.getLogger("meshnotes.node")
@@ -125,6 +126,9 @@ class Node:
         self._address_records: dict[bytes, Envelope] = {}
         self._own_record: Envelope | None = None
         self.mailbox: Mailbox | None = None
+        self.roomlog: RoomLog | None = None
+        #: the rooms this node belongs to (set by the chat layer): named in inventories
+        self.room_interests: Callable[[], Iterable[bytes]] = tuple
         self._link_up_handlers: list[Callable[[bytes], None]] = []
         self._timer_wake = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -215,7 +219,20 @@ class Node:
 
     def send(self, envelope: Envelope) -> None:
         """Send an envelope authored by this node into the mesh."""
+        self._keep_in_room_log(envelope)
         self._execute(self.router.originate(envelope, self.clock()))
+
+    def _keep_in_room_log(self, envelope: Envelope) -> None:
+        if (
+            self.roomlog is not None
+            and envelope.dest_kind == DestKind.ROOM
+            and envelope.type >= EnvelopeType.DATA
+        ):
+            try:
+                self.roomlog.keep(envelope, self.clock())
+            except StorageError as exc:
+                self.router.count("dropped_roomlog_error")
+                log.warning("room log could not keep an envelope: %s", exc)
 
     async def ping(self, dest: bytes, *, timeout: float = 5.0) -> PingReply | None:
         """Send one signed ping to `dest`; return its reply, or None after `timeout` seconds."""
@@ -269,11 +286,12 @@ class Node:
             for c in self.conns.values()
             if c.link.state is LinkState.OPEN
         ]
-        if self.mailbox is not None:
+        for part in (self.mailbox, self.roomlog):
+            if part is None:
+                continue
             with contextlib.suppress(StorageError):
-                status["caches"]["mailbox"] = self.mailbox.status()
-            for name, value in self.mailbox.counters.items():
-                status["counters"][name] = value
+                status["caches"]["mailbox" if part is self.mailbox else "room_log"] = part.status()
+            status["counters"].update(part.counters)
         status["caches"]["address_records"] = {
             "size": len(self._address_records),
             "bound": self.config.max_address_records,
@@ -410,6 +428,7 @@ class Node:
                 records.append(record.with_hops(record.hops + 1))
         for record in records:
             self._send_on(conn, record.encode())
+        self._send_inventory(conn)
         if self.mailbox is not None:
             try:
                 kept = self.mailbox.handover(peer)
@@ -460,7 +479,7 @@ class Node:
                 if conn is not None:
                     self._send_on(conn, action.data)
             elif isinstance(action, Deliver):
-                self._deliver(action.envelope)
+                self._deliver(action.envelope, action.link)
             elif isinstance(action, Close):
                 conn = self.conns.get(action.link)
                 if conn is not None:
@@ -472,8 +491,12 @@ class Node:
                     self.router.count("dropped_mailbox_error")
                     log.warning("mailbox could not keep an envelope: %s", exc)
 
-    def _deliver(self, envelope: Envelope) -> None:
-        if envelope.type == EnvelopeType.PING:
+    def _deliver(self, envelope: Envelope, link: int | None = None) -> None:
+        if envelope.dest_kind == DestKind.ROOM:
+            self._keep_in_room_log(envelope)
+        if envelope.type == EnvelopeType.INVENTORY:
+            self._answer_inventory(envelope, link)
+        elif envelope.type == EnvelopeType.PING:
             pong = self.router.make(
                 EnvelopeType.PONG,
                 self.clock(),
@@ -490,9 +513,46 @@ class Node:
         elif envelope.type == EnvelopeType.ADDRESS:
             self._store_address_record(envelope)
         for handler in self._handlers.get(envelope.type, []):
-            result = handler(envelope)
+            try:
+                result = handler(envelope)
+            except Exception:  # a layer's bug must not close the link the envelope came on
+                self.router.count("handler_errors")
+                log.exception("handler for type %s failed", envelope.type)
+                continue
             if asyncio.iscoroutine(result):
                 self._spawn(result)
+
+    def _send_inventory(self, conn: _Conn) -> None:
+        if self.roomlog is None:
+            return
+        try:
+            payload = self.roomlog.inventory(self.room_interests())
+        except StorageError as exc:
+            log.warning("room log unreadable: %s", exc)
+            return
+        inventory = self.router.make(
+            EnvelopeType.INVENTORY, self.clock(), payload=payload, hop_limit=1
+        )
+        self.router.seen.add(inventory.message_id, self.clock())
+        self._send_on(conn, inventory.encode())
+
+    def _answer_inventory(self, envelope: Envelope, link: int | None) -> None:
+        """A neighbour listed what it holds: send it what it lacks, as we received it."""
+        conn = self.conns.get(link) if link is not None else None
+        if conn is None or self.roomlog is None:
+            return
+        try:
+            missing = self.roomlog.missing(envelope.payload)
+        except StorageError as exc:
+            log.warning("room log unreadable: %s", exc)
+            return
+        except (ValueError, TypeError, msgpack.UnpackException):
+            self.router.count("dropped_bad_inventory")
+            return
+        for kept in missing:
+            hops = min(kept.hops + 1, kept.hop_limit - 1)
+            self._send_on(conn, kept.with_hops(hops).encode())
+        self.router.count("roomlog_sent", len(missing))
 
     def _own_address_record(self) -> Envelope | None:
         """Our signed address record, renewed hourly; None when there is nothing to dial."""

@@ -236,6 +236,8 @@ class Router:
             return self._flood(relayed, link, now)
         if envelope.type == EnvelopeType.WITHDRAW:
             return self._on_withdraw(envelope, link, now)
+        if envelope.type == EnvelopeType.INVENTORY:
+            return [Deliver(envelope, link)]  # for this neighbour only; never passed on
         if envelope.type == EnvelopeType.ADDRESS:
             # peer exchange: records spread as far as their (small) hop limit allows
             return [Deliver(envelope, link), *self._flood(relayed, link, now)]
@@ -288,16 +290,24 @@ class Router:
         payload: bytes = b"",
         flags: int = 0,
         hop_limit: int = MAX_HOPS,
+        seq: int | None = None,
     ) -> Envelope:
-        """Sign a new envelope from this node with the next sequence number."""
-        self.seq += 1
+        """Sign a new envelope from this node.
+
+        Without `seq`, it takes the router's next (in-memory) sequence number;
+        layers that need a persistent per-author sequence, such as room logs,
+        pass their own.
+        """
+        if seq is None:
+            self.seq += 1
+            seq = self.seq
         return Envelope.create(
             self.identity,
             type,
             dest_kind=dest_kind,
             dest=dest,
             timestamp_ms=int(now * 1000),
-            seq=self.seq,
+            seq=seq,
             payload=payload,
             flags=flags,
             hop_limit=hop_limit,

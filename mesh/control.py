@@ -22,7 +22,8 @@ from typing import Any
 
 from mesh.errors import MeshError, NodeNotRunningError, UsageError
 
-MAX_REQUEST = 64 * 1024
+#: a request may carry a whole imported file
+MAX_REQUEST = 16 * 1024 * 1024
 Command = Callable[[dict[str, Any]], Awaitable[Any]]
 
 

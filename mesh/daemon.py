@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Protocol
 
 from mesh.address import PeerAddress
 from mesh.chat import Chat
@@ -17,16 +17,39 @@ from mesh.home import Home
 from mesh.identity import Identity, encode_peer_id
 from mesh.mailbox import Mailbox
 from mesh.node import Node, NodeConfig
+from mesh.roomlog import RoomLog
 from mesh.store import Store
 
 MAX_PING_COUNT = 1000
 
 
+class Extension(Protocol):
+    """A layer above the mesh (notes, say) that runs inside a daemon.
+
+    `attach` runs once the store and chat exist and before the node starts
+    (register commands and handlers there); `start` after the node started;
+    `stop` before chat and node stop.
+    """
+
+    async def attach(self, daemon: Daemon) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 class Daemon:
     """A node bound to a home directory and reachable through its control socket."""
 
-    def __init__(self, home: Home, identity: Identity, config: NodeConfig) -> None:
+    def __init__(
+        self,
+        home: Home,
+        identity: Identity,
+        config: NodeConfig,
+        extensions: list[Extension] | None = None,
+    ) -> None:
         self.home = home
+        self.extensions = list(extensions or [])
         self.node = Node(identity, config)
         self.control = ControlServer(home.control_socket)
         self.store: Store | None = None
@@ -46,6 +69,7 @@ class Daemon:
             "room.invite": self._room_invite,
             "room.remove": self._room_remove,
             "room.join": self._room_join,
+            "room.leave": self._room_leave,
             "room.list": self._room_list,
         }.items():
             self.control.register(name, command)
@@ -69,9 +93,14 @@ class Daemon:
         try:
             self.store = Store(self.home.database)
             self.node.mailbox = Mailbox(self.store)
+            self.node.roomlog = RoomLog(self.store)
             self._chat = Chat(self.node, self.store)
+            for extension in self.extensions:
+                await extension.attach(self)
             await self.node.start()
             self._chat.start()
+            for extension in self.extensions:
+                await extension.start()
         except BaseException:
             await self.control.stop()
             if self.store is not None:
@@ -80,6 +109,8 @@ class Daemon:
 
     async def stop(self) -> None:
         await self.control.stop()
+        for extension in reversed(self.extensions):
+            await extension.stop()
         if self._chat is not None:
             await self._chat.stop()
         await self.node.stop()
@@ -154,3 +185,6 @@ class Daemon:
 
     async def _room_list(self, args: dict[str, Any]) -> list[dict[str, Any]]:
         return self.chat.rooms.all()
+
+    async def _room_leave(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self.chat.rooms.leave(str(args["room"]))

@@ -75,6 +75,13 @@ class Rooms:
         rows = self.store.query("SELECT signed FROM room_events WHERE conv_id = ?", (conv_id,))
         return fold(decode_peer_id(conv_id), [RoomEvent.decode(r["signed"]) for r in rows])
 
+    def joined(self) -> list[bytes]:
+        """The ids of the rooms this peer is a member of."""
+        rows = self.store.query(
+            "SELECT conv_id FROM conversations WHERE kind = 'room' AND state = 'joined'"
+        )
+        return [decode_peer_id(r["conv_id"]) for r in rows]
+
     def conversation(self, conv_id: str) -> dict[str, Any] | None:
         rows = self.store.query("SELECT * FROM conversations WHERE conv_id = ?", (conv_id,))
         return rows[0] if rows else None
@@ -94,6 +101,7 @@ class Rooms:
                 (conv_id, name, self.node.clock()),
             )
             self._store_event(conv_id, event)
+            self._new_document_key(conv_id, 0, set(), self.node.clock())
         return conv_id
 
     def invite(self, room: str, peer: str) -> dict[str, Any]:
@@ -135,6 +143,8 @@ class Rooms:
             self._store_event(conv_id, event)
             # the removed peer learns it was removed; nothing sent later is readable to it
             self._broadcast_event(state, event, now)
+            after = self.state(conv_id)
+            self._new_document_key(conv_id, after.epoch, after.members, now)
         self.wake()
         return {"room_id": conv_id, "removed": encode_peer_id(key), "epoch": state.epoch + 1}
 
@@ -149,6 +159,22 @@ class Rooms:
         self._join(conv_id, state, self.node.clock())
         self.wake()
         return {"room_id": conv_id, "state": "joined"}
+
+    def leave(self, room: str) -> dict[str, Any]:
+        """Leave a room (the admin cannot); the others move to a new key epoch."""
+        conv_id = self.resolve(room)
+        state = self.state(conv_id)
+        me = self.identity.public_key
+        if me not in state.members:
+            raise UsageError("you are not a member of that room")
+        if me == state.admin:
+            raise UsageError("the admin cannot leave the room")
+        event = RoomEvent.create(self.identity, state.room_id, "leave", self._now_ms())
+        with self.store.atomic():
+            self._store_event(conv_id, event)
+            self._broadcast_event(state, event, self.node.clock())
+        self.wake()
+        return {"room_id": conv_id, "state": "left"}
 
     def _join(self, conv_id: str, state: RoomState, now: float) -> None:
         event = RoomEvent.create(
@@ -269,12 +295,73 @@ class Rooms:
             if added and after.admin == self.identity.public_key and event.author != after.admin:
                 with self.store.atomic():
                     self._broadcast_event(before, event, now, skip=frozenset({event.author}))
-                    if event.kind == "join":
+                    if event.kind == "join" and event.author in after.members:
                         self._send_events(conv_id, event.author, now)
+                        self._send_document_keys(conv_id, event.author, now)
+                    if after.epoch != before.epoch:
+                        self._new_document_key(conv_id, after.epoch, after.members, now)
                 self.wake()
             self.emit("room", {"room_id": conv_id, "event": event.kind})
             return conv_id
+        if kind == "dockeys":
+            return self._receive_document_keys(sender, conv_id, body.get("keys"))
         raise ChatError(f"unknown control kind {kind!r}")
+
+    # -- document keys -------------------------------------------------------------
+
+    def document_key(self, conv_id: str, epoch: int) -> bytes | None:
+        """The room's document key of `epoch` (for notes), if this peer holds it."""
+        rows = self.store.query(
+            "SELECT key FROM doc_keys WHERE conv_id = ? AND epoch = ?", (conv_id, epoch)
+        )
+        return bytes(rows[0]["key"]) if rows else None
+
+    def _new_document_key(self, conv_id: str, epoch: int, members: set[bytes], now: float) -> None:
+        """The admin starts an epoch's document key and gives it to the members."""
+        self.store.execute(
+            "INSERT OR IGNORE INTO doc_keys (conv_id, epoch, key) VALUES (?, ?, ?)",
+            (conv_id, epoch, new_chain_key()),
+        )
+        for member in members - {self.identity.public_key}:
+            self._send_document_keys(conv_id, member, now, only_epoch=epoch)
+
+    def _send_document_keys(
+        self, conv_id: str, peer: bytes, now: float, only_epoch: int | None = None
+    ) -> None:
+        """Box the room's document keys (all epochs: history stays readable) for a member."""
+        rows = self.store.query("SELECT epoch, key FROM doc_keys WHERE conv_id = ?", (conv_id,))
+        keys = [
+            [r["epoch"], bytes(r["key"])]
+            for r in rows
+            if only_epoch is None or r["epoch"] == only_epoch
+        ]
+        if keys:
+            room_id = decode_peer_id(conv_id)
+            self.send_control(peer, {"k": "dockeys", "room": room_id, "keys": keys}, now)
+
+    def _receive_document_keys(self, sender: bytes, conv_id: str, keys: object) -> str:
+        state = self.state(conv_id)
+        if state.admin != sender or self.identity.public_key not in state.members:
+            raise ChatError("document keys not from the admin, or not for a member")
+        valid = isinstance(keys, list) and all(
+            isinstance(pair, list)
+            and len(pair) == 2
+            and isinstance(pair[0], int)
+            and 0 <= pair[0] < 2**32
+            and isinstance(pair[1], bytes)
+            and len(pair[1]) == 32
+            for pair in keys
+        )
+        if not valid or not isinstance(keys, list):
+            raise ChatError("malformed document keys")
+        with self.store.atomic():
+            for epoch, key in keys:
+                self.store.execute(
+                    "INSERT OR IGNORE INTO doc_keys (conv_id, epoch, key) VALUES (?, ?, ?)",
+                    (conv_id, epoch, key),
+                )
+        self.emit("dockeys", {"room_id": conv_id, "epochs": sorted(e for e, _ in keys)})
+        return conv_id
 
     def _send_events(self, conv_id: str, peer: bytes, now: float) -> None:
         state = self.state(conv_id)

@@ -139,6 +139,26 @@ class Store:
                 MIGRATIONS[step](self.db)
                 self.db.execute(f"PRAGMA user_version = {step + 1}")
 
+    def migrate_component(
+        self, name: str, migrations: list[Callable[[sqlite_utils.Database], object]]
+    ) -> None:
+        """Bring the tables of a layer above (such as notes) to their latest version.
+
+        Each component keeps its own version in `meta`, so layers evolve their
+        tables independently of the mesh's schema.
+        """
+        key = f"schema:{name}"
+        version = int(self.get_meta(key, "0") or 0)
+        if version > len(migrations):
+            raise StorageError(
+                f"the database {self.path} holds {name} tables of version {version}, newer than "
+                f"this program's {len(migrations)}; upgrade meshnotes"
+            )
+        for step in range(version, len(migrations)):
+            with self.atomic():
+                migrations[step](self.db)
+                self.set_meta(key, str(step + 1))
+
     @contextlib.contextmanager
     def atomic(self) -> Iterator[sqlite_utils.Database]:
         """A transaction: everything inside commits together or not at all."""

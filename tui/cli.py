@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from crdt.bridge import bridge_token
+from crdt.service import NotesService
 from mesh import control
 from mesh.address import PeerAddress, parse_listen
 from mesh.daemon import Daemon
@@ -90,7 +92,42 @@ def build_parser() -> argparse.ArgumentParser:
         help="private mesh key: one line of base64 holding 32 bytes",
     )
     p.add_argument("--name", default="", help="display name if a new identity is created")
+    p.add_argument(
+        "--yjs-bridge",
+        metavar="127.0.0.1:PORT",
+        help="serve notes to Yjs editors (y-websocket) on this loopback address",
+    )
     p.set_defaults(func=cmd_run)
+
+    p = verbs.add_parser("bridge-token", help="print the token Yjs clients give the bridge")
+    p.set_defaults(func=cmd_bridge_token)
+
+    p = verbs.add_parser("note", help="shared notes: new, list, cat, append, import, export")
+    notes = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser, required=True)
+    q = notes.add_parser("new", help="create a note in a room; prints its id")
+    q.add_argument("room", metavar="ROOM")
+    q.add_argument("title", metavar="TITLE")
+    q.add_argument("--json", action="store_true", help='print {"note_id": ...}')
+    q.set_defaults(func=cmd_note_new)
+    q = notes.add_parser("list", help="list notes (of one room)")
+    q.add_argument("room", metavar="ROOM", nargs="?")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.set_defaults(func=cmd_note_list)
+    q = notes.add_parser("cat", help="print a note's text")
+    q.add_argument("note", metavar="NOTE", help="note id, unambiguous id prefix, or title")
+    q.set_defaults(func=cmd_note_cat)
+    q = notes.add_parser("append", help="append text to a note")
+    q.add_argument("note", metavar="NOTE")
+    q.add_argument("text", metavar="TEXT")
+    q.set_defaults(func=cmd_note_append)
+    q = notes.add_parser("import", help="create a note from a Markdown file")
+    q.add_argument("room", metavar="ROOM")
+    q.add_argument("file", metavar="FILE", type=Path)
+    q.set_defaults(func=cmd_note_import)
+    q = notes.add_parser("export", help="write a note to a Markdown file")
+    q.add_argument("note", metavar="NOTE")
+    q.add_argument("file", metavar="FILE", type=Path)
+    q.set_defaults(func=cmd_note_export)
 
     p = verbs.add_parser("status", help="show the running node's links, routes and counters")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -150,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     q = rooms.add_parser("join", help="accept a pending invitation")
     q.add_argument("room", metavar="ROOM")
     q.set_defaults(func=cmd_room_join)
+    q = rooms.add_parser("leave", help="leave a room (not its admin); starts a new key epoch")
+    q.add_argument("room", metavar="ROOM")
+    q.set_defaults(func=cmd_room_leave)
     q = rooms.add_parser("list", help="list rooms with their members")
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(func=cmd_room_list)
@@ -216,7 +256,9 @@ def cmd_run(args: argparse.Namespace, home: Home) -> int:
     config = NodeConfig(
         listen=(host, port), peers=peers, auto_connect=not args.no_auto_connect, network_key=key
     )
-    return asyncio.run(_run_until_signal(Daemon(home, identity, config)))
+    bridge = parse_listen(args.yjs_bridge) if args.yjs_bridge else None
+    daemon = Daemon(home, identity, config, extensions=[NotesService(bridge=bridge)])
+    return asyncio.run(_run_until_signal(daemon))
 
 
 async def _run_until_signal(daemon: Daemon) -> int:
@@ -228,6 +270,63 @@ async def _run_until_signal(daemon: Daemon) -> int:
         print(f"meshnotes node {daemon.node.identity.peer_id} listening on {daemon.node.address}")
         sys.stdout.flush()
         await stop.wait()
+    return 0
+
+
+def cmd_bridge_token(args: argparse.Namespace, home: Home) -> int:
+    home.public_info()  # a home with an identity, or one clear error
+    print(bridge_token(home.root / "bridge.token"))
+    return 0
+
+
+def cmd_note_new(args: argparse.Namespace, home: Home) -> int:
+    result = control.call(home.control_socket, "note.new", {"room": args.room, "title": args.title})
+    print(json.dumps(result) if args.json else result["note_id"])
+    return 0
+
+
+def cmd_note_list(args: argparse.Namespace, home: Home) -> int:
+    notes = control.call(home.control_socket, "note.list", {"room": args.room})
+    if args.json:
+        _print_json(notes)
+        return 0
+    for note in notes:
+        print(f"{note['title'] or '(untitled)':<30} {note['note_id']}  {note['length']} chars")
+    return 0
+
+
+def cmd_note_cat(args: argparse.Namespace, home: Home) -> int:
+    result = control.call(home.control_socket, "note.cat", {"note": args.note})
+    sys.stdout.write(result["text"])
+    if result["text"] and not result["text"].endswith("\n"):
+        sys.stdout.write("\n")
+    return 0
+
+
+def cmd_note_append(args: argparse.Namespace, home: Home) -> int:
+    control.call(home.control_socket, "note.append", {"note": args.note, "text": args.text})
+    return 0
+
+
+def cmd_note_import(args: argparse.Namespace, home: Home) -> int:
+    try:
+        text = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(
+            f"cannot read {args.file}: {getattr(exc, 'strerror', None) or exc}"
+        ) from exc
+    request = {"room": args.room, "title": args.file.stem, "text": text}
+    print(control.call(home.control_socket, "note.import", request)["note_id"])
+    return 0
+
+
+def cmd_note_export(args: argparse.Namespace, home: Home) -> int:
+    result = control.call(home.control_socket, "note.export", {"note": args.note})
+    try:
+        args.file.write_text(result["text"], encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.file}: {exc.strerror or exc}") from exc
+    print(f"wrote {len(result['text'])} characters to {args.file}")
     return 0
 
 
@@ -357,6 +456,12 @@ def cmd_room_remove(args: argparse.Namespace, home: Home) -> int:
 def cmd_room_join(args: argparse.Namespace, home: Home) -> int:
     result = control.call(home.control_socket, "room.join", {"room": args.room})
     print(f"joined {result['room_id']}")
+    return 0
+
+
+def cmd_room_leave(args: argparse.Namespace, home: Home) -> int:
+    result = control.call(home.control_socket, "room.leave", {"room": args.room})
+    print(f"left {result['room_id']}")
     return 0
 
 

@@ -1,0 +1,132 @@
+"""One note: a pycrdt document with the body under ``body`` (Text) and metadata under ``meta``.
+
+The root names are those any Yjs client binds (``ydoc.getText("body")``,
+``ydoc.getMap("meta")``). Edits take Python string offsets and are
+converted to pycrdt's UTF-8 byte offsets here, at the boundary.
+
+Updates leave a note in two ways, and the difference matters:
+
+- local edits (this process, through :meth:`Note.insert` and friends) are
+  seen by the document observer and handed to `on_local_update`;
+- updates applied from elsewhere (the mesh, the Yjs bridge) go through
+  :meth:`Note.apply_update`, which silences the observer: the caller forwards
+  the update bytes it received, never what the observer reports for them —
+  pycrdt may integrate a pending update inside a later apply, and deciding
+  from observe events would then lose it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pycrdt
+
+from crdt.errors import NoteUpdateError, NoteUsageError
+from crdt.offsets import Utf8Offsets
+
+UpdateHandler = Callable[[bytes], None]
+
+
+class Note:
+    """A note's document and the conversions around it."""
+
+    def __init__(self, on_local_update: UpdateHandler | None = None) -> None:
+        self.doc: pycrdt.Doc[Any] = pycrdt.Doc()
+        self.body = self.doc.get("body", type=pycrdt.Text)
+        self.meta = self.doc.get("meta", type=pycrdt.Map)
+        self.on_local_update = on_local_update
+        self.on_change: list[Callable[[], None]] = []
+        self._applying = False
+        self._offsets: Utf8Offsets | None = Utf8Offsets()
+        self._subscription = self.doc.observe(self._observed)
+
+    # -- reading ---------------------------------------------------------------
+
+    @property
+    def text(self) -> str:
+        return str(self.body)
+
+    @property
+    def title(self) -> str:
+        value = self.meta.get("title")
+        return value if isinstance(value, str) else ""
+
+    # -- local edits -----------------------------------------------------------
+
+    def _index(self) -> Utf8Offsets:
+        if self._offsets is None:  # a remote update changed the text: rebuild the mirror
+            self._offsets = Utf8Offsets(self.text)
+        return self._offsets
+
+    def insert(self, index: int, text: str) -> None:
+        """Insert `text` before character `index`."""
+        offsets = self._index()
+        if not 0 <= index <= len(offsets):
+            raise NoteUsageError(f"position {index} is outside the note (0..{len(offsets)})")
+        if text:
+            self.body.insert(offsets.to_bytes(index), text)
+            offsets.insert(index, text)
+
+    def delete(self, index: int, length: int) -> None:
+        """Delete `length` characters starting at character `index`."""
+        offsets = self._index()
+        if index < 0 or length < 0 or index + length > len(offsets):
+            raise NoteUsageError(f"deletion {index}+{length} is outside the note")
+        if length:
+            start = offsets.to_bytes(index)
+            end = offsets.to_bytes(index + length)
+            del self.body[start:end]
+            offsets.delete(index, length)
+
+    def append(self, text: str) -> None:
+        self.insert(len(self._index()), text)
+
+    def replace_all(self, text: str) -> None:
+        with self.doc.transaction():
+            self.delete(0, len(self._index()))
+            self.insert(0, text)
+
+    def set_meta(self, key: str, value: object) -> None:
+        self.meta[key] = value
+
+    def apply_patches(self, patches: list[tuple[int, int, str]]) -> None:
+        """Apply (position, delete count, inserted text) patches in one transaction."""
+        with self.doc.transaction():
+            for position, deleted, inserted in patches:
+                if deleted:
+                    self.delete(position, deleted)
+                if inserted:
+                    self.insert(position, inserted)
+
+    # -- updates ---------------------------------------------------------------
+
+    def _observed(self, event: pycrdt.TransactionEvent) -> None:
+        if self._applying:
+            return
+        if self.on_local_update is not None:
+            self.on_local_update(bytes(event.update))
+        for callback in self.on_change:
+            callback()
+
+    def apply_update(self, update: bytes) -> None:
+        """Apply an update from elsewhere; the observer stays silent (see the module docstring)."""
+        self._applying = True
+        try:
+            self.doc.apply_update(update)
+        except Exception as exc:  # pycrdt raises plain exceptions for undecodable updates
+            raise NoteUpdateError(f"cannot apply a note update: {exc}") from exc
+        finally:
+            self._applying = False
+        self._offsets = None
+        for callback in self.on_change:
+            callback()
+
+    def state_vector(self) -> bytes:
+        return bytes(self.doc.get_state())
+
+    def update_since(self, state_vector: bytes | None = None) -> bytes:
+        """Everything the holder of `state_vector` lacks (everything, without one)."""
+        if state_vector is None:
+            return bytes(self.doc.get_update())
+        return bytes(self.doc.get_update(state_vector))

@@ -1,0 +1,499 @@
+"""Shared notes on the mesh: the Python API, live sync, catch-up, persistence and compaction.
+
+A note belongs to a room. Each coalesced local update is sealed with the
+room's document key of the current epoch (XChaCha20-Poly1305; the header —
+room, note, epoch, author, sequence — is the associated data), signed, and
+flooded to the mesh as a room envelope (type NOTE) numbered with the
+author's per-room sequence. Every node keeps those envelopes in its room
+log, so members catch up from whichever node is online, relays included,
+which hold only ciphertext (see mesh/roomlog.py).
+
+Payload: msgpack ``[note_id (32 bytes), epoch, sealed update]``.
+
+Locally every update, ours or not, is kept in SQLite; past
+`COMPACT_AFTER` rows a note is compacted into one checkpoint (the merged
+state) signed with this peer's key, so load time stays bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import nacl.bindings
+import nacl.exceptions
+import pycrdt
+
+from crdt.errors import NoteError, NoteUpdateError, NoteUsageError
+from crdt.note import Note
+from mesh.chat import Chat
+from mesh.envelope import MAX_PAYLOAD, DestKind, Envelope, EnvelopeType
+from mesh.errors import ChatError, MeshError
+from mesh.identity import decode_peer_id, encode_peer_id
+from mesh.senderkey import new_chain_key, open_sealed, seal
+from mesh.store import Store
+
+log = logging.getLogger("meshnotes.notes")
+
+#: local edits within this many seconds travel as one update
+COALESCE_WINDOW = 0.03
+#: ... unless they grow past this many bytes first
+FLUSH_BYTES = 48 * 1024
+#: updates kept per note before they are compacted into a checkpoint
+COMPACT_AFTER = 500
+#: text imported in pieces of this many characters (each must fit in one envelope)
+IMPORT_PIECE = 16 * 1024
+MAX_TITLE = 200
+
+MIGRATIONS: list[Callable[[Any], object]] = [
+    lambda db: db.executescript("""
+        CREATE TABLE notes (
+            note_id TEXT PRIMARY KEY, room_id TEXT NOT NULL, title TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL, updated_at REAL NOT NULL
+        );
+        CREATE TABLE note_updates (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, note_id TEXT NOT NULL, update_blob BLOB NOT NULL,
+            unsent INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX note_updates_note ON note_updates(note_id, id);
+        CREATE TABLE note_checkpoints (
+            note_id TEXT PRIMARY KEY, state BLOB NOT NULL, signature BLOB NOT NULL
+        );
+        CREATE TABLE note_applied (
+            room_id TEXT NOT NULL, author TEXT NOT NULL, seq INTEGER NOT NULL,
+            PRIMARY KEY (room_id, author, seq)
+        );
+    """),
+]
+
+Listener = Callable[[str, dict[str, Any]], None]
+
+
+def _aad(room: bytes, note: bytes, epoch: int, author: bytes, seq: int) -> bytes:
+    return room + note + struct.pack(">I", epoch) + author + struct.pack(">Q", seq)
+
+
+class Notes:
+    """The notes of one peer. Call :meth:`start` inside the event loop."""
+
+    def __init__(self, chat: Chat, store: Store) -> None:
+        self.chat = chat
+        self.node = chat.node
+        self.store = store
+        self.identity = chat.identity
+        self.notes: dict[str, Note] = {}
+        self.listeners: list[Listener] = []
+        self.counters: dict[str, int] = {}
+        #: called with (note_id, update, origin) for every update made or applied here;
+        #: origin is what :meth:`apply_external` was given (the bridge passes its client)
+        self.update_hooks: list[Callable[[str, bytes, object], None]] = []
+        self._buffers: dict[str, list[bytes]] = {}
+        self._buffered: dict[str, int] = {}  # bytes in each buffer
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        store.migrate_component("notes", MIGRATIONS)
+        self.node.on_deliver(EnvelopeType.NOTE, self._on_envelope)
+        chat.listeners.append(self._on_chat_event)
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def start(self) -> None:
+        """Catch up on what the room logs hold (envelopes that came while we were away)."""
+        for room in self.chat.rooms.joined():
+            self._replay_room_log(room)
+            self._send_unsent(encode_peer_id(room))
+
+    def stop(self) -> None:
+        for note_id in list(self._buffers):
+            self.flush(note_id)
+
+    def _count(self, name: str) -> None:
+        self.counters[name] = self.counters.get(name, 0) + 1
+
+    def _emit(self, kind: str, data: dict[str, Any]) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(kind, data)
+            except Exception:
+                self._count("listener_errors")
+                log.exception("a notes listener failed on %s", kind)
+
+    # -- names -----------------------------------------------------------------
+
+    def resolve(self, name: str) -> str:
+        """A note by id, unambiguous id prefix, or title."""
+        name = name.strip()
+        rows = self.store.query(
+            "SELECT note_id FROM notes WHERE note_id = ? OR title = ?", (name.lower(), name)
+        )
+        if len(rows) == 1:
+            return str(rows[0]["note_id"])
+        if len(rows) > 1:
+            raise NoteUsageError(f"{len(rows)} notes are called {name!r}; use the note id")
+        rows = self.store.query(
+            "SELECT note_id FROM notes WHERE note_id LIKE ?", (name.lower() + "%",)
+        )
+        if len(rows) == 1 and name:
+            return str(rows[0]["note_id"])
+        if rows and name:
+            raise NoteUsageError(f"{name!r} matches {len(rows)} notes; give more of the id")
+        raise NoteUsageError(f"no note matches {name!r}")
+
+    # -- API -------------------------------------------------------------------------
+
+    def new(self, room: str, title: str) -> str:
+        """Create a note in a room you belong to; return its id."""
+        title = title.strip()
+        if not 0 < len(title) <= MAX_TITLE:
+            raise NoteUsageError(f"a title has 1..{MAX_TITLE} characters")
+        conv_id = self.chat.rooms.resolve(room)
+        state = self.chat.rooms.state(conv_id)
+        if self.identity.public_key not in state.members:
+            raise NoteUsageError("you are not a member of that room")
+        note_id = encode_peer_id(new_chain_key())
+        now = self.node.clock()
+        self.store.execute(
+            "INSERT INTO notes (note_id, room_id, title, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (note_id, conv_id, title, now, now),
+        )
+        note = self._open(note_id)
+        with note.doc.transaction():
+            note.set_meta("title", title)
+            note.set_meta("created", int(now * 1000))
+            note.set_meta("authors", [self.identity.peer_id])
+        self.flush(note_id)
+        return note_id
+
+    def get(self, name: str) -> Note:
+        """The live document of a note (edits on it sync to the room)."""
+        return self._open(self.resolve(name))
+
+    def note_id_of(self, note: Note) -> str:
+        for note_id, open_note in self.notes.items():
+            if open_note is note:
+                return note_id
+        raise NoteUsageError("that note is not open here")
+
+    def all(self, room: str | None = None) -> list[dict[str, Any]]:
+        if room is None:
+            rows = self.store.query("SELECT * FROM notes ORDER BY room_id, title, note_id")
+        else:
+            conv_id = self.chat.rooms.resolve(room)
+            rows = self.store.query(
+                "SELECT * FROM notes WHERE room_id = ? ORDER BY title, note_id", (conv_id,)
+            )
+        return [
+            {
+                "note_id": r["note_id"],
+                "room_id": r["room_id"],
+                "title": r["title"],
+                "length": len(self._open(r["note_id"]).text),
+                "updated": r["updated_at"],
+            }
+            for r in rows
+        ]
+
+    def cat(self, name: str) -> str:
+        return self.get(name).text
+
+    def append(self, name: str, text: str) -> None:
+        note_id = self.resolve(name)
+        self._open(note_id).append(text)
+        self.flush(note_id)
+
+    def import_file(self, room: str, path: Path, title: str | None = None) -> str:
+        """Create a note from a Markdown (or any UTF-8 text) file; return its id."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise NoteUsageError(f"cannot read {path}: {exc}") from exc
+        return self.import_text(room, title or path.stem, text)
+
+    def import_text(self, room: str, title: str, text: str) -> str:
+        """Create a note holding `text`, sent in pieces that each fit one envelope."""
+        note_id = self.new(room, title)
+        note = self._open(note_id)
+        for start in range(0, len(text), IMPORT_PIECE):
+            note.append(text[start : start + IMPORT_PIECE])
+            self.flush(note_id)
+        return note_id
+
+    def export(self, name: str, path: Path) -> int:
+        """Write a note's text to a file; return the number of characters written."""
+        text = self.cat(name)
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise NoteUsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        return len(text)
+
+    # -- documents ---------------------------------------------------------------
+
+    def _open(self, note_id: str) -> Note:
+        """The note's document, loaded from its checkpoint and updates on first use."""
+        note = self.notes.get(note_id)
+        if note is not None:
+            return note
+        if not self.store.query("SELECT 1 FROM notes WHERE note_id = ?", (note_id,)):
+            raise NoteUsageError(f"no note {note_id}")
+        note = Note()
+        checkpoint = self.store.query(
+            "SELECT state, signature FROM note_checkpoints WHERE note_id = ?", (note_id,)
+        )
+        if checkpoint:
+            state, signature = bytes(checkpoint[0]["state"]), bytes(checkpoint[0]["signature"])
+            try:
+                nacl.bindings.crypto_sign_open(
+                    signature + note_id.encode() + state, self.identity.public_key
+                )
+            except (nacl.exceptions.BadSignatureError, ValueError) as exc:
+                raise NoteError(f"the checkpoint of note {note_id} is corrupt") from exc
+            note.apply_update(state)
+        for row in self.store.query(
+            "SELECT update_blob FROM note_updates WHERE note_id = ? ORDER BY id", (note_id,)
+        ):
+            note.apply_update(bytes(row["update_blob"]))
+        note.on_local_update = lambda update, n=note_id: self._local_update(n, update)
+        self.notes[note_id] = note
+        return note
+
+    def apply_external(self, note_id: str, update: bytes, origin: object = None) -> None:
+        """An update made by a client of this peer (the Yjs bridge): apply it, send it on."""
+        self._open(note_id).apply_update(update)
+        self._local_update(note_id, update, origin)
+
+    def _local_update(self, note_id: str, update: bytes, origin: object = None) -> None:
+        """An edit here: buffer it; when the window closes it is kept and sent as one update.
+
+        Keystrokes are not written one by one (each write is a synced
+        transaction): a crash loses at most the last window of typing.
+        """
+        buffer = self._buffers.setdefault(note_id, [])
+        buffer.append(update)
+        size = self._buffered.get(note_id, 0) + len(update)
+        self._buffered[note_id] = size
+        self._call_hooks(note_id, update, origin)
+        if size >= FLUSH_BYTES:
+            self.flush(note_id)
+        elif note_id not in self._timers:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return  # no loop (a plain script): flush() sends it
+            self._timers[note_id] = loop.call_later(COALESCE_WINDOW, self.flush, note_id)
+
+    def _call_hooks(self, note_id: str, update: bytes, origin: object) -> None:
+        for hook in self.update_hooks:
+            try:
+                hook(note_id, update, origin)
+            except Exception:
+                self._count("hook_errors")
+                log.exception("a note update hook failed")
+
+    def flush(self, note_id: str) -> None:
+        """Send a note's buffered local edits now, as one update."""
+        timer = self._timers.pop(note_id, None)
+        if timer is not None:
+            timer.cancel()
+        buffer = self._buffers.pop(note_id, None)
+        self._buffered.pop(note_id, None)
+        if buffer:
+            self.store.execute(
+                "INSERT INTO note_updates (note_id, update_blob, unsent) VALUES (?, ?, 1)",
+                (note_id, pycrdt.merge_updates(*buffer) if len(buffer) > 1 else buffer[0]),
+            )
+        row = self.store.query("SELECT room_id FROM notes WHERE note_id = ?", (note_id,))
+        if row:
+            self._send_unsent(row[0]["room_id"], only=note_id)
+
+    def _send_unsent(self, conv_id: str, only: str | None = None) -> None:
+        """Seal and send every unsent local update of a room's notes (when its key is known)."""
+        state = self.chat.rooms.state(conv_id)
+        key = self.chat.rooms.document_key(conv_id, state.epoch)
+        if key is None or self.identity.public_key not in state.members:
+            return  # sent once the admin's document key arrives
+        rows = self.store.query(
+            "SELECT u.id, u.note_id, u.update_blob FROM note_updates u JOIN notes n"
+            " ON n.note_id = u.note_id WHERE u.unsent = 1 AND n.room_id = ?"
+            + (" AND u.note_id = ?" if only else "")
+            + " ORDER BY u.id",
+            (conv_id, only) if only else (conv_id,),
+        )
+        by_note: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            by_note.setdefault(r["note_id"], []).append(r)
+        for note_id, updates in by_note.items():
+            # merged in batches that fit one envelope
+            batch: list[dict[str, Any]] = []
+            size = 0
+            for update in updates:
+                blob_size = len(update["update_blob"])
+                if batch and size + blob_size > FLUSH_BYTES:
+                    self._send_batch(conv_id, note_id, state.epoch, key, batch)
+                    batch, size = [], 0
+                batch.append(update)
+                size += blob_size
+            if batch:
+                self._send_batch(conv_id, note_id, state.epoch, key, batch)
+        for note_id in by_note:
+            self._maybe_compact(note_id)
+
+    def _send_batch(
+        self, conv_id: str, note_id: str, epoch: int, key: bytes, rows: list[dict[str, Any]]
+    ) -> None:
+        update = pycrdt.merge_updates(*[bytes(r["update_blob"]) for r in rows])
+        room, note = decode_peer_id(conv_id), decode_peer_id(note_id)
+        now = self.node.clock()
+        with self.store.atomic():
+            seq = self.store.next_counter(f"roomseq:{conv_id}")
+            sealed = seal(key, update, _aad(room, note, epoch, self.identity.public_key, seq))
+            payload = msgpack.packb([note, epoch, sealed])
+            if len(payload) > MAX_PAYLOAD - 64:
+                # one edit too big for an envelope: keep it local, say so
+                self._count("notes_update_too_large")
+                log.warning("a note update of %d bytes is too large to send", len(update))
+                return
+            envelope = self.node.router.make(
+                EnvelopeType.NOTE,
+                now,
+                dest_kind=DestKind.ROOM,
+                dest=room,
+                payload=payload,
+                seq=seq,
+            )
+            self.store.execute(
+                "INSERT OR IGNORE INTO note_applied (room_id, author, seq) VALUES (?, ?, ?)",
+                (conv_id, self.identity.peer_id, seq),
+            )
+            for r in rows:
+                self.store.execute("UPDATE note_updates SET unsent = 0 WHERE id = ?", (r["id"],))
+            self.store.execute("UPDATE notes SET updated_at = ? WHERE note_id = ?", (now, note_id))
+        self.node.send(envelope)  # committed first: a crash cannot lose or resend it twice
+        self._count("notes_sent")
+
+    # -- remote updates ------------------------------------------------------------
+
+    def _on_envelope(self, envelope: Envelope) -> None:
+        try:
+            self._receive(envelope)
+        except (NoteUpdateError, ChatError) as exc:
+            self._count("notes_rejected")
+            log.info("note update rejected: %s", exc)
+        except MeshError as exc:
+            self._count("notes_store_error")
+            log.warning("note update not stored: %s", exc)
+
+    def _receive(self, envelope: Envelope) -> bool:
+        """Open and apply one NOTE envelope; False when it must wait (no key, not a member)."""
+        if envelope.dest_kind != DestKind.ROOM:
+            raise NoteUpdateError("a note update must be room-addressed")
+        room = envelope.dest
+        conv_id = encode_peer_id(room)
+        author_id = encode_peer_id(envelope.author)
+        if self.store.query(
+            "SELECT 1 FROM note_applied WHERE room_id = ? AND author = ? AND seq = ?",
+            (conv_id, author_id, envelope.seq),
+        ):
+            return True
+        if self.chat.rooms.conversation(conv_id) is None:
+            return False  # not our room: the room log keeps it for others
+        state = self.chat.rooms.state(conv_id)
+        if self.identity.public_key not in state.members:
+            return False
+        try:
+            note, epoch, sealed = msgpack.unpackb(envelope.payload)
+        except (ValueError, TypeError, msgpack.UnpackException) as exc:
+            raise NoteUpdateError("malformed note update") from exc
+        if not (
+            isinstance(note, bytes)
+            and len(note) == 32
+            and isinstance(epoch, int)
+            and 0 <= epoch < 2**32
+            and isinstance(sealed, bytes)
+        ):
+            raise NoteUpdateError("malformed note update")
+        if envelope.author not in state.members and envelope.author not in state.departed:
+            raise NoteUpdateError("note update from someone who was never a member")
+        key = self.chat.rooms.document_key(conv_id, epoch)
+        if key is None:
+            self._count("notes_waiting_for_key")
+            return False
+        update = open_sealed(key, sealed, _aad(room, note, epoch, envelope.author, envelope.seq))
+        note_id = encode_peer_id(note)
+        now = self.node.clock()
+        with self.store.atomic():
+            self.store.execute(
+                "INSERT OR IGNORE INTO notes (note_id, room_id, title, created_at, updated_at)"
+                " VALUES (?, ?, '', ?, ?)",
+                (note_id, conv_id, now, now),
+            )
+            document = self._open(note_id)
+            document.apply_update(update)
+            self.store.execute(
+                "INSERT INTO note_updates (note_id, update_blob, unsent) VALUES (?, ?, 0)",
+                (note_id, update),
+            )
+            self.store.execute(
+                "INSERT INTO note_applied (room_id, author, seq) VALUES (?, ?, ?)",
+                (conv_id, author_id, envelope.seq),
+            )
+            self.store.execute(
+                "UPDATE notes SET title = ?, updated_at = ? WHERE note_id = ?",
+                (document.title, now, note_id),
+            )
+        self._count("notes_applied")
+        self._call_hooks(note_id, update, None)
+        self._emit("note", {"note_id": note_id, "room_id": conv_id, "author": author_id})
+        self._maybe_compact(note_id)
+        return True
+
+    def _replay_room_log(self, room: bytes) -> None:
+        """Apply what the room log holds for a room and we have not applied yet."""
+        roomlog = self.node.roomlog
+        if roomlog is None:
+            return
+        for envelope in roomlog.missing(msgpack.packb({room: {}})):
+            if envelope.type == EnvelopeType.NOTE:
+                self._on_envelope(envelope)
+
+    def _on_chat_event(self, kind: str, data: dict[str, Any]) -> None:
+        """Keys or membership changed: held updates may open now, unsent ones may go."""
+        if kind in ("dockeys", "room"):
+            conv_id = data["room_id"]
+            self._replay_room_log(decode_peer_id(conv_id))
+            self._send_unsent(conv_id)
+
+    # -- compaction ------------------------------------------------------------------
+
+    def _maybe_compact(self, note_id: str) -> None:
+        rows = self.store.query(
+            "SELECT COUNT(*) AS n, SUM(unsent) AS unsent FROM note_updates WHERE note_id = ?",
+            (note_id,),
+        )[0]
+        if rows["n"] >= COMPACT_AFTER and not rows["unsent"]:
+            self.compact(note_id)
+
+    def compact(self, note_id: str) -> None:
+        """Replace a note's stored updates with one signed checkpoint of its state."""
+        note = self._open(note_id)
+        state = note.update_since(None)
+        signature = self.identity.sign(note_id.encode() + state)
+        with self.store.atomic():
+            self.store.execute(
+                "INSERT OR REPLACE INTO note_checkpoints (note_id, state, signature)"
+                " VALUES (?, ?, ?)",
+                (note_id, state, signature),
+            )
+            self.store.execute(
+                "DELETE FROM note_updates WHERE note_id = ? AND unsent = 0", (note_id,)
+            )
+        self._count("notes_compacted")
+
+    def status(self) -> dict[str, Any]:
+        row = self.store.query("SELECT COUNT(*) AS n FROM notes")[0]
+        return {"notes": row["n"], "counters": dict(sorted(self.counters.items()))}

@@ -52,12 +52,39 @@ def bridge_token(path: Path) -> str:
     return token
 
 
+def _sync_payload(message: bytes) -> bytes:
+    """The payload of a sync message: after the two type bytes, a varuint length and exactly that.
+
+    Strict, unlike ``pycrdt.read_message``, which fails with an assertion on
+    an empty payload and silently shortens a truncated one. Raises ValueError.
+    """
+    length, shift, i = 0, 0, 2
+    while True:
+        if i >= len(message) or shift > 63:
+            raise ValueError("truncated sync message")
+        byte = message[i]
+        i += 1
+        length |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            break
+    if len(message) - i != length:
+        raise ValueError(f"a sync message says {length} bytes but holds {len(message) - i}")
+    return message[i:]
+
+
 class YjsBridge:
     """A loopback y-websocket server over this peer's notes."""
 
     def __init__(self, notes: Notes, host: str, port: int, token: str) -> None:
-        if not ipaddress.ip_address(host).is_loopback:
-            raise NoteUsageError(f"the Yjs bridge listens on loopback only, not {host}")
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:  # a host name ("localhost"): it could resolve to anything
+            loopback = False
+        if not loopback:
+            raise NoteUsageError(
+                f"the Yjs bridge listens on a loopback IP address (127.0.0.1, ::1) only, not {host}"
+            )
         self.notes = notes
         self.host, self.port = host, port
         self.token = token
@@ -141,11 +168,11 @@ class YjsBridge:
             sync = message[1]
             if sync == pycrdt.YSyncMessageType.SYNC_STEP1:
                 note = self.notes._open(note_id)
-                state = pycrdt.read_message(message[2:])
+                state = _sync_payload(message)
                 header = bytes([pycrdt.YMessageType.SYNC, pycrdt.YSyncMessageType.SYNC_STEP2])
                 await ws.send(header + pycrdt.write_message(note.update_since(state)))
             elif sync in (pycrdt.YSyncMessageType.SYNC_STEP2, pycrdt.YSyncMessageType.SYNC_UPDATE):
-                update = pycrdt.read_message(message[2:])
+                update = _sync_payload(message)
                 if update != b"\x00\x00":  # an empty update
                     self.notes.apply_external(note_id, update, origin=ws)
             else:

@@ -13,6 +13,20 @@ from __future__ import annotations
 CHUNK = 1024
 
 
+def _split(text: str) -> list[str]:
+    """`text` in near-equal pieces of at most CHUNK characters.
+
+    Equal pieces, not CHUNK-sized ones and a remainder: typing into a full
+    chunk would otherwise split off a one-character chunk per keystroke, and
+    the chunk list (walked on every conversion) would grow with every edit.
+    """
+    if len(text) <= CHUNK:
+        return [text]
+    count = -(-len(text) // CHUNK)
+    size = -(-len(text) // count)
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
 class Utf8Offsets:
     """A chunked mirror of a text, for character -> byte offset conversion."""
 
@@ -31,6 +45,8 @@ class Utf8Offsets:
 
     def _locate(self, index: int) -> tuple[int, int, int]:
         """(chunk number, offset inside it, bytes before the chunk) of a character index."""
+        if index < 0:  # a negative offset would count from a chunk's end
+            raise IndexError("negative offset")
         before_bytes = 0
         for n, chars in enumerate(self._chars):
             if index <= chars:
@@ -51,8 +67,7 @@ class Utf8Offsets:
     def insert(self, index: int, text: str) -> None:
         n, offset, _ = self._locate(index)
         chunk = self._chunks[n]
-        merged = chunk[:offset] + text + chunk[offset:]
-        pieces = [merged[i : i + CHUNK] for i in range(0, len(merged), CHUNK)] or [""]
+        pieces = _split(chunk[:offset] + text + chunk[offset:])
         self._chunks[n : n + 1] = pieces
         self._bytes[n : n + 1] = [len(p.encode("utf-8")) for p in pieces]
         self._chars[n : n + 1] = [len(p) for p in pieces]
@@ -60,6 +75,8 @@ class Utf8Offsets:
 
     def delete(self, index: int, length: int) -> str:
         """Delete `length` characters at `index`; return them."""
+        if index < 0 or length < 0 or index + length > len(self):  # check before changing anything
+            raise IndexError("deletion beyond the end of the text")
         removed = []
         while length > 0:
             n, offset, _ = self._locate(index)

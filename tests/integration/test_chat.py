@@ -2,77 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import pytest
-
-from mesh.address import PeerAddress
 from mesh.daemon import Daemon
 from mesh.envelope import Envelope, EnvelopeType
 from mesh.home import Home
-from mesh.link import LinkConfig
-from mesh.node import NodeConfig
 from tests.conftest import wait_until
-
-FAST_LINK = LinkConfig(handshake_timeout=2.0, heartbeat_interval=1.0, idle_timeout=5.0)
-
-
-class Mesh:
-    """Daemons by name, each in its own home under one temporary directory."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.daemons: dict[str, Daemon] = {}
-        self.addresses: dict[str, str] = {}
-        self.ids: dict[str, str] = {}
-
-    async def start(self, name: str, dial: str | None = None) -> Daemon:
-        home = Home(self.root / name)
-        identity = home.load_identity() if home.has_identity() else home.create_identity(name)
-        port = (
-            int(self.addresses[name].split("#")[0].rsplit(":", 1)[1])
-            if name in self.addresses
-            else 0
-        )
-        peers = [PeerAddress.parse(self.addresses[dial])] if dial else []
-        config = NodeConfig(
-            listen=("127.0.0.1", port),
-            peers=peers,
-            auto_connect=False,
-            link=FAST_LINK,
-            reconnect_initial=0.05,
-            reconnect_max=0.5,
-        )
-        daemon = Daemon(home, identity, config)
-        await daemon.start()
-        assert daemon.node.address is not None
-        self.addresses[name] = daemon.node.address
-        self.ids[name] = identity.peer_id
-        self.daemons[name] = daemon
-        return daemon
-
-    async def stop(self, name: str) -> None:
-        await self.daemons.pop(name).stop()
-
-    async def line(self, *names: str) -> list[Daemon]:
-        """Start `names` in order, each dialing the one before it (A <- B <- C)."""
-        started = []
-        for i, name in enumerate(names):
-            started.append(await self.start(name, dial=names[i - 1] if i else None))
-        return started
-
-    def __getitem__(self, name: str) -> Daemon:
-        return self.daemons[name]
-
-
-@pytest.fixture
-async def mesh(tmp_path: Path) -> AsyncIterator[Mesh]:
-    mesh = Mesh(tmp_path)
-    yield mesh
-    for name in list(mesh.daemons):
-        await mesh.stop(name)
+from tests.integration.harness import Mesh, room_with
 
 
 def history(daemon: Daemon, conversation: str) -> list[dict[str, Any]]:
@@ -137,17 +74,8 @@ def _mailbox(daemon: Daemon) -> int:
 
 
 async def room_of_three(mesh: Mesh) -> str:
-    a, b, c = await mesh.line("A", "B", "C")
-    for member in (b, c):
-        member.chat.contacts.add(mesh.ids["A"], "alice")  # invitations from contacts: automatic
-    room = a.chat.rooms.new("team")
-    a.chat.rooms.invite(room, mesh.ids["B"])
-    a.chat.rooms.invite(room, mesh.ids["C"])
-    for member in (a, b, c):
-        await wait_until(
-            lambda m=member: len(m.chat.rooms.state(room).members) == 3, what="everyone joined"
-        )
-    return room
+    await mesh.line("A", "B", "C")
+    return await room_with(mesh, "A", ["B", "C"])
 
 
 async def test_room_messages_reach_every_member(mesh: Mesh) -> None:

@@ -35,7 +35,7 @@ from mesh.chat import Chat
 from mesh.envelope import MAX_PAYLOAD, DestKind, Envelope, EnvelopeType
 from mesh.errors import ChatError, MeshError
 from mesh.identity import decode_peer_id, encode_peer_id
-from mesh.senderkey import new_chain_key, open_sealed, seal
+from mesh.senderkey import NONCE_SIZE, new_chain_key, open_sealed, seal
 from mesh.store import Store
 
 log = logging.getLogger("meshnotes.notes")
@@ -49,6 +49,7 @@ COMPACT_AFTER = 500
 #: text imported in pieces of this many characters (each must fit in one envelope)
 IMPORT_PIECE = 16 * 1024
 MAX_TITLE = 200
+TAG_SIZE = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_ABYTES
 
 MIGRATIONS: list[Callable[[Any], object]] = [
     lambda db: db.executescript("""
@@ -197,6 +198,16 @@ class Notes:
             }
             for r in rows
         ]
+
+    def rename(self, name: str, title: str) -> None:
+        """Give a note a new title (it travels like any edit)."""
+        title = title.strip()
+        if not 0 < len(title) <= MAX_TITLE:
+            raise NoteUsageError(f"a title has 1..{MAX_TITLE} characters")
+        note_id = self.resolve(name)
+        self._open(note_id).set_meta("title", title)
+        self.store.execute("UPDATE notes SET title = ? WHERE note_id = ?", (title, note_id))
+        self.flush(note_id)
 
     def cat(self, name: str) -> str:
         return self.get(name).text
@@ -349,15 +360,18 @@ class Notes:
         update = pycrdt.merge_updates(*[bytes(r["update_blob"]) for r in rows])
         room, note = decode_peer_id(conv_id), decode_peer_id(note_id)
         now = self.node.clock()
+        # checked before a sequence number is taken: a number never sent would leave a gap
+        # that stalls this author's room-log vector for good (sealed = nonce + update + tag)
+        sealed_size = NONCE_SIZE + len(update) + TAG_SIZE
+        if len(msgpack.packb([note, epoch, bytes(sealed_size)])) > MAX_PAYLOAD - 64:
+            # one edit too big for an envelope: keep it local, say so
+            self._count("notes_update_too_large")
+            log.warning("a note update of %d bytes is too large to send", len(update))
+            return
         with self.store.atomic():
             seq = self.store.next_counter(f"roomseq:{conv_id}")
             sealed = seal(key, update, _aad(room, note, epoch, self.identity.public_key, seq))
             payload = msgpack.packb([note, epoch, sealed])
-            if len(payload) > MAX_PAYLOAD - 64:
-                # one edit too big for an envelope: keep it local, say so
-                self._count("notes_update_too_large")
-                log.warning("a note update of %d bytes is too large to send", len(update))
-                return
             envelope = self.node.router.make(
                 EnvelopeType.NOTE,
                 now,

@@ -148,6 +148,13 @@ class Chat:
         conv_id = self._ensure_dm(key, active=True)
         return self._send_content(conv_id, 0, [key], text)
 
+    def direct_conversation(self, peer: str) -> str:
+        """The id of your direct conversation with a peer (started if new)."""
+        key = self.contacts.resolve(peer)
+        if key == self.identity.public_key:
+            raise UsageError("you cannot message yourself")
+        return self._ensure_dm(key, active=True)
+
     def say(self, room: str, text: str) -> str:
         """Send `text` to a room; return the message id."""
         conv_id = self.rooms.resolve(room)

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from crdt.bridge import bridge_token
-from crdt.service import NotesService
 from mesh import control
 from mesh.address import PeerAddress, parse_listen
 from mesh.daemon import Daemon
@@ -27,6 +26,7 @@ from mesh.errors import MeshError, UsageError
 from mesh.home import PASSPHRASE_ENV, Home
 from mesh.netkey import DEFAULT_NETWORK_KEY, load_network_key
 from mesh.node import NodeConfig
+from tui.session import Session
 
 PROG = "meshnotes"
 
@@ -64,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_id)
 
-    p = verbs.add_parser("run", help="run a node until SIGINT/SIGTERM")
-    p.add_argument("--headless", action="store_true", help="run without the terminal UI")
+    p = verbs.add_parser("run", help="run a node: in the terminal UI, or --headless until a signal")
+    p.add_argument("--headless", action="store_true", help="no UI: run until SIGINT/SIGTERM")
     p.add_argument(
         "--listen",
         default="127.0.0.1:0",
@@ -194,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(func=cmd_room_list)
 
-    p = verbs.add_parser("demo", help="start three local peers in a line and ping across them")
+    p = verbs.add_parser("demo", help="three local peers, a shared room and note, in the UI")
     p.set_defaults(func=cmd_demo)
 
     p = verbs.add_parser("connect", help="make the running node dial a peer")
@@ -243,22 +243,27 @@ def cmd_id(args: argparse.Namespace, home: Home) -> int:
 
 
 def cmd_run(args: argparse.Namespace, home: Home) -> int:
-    if not args.headless:
-        raise UsageError("the terminal UI is not available yet; run with --headless")
     host, port = parse_listen(args.listen)
     peers = [PeerAddress.parse(text) for text in args.peer]
     key = load_network_key(args.mesh_key_file) if args.mesh_key_file else DEFAULT_NETWORK_KEY
-    passphrase = _passphrase(args)
-    if home.has_identity():
-        identity = home.load_identity(passphrase)
-    else:
-        identity = home.create_identity(args.name, passphrase)
     config = NodeConfig(
         listen=(host, port), peers=peers, auto_connect=not args.no_auto_connect, network_key=key
     )
     bridge = parse_listen(args.yjs_bridge) if args.yjs_bridge else None
-    daemon = Daemon(home, identity, config, extensions=[NotesService(bridge=bridge)])
-    return asyncio.run(_run_until_signal(daemon))
+    session = Session.for_home(home, config, bridge, args.name, _passphrase(args))
+    if not args.headless:
+        return _run_app(session)
+    return asyncio.run(_run_until_signal(session.daemon))
+
+
+def _run_app(session: Session) -> int:
+    from tui.app import MeshnotesApp
+
+    app = MeshnotesApp(session)
+    app.run()
+    if app.error:
+        raise MeshError(app.error)
+    return app.return_code or 0
 
 
 async def _run_until_signal(daemon: Daemon) -> int:
@@ -481,7 +486,13 @@ def cmd_room_list(args: argparse.Namespace, home: Home) -> int:
 def cmd_demo(args: argparse.Namespace, home: Home) -> int:
     from tui.demo import run_demo
 
-    return asyncio.run(run_demo())
+    return run_demo()
+
+
+def cmd_open(args: argparse.Namespace, home: Home) -> int:
+    """No verb: the terminal UI on the home, with a node listening on a free loopback port."""
+    config = NodeConfig(listen=("127.0.0.1", 0))
+    return _run_app(Session.for_home(home, config, passphrase=_passphrase(args)))
 
 
 # -- entry point ----------------------------------------------------------------
@@ -500,10 +511,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if level != "debug":  # its per-connection chatter is noise next to ours
             logging.getLogger("websockets").setLevel(logging.WARNING)
-        func: Callable[[argparse.Namespace, Home], int] | None = getattr(args, "func", None)
-        if func is None:
-            parser.print_help()
-            return 2
+        func: Callable[[argparse.Namespace, Home], int] = getattr(args, "func", cmd_open)
         return func(args, Home.resolve(args.home))
     except MeshError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

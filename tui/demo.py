@@ -1,64 +1,157 @@
-"""``meshnotes demo``: three local peers in a line, and a ping across the relay.
+"""``meshnotes demo``: three local peers in a line, a welcome room and note, and the UI.
 
-You (A) <- relay (B) <- third peer (C): B dials A, C dials B, A and C never
-link. The demo waits until A has learned the path to C through B, then pings
-C and prints each reply's round trip and hop count.
+You <- relay <- third peer, each in its own temporary home: the relay dials
+you, the third peer dials the relay, and you and the third peer never link.
+The third peer creates a room, invites you, and seeds a welcome note; it
+answers every message you send it (so you see multi-hop delivery and
+receipts) and adds lines to the note for the first minute (so you see live
+edits arrive). Quitting stops all three and deletes their homes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+import contextlib
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
 
-from mesh.address import PeerAddress
-from mesh.identity import Identity, short_id
-from mesh.node import Node, NodeConfig
+from mesh.errors import MeshError
+from mesh.home import Home
+from mesh.node import NodeConfig
+from tui.app import MeshnotesApp
+from tui.session import Session
+
+WELCOME_NOTE = """# Welcome to meshnotes
+
+This note lives in the room "welcome", shared by you and the third peer.
+The third peer is two hops away: everything between you passes through the
+relay, which forwards it without being able to read it.
+
+Type here: the third peer sees your edits live, and its edits appear here
+without moving your cursor.
+"""
+
+LIVE_LINES = [
+    "- third peer: I am editing this note from two hops away.",
+    "- third peer: edits from both of us merge (CRDTs), even made offline.",
+    "- third peer: press p to see routes and safety numbers.",
+    "- third peer: press n for a new room, o for a new note, ? for help.",
+]
 
 
-async def run_demo(pings: int = 3, timeout: float = 15.0) -> int:
-    """Run the demo, printing as it goes; return 0 when every ping was answered."""
-    you = Node(Identity.generate("you"), NodeConfig(auto_connect=False))
-    await you.start()
-    assert you.address is not None
-    relay = Node(
-        Identity.generate("relay"),
-        NodeConfig(auto_connect=False, peers=[PeerAddress.parse(you.address)]),
-    )
-    await relay.start()
-    assert relay.address is not None
-    third = Node(
-        Identity.generate("third"),
-        NodeConfig(auto_connect=False, peers=[PeerAddress.parse(relay.address)]),
-    )
-    await third.start()
-    nodes = [third, relay, you]
+class Demo:
+    """The three peers of the demo and the third peer's answering."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.sessions: list[Session] = []
+        self.tasks: list[asyncio.Task[None]] = []
+        self.note_id: str | None = None
+
+    def _session(self, name: str, dial: Session | None) -> Session:
+        peers = []
+        if dial is not None:
+            from mesh.address import PeerAddress
+
+            peers = [PeerAddress.parse(str(dial.node.address))]
+        config = NodeConfig(listen=("127.0.0.1", 0), peers=peers, auto_connect=False)
+        return Session.for_home(Home(self.root / name), config, name=name)
+
+    async def start(self) -> Session:
+        """Start the three peers; return yours."""
+        you = self._session("you", None)
+        await you.start()
+        relay = self._session("relay", you)
+        await relay.start()
+        third = self._session("third", relay)
+        await third.start()
+        self.sessions = [you, relay, third]
+        you.chat.contacts.add(third.me, "third")
+        you.chat.contacts.add(relay.me, "relay")
+        third.chat.contacts.add(you.me, "you")
+        third.chat.listeners.append(lambda kind, data: self._answer(third, kind, data))
+        self.tasks.append(asyncio.create_task(self._seed(you, third)))
+        return you
+
+    async def _seed(self, you: Session, third: Session) -> None:
+        """Once the third peer reaches you: the room, the note, then live edits."""
+        with contextlib.suppress(asyncio.CancelledError, MeshError):
+            while (
+                third.node.router.route_to(you.node.identity.public_key, third.node.clock()) is None
+            ):
+                await asyncio.sleep(0.1)
+            room = third.chat.rooms.new("welcome")
+            third.chat.rooms.invite(room, you.me)
+            self.note_id = third.notes.new(room, "Welcome")
+            third.notes.append(self.note_id, WELCOME_NOTE)
+            while you.node.identity.public_key not in third.chat.rooms.state(room).members:
+                await asyncio.sleep(0.1)  # your join has to reach the third peer first
+            third.chat.say(room, "Hello! I am the third peer, two hops away. Say something.")
+            for line in LIVE_LINES:
+                await asyncio.sleep(8)
+                note = third.notes.get(self.note_id)
+                note.append("\n" + line)
+                third.notes.flush(self.note_id)
+
+    def _answer(self, third: Session, kind: str, data: dict[str, Any]) -> None:
+        if kind != "message" or data["author"] == third.me:
+            return
+        reply = f"third peer here, 2 hops away: got your {data['text'][:60]!r}"
+
+        def send() -> None:
+            with contextlib.suppress(MeshError):
+                rows = third.chat.store.query(
+                    "SELECT kind FROM conversations WHERE conv_id = ?", (data["conv_id"],)
+                )
+                if rows and rows[0]["kind"] == "dm":
+                    third.chat.send_direct(data["author"], reply)
+                else:
+                    third.chat.say(data["conv_id"], reply)
+
+        asyncio.get_running_loop().call_soon(send)
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        for session in reversed(self.sessions):
+            await session.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class DemoApp(MeshnotesApp):
+    """The app, with the demo's peers started before and stopped after."""
+
+    def __init__(self, demo: Demo) -> None:
+        super().__init__(Session.__new__(Session), own_session=False)
+        self.demo = demo
+
+    async def on_mount(self) -> None:
+        try:
+            self.session = await self.demo.start()
+        except MeshError as exc:
+            self.error = str(exc)
+            await self.demo.stop()
+            self.exit(return_code=1)
+            return
+        await super().on_mount()
+
+    async def action_quit(self) -> None:
+        await self.demo.stop()
+        self.exit()
+
+
+def run_demo() -> int:
+    """Run the demo in this terminal; return the exit status."""
+    demo = Demo(Path(tempfile.mkdtemp(prefix="meshnotes-demo-")))
+    app = DemoApp(demo)
     try:
-        for label, node in (("you", you), ("relay", relay), ("third peer", third)):
-            print(f"{label:<11} {node.identity.peer_id}  {node.listen_url}")
-        print("links: you <- relay <- third peer (you and the third peer never link)")
-        target = third.identity.public_key
-        deadline = time.monotonic() + timeout
-        while you.router.route_to(target, you.clock()) is None:
-            if time.monotonic() > deadline:
-                print("no route to the third peer appeared; is loopback blocked?")
-                return 1
-            await asyncio.sleep(0.05)
-        route = you.router.route_to(target, you.clock())
-        assert route is not None
-        print(f"route: third peer via {short_id(relay.identity.peer_id)}, {route.hops} hops")
-        answered = 0
-        for _ in range(pings):
-            reply = await you.ping(target, timeout=5.0)
-            if reply is None:
-                print("you -> third peer: no reply within 5 s")
-                continue
-            answered += 1
-            print(
-                f"you -> third peer: signed ping answered in {reply.rtt_ms:.1f} ms "
-                f"over {reply.hops} hops (relayed by {short_id(relay.identity.peer_id)})"
-            )
-        print(f"relay counters: {relay.router.counters}")
-        return 0 if answered == pings else 1
+        app.run()
     finally:
-        for node in nodes:
-            await node.stop()
+        shutil.rmtree(demo.root, ignore_errors=True)
+    if app.error:
+        print(f"meshnotes: error: {app.error}")
+        return 1
+    return app.return_code or 0

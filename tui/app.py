@@ -1,0 +1,67 @@
+"""The meshnotes Textual app: one App, a Screen per file, the session underneath.
+
+The app holds no protocol logic: it renders the session's state and turns
+keys into calls on its chat and notes API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from mesh.errors import MeshError
+from tui.main_screen import MainScreen
+from tui.session import Session
+
+
+class MeshnotesApp(App[None]):
+    TITLE = "meshnotes"
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+
+    def __init__(self, session: Session, *, own_session: bool = True) -> None:
+        """`own_session`: start the session on mount and stop it on exit."""
+        super().__init__()
+        self.session = session
+        self.own_session = own_session
+        self.error: str | None = None
+
+    async def on_mount(self) -> None:
+        if self.own_session:
+            try:
+                await self.session.start()
+            except MeshError as exc:
+                self.error = str(exc)
+                self.exit(return_code=1)
+                return
+        await self.push_screen(MainScreen(self.session))
+
+    async def action_quit(self) -> None:
+        if self.own_session:
+            await self.session.stop()
+        self.exit()
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if not isinstance(screen, MainScreen):
+            return
+        for title, help_text, action in (
+            ("New room", "Create a room you administer", screen.action_new_room),
+            ("Invite to room", "Invite a peer to the open room", screen.action_invite),
+            (
+                "Remove member",
+                "Remove a member; they read nothing said after",
+                screen.action_remove_member,
+            ),
+            ("Accept invitation", "Join the open room you were invited to", screen.action_join),
+            ("Message a peer", "Open a direct conversation", screen.action_direct),
+            ("New note", "Create a note in the open room", screen.action_new_note),
+            ("Import note", "Create a note from a Markdown file", screen.action_import_note),
+            ("Export note", "Write the open note to a Markdown file", screen.action_export_note),
+            ("Connect to peer", "Dial ws://HOST:PORT#PEERID", screen.action_connect),
+            ("Peers and contacts", "Routes, safety numbers, verification", screen.action_peers),
+            ("Help", "Every key binding", screen.action_help),
+        ):
+            yield SystemCommand(title, help_text, action)

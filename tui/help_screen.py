@@ -1,0 +1,47 @@
+"""The help screen: every key binding, in one place."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+HELP = """[b]meshnotes — keys[/]
+
+[b]Anywhere[/]
+  ctrl+p      command palette: every action by name
+  ctrl+q      quit (stops this node)
+  ?           this help          escape   back to the sidebar
+
+[b]Main screen[/] (when the sidebar has focus)
+  ↑ ↓ enter   open a room, a direct conversation or a note
+  n           new room           i        invite someone to the open room
+  r           remove a member    j        accept an invitation to the open room
+  d           message a peer     o        new note in the open room
+  m           import a Markdown file as a note     x   export the open note
+  c           connect to a peer (ws://HOST:PORT#PEERID)
+  p           peers and contacts
+
+[b]Chat[/]  enter sends; ↑ ↓ recall what you sent. Your messages read "pending" until the
+        recipient's signed receipt arrives, then "delivered".
+[b]Notes[/] type freely: every member sees your edits live, and theirs appear without moving
+        your cursor. Enter in the title field renames the note.
+
+[b]Peers[/]  a add contact   v verified / not   s safety number   c connect   escape back
+
+Escape closes this help."""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "app.pop_screen", "Close")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll { width: 92; height: 80%; border: round $accent;
+                                  background: $surface; padding: 1 2; }
+    """
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(HELP)

@@ -1,0 +1,268 @@
+"""The main screen: sidebar, the open conversation or note, and the status bar."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, Footer, Static
+
+from mesh.address import PeerAddress
+from mesh.errors import MeshError
+from tui.dialogs import Prompt
+from tui.session import Session
+from tui.widgets.chat_view import ChatView
+from tui.widgets.note_view import NoteView
+from tui.widgets.sidebar import Sidebar
+from tui.widgets.status_bar import StatusBar
+
+WELCOME = """[b]meshnotes[/]  encrypted chat and shared notes over a mesh of peers
+
+Pick a room, a conversation or a note on the left (arrows, Enter).
+
+  [b]n[/] new room     [b]i[/] invite      [b]r[/] remove member   [b]j[/] accept invitation
+  [b]d[/] direct message   [b]o[/] new note   [b]m[/] import note   [b]x[/] export note
+  [b]c[/] connect to a peer   [b]p[/] peers and contacts   [b]?[/] help   [b]ctrl+p[/] commands
+"""
+
+
+class MainScreen(Screen[None]):
+    CSS_PATH = "main_screen.tcss"
+    BINDINGS = [
+        Binding("n", "new_room", "New room"),
+        Binding("i", "invite", "Invite"),
+        Binding("r", "remove_member", "Remove", show=False),
+        Binding("j", "join", "Accept invite", show=False),
+        Binding("d", "direct", "Message peer"),
+        Binding("o", "new_note", "New note"),
+        Binding("m", "import_note", "Import", show=False),
+        Binding("x", "export_note", "Export", show=False),
+        Binding("c", "connect", "Connect", show=False),
+        Binding("p", "peers", "Peers"),
+        Binding("question_mark", "help", "Help"),
+        Binding("escape", "focus_sidebar", "Sidebar", show=False),
+    ]
+
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self.session = session
+        self.current: tuple[str, str] | None = None  # (kind, id)
+        self._applied_before = 0
+        self._catching_up = False
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="body"):
+            yield Sidebar(self.session, id="sidebar")
+            with ContentSwitcher(initial="welcome", id="pane"):
+                yield Static(WELCOME, id="welcome")
+                yield ChatView(self.session, id="chat")
+                yield NoteView(self.session, id="note")
+        yield StatusBar(self.session, id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.session.chat.listeners.append(self._chat_event)
+        self.session.notes.listeners.append(self._notes_event)
+        self.query_one(Sidebar).refresh_entries()
+        self.query_one(StatusBar).refresh_status()
+        self.set_interval(1.0, self._tick)
+        self.query_one(Sidebar).focus()
+
+    def on_unmount(self) -> None:
+        for listeners, listener in (
+            (self.session.chat.listeners, self._chat_event),
+            (self.session.notes.listeners, self._notes_event),
+        ):
+            if listener in listeners:
+                listeners.remove(listener)
+
+    def _tick(self) -> None:
+        applied = self.session.notes.counters.get("notes_applied", 0)
+        self._catching_up = applied - self._applied_before > 20  # a burst: a catch-up runs
+        self._applied_before = applied
+        self.query_one(NoteView).set_loading(self._catching_up)
+        self.query_one(StatusBar).refresh_status(self._catching_up)
+        self.query_one(Sidebar).refresh_entries()
+
+    # -- live events ---------------------------------------------------------------
+
+    def _chat_event(self, kind: str, data: dict[str, Any]) -> None:
+        self.call_later(self._on_chat_event, kind, data)
+
+    def _on_chat_event(self, kind: str, data: dict[str, Any]) -> None:
+        sidebar = self.query_one(Sidebar)
+        if kind in ("message", "status"):
+            self.query_one(ChatView).message_event(data)
+            viewing = self.current is not None and self.current[1] == data["conv_id"]
+            if kind == "message" and data["author"] != self.session.me and not viewing:
+                sidebar.unread[data["conv_id"]] = sidebar.unread.get(data["conv_id"], 0) + 1
+                who = self.session.display_name(data["author"])
+                self.app.notify(f"{who}: {data['text'][:80]}", title="New message")
+        elif kind == "invite":
+            who = self.session.display_name(data["from"])
+            self.app.notify(
+                f"{who} invited you to #{data['name']}"
+                + ("" if self._joined(data["room_id"]) else " — select it and press j to join"),
+                title="Invitation",
+            )
+        sidebar.refresh_entries()
+
+    def _joined(self, room_id: str) -> bool:
+        return self.session.chat.rooms.state(room_id).members.__contains__(
+            self.session.node.identity.public_key
+        )
+
+    def _notes_event(self, kind: str, data: dict[str, Any]) -> None:
+        self.call_later(self.query_one(NoteView).note_event, data)
+
+    # -- opening -------------------------------------------------------------------------
+
+    def on_sidebar_opened(self, event: Sidebar.Opened) -> None:
+        self.open(event.kind, event.target)
+
+    def open(self, kind: str, target: str) -> None:
+        sidebar = self.query_one(Sidebar)
+        self.current = (kind, target)
+        sidebar.current = target
+        sidebar.unread.pop(target, None)
+        switcher = self.query_one(ContentSwitcher)
+        if kind == "note":
+            switcher.current = "note"
+            self.query_one(NoteView).show(target)
+        else:
+            switcher.current = "chat"
+            self.query_one(ChatView).show(kind, target)
+        sidebar.refresh_entries()
+
+    def action_focus_sidebar(self) -> None:
+        self.query_one(Sidebar).focus()
+
+    # -- actions ---------------------------------------------------------------------
+
+    def _ask(self, question: str, then: Callable[[str], None], placeholder: str = "") -> None:
+        def done(answer: str | None) -> None:
+            if answer:
+                try:
+                    then(answer)
+                except MeshError as exc:
+                    self.app.notify(str(exc), severity="error")
+                self.query_one(Sidebar).refresh_entries()
+
+        self.app.push_screen(Prompt(question, placeholder), done)
+
+    def _room(self) -> str | None:
+        """The room the open conversation or note belongs to, if any."""
+        if self.current is None:
+            return None
+        kind, target = self.current
+        if kind == "room":
+            return target
+        if kind == "note":
+            rows = self.session.chat.store.query(
+                "SELECT room_id FROM notes WHERE note_id = ?", (target,)
+            )
+            return str(rows[0]["room_id"]) if rows else None
+        return None
+
+    def _need_room(self) -> str | None:
+        room = self._room()
+        if room is None:
+            self.app.notify("open a room (or one of its notes) first", severity="warning")
+        return room
+
+    def action_new_room(self) -> None:
+        def create(name: str) -> None:
+            room = self.session.chat.rooms.new(name)
+            self.app.notify(f"room #{name} created; press i to invite people")
+            self.open("room", room)
+
+        self._ask("Name of the new room", create, "e.g. team")
+
+    def action_invite(self) -> None:
+        room = self._need_room()
+        if room is not None:
+            self._ask(
+                "Invite whom? (nickname, peer id or prefix)",
+                lambda peer: self._notify_result(
+                    self.session.chat.rooms.invite(room, peer), "invited"
+                ),
+            )
+
+    def action_remove_member(self) -> None:
+        room = self._need_room()
+        if room is not None:
+            self._ask(
+                "Remove whom? They will read nothing said after.",
+                lambda peer: self._notify_result(
+                    self.session.chat.rooms.remove(room, peer), "removed"
+                ),
+            )
+
+    def _notify_result(self, result: dict[str, Any], key: str) -> None:
+        self.app.notify(f"{key} {self.session.display_name(result[key])}")
+
+    def action_join(self) -> None:
+        room = self._need_room()
+        if room is not None:
+            try:
+                self.session.chat.rooms.join(room)
+                self.app.notify("joined")
+            except MeshError as exc:
+                self.app.notify(str(exc), severity="error")
+
+    def action_direct(self) -> None:
+        def open_dm(peer: str) -> None:
+            self.open("dm", self.session.chat.direct_conversation(peer))
+
+        self._ask("Message whom? (nickname, peer id or prefix)", open_dm)
+
+    def action_new_note(self) -> None:
+        room = self._need_room()
+        if room is not None:
+            self._ask(
+                "Title of the new note",
+                lambda title: self.open("note", self.session.notes.new(room, title)),
+            )
+
+    def action_import_note(self) -> None:
+        room = self._need_room()
+        if room is not None:
+            self._ask(
+                "Import which Markdown file?",
+                lambda path: self.open(
+                    "note", self.session.notes.import_file(room, Path(path).expanduser())
+                ),
+            )
+
+    def action_export_note(self) -> None:
+        if self.current is None or self.current[0] != "note":
+            self.app.notify("open a note first", severity="warning")
+            return
+        note_id = self.current[1]
+
+        def export(path: str) -> None:
+            count = self.session.notes.export(note_id, Path(path).expanduser())
+            self.app.notify(f"wrote {count} characters to {path}")
+
+        self._ask("Export to which file?", export, "e.g. ~/plan.md")
+
+    def action_connect(self) -> None:
+        self._ask(
+            "Connect to (ws://HOST:PORT#PEERID)",
+            lambda address: self.session.node.connect(PeerAddress.parse(address)),
+        )
+
+    def action_peers(self) -> None:
+        from tui.peers_screen import PeersScreen
+
+        self.app.push_screen(PeersScreen(self.session))
+
+    def action_help(self) -> None:
+        from tui.help_screen import HelpScreen
+
+        self.app.push_screen(HelpScreen())

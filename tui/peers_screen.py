@@ -1,0 +1,136 @@
+"""Peers and contacts: routes, links, safety numbers, and the actions on them."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from mesh.address import PeerAddress
+from mesh.errors import MeshError
+from mesh.identity import decode_peer_id, safety_number
+from tui.dialogs import Message, Prompt
+from tui.session import Session
+
+
+class PeersScreen(Screen[None]):
+    CSS_PATH = "peers_screen.tcss"
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("a", "add_contact", "Add contact"),
+        Binding("v", "verify", "Verified / not"),
+        Binding("s", "safety_number", "Safety number"),
+        Binding("c", "connect", "Connect"),
+    ]
+
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self.session = session
+
+    def compose(self) -> ComposeResult:
+        yield Static(
+            "[b]Peers and contacts[/]  [dim]routes as this node sees them[/]", id="peers-title"
+        )
+        yield DataTable(id="peers", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("peer", "name", "contact", "verified", "next hop", "hops", "link")
+        self.refresh_table()
+        self.set_interval(2.0, self.refresh_table)
+        table.focus()
+
+    def refresh_table(self) -> None:
+        table = self.query_one(DataTable)
+        selected = table.cursor_row
+        table.clear()
+        node = self.session.node
+        status = node.status()
+        routes = {r["dest"]: r for r in status["routes"]}
+        links = {link["peer_id"]: link["direction"] for link in status["links"]}
+        contacts = {c["peer_id"]: c for c in self.session.chat.contacts.all()}
+        peers = sorted(set(routes) | set(contacts) | set(links))
+        for peer in peers:
+            route = routes.get(peer)
+            contact = contacts.get(peer)
+            table.add_row(
+                peer[:16],
+                self.session.display_name(peer),
+                "yes" if contact else "",
+                "✓" if contact and contact["verified"] else "",
+                self.session.display_name(route["next_hop"]) if route else "",
+                str(route["hops"]) if route else "unreachable",
+                links.get(peer, ""),
+                key=peer,
+            )
+        if peers:
+            table.move_cursor(row=min(selected, len(peers) - 1))
+
+    def _selected(self) -> str | None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return str(row_key.value)
+
+    def action_add_contact(self) -> None:
+        selected = self._selected() or ""
+
+        def add(answer: str) -> None:
+            peer, _, name = answer.partition(" ")
+            try:
+                if peer.startswith("ws://"):  # an address: dial it too
+                    address = PeerAddress.parse(peer)
+                    self.session.node.connect(address)
+                    peer = str(address).split("#", 1)[1]
+                self.session.chat.contacts.add(peer, name.strip() or None)
+            except MeshError as exc:
+                self.app.notify(str(exc), severity="error")
+                return
+            self.app.notify("contact added")
+            self.refresh_table()
+
+        self.app.push_screen(
+            Prompt("Add contact: PEER-ID-or-ADDRESS [NICKNAME]", value=selected),
+            lambda a: add(a) if a else None,
+        )
+
+    def action_verify(self) -> None:
+        peer = self._selected()
+        if peer is None:
+            return
+        try:
+            contact = self.session.chat.contacts.get(peer)
+            self.session.chat.contacts.verify(peer, not contact["verified"])
+        except MeshError as exc:
+            self.app.notify(str(exc), severity="error")
+            return
+        self.refresh_table()
+
+    def action_safety_number(self) -> None:
+        peer = self._selected()
+        if peer is None:
+            return
+        number = safety_number(self.session.node.identity.public_key, decode_peer_id(peer))
+        self.app.push_screen(
+            Message(
+                f"Safety number with {self.session.display_name(peer)}",
+                f"\n  [b]{number}[/]\n\nCompare it with theirs (in person or by a call)."
+                "\nIf both match, press v on their row to mark them verified.",
+            )
+        )
+
+    def action_connect(self) -> None:
+        def connect(address: str) -> None:
+            try:
+                self.session.node.connect(PeerAddress.parse(address))
+            except MeshError as exc:
+                self.app.notify(str(exc), severity="error")
+                return
+            self.app.notify("dialing")
+
+        self.app.push_screen(
+            Prompt("Connect to (ws://HOST:PORT#PEERID)"), lambda a: connect(a) if a else None
+        )

@@ -1,0 +1,164 @@
+"""The chat view: a conversation's messages, their delivery state, and an input with history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Input, Static
+
+from mesh.errors import MeshError
+from mesh.identity import encode_peer_id
+from tui.session import Session
+from tui.widgets.format import STATUS_MARKS, clock_time
+
+SHOWN = 200
+
+
+class HistoryInput(Input):
+    """An input that recalls what was sent with up and down."""
+
+    BINDINGS = [
+        Binding("up", "previous", "previous", show=False),
+        Binding("down", "next", "next", show=False),
+    ]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sent: list[str] = []
+        self._position = 0
+
+    def remember(self, text: str) -> None:
+        self.sent.append(text)
+        self._position = len(self.sent)
+
+    def action_previous(self) -> None:
+        if self._position > 0:
+            self._position -= 1
+            self.value = self.sent[self._position]
+            self.cursor_position = len(self.value)
+
+    def action_next(self) -> None:
+        if self._position < len(self.sent):
+            self._position += 1
+            self.value = self.sent[self._position] if self._position < len(self.sent) else ""
+            self.cursor_position = len(self.value)
+
+
+class MessageLine(Static):
+    """One message: time, author, text and, for ours, whether it arrived."""
+
+    def __init__(self, session: Session, message: dict[str, Any]) -> None:
+        super().__init__(classes="message")
+        self.session = session
+        self.message = message
+        self.update_message(message)
+
+    def update_message(self, message: dict[str, Any]) -> None:
+        self.message = message
+        author = self.session.display_name(message["author"])
+        mine = message["author"] == self.session.me
+        mark = STATUS_MARKS.get(message["status"], "") if mine else ""
+        self.set_class(mine, "mine")
+        self.set_class(message["status"] == "pending", "pending")
+        when = clock_time(message["ts"])
+        text = f"[dim]{when}[/] [b]{_escape(author)}[/]  {_escape(message['text'])}"
+        self.update(text + (f"  [dim]{mark}[/]" if mark else ""))
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", r"\[")
+
+
+class ChatView(Vertical):
+    """Shows one conversation; new messages and receipts arrive live."""
+
+    def __init__(self, session: Session, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.session = session
+        self.conv_id: str | None = None
+        self.kind = "room"
+        self.lines: dict[str, MessageLine] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="chat-title")
+        yield VerticalScroll(id="messages")
+        yield HistoryInput(placeholder="Write a message, Enter to send", id="chat-input")
+
+    def show(self, kind: str, conv_id: str) -> None:
+        """Open a room or direct conversation."""
+        self.kind, self.conv_id = kind, conv_id
+        self.query_one("#chat-title", Static).update(self._title())
+        scroll = self.query_one("#messages", VerticalScroll)
+        scroll.remove_children()
+        self.lines = {}
+        try:
+            messages = self.session.chat.history(conv_id, SHOWN)
+        except MeshError as exc:
+            self.app.notify(str(exc), severity="error")
+            return
+        for message in messages:
+            self._add(message)
+        scroll.scroll_end(animate=False)
+        self.query_one("#chat-input", HistoryInput).focus()
+
+    def _title(self) -> str:
+        assert self.conv_id is not None
+        if self.kind == "dm":
+            conv = next(
+                (c for c in self.session.chat.conversations() if c["conv_id"] == self.conv_id), None
+            )
+            peer = conv["peer_id"] if conv else "?"
+            request = (
+                "  [i](message request: add them as a contact to accept)[/]"
+                if (conv and conv["state"] == "request")
+                else ""
+            )
+            name = self.session.display_name(peer)
+            return f"[b]@ {_escape(name)}[/]  [dim]{peer}[/]{request}  [dim]end-to-end encrypted[/]"
+        state = self.session.chat.rooms.state(self.conv_id)
+        names = ", ".join(
+            sorted(self.session.display_name(encode_peer_id(m)) for m in state.members)
+        )
+        return (
+            f"[b]# {_escape(state.name)}[/]  [dim]epoch {state.epoch} · readable by: "
+            f"{_escape(names)}[/]"
+        )
+
+    def _add(self, message: dict[str, Any]) -> None:
+        line = MessageLine(self.session, message)
+        self.lines[message["id"]] = line
+        self.query_one("#messages", VerticalScroll).mount(line)
+
+    def message_event(self, message: dict[str, Any]) -> None:
+        """A message was stored or changed state (from the chat listener)."""
+        if message.get("conv_id") != self.conv_id:
+            return
+        line = self.lines.get(message["id"])
+        if line is not None:
+            line.update_message(message)
+            return
+        self._add(message)
+        self.query_one("#messages", VerticalScroll).scroll_end(animate=False)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if not text or self.conv_id is None:
+            return
+        event.stop()
+        box = self.query_one("#chat-input", HistoryInput)
+        try:
+            if self.kind == "dm":
+                conv = next(
+                    c for c in self.session.chat.conversations() if c["conv_id"] == self.conv_id
+                )
+                self.session.chat.send_direct(conv["peer_id"], text)
+            else:
+                self.session.chat.say(self.conv_id, text)
+        except MeshError as exc:
+            self.app.notify(str(exc), severity="error")
+            return
+        box.remember(text)
+        box.value = ""

@@ -1,0 +1,178 @@
+"""The note view: a TextArea bound to a note's CRDT, a title, and who else edits it.
+
+Local typing is turned into CRDT edits by comparing the editor's text with
+the text last in step with the note (the shadow): the changed span becomes
+one delete and one insert. Remote edits come the other way as a replace of
+just the changed span, through TextArea's own edit machinery, so the local
+cursor and selection keep their place relative to the text around them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Input, LoadingIndicator, Static, TextArea
+
+from crdt.note import Note
+from mesh.errors import MeshError
+from tui.session import Session
+
+PRESENCE_WINDOW = 60.0
+
+
+def changed_span(old: str, new: str) -> tuple[int, int, int]:
+    """(start, end in old, end in new) of the one span where `old` and `new` differ."""
+    limit = min(len(old), len(new))
+    low, high = 0, limit
+    while low < high:  # longest common prefix, by halving: C-speed slice compares
+        middle = (low + high + 1) // 2
+        if old[:middle] == new[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    start = low
+    low, high = 0, limit - start
+    while low < high:  # longest common suffix that does not overlap the prefix
+        middle = (low + high + 1) // 2
+        if old[len(old) - middle :] == new[len(new) - middle :]:
+            low = middle
+        else:
+            high = middle - 1
+    return start, len(old) - low, len(new) - low
+
+
+def location(text: str, index: int) -> tuple[int, int]:
+    """The (row, column) of character `index` in `text`, as TextArea counts them."""
+    row = text.count("\n", 0, index)
+    return row, index - (text.rfind("\n", 0, index) + 1)
+
+
+class NoteView(Vertical):
+    """Edits one note live."""
+
+    def __init__(self, session: Session, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.session = session
+        self.note_id: str | None = None
+        self.note: Note | None = None
+        self.shadow = ""
+        self.editors: dict[str, float] = {}
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="note-header"):
+            yield Input(placeholder="Title", id="note-title")
+            yield LoadingIndicator(id="note-loading")
+        yield TextArea(id="note-editor", soft_wrap=True, show_line_numbers=False)
+        yield Static("", id="note-presence")
+
+    def on_mount(self) -> None:
+        self.query_one("#note-loading", LoadingIndicator).display = False
+
+    def show(self, note_id: str) -> None:
+        if self.note is not None:
+            self._detach()
+        try:
+            note = self.session.notes.get(note_id)
+        except MeshError as exc:
+            self.app.notify(str(exc), severity="error")
+            return
+        self.note_id, self.note = note_id, note
+        self.shadow = note.text
+        editor = self.query_one("#note-editor", TextArea)
+        editor.load_text(self.shadow)
+        self.query_one("#note-title", Input).value = note.title
+        note.on_change.append(self._note_changed)
+        self.editors = {}
+        self._show_presence()
+        editor.focus()
+
+    def _detach(self) -> None:
+        if self.note is not None and self._note_changed in self.note.on_change:
+            self.note.on_change.remove(self._note_changed)
+        if self.note_id is not None:
+            self.session.notes.flush(self.note_id)
+        self.note = None
+
+    def on_unmount(self) -> None:
+        self._detach()
+
+    # -- local edits -> CRDT ---------------------------------------------------
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        event.stop()
+        self._push_local_edits()
+
+    def _push_local_edits(self) -> None:
+        if self.note is None:
+            return
+        text = self.query_one("#note-editor", TextArea).text
+        if text == self.shadow:
+            return  # a remote change we applied ourselves
+        start, old_end, new_end = changed_span(self.shadow, text)
+        try:
+            with self.note.doc.transaction():
+                self.note.delete(start, old_end - start)
+                self.note.insert(start, text[start:new_end])
+        except MeshError as exc:
+            self.app.notify(f"edit not applied: {exc}", severity="error")
+        self.shadow = text
+
+    # -- CRDT -> editor ------------------------------------------------------------
+
+    def _note_changed(self) -> None:
+        self.call_later(self._apply_remote)
+
+    def _apply_remote(self) -> None:
+        if self.note is None:
+            return
+        self._push_local_edits()  # keystrokes not yet turned into edits go first
+        new = self.note.text
+        if new == self.shadow:
+            return
+        editor = self.query_one("#note-editor", TextArea)
+        start, old_end, new_end = changed_span(self.shadow, new)
+        editor.replace(
+            new[start:new_end],
+            location(self.shadow, start),
+            location(self.shadow, old_end),
+            maintain_selection_offset=True,
+        )
+        self.shadow = editor.text
+        if self.shadow != new:  # newline styles differ, say: fall back to a full reload
+            editor.load_text(new)
+            self.shadow = new
+        self.query_one("#note-title", Input).value = self.note.title
+
+    # -- title and presence --------------------------------------------------------
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "note-title" or self.note_id is None:
+            return
+        event.stop()
+        try:
+            self.session.notes.rename(self.note_id, event.value)
+        except MeshError as exc:
+            self.app.notify(str(exc), severity="error")
+            return
+        self.app.notify(f"renamed to {event.value.strip()!r}")
+        self.query_one("#note-editor", TextArea).focus()
+
+    def note_event(self, data: dict[str, Any]) -> None:
+        """A remote update to some note arrived (from the notes listener)."""
+        if data.get("note_id") == self.note_id and data.get("author") != self.session.me:
+            self.editors[data["author"]] = time.monotonic()
+            self._show_presence()
+
+    def _show_presence(self) -> None:
+        now = time.monotonic()
+        recent = [p for p, seen in self.editors.items() if now - seen < PRESENCE_WINDOW]
+        names = ", ".join(self.session.display_name(p) for p in recent)
+        self.query_one("#note-presence", Static).update(
+            f"[dim]also editing: {names}[/]" if names else "[dim]no one else is editing now[/]"
+        )
+
+    def set_loading(self, loading: bool) -> None:
+        self.query_one("#note-loading", LoadingIndicator).display = loading

@@ -1,0 +1,33 @@
+"""The status bar: who you are, links, who is reachable and how far, what waits to be sent."""
+
+from __future__ import annotations
+
+from textual.widgets import Static
+
+from tui.session import Session
+
+
+class StatusBar(Static):
+    """One line, refreshed by the screen's timer."""
+
+    def __init__(self, session: Session, **kwargs: object) -> None:
+        super().__init__("", **kwargs)  # type: ignore[arg-type]
+        self.session = session
+
+    def refresh_status(self, catching_up: bool = False) -> None:
+        node = self.session.node
+        status = node.status()
+        reachable = sorted(status["routes"], key=lambda r: (r["hops"], r["dest"]))
+        peers = " ".join(
+            f"{self.session.display_name(r['dest'])}({r['hops']})" for r in reachable[:6]
+        )
+        more = f" +{len(reachable) - 6}" if len(reachable) > 6 else ""
+        mailbox = status["caches"].get("mailbox", {}).get("size", 0)
+        outbox = self.session.chat.status()["outbox"]
+        sync = "  [b]⟳ catching up[/]" if catching_up else ""
+        self.update(
+            f"[b]{self.session.display_name(self.session.me)}[/] {self.session.me[:8]}"
+            f"  │ links {len(status['links'])}"
+            f"  │ reachable: {peers or 'none'}{more}"
+            f"  │ mailbox {mailbox}  │ unsent {outbox}{sync}"
+        )

@@ -481,6 +481,9 @@ class Notes:
             conv_id = data["room_id"]
             self._replay_room_log(decode_peer_id(conv_id))
             self._send_unsent(conv_id)
+            if kind == "dockeys":
+                # we may have joined: neighbours' room logs hold what came before
+                self.node.request_catch_up()
 
     # -- compaction ------------------------------------------------------------------
 

@@ -522,6 +522,12 @@ class Node:
             if asyncio.iscoroutine(result):
                 self._spawn(result)
 
+    def request_catch_up(self) -> None:
+        """Ask every neighbour for the room-log entries we lack (after joining a room, say)."""
+        for conn in list(self.conns.values()):
+            if conn.link.state is LinkState.OPEN:
+                self._send_inventory(conn)
+
     def _send_inventory(self, conn: _Conn) -> None:
         if self.roomlog is None:
             return

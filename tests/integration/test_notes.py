@@ -140,3 +140,23 @@ async def test_notes_reopen_identical_after_every_peer_restarts(mesh: Mesh) -> N
     after = {p: (mesh.notes_of(p).cat(note_id), mesh.notes_of(p).all()) for p in "ABC"}
     assert [a[0] for a in after.values()] == [b[0] for b in before.values()]
     assert [[n["title"] for n in a[1]] for a in after.values()] == [["journal"]] * 3
+
+
+async def test_a_member_who_joins_later_catches_up_from_the_room_logs(mesh: Mesh) -> None:
+    await mesh.line("A", "B")
+    room = await room_with(mesh, "A", ["B"])
+    note_id = mesh.notes_of("A").new(room, "history")
+    mesh.notes_of("A").append(note_id, "written before carol existed")
+    await wait_until(lambda: note_id in mesh.notes_of("B").notes, what="B has the note")
+    c = await mesh.start("C", dial="B")  # C's node never saw the note go by
+    await wait_until(lambda: len(mesh["A"].node.known_peers()) == 2, what="A hears of C")
+    assert c.node.roomlog is not None and c.node.roomlog.rooms() == []
+    c.chat.contacts.add(mesh.ids["A"])
+    mesh["A"].chat.rooms.invite(room, mesh.ids["C"])
+    await wait_until(
+        lambda: (
+            note_id in mesh.notes_of("C").notes
+            and mesh.notes_of("C").cat(note_id) == "written before carol existed"
+        ),
+        what="C catches up",
+    )

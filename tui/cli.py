@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -220,8 +221,6 @@ def _print_json(value: Any) -> None:
 
 
 def cmd_init(args: argparse.Namespace, home: Home) -> int:
-    import os
-
     passphrase = _passphrase(args) or os.environ.get(PASSPHRASE_ENV)
     identity = home.create_identity(args.name, passphrase)
     print(identity.peer_id)
@@ -498,21 +497,38 @@ def cmd_open(args: argparse.Namespace, home: Home) -> int:
 # -- entry point ----------------------------------------------------------------
 
 
+def _setup_logging(
+    args: argparse.Namespace, home: Home, func: Callable[[argparse.Namespace, Home], int]
+) -> None:
+    """Logs go to stderr, except under the terminal UI, where they would garble the screen:
+    there they go to meshnotes.log in the home (the demo's homes are temporary: none)."""
+    level = args.log_level or ("info" if args.verb == "run" else "warning")
+    fmt = "%(asctime)s %(levelname)s %(name)s %(message)s"
+    with_ui = func in (cmd_open, cmd_demo) or (func is cmd_run and not args.headless)
+    if not with_ui:
+        logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr)
+    elif func is cmd_demo:
+        logging.basicConfig(level=logging.CRITICAL, handlers=[logging.NullHandler()])
+    else:
+        home.ensure()
+        log_file = home.root / "meshnotes.log"
+        os.close(os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        logging.basicConfig(
+            level=level.upper(), format=fmt, filename=str(home.root / "meshnotes.log")
+        )
+    if level != "debug":  # its per-connection chatter is noise next to ours
+        logging.getLogger("websockets").setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (never raise at the user)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        level = args.log_level or ("info" if args.verb == "run" else "warning")
-        logging.basicConfig(
-            level=level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s %(message)s",
-            stream=sys.stderr,
-        )
-        if level != "debug":  # its per-connection chatter is noise next to ours
-            logging.getLogger("websockets").setLevel(logging.WARNING)
+        home = Home.resolve(args.home)
         func: Callable[[argparse.Namespace, Home], int] = getattr(args, "func", cmd_open)
-        return func(args, Home.resolve(args.home))
+        _setup_logging(args, home, func)
+        return func(args, home)
     except MeshError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1 if not isinstance(exc, UsageError) else 2

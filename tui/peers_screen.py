@@ -29,8 +29,11 @@ class PeersScreen(Screen[None]):
         self.session = session
 
     def compose(self) -> ComposeResult:
+        address = self.session.node.address or "not listening"
         yield Static(
-            "[b]Peers and contacts[/]  [dim]routes as this node sees them[/]", id="peers-title"
+            "[b]Peers and contacts[/]  [dim]routes as this node sees them[/]\n"
+            f"your address (give it to others): [b]{address}[/]",
+            id="peers-title",
         )
         yield DataTable(id="peers", cursor_type="row", zebra_stripes=True)
         yield Footer()

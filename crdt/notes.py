@@ -364,9 +364,15 @@ class Notes:
         # that stalls this author's room-log vector for good (sealed = nonce + update + tag)
         sealed_size = NONCE_SIZE + len(update) + TAG_SIZE
         if len(msgpack.packb([note, epoch, bytes(sealed_size)])) > MAX_PAYLOAD - 64:
-            # one edit too big for an envelope: keep it local, say so
+            # one edit too big for an envelope: it stays local (marked sent, so it is not
+            # tried again at every flush and the note can still be compacted); say so
             self._count("notes_update_too_large")
-            log.warning("a note update of %d bytes is too large to send", len(update))
+            log.warning("a note update of %d bytes is too large to send; kept local", len(update))
+            with self.store.atomic():
+                for r in rows:
+                    self.store.execute(
+                        "UPDATE note_updates SET unsent = 0 WHERE id = ?", (r["id"],)
+                    )
             return
         with self.store.atomic():
             seq = self.store.next_counter(f"roomseq:{conv_id}")

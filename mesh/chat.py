@@ -31,7 +31,7 @@ from typing import Any
 import msgpack
 
 from mesh.contacts import Contacts
-from mesh.envelope import DestKind, Envelope, EnvelopeType
+from mesh.envelope import FLAG_FLOOD, DestKind, Envelope, EnvelopeType
 from mesh.errors import ChatError, MeshError, PeerNameError, UsageError
 from mesh.identity import decode_peer_id, encode_peer_id
 from mesh.keystore import KeyStore
@@ -102,8 +102,10 @@ class Chat:
             due = self.outbox.next_due()
             delay = 5.0 if due is None else min(5.0, max(0.05, due - self.node.clock()))
             self._wake.clear()
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the cancel of stop()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     def _on_link_up(self, peer: bytes) -> None:
         self.outbox.make_all_due(self.node.clock())
@@ -252,7 +254,7 @@ class Chat:
             log.warning("chat message not stored: %s", exc)
             return
         if delivered:
-            self._send_receipt(envelope.author, [envelope.message_id])
+            self._send_receipt(envelope.author, [envelope.message_id], flood=envelope.flood)
 
     def _receive_chat(self, envelope: Envelope) -> bool:
         """Decrypt and store one CHAT envelope; return whether to receipt it.
@@ -304,13 +306,19 @@ class Chat:
                 self._hold(envelope, conv_id)
                 return False
             aad = associated_data(conv, epoch, index, author)
-            content = msgpack.unpackb(open_sealed(key, sealed, aad))
+            try:
+                content = msgpack.unpackb(open_sealed(key, sealed, aad))
+            except (ValueError, TypeError, msgpack.UnpackException) as exc:
+                # authentic (the author holds the key) but not what a chat client writes
+                raise ChatError("malformed chat content") from exc
             if not (
                 isinstance(content, dict)
                 and isinstance(content.get("t"), str)
                 and isinstance(content.get("id"), str)
                 and isinstance(content.get("ts"), int)
                 and isinstance(content.get("s"), int)
+                and -(2**63) <= content["ts"] < 2**63  # SQLite INTEGER range
+                and -(2**63) <= content["s"] < 2**63
                 and len(content["t"]) <= MAX_TEXT
                 and len(content["id"]) <= 64
             ):
@@ -401,7 +409,7 @@ class Chat:
         except (ValueError, TypeError, KeyError, msgpack.UnpackException):
             self._count("control_rejected_malformed")
             return
-        self._send_receipt(envelope.author, [envelope.message_id])
+        self._send_receipt(envelope.author, [envelope.message_id], flood=envelope.flood)
         if conv_id is not None:
             self._retry_pending(conv_id)
 
@@ -433,7 +441,11 @@ class Chat:
             if item.msg_id is not None:
                 self._emit("status", self._message_view(self._message(item.msg_id)))
 
-    def _send_receipt(self, dest: bytes, env_ids: list[bytes]) -> None:
+    def _send_receipt(self, dest: bytes, env_ids: list[bytes], flood: bool = False) -> None:
+        """Receipt envelopes; flooded when the sender had to flood (its path is suspect:
+        the receipt's way back may run through the same relay) or the path to it is."""
+        if self.outbox.path_suspect(encode_peer_id(dest), self.node.clock()):
+            flood = True
         for start in range(0, len(env_ids), MAX_RECEIPT_IDS):
             receipt = self.node.router.make(
                 EnvelopeType.RECEIPT,
@@ -441,6 +453,7 @@ class Chat:
                 dest_kind=DestKind.PEER,
                 dest=dest,
                 payload=b"".join(env_ids[start : start + MAX_RECEIPT_IDS]),
+                flags=FLAG_FLOOD if flood else 0,
             )
             self.node.send(receipt)
 
@@ -499,6 +512,7 @@ class Chat:
                     {
                         **self.counters,
                         "outbox_dropped_oversize": self.outbox.dropped_oversize,
+                        "outbox_flooded_suspect": self.outbox.flooded_suspect,
                     }.items()
                 )
             ),

@@ -69,7 +69,8 @@ class ControlServer:
                 self.refused += 1
                 return
             try:
-                line = await asyncio.wait_for(reader.readline(), 10.0)
+                async with asyncio.timeout(10.0):
+                    line = await reader.readline()
                 reply = await self._dispatch(line)
             except (ValueError, asyncio.LimitOverrunError):
                 reply = {"ok": False, "error": "request too large"}

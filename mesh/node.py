@@ -245,7 +245,8 @@ class Node:
         self._pings[envelope.message_id] = (future, time.perf_counter())
         try:
             self.send(envelope)
-            return await asyncio.wait_for(future, timeout)
+            async with asyncio.timeout(timeout):
+                return await future
         except TimeoutError:
             return None
         finally:
@@ -373,7 +374,9 @@ class Node:
                 deadline = link.next_deadline()
                 timeout = None if deadline is None else max(0.0, deadline - self.clock())
                 try:
-                    data = await asyncio.wait_for(ws.recv(decode=False), timeout)
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel
+                    async with asyncio.timeout(timeout):
+                        data = await ws.recv(decode=False)
                 except TimeoutError:
                     link.tick(self.clock())
                     conn.wake.set()
@@ -407,7 +410,8 @@ class Node:
             conn.closing = True
             conn.wake.set()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer, 2.0)
+                async with asyncio.timeout(2.0):
+                    await writer
             writer.cancel()
             with contextlib.suppress(Exception):
                 await ws.close()
@@ -616,7 +620,8 @@ class Node:
             self._timer_wake.clear()
             delay = max(0.05, self.router.next_deadline() - self.clock())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._timer_wake.wait(), min(delay, 5.0))
+                async with asyncio.timeout(min(delay, 5.0)):
+                    await self._timer_wake.wait()
 
     def _expire_address_records(self, now: float) -> None:
         limit = (now - self.config.address_record_ttl) * 1000

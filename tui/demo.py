@@ -17,6 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from textual import events
+
 from mesh.errors import MeshError
 from mesh.home import Home
 from mesh.node import NodeConfig
@@ -128,7 +130,10 @@ class DemoApp(MeshnotesApp):
         super().__init__(Session.__new__(Session), own_session=False)
         self.demo = demo
 
-    async def on_mount(self) -> None:
+    async def on_mount(self, event: events.Mount | None = None) -> None:
+        # Textual calls every class's on_mount along the MRO: run the base one only once, below
+        if event is not None:
+            event.prevent_default()
         try:
             self.session = await self.demo.start()
         except MeshError as exc:

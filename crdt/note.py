@@ -114,7 +114,10 @@ class Note:
         self._applying = True
         try:
             self.doc.apply_update(update)
-        except Exception as exc:  # pycrdt raises plain exceptions for undecodable updates
+        except BaseException as exc:
+            # pycrdt raises plain exceptions for most undecodable updates, and a pyo3
+            # PanicException (a BaseException) for some: neither may escape to the link
+            _reraise_unless_decoding(exc)
             raise NoteUpdateError(f"cannot apply a note update: {exc}") from exc
         finally:
             self._applying = False
@@ -129,4 +132,14 @@ class Note:
         """Everything the holder of `state_vector` lacks (everything, without one)."""
         if state_vector is None:
             return bytes(self.doc.get_update())
-        return bytes(self.doc.get_update(state_vector))
+        try:
+            return bytes(self.doc.get_update(state_vector))
+        except BaseException as exc:  # a malformed state vector (from a Yjs client)
+            _reraise_unless_decoding(exc)
+            raise NoteUpdateError(f"cannot read a state vector: {exc}") from exc
+
+
+def _reraise_unless_decoding(exc: BaseException) -> None:
+    """Let through what pycrdt raises for bad input (errors, panics); re-raise anything else."""
+    if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+        raise exc

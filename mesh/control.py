@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import socket
 import struct
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from mesh.errors import MeshError, NodeNotRunningError, UsageError
+
+log = logging.getLogger("meshnotes.control")
 
 #: a request may carry a whole imported file
 MAX_REQUEST = 16 * 1024 * 1024
@@ -103,6 +106,9 @@ class ControlServer:
             return {"ok": False, "error": str(exc)}
         except (TypeError, ValueError, KeyError) as exc:
             return {"ok": False, "error": f"bad arguments for {name}: {exc}"}
+        except Exception as exc:  # a bug: still one line for the client, the trace in the log
+            log.exception("control command %s failed", name)
+            return {"ok": False, "error": f"internal error in {name}: {exc!r}"}
 
 
 def _same_user(writer: asyncio.StreamWriter) -> bool:

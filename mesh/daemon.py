@@ -154,7 +154,8 @@ class Daemon:
         return {"dialing": str(address), "peer_id": encode_peer_id(address.peer_key)}
 
     async def _contacts_add(self, args: dict[str, Any]) -> dict[str, Any]:
-        return self.chat.contacts.add(str(args["peer"]), args.get("name"))
+        name = args.get("name")
+        return self.chat.contacts.add(str(args["peer"]), None if name is None else str(name))
 
     async def _contacts_list(self, args: dict[str, Any]) -> list[dict[str, Any]]:
         return self.chat.contacts.all()

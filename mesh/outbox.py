@@ -4,7 +4,9 @@ An item is one payload for one destination. Each (re)transmission wraps it
 in a fresh signed envelope (relays deduplicate envelope ids, so a resend
 needs a new one); the ids of all of them map back to the item. From the
 third try on the envelope is flagged FLOOD, so a path that swallows traffic
-is bypassed. Tries back off exponentially with jitter up to `max_delay`, and
+is bypassed; the path to that destination is then suspect for `suspect_ttl`
+(every item to it floods from its first try), so one lying relay costs
+each later message nothing. Tries back off exponentially with jitter up to `max_delay`, and
 all are due again when a link comes up. Items expire after `ttl`.
 """
 
@@ -30,6 +32,11 @@ class RetryPolicy:
     max_delay: float = 300.0
     flood_after: int = 2
     ttl: float = 7 * 24 * 3600.0
+    suspect_ttl: float = 600.0
+
+
+#: destinations remembered as having a suspect path, at most
+MAX_SUSPECT = 10_000
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,9 @@ class Outbox:
         self.policy = policy or RetryPolicy()
         self.rng = rng or random.Random()
         self.dropped_oversize = 0
+        self.flooded_suspect = 0
+        #: dest -> until when its path is suspect (a try had to flood): in memory, bounded
+        self._suspect: dict[str, float] = {}
 
     def add(
         self,
@@ -109,7 +119,14 @@ class Outbox:
 
     def _transmit(self, item: dict[str, Any], now: float) -> None:
         tries = int(item["tries"])
-        flags = FLAG_FLOOD if tries >= self.policy.flood_after else 0
+        dest = str(item["dest"])
+        flags = 0
+        if tries >= self.policy.flood_after:
+            flags = FLAG_FLOOD
+            self._suspect_path(dest, now)
+        elif self.path_suspect(dest, now):
+            flags = FLAG_FLOOD
+            self.flooded_suspect += 1
         if len(item["payload"]) > MAX_PAYLOAD:
             # it can never go out: drop it rather than block everything queued behind it
             self.store.execute("DELETE FROM outbox WHERE item_id = ?", (item["item_id"],))
@@ -134,6 +151,17 @@ class Outbox:
                 (tries + 1, now + delay * self.rng.uniform(0.8, 1.2), item["item_id"]),
             )
         self.send(envelope)
+
+    def path_suspect(self, dest: str, now: float) -> bool:
+        """Whether an earlier item to `dest` went unreceipted until it flooded, lately."""
+        until = self._suspect.get(dest)
+        return until is not None and until > now
+
+    def _suspect_path(self, dest: str, now: float) -> None:
+        self._suspect.pop(dest, None)
+        self._suspect[dest] = now + self.policy.suspect_ttl
+        while len(self._suspect) > MAX_SUSPECT:
+            del self._suspect[next(iter(self._suspect))]  # the oldest entry
 
     def next_due(self) -> float | None:
         rows = self.store.query("SELECT MIN(next_try) AS t FROM outbox")

@@ -57,6 +57,10 @@ class EnvelopeType(enum.IntEnum):
     PONG = 4
     WITHDRAW = 5  # to neighbours only: "I no longer reach these peers"
     INVENTORY = 6  # to neighbours only: the room logs we hold, as per-author sequence vectors
+    GRAFT = 7  # to neighbours only (room gossip): "add me to your mesh for these rooms"
+    PRUNE = 8  # to neighbours only (room gossip): "drop me from your mesh for these rooms"
+    IHAVE = 9  # to neighbours only (room gossip): ids of recent room envelopes
+    IWANT = 10  # to neighbours only (room gossip): "send me these room envelopes"
     DATA = 16  # opaque end-to-end payload for the layers above; types >= 16 are stored
     CHAT = 17  # room or direct-conversation content (sender-key sealed)
     CONTROL = 18  # pairwise-boxed control: invites, membership events

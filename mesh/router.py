@@ -25,6 +25,10 @@ Rules for an envelope arriving on a link, in order (each drop is counted as
    forwarded along the known path, or flooded once when none is known, as
    long as the hop limit allows (``hop_limit``); stored types (>= DATA) for a
    peer that is not a neighbour are also kept for the mailbox (:class:`Keep`).
+7. with ``RouterConfig.room_gossip``, room envelopes go to the topic mesh of
+   :mod:`mesh.gossip` instead of every link, and its GRAFT/PRUNE/IHAVE/IWANT
+   envelopes (neighbour-only, hop limit 1) are handled here; off, they are
+   dropped (``gossip_off``).
 
 Invalid traffic costs the sending link penalty points; past the threshold
 the link is closed and its peer banned for a while.
@@ -38,6 +42,7 @@ from typing import Any
 
 from mesh.envelope import MAX_HOPS, DestKind, Envelope, EnvelopeType
 from mesh.errors import EnvelopeError
+from mesh.gossip import CONTROL_TYPES, Control, Gossip, GossipAction, GossipConfig
 from mesh.identity import Identity, encode_peer_id
 from mesh.ratelimit import PenaltyScore, TokenBucket
 from mesh.seen import SeenCache
@@ -64,6 +69,8 @@ class RouterConfig:
     penalty_decay: float = 1.0
     ban_duration: float = 600.0
     max_bans: int = 10_000
+    room_gossip: bool = False  # room envelopes go through the topic mesh (mesh/gossip.py)
+    gossip: GossipConfig = field(default_factory=GossipConfig)
 
 
 #: penalty points per drop reason; reasons not listed cost nothing
@@ -149,6 +156,8 @@ class Router:
         self.bans: dict[bytes, float] = {}
         self.seq = 0
         self._next_announce = self.now
+        self._last_announce: Envelope | None = None
+        self.gossip = Gossip(self.config.gossip, self.rng) if self.config.room_gossip else None
 
     # -- events --------------------------------------------------------------
 
@@ -159,8 +168,10 @@ class Router:
             return [Close(link, "banned")]
         bucket = TokenBucket.full(self.config.link_rate, self.config.link_burst, now)
         self.links[link] = _Link(peer, bucket)
+        if self.gossip is not None:
+            self.gossip.add_peer(link, peer)
         self._learn(peer, link, 1, now, None)
-        actions: list[Action] = [Send(link, self._make_announce(now).encode())]
+        actions: list[Action] = [Send(link, self._link_up_announce(now).encode())]
         for route in self.routes.values():
             # the stored copy carries our distance as its hop count (byte 0); byte 4 is
             # its hop limit: pass it on only if it may cross one more link
@@ -176,6 +187,8 @@ class Router:
         gone = self.links.pop(link, None)
         if gone is None:
             return []
+        if self.gossip is not None:
+            self.gossip.remove_peer(link)
         lost = [d for d, r in self.routes.items() if r.link == link]
         for dest in lost:
             del self.routes[dest]
@@ -191,6 +204,11 @@ class Router:
         self.seen.add(envelope.message_id, now)
         if envelope.dest_kind == DestKind.PEER and envelope.dest == self.identity.public_key:
             return [Deliver(envelope, None)]
+        if self.gossip is not None and envelope.dest_kind == DestKind.ROOM:
+            published = self.gossip.publish(
+                envelope.dest, envelope.message_id, envelope.encode(), now
+            )
+            return self._gossiped(published, now)
         actions = self._forward(envelope, None, now)
         if not actions:
             self.count("dropped_no_link")
@@ -238,6 +256,8 @@ class Router:
             return self._on_withdraw(envelope, link, now)
         if envelope.type == EnvelopeType.INVENTORY:
             return [Deliver(envelope, link)]  # for this neighbour only; never passed on
+        if envelope.type in CONTROL_TYPES:
+            return self._on_gossip_control(envelope, link, now)
         if envelope.type == EnvelopeType.ADDRESS:
             # peer exchange: records spread as far as their (small) hop limit allows
             return [Deliver(envelope, link), *self._flood(relayed, link, now)]
@@ -247,6 +267,13 @@ class Router:
         actions: list[Action] = []
         if envelope.dest_kind == DestKind.ROOM:
             actions.append(Deliver(envelope, link))
+            if self.gossip is not None:
+                # the topic mesh decides where room traffic goes, within the hop limit
+                out = relayed.encode() if distance + 1 <= envelope.hop_limit else None
+                if out is None:
+                    self.count("dropped_hop_limit")
+                gossiped = self.gossip.receive(envelope.dest, message_id, out, link, now)
+                return actions + self._gossiped(gossiped, now)
         elif envelope.type >= EnvelopeType.DATA:
             # store-and-forward: the destination may be offline; keep a copy to hand over
             store = not self._is_neighbour(envelope.dest)
@@ -265,17 +292,21 @@ class Router:
         for peer in [p for p, s in self.penalties.items() if s.current(now) == 0.0]:
             del self.penalties[peer]
         actions: list[Action] = []
+        if self.gossip is not None and now >= self.gossip.next_deadline():
+            actions += self._gossiped(self.gossip.heartbeat(now), now)
         if now >= self._next_announce:
             spread = self.config.announce_interval * self.config.announce_jitter
             self._next_announce = (
                 now + self.config.announce_interval + self.rng.uniform(-spread, spread)
             )
             if self.links:
-                actions = self._flood(self._make_announce(now), None, now)
+                actions += self._flood(self._make_announce(now), None, now)
         return actions
 
     def next_deadline(self) -> float:
         """The time by which :meth:`tick` must next be called."""
+        if self.gossip is not None:
+            return min(self._next_announce, self.gossip.next_deadline())
         return self._next_announce
 
     # -- building envelopes ------------------------------------------------
@@ -355,7 +386,20 @@ class Router:
     # -- internals -----------------------------------------------------------
 
     def _make_announce(self, now: float) -> Envelope:
-        return self.make(EnvelopeType.ANNOUNCE, now)
+        self._last_announce = self.make(EnvelopeType.ANNOUNCE, now)
+        return self._last_announce
+
+    def _link_up_announce(self, now: float) -> Envelope:
+        """Our announce for a new neighbour: a recent one again, when there is one.
+
+        A fresh announce floods the whole mesh; the recent one is news only to
+        the new neighbour (everyone else drops it as seen), so a node coming
+        back with many links costs the mesh one flood, not one per link.
+        """
+        last = self._last_announce
+        if last is not None and now - last.timestamp_ms / 1000 < self.config.announce_interval / 2:
+            return last
+        return self._make_announce(now)
 
     def _learn(self, dest: bytes, link: int, hops: int, now: float, announce: bytes | None) -> None:
         if dest == self.identity.public_key or link not in self.links:
@@ -486,8 +530,41 @@ class Router:
             self.count("flooded")
         return [Send(link, data) for link in targets]
 
+    def _on_gossip_control(self, envelope: Envelope, link: int, now: float) -> list[Action]:
+        """GRAFT/PRUNE/IHAVE/IWANT from a neighbour: for the topic mesh only, never passed on."""
+        if envelope.hop_limit != 1:
+            return self._reject(link, "malformed", now)
+        if self.gossip is None:
+            self.count("dropped_gossip_off")
+            return []
+        try:
+            actions = self.gossip.control(
+                link, envelope.type, envelope.payload, lambda m: self.seen.seen(m, now), now
+            )
+        except EnvelopeError:
+            return self._reject(link, "malformed", now)
+        return self._gossiped(actions, now)
+
+    def _gossiped(self, actions: list[GossipAction], now: float) -> list[Action]:
+        """Turn the topic mesh's actions into sends, signing its control envelopes."""
+        out: list[Action] = []
+        for action in actions:
+            if action.link not in self.links:
+                continue
+            if isinstance(action, Control):
+                notice = self.make(action.type, now, payload=action.payload, hop_limit=1)
+                self.seen.add(notice.message_id, now)
+                self.count("gossip_control_sent")
+                out.append(Send(action.link, notice.encode()))
+            else:
+                self.count("gossip_forwarded")
+                out.append(Send(action.link, action.data))
+        return out
+
     def _reject(self, link: int, reason: str, now: float) -> list[Action]:
         self.count(f"dropped_{reason}")
+        if self.gossip is not None and reason in ("malformed", "bad_signature"):
+            self.gossip.penalise(link)
         points = PENALTIES.get(reason, 0.0)
         if not points or link not in self.links:
             return []

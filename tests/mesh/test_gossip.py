@@ -1,0 +1,247 @@
+"""Tests for mesh.gossip: the room topic mesh, stepped directly and through routers."""
+
+from __future__ import annotations
+
+import random
+import struct
+
+import pytest
+
+from mesh.envelope import DestKind, EnvelopeType
+from mesh.errors import EnvelopeError
+from mesh.gossip import Control, Forward, Gossip, GossipConfig
+from mesh.router import RouterConfig
+from tests.sim.network import Network
+
+TOPIC = bytes(range(32))
+MSG = b"\x01" * 32
+CFG = GossipConfig(d=3, d_lo=2, d_hi=4, d_lazy=2, heartbeat=1.0)
+
+
+def peer(i: int) -> bytes:
+    return bytes([i]) * 32
+
+
+def gossip(links: int, config: GossipConfig = CFG, seed: int = 7) -> Gossip:
+    g = Gossip(config, random.Random(seed))
+    for link in range(1, links + 1):
+        g.add_peer(link, peer(link))
+    return g
+
+
+def grafts(actions: list[Forward | Control]) -> set[int]:
+    return {a.link for a in actions if isinstance(a, Control) and a.type == EnvelopeType.GRAFT}
+
+
+def never_seen(msg_id: bytes) -> bool:
+    return False
+
+
+def test_publish_grafts_d_peers_and_forwards_to_them_only() -> None:
+    g = gossip(10)
+    actions = g.publish(TOPIC, MSG, b"wire", 0.0)
+    mesh = g.topics[TOPIC].mesh
+    assert len(mesh) == CFG.d
+    assert grafts(actions) == mesh
+    assert {a.link for a in actions if isinstance(a, Forward)} == mesh
+
+
+def test_receive_forwards_to_mesh_peers_but_not_back_to_the_sender() -> None:
+    g = gossip(10)
+    actions = g.receive(TOPIC, MSG, b"wire", 5, 0.0)
+    mesh = g.topics[TOPIC].mesh
+    assert 5 in mesh and len(mesh) == CFG.d
+    assert grafts(actions) == mesh  # the sender too: it may have sent it in answer to IWANT
+    assert {a.link for a in actions if isinstance(a, Forward)} == mesh - {5}
+
+
+def test_past_the_hop_limit_a_message_is_not_forwarded_or_cached() -> None:
+    g = gossip(10)
+    actions = g.receive(TOPIC, MSG, None, 5, 0.0)
+    assert not [a for a in actions if isinstance(a, Forward)]
+    assert MSG not in g.cache
+
+
+def test_graft_is_accepted_below_d_hi_and_answered_with_prune_above() -> None:
+    g = gossip(10)
+    g.publish(TOPIC, MSG, b"wire", 0.0)
+    outsiders = sorted(set(range(1, 11)) - g.topics[TOPIC].mesh)
+    refused = []
+    for link in outsiders:
+        actions = g.control(link, EnvelopeType.GRAFT, TOPIC, never_seen, 0.0)
+        refused += [a.link for a in actions if a.type == EnvelopeType.PRUNE]
+    assert len(g.topics[TOPIC].mesh) == CFG.d_hi
+    assert len(refused) == len(outsiders) - (CFG.d_hi - CFG.d)
+
+
+def test_graft_for_an_unknown_topic_joins_it_with_the_grafter() -> None:
+    g = gossip(10)
+    actions = g.control(4, EnvelopeType.GRAFT, TOPIC, never_seen, 0.0)
+    mesh = g.topics[TOPIC].mesh
+    assert 4 in mesh and len(mesh) == CFG.d
+    assert grafts(actions) == mesh - {4}
+
+
+def test_heartbeat_regrafts_a_mesh_below_d_lo_and_pruned_peers_wait_out_the_backoff() -> None:
+    g = gossip(10)
+    g.publish(TOPIC, MSG, b"wire", 0.0)
+    first = sorted(g.topics[TOPIC].mesh)
+    for link in first[:2]:
+        g.control(link, EnvelopeType.PRUNE, TOPIC, never_seen, 0.0)
+    assert len(g.topics[TOPIC].mesh) == 1 < CFG.d_lo
+    actions = g.heartbeat(1.0)
+    mesh = g.topics[TOPIC].mesh
+    assert len(mesh) == CFG.d
+    assert not mesh & set(first[:2])  # still in their prune backoff
+    assert grafts(actions) == mesh - {first[2]}
+
+
+def test_ihave_goes_to_non_mesh_peers_and_iwant_pulls_the_cached_envelope() -> None:
+    g = gossip(10)
+    g.publish(TOPIC, MSG, b"wire", 0.0)
+    actions = g.heartbeat(1.0)
+    ihave = [a for a in actions if isinstance(a, Control) and a.type == EnvelopeType.IHAVE]
+    assert len(ihave) == CFG.d_lazy
+    assert not {a.link for a in ihave} & g.topics[TOPIC].mesh
+    assert ihave[0].payload == TOPIC + struct.pack(">H", 1) + MSG
+
+    other = gossip(3)
+    asked = other.control(1, EnvelopeType.IHAVE, ihave[0].payload, never_seen, 1.0)
+    assert asked == [Control(1, EnvelopeType.IWANT, MSG)]
+    # asked once: the same offer again waits for iwant_timeout
+    assert other.control(2, EnvelopeType.IHAVE, ihave[0].payload, never_seen, 1.5) == []
+    assert other.control(1, EnvelopeType.IHAVE, ihave[0].payload, lambda m: True, 9.0) == []
+
+    served = g.control(ihave[0].link, EnvelopeType.IWANT, MSG, never_seen, 1.0)
+    assert served == [Forward(ihave[0].link, b"wire")]
+
+
+def test_message_ids_leave_the_cache_after_cache_windows_heartbeats() -> None:
+    g = gossip(10)
+    g.publish(TOPIC, MSG, b"wire", 0.0)
+    for beat in range(1, CFG.cache_windows + 1):
+        g.heartbeat(float(beat))
+    assert MSG not in g.cache
+    assert g.control(1, EnvelopeType.IWANT, MSG, never_seen, 9.0) == []
+
+
+def test_peers_sending_invalid_traffic_are_pruned_and_ignored() -> None:
+    g = gossip(10)
+    g.publish(TOPIC, MSG, b"wire", 0.0)
+    bad = min(g.topics[TOPIC].mesh)
+    for _ in range(3):
+        g.penalise(bad)
+    assert g.score(peer(bad)) < CFG.graylist
+    actions = g.heartbeat(1.0)
+    assert bad not in g.topics[TOPIC].mesh
+    assert Control(bad, EnvelopeType.PRUNE, TOPIC) in actions
+    assert g.control(bad, EnvelopeType.IWANT, MSG, never_seen, 1.0) == []
+    refused = g.control(bad, EnvelopeType.GRAFT, TOPIC, never_seen, 30.0)
+    assert refused == [Control(bad, EnvelopeType.PRUNE, TOPIC)]
+
+
+def test_first_deliveries_raise_the_score_and_win_mesh_places() -> None:
+    g = gossip(10)
+    for n in range(5):
+        g.receive(b"\x09" * 32, bytes([n]) * 32, b"x", 7, float(n))
+    assert g.score(peer(7)) > 0
+    g.publish(TOPIC, MSG, b"wire", 5.0)
+    assert 7 in g.topics[TOPIC].mesh
+
+
+@pytest.mark.parametrize(
+    ("type_", "payload"),
+    [
+        (EnvelopeType.GRAFT, b""),
+        (EnvelopeType.PRUNE, b"\x00" * 31),
+        (EnvelopeType.IWANT, b"\x00" * 33),
+        (EnvelopeType.IHAVE, TOPIC + struct.pack(">H", 2) + MSG),
+        (EnvelopeType.IHAVE, TOPIC + struct.pack(">H", 0)),
+        (EnvelopeType.IHAVE, b""),
+    ],
+)
+def test_malformed_control_payloads_raise(type_: EnvelopeType, payload: bytes) -> None:
+    with pytest.raises(EnvelopeError):
+        gossip(3).control(1, type_, payload, never_seen, 0.0)
+
+
+def test_same_seed_same_actions() -> None:
+    def script(seed: int) -> list[object]:
+        g = gossip(12, seed=seed)
+        out: list[object] = list(g.publish(TOPIC, MSG, b"wire", 0.0))
+        out += g.heartbeat(1.0)
+        return out
+
+    assert script(3) == script(3)
+
+
+# -- through routers -----------------------------------------------------------
+
+
+def star(n: int, gossip_on: bool, **overrides: object) -> Network:
+    cfg = GossipConfig(**{"d": 3, "d_lo": 2, "d_hi": 4, "d_lazy": 20, **overrides})  # type: ignore[arg-type]
+    net = Network(RouterConfig(room_gossip=gossip_on, gossip=cfg, announce_jitter=0.0))
+    net.add("hub")
+    for i in range(n):
+        net.add(f"leaf{i}")
+        net.connect("hub", f"leaf{i}")
+    net.advance(0)
+    net.run_until_idle()
+    return net
+
+
+def note(net: Network, author: str) -> None:
+    router = net.node(author).router
+    env = router.make(EnvelopeType.NOTE, net.now, dest_kind=DestKind.ROOM, dest=TOPIC)
+    net.originate(author, env)
+
+
+def notes_at(net: Network) -> dict[str, int]:
+    return {
+        name: sum(1 for e in node.envelopes if e.type == EnvelopeType.NOTE)
+        for name, node in net.nodes.items()
+    }
+
+
+def test_router_default_floods_room_traffic_without_gossip() -> None:
+    net = star(12, gossip_on=False)
+    assert net.node("hub").router.gossip is None
+    before = net.transmissions
+    note(net, "leaf0")
+    net.run_until_idle()
+    assert net.transmissions - before == 12  # leaf -> hub, hub -> 11 other leaves
+    assert all(count == 1 for name, count in notes_at(net).items() if name != "leaf0")
+
+
+def test_router_gossip_forwards_to_the_mesh_and_repairs_the_rest_with_ihave() -> None:
+    net = star(12, gossip_on=True)
+    note(net, "leaf0")
+    net.run_until_idle()
+    hub = net.node("hub").router
+    assert hub.counters["gossip_forwarded"] == 2  # d = 3 mesh peers, one is the author
+    received = notes_at(net)
+    assert sum(received.values()) == 3  # hub and its two other mesh peers
+    for _ in range(3):
+        net.advance(1.0)
+        net.run_until_idle()
+    received = notes_at(net)
+    assert all(count == 1 for name, count in received.items() if name != "leaf0")
+    assert hub.gossip is not None and hub.gossip.counters["served_iwant"] == 9
+
+
+def test_control_envelopes_must_have_hop_limit_one() -> None:
+    net = star(2, gossip_on=True)
+    leaf = net.node("leaf0").router
+    bad = leaf.make(EnvelopeType.GRAFT, net.now, payload=TOPIC, hop_limit=2)
+    net.inject("leaf0", "hub", bad.encode())
+    net.run_until_idle()
+    assert net.node("hub").router.counters["dropped_malformed"] == 1
+
+
+def test_control_envelopes_are_dropped_when_gossip_is_off() -> None:
+    net = star(2, gossip_on=False)
+    leaf = net.node("leaf0").router
+    graft = leaf.make(EnvelopeType.GRAFT, net.now, payload=TOPIC, hop_limit=1)
+    net.inject("leaf0", "hub", graft.encode())
+    net.run_until_idle()
+    assert net.node("hub").router.counters["dropped_gossip_off"] == 1

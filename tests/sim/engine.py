@@ -1,0 +1,281 @@
+"""A deterministic discrete-event simulator running the real :class:`~mesh.router.Router` per node.
+
+Time is virtual (an event heap); nothing touches a socket, a thread or the
+wall clock. Each undirected link has its own latency (drawn once from the
+seeded rng) and a loss probability per transmission; messages on one link
+arrive in order. Nodes can leave (every link goes down, in-flight messages are
+lost) and return (links to online neighbours come up again). Given the same
+seed, a run sends the same bytes in the same order.
+
+Link ids: edge ``e`` between nodes ``u < v`` is link ``2e`` at ``u`` and
+``2e + 1`` at ``v``.
+
+Hooks let a scenario observe traffic without touching the routers:
+``on_send(node, link, data)`` for each transmission put on a link,
+``on_arrive(node, data)`` just before a router receives bytes, and
+``on_deliver(node, deliver)`` for each :class:`~mesh.router.Deliver`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from mesh.identity import Identity
+from mesh.router import Action, Close, Deliver, Keep, Router, RouterConfig, Send
+from tests.sim.network import START, seed_for
+
+_ARRIVE, _TICK, _CALL = 0, 1, 2
+
+
+@dataclass
+class Graph:
+    """An undirected graph on nodes ``0..n-1``, edges as ``(u, v)`` with ``u < v``."""
+
+    n: int
+    edges: list[tuple[int, int]]
+    adjacency: list[list[int]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.adjacency = [[] for _ in range(self.n)]
+        for u, v in self.edges:
+            self.adjacency[u].append(v)
+            self.adjacency[v].append(u)
+
+    @classmethod
+    def random(cls, n: int, mean_degree: float, rng: random.Random) -> Graph:
+        """A connected random graph: a random spanning tree plus uniform random extra edges."""
+        order = list(range(n))
+        rng.shuffle(order)
+        edges: set[tuple[int, int]] = set()
+        for i in range(1, n):
+            u, v = order[i], order[rng.randrange(i)]
+            edges.add((min(u, v), max(u, v)))
+        target = max(n - 1, round(n * mean_degree / 2))
+        while len(edges) < target:
+            u, v = rng.randrange(n), rng.randrange(n)
+            if u != v:
+                edges.add((min(u, v), max(u, v)))
+        return cls(n, sorted(edges))
+
+    def distances(self, source: int) -> list[int]:
+        """Hop counts from `source` by BFS (-1 when unreachable)."""
+        dist = [-1] * self.n
+        dist[source] = 0
+        queue = deque([source])
+        while queue:
+            u = queue.popleft()
+            for w in self.adjacency[u]:
+                if dist[w] < 0:
+                    dist[w] = dist[u] + 1
+                    queue.append(w)
+        return dist
+
+
+class Sim:
+    """Routers on a graph, stepped by a virtual clock.
+
+    `loss` is the probability that one transmission is lost; `latency` the
+    (low, high) range, in seconds, of each link's one-way delay.
+    """
+
+    def __init__(
+        self,
+        graph: Graph,
+        config: RouterConfig,
+        seed: int,
+        *,
+        latency: tuple[float, float] = (0.005, 0.030),
+        loss: float = 0.0,
+        start: float = START,
+        prefix: str = "n",
+    ) -> None:
+        self.graph = graph
+        self.config = config
+        self.rng = random.Random(seed)
+        self.loss = loss
+        self.now = start
+        self.start = start
+        self.latency = [self.rng.uniform(*latency) for _ in graph.edges]
+        self.routers = [
+            Router(
+                Identity.from_seed(seed_for(f"{prefix}{i}"), f"{prefix}{i}"),
+                start,
+                config,
+                random.Random(f"{seed}/{i}"),
+            )
+            for i in range(graph.n)
+        ]
+        self.index = {r.identity.public_key: i for i, r in enumerate(self.routers)}
+        self.online = [True] * graph.n
+        self.up = [False] * len(graph.edges)
+        self.epoch = [0] * len(graph.edges)  # bumped when a link goes down: drops in-flight data
+        self.incident: list[list[int]] = [[] for _ in range(graph.n)]
+        for e, (u, v) in enumerate(graph.edges):
+            self.incident[u].append(e)
+            self.incident[v].append(e)
+        self.transmissions = 0
+        self.sent_by_type: dict[int, int] = {}
+        self.lost = 0  # dropped by link loss
+        self.cut = 0  # in flight when their link went down
+        self.events = 0
+        self.on_send: Callable[[int, int, bytes], None] | None = None
+        self.on_arrive: Callable[[int, bytes], None] | None = None
+        self.on_deliver: Callable[[int, Deliver], None] | None = None
+        self._heap: list[tuple[float, int, int, int, object]] = []
+        self._seq = 0
+        self._tick_at = [float("inf")] * graph.n
+
+    # -- topology ------------------------------------------------------------
+
+    def owner(self, link: int) -> int:
+        u, v = self.graph.edges[link >> 1]
+        return v if link & 1 else u
+
+    def link_up(self, e: int, *, quiet: bool = False) -> None:
+        """Bring edge `e` up on both sides; `quiet` drops what the routers say (warm starts)."""
+        if self.up[e]:
+            return
+        u, v = self.graph.edges[e]
+        self.up[e] = True
+        a = self.routers[u].link_up(2 * e, self.routers[v].identity.public_key, self.now)
+        b = self.routers[v].link_up(2 * e + 1, self.routers[u].identity.public_key, self.now)
+        if not quiet:
+            self.execute(u, a)
+            self.execute(v, b)
+
+    def link_down(self, e: int) -> None:
+        if not self.up[e]:
+            return
+        u, v = self.graph.edges[e]
+        self.up[e] = False
+        self.epoch[e] += 1
+        self.execute(u, self.routers[u].link_down(2 * e, self.now))
+        self.execute(v, self.routers[v].link_down(2 * e + 1, self.now))
+
+    def connect_all(self, *, quiet: bool = False) -> None:
+        for e in range(len(self.graph.edges)):
+            self.link_up(e, quiet=quiet)
+
+    def leave(self, node: int) -> None:
+        """Take `node` offline: all its links go down."""
+        self.online[node] = False
+        for e in self.incident[node]:
+            self.link_down(e)
+
+    def rejoin(self, node: int) -> None:
+        """Bring `node` back: links to its online neighbours come up."""
+        self.online[node] = True
+        for e in self.incident[node]:
+            u, v = self.graph.edges[e]
+            if self.online[u] and self.online[v]:
+                self.link_up(e)
+
+    def seed_routes(self) -> None:
+        """Warm start: fill every path table with BFS shortest paths, as if announces converged.
+
+        Routes expire after `route_ttl` like learned ones; only up links are used.
+        """
+        for dest in range(self.graph.n):
+            dist = self.graph.distances(dest)
+            key = self.routers[dest].identity.public_key
+            for u in range(self.graph.n):
+                if dist[u] < 2:
+                    continue
+                router = self.routers[u]
+                for e in self.incident[u]:
+                    a, b = self.graph.edges[e]
+                    w = b if a == u else a
+                    if self.up[e] and dist[w] == dist[u] - 1:
+                        router._learn(key, 2 * e + (u == b), dist[u], self.now, None)
+                        break
+
+    # -- scheduling ------------------------------------------------------------
+
+    def at(self, when: float, call: Callable[[], None]) -> None:
+        """Run `call` at virtual time `when`."""
+        self._push(when, _CALL, 0, call)
+
+    def start_ticks(self, spread: float = 0.0) -> None:
+        """Schedule every router's first tick, spread uniformly over `spread` seconds."""
+        for i, router in enumerate(self.routers):
+            when = max(router.next_deadline(), self.now + self.rng.uniform(0.0, spread))
+            self._schedule_tick(i, when)
+
+    def run_until(self, end: float) -> None:
+        """Process events up to virtual time `end`."""
+        heap = self._heap
+        while heap and heap[0][0] <= end:
+            when, _, kind, node, payload = heapq.heappop(heap)
+            self.now = when
+            self.events += 1
+            if kind == _ARRIVE:
+                e, epoch, data = payload  # type: ignore[misc]
+                if self.epoch[e] != epoch or not self.up[e]:
+                    self.cut += 1
+                    continue
+                if self.on_arrive is not None:
+                    self.on_arrive(node, data)
+                link = 2 * e + (self.graph.edges[e][1] == node)
+                self.execute(node, self.routers[node].receive(link, data, when))
+            elif kind == _TICK:
+                if self._tick_at[node] != when:
+                    continue  # superseded
+                self._tick_at[node] = float("inf")
+                self.execute(node, self.routers[node].tick(when))
+                self._schedule_tick(node, self.routers[node].next_deadline())
+            else:
+                payload()  # type: ignore[operator]
+        self.now = max(self.now, end)
+
+    # -- actions ---------------------------------------------------------------
+
+    def execute(self, node: int, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                e = action.link >> 1
+                if not self.up[e]:
+                    continue
+                data = action.data
+                self.transmissions += 1
+                kind = data[2]
+                self.sent_by_type[kind] = self.sent_by_type.get(kind, 0) + 1
+                if self.on_send is not None:
+                    self.on_send(node, action.link, data)
+                if self.loss and self.rng.random() < self.loss:
+                    self.lost += 1
+                    continue
+                u, v = self.graph.edges[e]
+                self._push(
+                    self.now + self.latency[e],
+                    _ARRIVE,
+                    v if u == node else u,
+                    (e, self.epoch[e], data),
+                )
+            elif isinstance(action, Deliver):
+                if self.on_deliver is not None:
+                    self.on_deliver(node, action)
+            elif isinstance(action, Close):
+                self.link_down(action.link >> 1)
+            elif isinstance(action, Keep):
+                pass  # the mailbox is not simulated: senders retry instead
+        deadline = self.routers[node].next_deadline()
+        if deadline < self._tick_at[node]:
+            self._schedule_tick(node, deadline)
+
+    def originate(self, node: int, envelope: object) -> None:
+        self.execute(node, self.routers[node].originate(envelope, self.now))  # type: ignore[arg-type]
+
+    def _schedule_tick(self, node: int, when: float) -> None:
+        if when == float("inf"):
+            return
+        when = max(when, self.now)
+        self._tick_at[node] = when
+        self._push(when, _TICK, node, None)
+
+    def _push(self, when: float, kind: int, node: int, payload: object) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (when, self._seq, kind, node, payload))

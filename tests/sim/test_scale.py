@@ -1,0 +1,76 @@
+"""The 100-node scale scenario (benchmarks/scale.py runs the large ones): delivery, not timing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mesh.gossip import GossipConfig
+from tests.sim.scenarios import Scenario, run
+
+D3 = GossipConfig(d=3, d_lo=2, d_hi=4, d_lazy=6)
+
+
+def churned(**kw: Any) -> dict[str, Any]:
+    return run(Scenario(nodes=100, churn=0.2, direct=60, rooms=3, room_messages=4, **kw))
+
+
+@pytest.fixture(scope="module")
+def flood() -> dict[str, Any]:
+    return churned()
+
+
+@pytest.fixture(scope="module")
+def gossip() -> dict[str, Any]:
+    return churned(gossip=True)
+
+
+@pytest.fixture(scope="module")
+def gossip_d3() -> dict[str, Any]:
+    return churned(gossip=True, gossip_config=D3)
+
+
+@pytest.mark.parametrize("mode", ["flood", "gossip", "gossip_d3"])
+def test_every_direct_message_reaches_its_recipient_despite_churn(
+    mode: str, request: pytest.FixtureRequest
+) -> None:
+    result = request.getfixturevalue(mode)
+    direct = result["direct"]
+    assert direct["delivery_ratio"] == 1.0  # every recipient comes back online at some point
+    assert direct["acked"] == direct["sent"]
+    # on a known path a message costs one transmission per hop
+    assert direct["transmissions_per_shortest_path"]["median"] == 1.0
+
+
+def test_flooded_rooms_reach_members_online_throughout_once_per_neighbour(
+    flood: dict[str, Any],
+) -> None:
+    room = flood["room"]
+    assert room["delivery_ratio_members_online_throughout"]["mean"] == 1.0
+    assert room["copies_per_member"]["mean"] <= flood["graph"]["mean_degree"]
+
+
+def test_gossip_rooms_reach_online_members_with_no_more_copies_than_flooding(
+    flood: dict[str, Any], gossip: dict[str, Any]
+) -> None:
+    assert gossip["room"]["delivery_ratio_members_online_throughout"]["mean"] == 1.0
+    assert gossip["room"]["copies_per_member"]["mean"] <= flood["room"]["copies_per_member"]["mean"]
+    assert gossip["gossip"]["mesh_peers_per_topic"]["max"] <= 12  # d_hi
+
+
+def test_gossip_with_degree_three_keeps_copies_per_member_at_most_three(
+    gossip_d3: dict[str, Any],
+) -> None:
+    room = gossip_d3["room"]
+    assert room["copies_per_member"]["mean"] <= 3.0
+    assert room["delivery_ratio_members_online_throughout"]["mean"] >= 0.98
+    assert gossip_d3["gossip"]["mesh_peers_per_topic"]["max"] <= D3.d_hi
+
+
+def test_same_seed_same_run() -> None:
+    def measured(seed: int) -> dict[str, Any]:
+        result = run(Scenario(nodes=40, churn=0.2, gossip=True, direct=10, rooms=1, seed=seed))
+        return {k: v for k, v in result.items() if k != "cost"}
+
+    assert measured(5) == measured(5)

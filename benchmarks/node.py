@@ -1,0 +1,258 @@
+"""A benchmark node: what `meshnotes run --headless --no-auto-connect` runs, plus `bench.*` verbs.
+
+    python -m benchmarks.node --home DIR [--listen 127.0.0.1:0] [--peer ADDRESS ...]
+
+The node is the product's own: `tui.session.Session` (a `mesh.daemon.Daemon` with
+`crdt.service.NotesService`). The extra control verbs only drive it from inside
+its process (type an editing trace, time when a text appears), so that timing
+is taken where the work happens and not across a control-socket round trip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import hashlib
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from mesh.address import PeerAddress
+from mesh.home import Home
+from mesh.node import NodeConfig
+from tui.session import Session
+
+_trace: dict[str, Any] | None = None
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class BenchVerbs:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+        d = session.daemon.control
+        for name in (
+            "wait_member",
+            "wait_invited",
+            "type_trace",
+            "wait_text",
+            "join_and_wait",
+            "keystrokes",
+            "watch",
+            "rss",
+        ):
+            d.register(f"bench.{name}", getattr(self, name))
+
+    async def _until(self, check: Any, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            if time.monotonic() > deadline:
+                raise TimeoutError("bench: condition not reached")
+            await asyncio.sleep(0.01)
+
+    def _member(self, room: str) -> bool:
+        rooms = self.s.chat.rooms
+        state = rooms.state(room)
+        me = self.s.node.identity.public_key
+        return me in state.members and rooms.document_key(room, state.epoch) is not None
+
+    async def wait_member(self, args: dict[str, Any]) -> dict[str, Any]:
+        room = str(args["room"])
+        await self._until(
+            lambda: self.s.chat.rooms.conversation(room) is not None and self._member(room),
+            float(args.get("timeout", 30)),
+        )
+        return {"ok": True}
+
+    async def wait_invited(self, args: dict[str, Any]) -> dict[str, Any]:
+        room = str(args["room"])
+        me = self.s.node.identity.public_key
+
+        def invited() -> bool:
+            if self.s.chat.rooms.conversation(room) is None:
+                return False
+            return me in self.s.chat.rooms.state(room).invited
+
+        await self._until(invited, float(args.get("timeout", 30)))
+        return {"ok": True}
+
+    async def type_trace(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Type the first `edits` transactions of the trace into a note, yielding now and then."""
+        global _trace
+        if _trace is None:
+            from benchmarks.common import load_trace
+
+            _trace = load_trace()
+        txns = _trace["txns"][: int(args.get("edits", len(_trace["txns"])))]
+        every = int(args.get("yield_every", 256))
+        notes = self.s.notes
+        note_id = str(args["note"])
+        note = notes.get(note_id)
+        profile = os.environ.get("BENCH_PROFILE")  # a path: cProfile the typing loop there
+        profiler = cProfile.Profile() if profile else None
+        t0 = time.monotonic()
+        if profiler:
+            profiler.enable()
+        for i, txn in enumerate(txns):
+            note.apply_patches(txn["patches"])
+            if i % every == every - 1:
+                await asyncio.sleep(0)
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(profile)
+        t1 = time.monotonic()
+        notes.flush(note_id)
+        text = note.text
+        return {
+            "t_start": t0,
+            "t_typed": t1,
+            "t_flushed": time.monotonic(),
+            "length": len(text),
+            "sha": _digest(text),
+        }
+
+    async def _wait_text(self, note_id: str, length: int, sha: str, timeout: float) -> float:
+        notes = self.s.notes
+        done = asyncio.get_running_loop().create_future()
+
+        def check() -> None:
+            if done.done():
+                return
+            try:
+                text = notes.get(note_id).text
+            except Exception:
+                return
+            if len(text) == length and _digest(text) == sha:
+                done.set_result(time.monotonic())
+
+        def listener(kind: str, data: dict[str, Any]) -> None:
+            if kind == "note" and data.get("note_id") == note_id:
+                check()
+
+        notes.listeners.append(listener)
+        try:
+            check()
+            return await asyncio.wait_for(done, timeout)
+        finally:
+            notes.listeners.remove(listener)
+
+    async def wait_text(self, args: dict[str, Any]) -> dict[str, Any]:
+        t = await self._wait_text(
+            str(args["note"]),
+            int(args["length"]),
+            str(args["sha"]),
+            float(args.get("timeout", 300)),
+        )
+        return {"t_done": t}
+
+    async def join_and_wait(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Accept the invitation to `room`, then time until `note` holds the expected text."""
+        room = str(args["room"])
+        keys: list[float] = []
+
+        def on_chat(kind: str, data: dict[str, Any]) -> None:
+            if kind == "dockeys" and not keys:
+                keys.append(time.monotonic())
+
+        self.s.chat.listeners.append(on_chat)
+        waiter = asyncio.ensure_future(
+            self._wait_text(
+                str(args["note"]),
+                int(args["length"]),
+                str(args["sha"]),
+                float(args.get("timeout", 300)),
+            )
+        )
+        await asyncio.sleep(0)
+        t0 = time.monotonic()
+        self.s.chat.rooms.join(room)
+        try:
+            t_done = await waiter
+        finally:
+            self.s.chat.listeners.remove(on_chat)
+        return {"t_join": t0, "t_keys": keys[0] if keys else None, "t_done": t_done}
+
+    async def keystrokes(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Append one character every `interval` seconds; return when each was typed."""
+        note = self.s.notes.get(str(args["note"]))
+        interval = float(args.get("interval", 0.1))
+        times = []
+        start = time.monotonic()
+        for i in range(int(args["count"])):
+            await asyncio.sleep(max(0.0, start + i * interval - time.monotonic()))
+            times.append(time.monotonic())
+            note.append("x")
+        return {"times": times}
+
+    async def watch(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Record when the note first holds base+1, base+2, ... base+count characters."""
+        notes = self.s.notes
+        note_id = str(args["note"])
+        base, count = int(args["base"]), int(args["count"])
+        times: list[float] = []
+        done = asyncio.get_running_loop().create_future()
+
+        def listener(kind: str, data: dict[str, Any]) -> None:
+            if kind != "note" or data.get("note_id") != note_id:
+                return
+            now = time.monotonic()
+            n = len(notes.get(note_id).text) - base
+            while len(times) < min(n, count):
+                times.append(now)
+            if len(times) >= count and not done.done():
+                done.set_result(None)
+
+        notes.listeners.append(listener)
+        try:
+            await asyncio.wait_for(done, float(args.get("timeout", 120)))
+        finally:
+            notes.listeners.remove(listener)
+        return {"times": times}
+
+    async def rss(self, args: dict[str, Any]) -> dict[str, Any]:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return {"rss_mb": int(line.split()[1]) / 1024}
+        return {"rss_mb": None}
+
+
+async def _main(args: argparse.Namespace) -> int:
+    host, port = args.listen.rsplit(":", 1)
+    config = NodeConfig(
+        listen=(host, int(port)),
+        peers=[PeerAddress.parse(p) for p in args.peer],
+        auto_connect=False,
+    )
+    session = Session.for_home(Home.resolve(args.home), config, name=args.name)
+    BenchVerbs(session)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await session.start()
+    try:
+        node = session.daemon.node
+        print(f"meshnotes node {node.identity.peer_id} listening on {node.address}", flush=True)
+        await stop.wait()
+    finally:
+        await session.stop()
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.node")
+    parser.add_argument("--home", required=True)
+    parser.add_argument("--listen", default="127.0.0.1:0")
+    parser.add_argument("--peer", action="append", default=[])
+    parser.add_argument("--name", default="bench")
+    return asyncio.run(_main(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -38,7 +38,9 @@ class Note:
         self.on_local_update = on_local_update
         self.on_change: list[Callable[[], None]] = []
         self._applying = False
-        self._offsets: Utf8Offsets | None = Utf8Offsets()
+        # offsets: while the text is all ASCII a length is enough; else a chunked mirror
+        self._ascii_length: int | None = 0
+        self._offsets: Utf8Offsets | None = None
         self._subscription = self.doc.observe(self._observed)
 
     # -- reading ---------------------------------------------------------------
@@ -54,37 +56,66 @@ class Note:
 
     # -- local edits -----------------------------------------------------------
 
-    def _index(self) -> Utf8Offsets:
-        if self._offsets is None:  # a remote update changed the text: rebuild the mirror
+    def _ready(self) -> None:
+        """Make the offset bookkeeping current: a length while all is ASCII, else a mirror."""
+        if self._ascii_length is None and self._offsets is None:  # a remote update came
+            text = self.text
+            if text.isascii():
+                self._ascii_length = len(text)
+            else:
+                self._offsets = Utf8Offsets(text)
+
+    def __len__(self) -> int:
+        self._ready()
+        if self._ascii_length is not None:
+            return self._ascii_length
+        assert self._offsets is not None
+        return len(self._offsets)
+
+    def _mirror(self) -> Utf8Offsets:
+        """The character -> byte mirror, built (once) when the first non-ASCII text appears."""
+        if self._offsets is None:
             self._offsets = Utf8Offsets(self.text)
+            self._ascii_length = None
         return self._offsets
 
     def insert(self, index: int, text: str) -> None:
         """Insert `text` before character `index`."""
-        offsets = self._index()
-        if not 0 <= index <= len(offsets):
-            raise NoteUsageError(f"position {index} is outside the note (0..{len(offsets)})")
-        if text:
-            self.body.insert(offsets.to_bytes(index), text)
-            offsets.insert(index, text)
+        length = len(self)
+        if not 0 <= index <= length:
+            raise NoteUsageError(f"position {index} is outside the note (0..{length})")
+        if not text:
+            return
+        if self._ascii_length is not None and text.isascii():
+            self.body.insert(index, text)  # all ASCII: characters are bytes
+            self._ascii_length += len(text)
+            return
+        offsets = self._mirror()
+        self.body.insert(offsets.to_bytes(index), text)
+        offsets.insert(index, text)
 
     def delete(self, index: int, length: int) -> None:
         """Delete `length` characters starting at character `index`."""
-        offsets = self._index()
-        if index < 0 or length < 0 or index + length > len(offsets):
+        if index < 0 or length < 0 or index + length > len(self):
             raise NoteUsageError(f"deletion {index}+{length} is outside the note")
-        if length:
-            start = offsets.to_bytes(index)
-            end = offsets.to_bytes(index + length)
-            del self.body[start:end]
-            offsets.delete(index, length)
+        if not length:
+            return
+        if self._ascii_length is not None:
+            del self.body[index : index + length]
+            self._ascii_length -= length
+            return
+        offsets = self._mirror()
+        start = offsets.to_bytes(index)
+        end = offsets.to_bytes(index + length)
+        del self.body[start:end]
+        offsets.delete(index, length)
 
     def append(self, text: str) -> None:
-        self.insert(len(self._index()), text)
+        self.insert(len(self), text)
 
     def replace_all(self, text: str) -> None:
         with self.doc.transaction():
-            self.delete(0, len(self._index()))
+            self.delete(0, len(self))
             self.insert(0, text)
 
     def set_meta(self, key: str, value: object) -> None:
@@ -122,6 +153,7 @@ class Note:
         finally:
             self._applying = False
         self._offsets = None
+        self._ascii_length = None
         for callback in self.on_change:
             callback()
 

@@ -325,21 +325,36 @@ class Notes:
             timer.cancel()
         buffer = self._buffers.pop(note_id, None)
         self._buffered.pop(note_id, None)
-        if buffer:
-            self.store.execute(
-                "INSERT INTO note_updates (note_id, update_blob, unsent) VALUES (?, ?, 1)",
-                (note_id, merge_many(buffer)),
-            )
         row = self.store.query("SELECT room_id FROM notes WHERE note_id = ?", (note_id,))
-        if row:
-            self._send_unsent(row[0]["room_id"], only=note_id)
+        with self.store.atomic():  # one commit (one fsync) per flush
+            if buffer:
+                self.store.execute(
+                    "INSERT INTO note_updates (note_id, update_blob, unsent) VALUES (?, ?, 1)",
+                    (note_id, merge_many(buffer)),
+                )
+            outgoing = self._seal_unsent(row[0]["room_id"], only=note_id) if row else []
+        self._send(outgoing)
 
-    def _send_unsent(self, conv_id: str, only: str | None = None) -> None:
+    def _send_unsent(self, conv_id: str) -> None:
         """Seal and send every unsent local update of a room's notes (when its key is known)."""
+        with self.store.atomic():
+            outgoing = self._seal_unsent(conv_id)
+        self._send(outgoing)
+
+    def _send(self, outgoing: list[tuple[str, Envelope]]) -> None:
+        """Send sealed updates: only after their transaction committed, so a crash can
+        neither lose one that went out nor send two under one sequence number."""
+        for note_id, envelope in outgoing:
+            self.node.send(envelope)
+            self._count("notes_sent")
+            self._maybe_compact(note_id)
+
+    def _seal_unsent(self, conv_id: str, only: str | None = None) -> list[tuple[str, Envelope]]:
+        """Seal unsent local updates into envelopes (inside the caller's transaction)."""
         state = self.chat.rooms.state(conv_id)
         key = self.chat.rooms.document_key(conv_id, state.epoch)
         if key is None or self.identity.public_key not in state.members:
-            return  # sent once the admin's document key arrives
+            return []  # sent once the admin's document key arrives
         rows = self.store.query(
             "SELECT u.id, u.note_id, u.update_blob FROM note_updates u JOIN notes n"
             " ON n.note_id = u.note_id WHERE u.unsent = 1 AND n.room_id = ?"
@@ -350,25 +365,27 @@ class Notes:
         by_note: dict[str, list[dict[str, Any]]] = {}
         for r in rows:
             by_note.setdefault(r["note_id"], []).append(r)
+        outgoing: list[tuple[str, Envelope]] = []
         for note_id, updates in by_note.items():
             # merged in batches that fit one envelope
-            batch: list[dict[str, Any]] = []
+            batches: list[list[dict[str, Any]]] = [[]]
             size = 0
             for update in updates:
                 blob_size = len(update["update_blob"])
-                if batch and size + blob_size > FLUSH_BYTES:
-                    self._send_batch(conv_id, note_id, state.epoch, key, batch)
-                    batch, size = [], 0
-                batch.append(update)
+                if batches[-1] and size + blob_size > FLUSH_BYTES:
+                    batches.append([])
+                    size = 0
+                batches[-1].append(update)
                 size += blob_size
-            if batch:
-                self._send_batch(conv_id, note_id, state.epoch, key, batch)
-        for note_id in by_note:
-            self._maybe_compact(note_id)
+            for batch in batches:
+                envelope = self._seal_batch(conv_id, note_id, state.epoch, key, batch)
+                if envelope is not None:
+                    outgoing.append((note_id, envelope))
+        return outgoing
 
-    def _send_batch(
+    def _seal_batch(
         self, conv_id: str, note_id: str, epoch: int, key: bytes, rows: list[dict[str, Any]]
-    ) -> None:
+    ) -> Envelope | None:
         update = merge_many([bytes(r["update_blob"]) for r in rows])
         room, note = decode_peer_id(conv_id), decode_peer_id(note_id)
         now = self.node.clock()
@@ -380,33 +397,28 @@ class Notes:
             # tried again at every flush and the note can still be compacted); say so
             self._count("notes_update_too_large")
             log.warning("a note update of %d bytes is too large to send; kept local", len(update))
-            with self.store.atomic():
-                for r in rows:
-                    self.store.execute(
-                        "UPDATE note_updates SET unsent = 0 WHERE id = ?", (r["id"],)
-                    )
-            return
-        with self.store.atomic():
-            seq = self.store.next_counter(f"roomseq:{conv_id}")
-            sealed = seal(key, update, _aad(room, note, epoch, self.identity.public_key, seq))
-            payload = msgpack.packb([note, epoch, sealed])
-            envelope = self.node.router.make(
-                EnvelopeType.NOTE,
-                now,
-                dest_kind=DestKind.ROOM,
-                dest=room,
-                payload=payload,
-                seq=seq,
-            )
-            self.store.execute(
-                "INSERT OR IGNORE INTO note_applied (room_id, author, seq) VALUES (?, ?, ?)",
-                (conv_id, self.identity.peer_id, seq),
-            )
             for r in rows:
                 self.store.execute("UPDATE note_updates SET unsent = 0 WHERE id = ?", (r["id"],))
-            self.store.execute("UPDATE notes SET updated_at = ? WHERE note_id = ?", (now, note_id))
-        self.node.send(envelope)  # committed first: a crash cannot lose or resend it twice
-        self._count("notes_sent")
+            return None
+        seq = self.store.next_counter(f"roomseq:{conv_id}")
+        sealed = seal(key, update, _aad(room, note, epoch, self.identity.public_key, seq))
+        payload = msgpack.packb([note, epoch, sealed])
+        envelope = self.node.router.make(
+            EnvelopeType.NOTE,
+            now,
+            dest_kind=DestKind.ROOM,
+            dest=room,
+            payload=payload,
+            seq=seq,
+        )
+        self.store.execute(
+            "INSERT OR IGNORE INTO note_applied (room_id, author, seq) VALUES (?, ?, ?)",
+            (conv_id, self.identity.peer_id, seq),
+        )
+        for r in rows:
+            self.store.execute("UPDATE note_updates SET unsent = 0 WHERE id = ?", (r["id"],))
+        self.store.execute("UPDATE notes SET updated_at = ? WHERE note_id = ?", (now, note_id))
+        return envelope
 
     # -- remote updates ------------------------------------------------------------
 

@@ -63,8 +63,8 @@ class RouterConfig:
     announce_jitter: float = 0.2
     max_age: float = 7 * 24 * 3600.0
     max_future: float = 300.0
-    link_rate: float = 5000.0
-    link_burst: float = 10_000.0
+    link_rate: float = 20_000.0
+    link_burst: float = 40_000.0
     ban_threshold: float = 100.0
     penalty_decay: float = 1.0
     ban_duration: float = 600.0
@@ -392,12 +392,14 @@ class Router:
     def _link_up_announce(self, now: float) -> Envelope:
         """Our announce for a new neighbour: a recent one again, when there is one.
 
-        A fresh announce floods the whole mesh; the recent one is news only to
-        the new neighbour (everyone else drops it as seen), so a node coming
-        back with many links costs the mesh one flood, not one per link.
+        A fresh announce floods the whole mesh; the last one (until the next
+        periodic one replaces it) is news only where it has not been — the new
+        neighbour, or a partition the new link joins — so a node coming back
+        with many links, and each of its neighbours, costs the mesh at most one
+        flood, not one per link. Receivers time a path from when they get it.
         """
         last = self._last_announce
-        if last is not None and now - last.timestamp_ms / 1000 < self.config.announce_interval / 2:
+        if last is not None and now - last.timestamp_ms / 1000 < self.config.announce_interval:
             return last
         return self._make_announce(now)
 

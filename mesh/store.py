@@ -94,10 +94,15 @@ CREATE TABLE doc_keys (
 );
 """
 
+SCHEMA_V3 = """
+CREATE INDEX mailbox_age ON mailbox(stored_at);
+"""
+
 #: migrations[i] takes the schema from version i to i + 1
 MIGRATIONS: list[Callable[[sqlite_utils.Database], object]] = [
     lambda db: db.executescript(SCHEMA_V1),
     lambda db: db.executescript(SCHEMA_V2),
+    lambda db: db.executescript(SCHEMA_V3),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -116,7 +121,10 @@ class Store:
                 with contextlib.suppress(OSError):
                     path.chmod(0o600)
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
+            # WAL + NORMAL: a committed transaction survives a crash of the process (kill -9
+            # included); only an OS crash or power cut may lose the last few commits. FULL
+            # would fsync every commit and cap a relay's mailbox near a hundred writes a second.
+            conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             self.db = sqlite_utils.Database(conn)
             self._migrate()

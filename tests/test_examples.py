@@ -21,4 +21,3 @@ def test_three_peers_ping_example_pings_across_the_relay() -> None:
     assert result.returncode == 0, result.stderr
     assert "route to carol: 2 hops" in result.stdout
     assert result.stdout.count("hops=2)") == 3
-

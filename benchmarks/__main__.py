@@ -49,14 +49,27 @@ def table(rows: list[Row]) -> str:
     head = ["figure", "ours", "baseline", "ratio", "target", "pass/fail"]
     body = []
     for r in rows:
-        base = f"{_fmt(r.baseline, r.unit)} ({r.baseline_name})" if r.baseline is not None else (
-            f"- ({r.baseline_name})" if r.baseline_name else "-")
+        base = (
+            f"{_fmt(r.baseline, r.unit)} ({r.baseline_name})"
+            if r.baseline is not None
+            else (f"- ({r.baseline_name})" if r.baseline_name else "-")
+        )
         verdict = {True: "PASS", False: "FAIL", None: "-"}[r.passed]
-        body.append([r.figure, _fmt(r.ours, r.unit), base,
-                     f"{r.ratio:.2f}x" if r.ratio is not None else "-", r.target, verdict])
+        body.append(
+            [
+                r.figure,
+                _fmt(r.ours, r.unit),
+                base,
+                f"{r.ratio:.2f}x" if r.ratio is not None else "-",
+                r.target,
+                verdict,
+            ]
+        )
     widths = [max(len(x[i]) for x in [head, *body]) for i in range(len(head))]
-    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |",
-             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines = [
+        "| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |",
+        "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+    ]
     for row in body:
         lines.append("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
     notes = [f"- {r.figure}: {r.notes}" for r in rows if r.notes]
@@ -93,13 +106,18 @@ def main() -> int:
         print(f"[{name}] done in {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
     elapsed = time.monotonic() - started
     print(table(rows))
-    print(f"\n{'quick' if args.quick else 'full'} run: {elapsed:.0f} s on {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}")
+    print(
+        f"\n{'quick' if args.quick else 'full'} run: {elapsed:.0f} s on {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    )
     result = {
         "quick": args.quick,
         "elapsed_s": elapsed,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         "rows": [asdict(r) for r in rows],
         "data": data,
         "failed": failed,

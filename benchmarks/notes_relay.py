@@ -67,12 +67,23 @@ def _catch_up(c: Cluster, a, b, room: str, note: str, typed: dict[str, Any]) -> 
     a.call("contacts.add", {"peer": d.peer_id, "name": d.name})
     a.call("room.invite", {"room": room, "peer": d.peer_id})
     d.call("bench.wait_invited", {"room": room}, timeout=60)
-    r = d.call("bench.join_and_wait", {"room": room, "note": note, "length": typed["length"],
-                                       "sha": typed["sha"], "timeout": 120}, timeout=200)
+    r = d.call(
+        "bench.join_and_wait",
+        {
+            "room": room,
+            "note": note,
+            "length": typed["length"],
+            "sha": typed["sha"],
+            "timeout": 120,
+        },
+        timeout=200,
+    )
     d.stop()
     c.nodes.remove(d)
-    return {"join_to_text_s": r["t_done"] - r["t_join"],
-            "keys_to_text_s": (r["t_done"] - r["t_keys"]) if r["t_keys"] else None}
+    return {
+        "join_to_text_s": r["t_done"] - r["t_join"],
+        "keys_to_text_s": (r["t_done"] - r["t_keys"]) if r["t_keys"] else None,
+    }
 
 
 def _keystrokes(c: Cluster, a, cnode, room: str, count: int) -> list[float]:  # type: ignore[no-untyped-def]
@@ -183,10 +194,17 @@ def run(quick: bool) -> tuple[list[Row], dict[str, Any]]:
             )
         )
     cu = data["catch_up_full"]["join_to_text_s"]
-    rows.append(Row("4. catch-up of a new member 2 hops away (full history)", cu * 1000, "ms",
-                    target="<= 100 ms", passed=cu <= 0.1,
-                    notes="from accepting the invitation; from the document keys' arrival: "
-                    f"{(data['catch_up_full']['keys_to_text_s'] or float('nan')) * 1000:.0f} ms"))
+    rows.append(
+        Row(
+            "4. catch-up of a new member 2 hops away (full history)",
+            cu * 1000,
+            "ms",
+            target="<= 100 ms",
+            passed=cu <= 0.1,
+            notes="from accepting the invitation; from the document keys' arrival: "
+            f"{(data['catch_up_full']['keys_to_text_s'] or float('nan')) * 1000:.0f} ms",
+        )
+    )
     p50 = percentile(lat, 50)
     rows.append(
         Row(

@@ -31,11 +31,19 @@ def plot(results: dict[str, Any], path: Path) -> Path | None:
         left.grid(True, which="both", alpha=0.3)
         left.legend()
     if notes:
-        right.plot(notes["edits"], [s * 1000 for s in notes["seconds"]], "o-",
-                   label="accept invitation -> final text")
+        right.plot(
+            notes["edits"],
+            [s * 1000 for s in notes["seconds"]],
+            "o-",
+            label="accept invitation -> final text",
+        )
         if all(v is not None for v in notes["from_keys_s"]):
-            right.plot(notes["edits"], [s * 1000 for s in notes["from_keys_s"]], "s--",
-                       label="document keys -> final text")
+            right.plot(
+                notes["edits"],
+                [s * 1000 for s in notes["from_keys_s"]],
+                "s--",
+                label="document keys -> final text",
+            )
         right.axhline(100, color="grey", linestyle=":", label="target 100 ms")
         right.set_xscale("log", base=2)
         right.set_yscale("log")

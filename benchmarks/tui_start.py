@@ -26,8 +26,11 @@ def one(home: str, timeout: float = 20.0) -> float:
     pid, fd = pty.fork()
     if pid == 0:  # child
         os.chdir(ROOT)
-        os.execvpe(os.path.join(os.path.dirname(os.sys.executable), "meshnotes"),
-                   ["meshnotes", "--home", home], env)
+        os.execvpe(
+            os.path.join(os.path.dirname(os.sys.executable), "meshnotes"),
+            ["meshnotes", "--home", home],
+            env,
+        )
     t0 = time.monotonic()
     buf = b""
     found = None
@@ -79,11 +82,28 @@ def run(quick: bool) -> tuple[list[Row], dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="mnt", dir="/tmp") as tmp:
         home = os.path.join(tmp, "h")
         subprocess.run(
-            [os.path.join(os.path.dirname(os.sys.executable), "meshnotes"), "--home", home,
-             "init", "--name", "bench"], check=True, capture_output=True, cwd=ROOT)
+            [
+                os.path.join(os.path.dirname(os.sys.executable), "meshnotes"),
+                "--home",
+                home,
+                "init",
+                "--name",
+                "bench",
+            ],
+            check=True,
+            capture_output=True,
+            cwd=ROOT,
+        )
         one(home)  # warm the page cache and bytecode, as any second start would be
         times = [one(home) for _ in range(runs)]
     med = percentile(times, 50)
-    return [Row("6. TUI cold start to main screen (median)", med, "s", target="< 1.5 s",
-                passed=med < 1.5, notes=f"{runs} runs in a pty, max {max(times):.2f} s")], {
-        "seconds": times}
+    return [
+        Row(
+            "6. TUI cold start to main screen (median)",
+            med,
+            "s",
+            target="< 1.5 s",
+            passed=med < 1.5,
+            notes=f"{runs} runs in a pty, max {max(times):.2f} s",
+        )
+    ], {"seconds": times}

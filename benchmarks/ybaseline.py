@@ -110,36 +110,36 @@ async def _client(url: str, mode: str) -> None:
         connect(url, **ws_options) as ws,
         pycrdt.Provider(doc, _Channel(ws, url.rsplit("/", 1)[1])) as provider,
     ):
-            await provider.synced.wait()
-            if mode == "wait":
-                done = asyncio.get_running_loop().create_future()
+        await provider.synced.wait()
+        if mode == "wait":
+            done = asyncio.get_running_loop().create_future()
 
-                def observe(event: Any) -> None:
-                    if not done.done() and len(text) == len(final) and str(text) == final:
-                        done.set_result(time.monotonic())
+            def observe(event: Any) -> None:
+                if not done.done() and len(text) == len(final) and str(text) == final:
+                    done.set_result(time.monotonic())
 
-                sub = text.observe(observe)
-                print("ready", flush=True)
-                t = await done
-                text.unobserve(sub)
-                print(json.dumps({"t_done": t}), flush=True)
-            else:
-                t0 = time.monotonic()
-                txns = trace["txns"]
-                for start in range(0, len(txns), 256):
-                    apply_trace(text, doc, txns[start : start + 256])
-                    await asyncio.sleep(0)
-                print(
-                    json.dumps(
-                        {
-                            "t_start": t0,
-                            "t_typed": time.monotonic(),
-                            "sha": hashlib.sha256(str(text).encode()).hexdigest(),
-                        }
-                    ),
-                    flush=True,
-                )
-                await asyncio.sleep(3600)
+            sub = text.observe(observe)
+            print("ready", flush=True)
+            t = await done
+            text.unobserve(sub)
+            print(json.dumps({"t_done": t}), flush=True)
+        else:
+            t0 = time.monotonic()
+            txns = trace["txns"]
+            for start in range(0, len(txns), 256):
+                apply_trace(text, doc, txns[start : start + 256])
+                await asyncio.sleep(0)
+            print(
+                json.dumps(
+                    {
+                        "t_start": t0,
+                        "t_typed": time.monotonic(),
+                        "sha": hashlib.sha256(str(text).encode()).hexdigest(),
+                    }
+                ),
+                flush=True,
+            )
+            await asyncio.sleep(3600)
 
 
 def pycrdt_websocket(trace: dict[str, Any], timeout: float = 300) -> dict[str, Any]:

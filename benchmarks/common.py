@@ -19,9 +19,7 @@ from typing import Any
 from mesh.control import call
 
 ROOT = Path(__file__).resolve().parent.parent
-TRACES = Path(os.environ.get("MESHNOTES_TRACES", ROOT.parent / "shared/data/editing-traces"))
-if not TRACES.exists():
-    TRACES = Path("/work/shared/data/editing-traces")
+TRACES = ROOT / "tests" / "data" / "editing-traces"  # see its README.md for the attribution
 TRACE = TRACES / "automerge-paper.json.gz"
 PY = sys.executable
 

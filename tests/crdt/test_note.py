@@ -2,15 +2,10 @@
 
 The editing-trace test replays ``seph-blog1`` from the public ``editing-traces``
 collection by Joseph Gentle (CC BY 4.0, https://creativecommons.org/licenses/by/4.0/);
-see /work/shared/data/editing-traces/README.md.
+see tests/data/editing-traces/README.md.
 """
 
 from __future__ import annotations
-
-import gzip
-import json
-import os
-from pathlib import Path
 
 import pycrdt
 import pytest
@@ -19,9 +14,7 @@ from hypothesis import strategies as st
 
 from crdt.errors import NoteUpdateError, NoteUsageError
 from crdt.note import Note
-
-TRACES = Path(os.environ.get("MESHNOTES_TRACES", "/work/shared/data/editing-traces"))
-SEPH_BLOG1 = TRACES / "seph-blog1.json.gz"
+from tests.traces import load_trace
 
 ALPHABET = "ab \n" + "éñ" + "o\u0308" + "中文" + "😀👩\u200d💻" + "\U0001f1ef\U0001f1f5"
 words = st.text(alphabet=ALPHABET, max_size=8)
@@ -219,18 +212,10 @@ def test_root_names_are_the_ones_yjs_clients_bind() -> None:
     assert note.text == "hello ✓ world"
 
 
-def load_trace(path: Path) -> dict[str, object]:
-    if not path.exists():
-        pytest.skip(f"editing trace {path} is not here")
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        trace: dict[str, object] = json.load(f)
-    return trace
-
-
 def test_replaying_the_seph_blog1_trace_gives_its_end_content() -> None:
     # positions are code points and the trace types non-ASCII (arrows in an SVG) in the middle
     # of the text and edits after it, so a wrong offset conversion shows up in the end content
-    trace = load_trace(SEPH_BLOG1)
+    trace = load_trace("seph-blog1")
     source = Recorder()
     source.note.insert(0, str(trace["startContent"]))
     txns = trace["txns"]

@@ -5,6 +5,7 @@ Bad arguments and verbs without a node are covered by tests/integration/test_cli
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from collections.abc import Iterator
@@ -99,13 +100,10 @@ def test_a_full_disk_is_one_line_and_loses_nothing_already_sent(tiny_disk: Path)
         first = meshnotes("--home", home_a, "dm", line.ids["B"], "before the disk filled")
         assert first.returncode == 0, first.stderr
         filler = tiny_disk / "filler"
-        with filler.open("wb") as out:  # fill the disk to the last block
-            try:
-                while True:
-                    out.write(b"\x00" * 65536)
-                    out.flush()
-            except OSError:
-                pass
+        # fill the disk to the last block (unbuffered: closing must not fail on a flush)
+        with filler.open("wb", buffering=0) as out, contextlib.suppress(OSError):
+            while True:
+                out.write(b"\x00" * 65536)
         big = "x" * 15_000
         failures = [
             meshnotes("--home", home_a, "dm", line.ids["B"], f"{big} {i}") for i in range(8)

@@ -1,33 +1,20 @@
 """Shared notes between real nodes: traces relayed two hops, partitions, relays, restarts.
 
 The editing traces are Joseph Gentle's editing-traces collection (CC BY 4.0); the
-automerge-paper trace is Martin Kleppmann's automerge-perf. See the data's README.
+automerge-paper trace is Martin Kleppmann's automerge-perf. See
+tests/data/editing-traces/README.md.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gzip
-import json
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from mesh.identity import decode_peer_id
 from tests.conftest import wait_until
 from tests.integration.harness import Mesh, room_with
-
-TRACES = Path(__file__).resolve().parents[3] / "shared" / "data" / "editing-traces"
-
-
-def load_trace(name: str) -> dict[str, Any]:
-    path = TRACES / f"{name}.json.gz"
-    if not path.exists():
-        pytest.skip(f"editing trace {path} not available")
-    with gzip.open(path) as handle:
-        trace: dict[str, Any] = json.load(handle)
-    return trace
+from tests.traces import load_trace
 
 
 @pytest.mark.parametrize("trace_name", ["automerge-paper", "seph-blog1"])

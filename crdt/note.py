@@ -148,7 +148,7 @@ class Note:
         except BaseException as exc:
             # pycrdt raises plain exceptions for most undecodable updates, and a pyo3
             # PanicException (a BaseException) for some: neither may escape to the link
-            _reraise_unless_decoding(exc)
+            reraise_unless_decoding(exc)
             raise NoteUpdateError(f"cannot apply a note update: {exc}") from exc
         finally:
             self._applying = False
@@ -167,11 +167,11 @@ class Note:
         try:
             return bytes(self.doc.get_update(state_vector))
         except BaseException as exc:  # a malformed state vector (from a Yjs client)
-            _reraise_unless_decoding(exc)
+            reraise_unless_decoding(exc)
             raise NoteUpdateError(f"cannot read a state vector: {exc}") from exc
 
 
-def _reraise_unless_decoding(exc: BaseException) -> None:
+def reraise_unless_decoding(exc: BaseException) -> None:
     """Let through what pycrdt raises for bad input (errors, panics); re-raise anything else."""
     if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
         raise exc

@@ -44,6 +44,7 @@ class Rooms:
         self.send_control = send_control
         self.emit = emit
         self.wake = wake
+        self._states: dict[str, RoomState] = {}
 
     def _now_ms(self) -> int:
         return int(self.node.clock() * 1000)
@@ -72,8 +73,19 @@ class Rooms:
     # -- rooms -----------------------------------------------------------------------
 
     def state(self, conv_id: str) -> RoomState:
+        """Who is in the room now (cached: the fold checks every event's signature).
+
+        Callers must not change the state they get. It is cached only outside
+        transactions, so an event whose transaction rolls back never sticks.
+        """
+        cached = self._states.get(conv_id)
+        if cached is not None:
+            return cached
         rows = self.store.query("SELECT signed FROM room_events WHERE conv_id = ?", (conv_id,))
-        return fold(decode_peer_id(conv_id), [RoomEvent.decode(r["signed"]) for r in rows])
+        state = fold(decode_peer_id(conv_id), [RoomEvent.decode(r["signed"]) for r in rows])
+        if not self.store.db.conn.in_transaction:
+            self._states[conv_id] = state
+        return state
 
     def joined(self) -> list[bytes]:
         """The ids of the rooms this peer is a member of."""
@@ -207,6 +219,7 @@ class Rooms:
 
     def _store_event(self, conv_id: str, event: RoomEvent) -> bool:
         """Store an event (in the caller's transaction) and refresh the conversation's state."""
+        self._states.pop(conv_id, None)
         added = self.store.execute(
             "INSERT OR IGNORE INTO room_events"
             " (event_id, conv_id, author, kind, target, ts, signed) VALUES (?, ?, ?, ?, ?, ?, ?)",

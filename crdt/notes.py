@@ -200,12 +200,6 @@ class Notes:
         """The live document of a note (edits on it sync to the room)."""
         return self._open(self.resolve(name))
 
-    def note_id_of(self, note: Note) -> str:
-        for note_id, open_note in self.notes.items():
-            if open_note is note:
-                return note_id
-        raise NoteUsageError("that note is not open here")
-
     def all(self, room: str | None = None) -> list[dict[str, Any]]:
         if room is None:
             rows = self.store.query("SELECT * FROM notes ORDER BY room_id, title, note_id")

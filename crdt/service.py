@@ -47,6 +47,16 @@ class NotesService:
         if self.notes is not None:
             self.notes.stop()
 
+    def status(self) -> dict[str, Any]:
+        if self.notes is None:
+            return {}
+        notes = self.notes.status()
+        counters = dict(notes.pop("counters"))
+        if self.bridge is not None:
+            counters.update(self.bridge.counters)
+            notes["bridge"] = self.bridge.url
+        return {"notes": notes, "counters": counters}
+
     def _notes(self) -> Notes:
         assert self.notes is not None
         return self.notes

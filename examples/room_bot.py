@@ -2,7 +2,7 @@
 
 Start it next to your own running node (`meshnotes run --headless` prints that address):
 
-    python examples/room_bot.py --home /tmp/bot --peer ws://127.0.0.1:8000#YOURPEERID
+    python examples/room_bot.py --home ~/mesh/bot --peer ws://127.0.0.1:8000#YOURPEERID
 
 It prints its peer id; invite it and talk to it from your home:
 

@@ -37,6 +37,10 @@ class Extension(Protocol):
 
     async def stop(self) -> None: ...
 
+    def status(self) -> dict[str, Any]:
+        """Its part of ``status --json``; a "counters" key is merged into the node's."""
+        ...
+
 
 class Daemon:
     """A node bound to a home directory and reachable through its control socket."""
@@ -103,6 +107,9 @@ class Daemon:
                 await extension.start()
         except BaseException:
             await self.control.stop()
+            if self._chat is not None:
+                await self._chat.stop()
+            await self.node.stop()
             if self.store is not None:
                 self.store.close()
             raise
@@ -129,10 +136,14 @@ class Daemon:
         chat = self.chat.status()
         status["counters"].update(chat.pop("counters"))
         status["chat"] = chat
+        for extension in self.extensions:
+            extra = extension.status()
+            status["counters"].update(extra.pop("counters", {}))
+            status.update(extra)
         return status
 
     async def _ping(self, args: dict[str, Any]) -> list[dict[str, Any]]:
-        dest = self.node.resolve_peer(str(args["peer"]))
+        dest = self.chat.contacts.resolve(str(args["peer"]))
         count = int(args.get("count", 1))
         interval = float(args.get("interval", 0.2))
         timeout = float(args.get("timeout", 5.0))

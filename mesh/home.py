@@ -56,7 +56,10 @@ class Home:
         return self.identity_file.exists()
 
     def create_identity(self, name: str = "", passphrase: str | None = None) -> Identity:
-        """Make and save a new identity; refuse to overwrite one."""
+        """Make and save a new identity (sealed with the passphrase given, or else the one in
+        $MESHNOTES_PASSPHRASE); refuse to overwrite one."""
+        if passphrase is None:
+            passphrase = os.environ.get(PASSPHRASE_ENV)
         self.ensure()
         if self.has_identity():
             raise UsageError(f"{self.root} already holds an identity")
@@ -64,19 +67,19 @@ class Home:
         identity.save(self.identity_file, passphrase)
         return identity
 
-    def public_info(self) -> tuple[str, str]:
-        """The (peer id, name) of the home's identity, readable without any passphrase."""
+    def _require_identity(self) -> None:
         if not self.has_identity():
             raise IdentityError(
                 f"no identity in {self.root}; create one with 'meshnotes --home {self.root} init'"
             )
+
+    def public_info(self) -> tuple[str, str]:
+        """The (peer id, name) of the home's identity, readable without any passphrase."""
+        self._require_identity()
         return Identity.read_public(self.identity_file)
 
     def load_identity(self, passphrase: str | None = None) -> Identity:
         if passphrase is None:
             passphrase = os.environ.get(PASSPHRASE_ENV)
-        if not self.has_identity():
-            raise IdentityError(
-                f"no identity in {self.root}; create one with 'meshnotes --home {self.root} init'"
-            )
+        self._require_identity()
         return Identity.load(self.identity_file, passphrase)

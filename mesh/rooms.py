@@ -22,7 +22,6 @@ from mesh.senderkey import new_chain_key
 from mesh.store import Store
 
 MAX_NAME = 100
-MAX_EVENTS = 10_000
 
 
 class Rooms:

@@ -22,7 +22,7 @@ from typing import Any
 from crdt.bridge import bridge_token
 from mesh import control
 from mesh.address import PeerAddress, parse_listen
-from mesh.daemon import Daemon
+from mesh.daemon import MAX_PING_COUNT, Daemon
 from mesh.errors import MeshError, UsageError
 from mesh.home import PASSPHRASE_ENV, Home
 from mesh.netkey import DEFAULT_NETWORK_KEY, load_network_key
@@ -149,11 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("add", help="add a contact (or rename one)")
     q.add_argument("peer", metavar="PEERID", help="peer id (or unambiguous prefix of a known peer)")
     q.add_argument("--name", help="nickname to use instead of the id")
-    q.add_argument("--json", action="store_true", help="print JSON")
+    q.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
     q = sub.add_parser("verify", help="mark a contact verified after comparing safety numbers")
     q.add_argument("peer", metavar="PEER")
     q.add_argument("--undo", action="store_true", help="mark it unverified again")
-    q.add_argument("--json", action="store_true", help="print JSON")
+    q.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
 
     p = verbs.add_parser("dm", help="send a direct message; prints its id")
     p.add_argument("peer", metavar="PEER", help="nickname, peer id or unambiguous id prefix")
@@ -221,8 +221,7 @@ def _print_json(value: Any) -> None:
 
 
 def cmd_init(args: argparse.Namespace, home: Home) -> int:
-    passphrase = _passphrase(args) or os.environ.get(PASSPHRASE_ENV)
-    identity = home.create_identity(args.name, passphrase)
+    identity = home.create_identity(args.name, _passphrase(args))
     print(identity.peer_id)
     return 0
 
@@ -349,12 +348,18 @@ def cmd_status(args: argparse.Namespace, home: Home) -> int:
         print(f"  {route['dest'][:12]}  via {route['next_hop'][:12]}  hops {route['hops']}")
     counters = ", ".join(f"{k}={v}" for k, v in status["counters"].items())
     print(f"counters {counters or '(none)'}")
+    caches = ", ".join(
+        f"{name} {c['size']}/{c['bound']}"
+        for name, c in status["caches"].items()
+        if isinstance(c, dict) and "size" in c
+    )
+    print(f"caches {caches}")
     return 0
 
 
 def cmd_ping(args: argparse.Namespace, home: Home) -> int:
-    if not 1 <= args.count <= 1000:
-        raise UsageError("--count must be between 1 and 1000")
+    if not 1 <= args.count <= MAX_PING_COUNT:
+        raise UsageError(f"--count must be between 1 and {MAX_PING_COUNT}")
     request = {
         "peer": args.peer,
         "count": args.count,
@@ -513,9 +518,7 @@ def _setup_logging(
         home.ensure()
         log_file = home.root / "meshnotes.log"
         os.close(os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-        logging.basicConfig(
-            level=level.upper(), format=fmt, filename=str(home.root / "meshnotes.log")
-        )
+        logging.basicConfig(level=level.upper(), format=fmt, filename=str(log_file))
     if level != "debug":  # its per-connection chatter is noise next to ours
         logging.getLogger("websockets").setLevel(logging.WARNING)
 

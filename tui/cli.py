@@ -1,7 +1,7 @@
 """The ``meshnotes`` command line: one verb per job, one clear line per error.
 
-Verbs that need a running node (status, ping, connect) talk to it through the
-home's control socket; ``run`` starts that node.
+Verbs that need a running node (all but init, run, demo and bridge-token) talk
+to it through the home's control socket; ``run`` starts that node.
 """
 
 from __future__ import annotations

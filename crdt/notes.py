@@ -36,6 +36,7 @@ from mesh.chat import Chat
 from mesh.envelope import MAX_PAYLOAD, DestKind, Envelope, EnvelopeType
 from mesh.errors import ChatError, MeshError
 from mesh.identity import decode_peer_id, encode_peer_id
+from mesh.listeners import Listeners
 from mesh.senderkey import NONCE_SIZE, new_chain_key, open_sealed, seal
 from mesh.store import Store
 
@@ -72,8 +73,6 @@ MIGRATIONS: list[Callable[[Any], object]] = [
         );
     """),
 ]
-
-Listener = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -112,8 +111,8 @@ class Notes:
         self.store = store
         self.identity = chat.identity
         self.notes: dict[str, Note] = {}
-        self.listeners: list[Listener] = []
         self.counters: dict[str, int] = {}
+        self.listeners = Listeners(log, self.counters)
         #: called with (note_id, update, origin) for every update made or applied here;
         #: origin is what :meth:`apply_external` was given (the bridge passes its client)
         self.update_hooks: list[Callable[[str, bytes, object], None]] = []
@@ -142,12 +141,7 @@ class Notes:
         self.counters[name] = self.counters.get(name, 0) + 1
 
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
-        for listener in list(self.listeners):
-            try:
-                listener(kind, data)
-            except Exception:
-                self._count("listener_errors")
-                log.exception("a notes listener failed on %s", kind)
+        self.listeners.emit(kind, data)
 
     # -- names -----------------------------------------------------------------
 

@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import msgpack
@@ -35,6 +34,7 @@ from mesh.envelope import FLAG_FLOOD, DestKind, Envelope, EnvelopeType
 from mesh.errors import ChatError, MeshError, PeerNameError, UsageError
 from mesh.identity import decode_peer_id, encode_peer_id
 from mesh.keystore import KeyStore
+from mesh.listeners import Listeners
 from mesh.node import Node
 from mesh.outbox import MAX_RECEIPT_IDS, Outbox
 from mesh.pairwise import box, unbox
@@ -47,8 +47,6 @@ log = logging.getLogger("meshnotes.chat")
 MAX_TEXT = 16_000
 MAX_PENDING = 1000
 PENDING_TTL = 24 * 3600.0
-
-Listener = Callable[[str, dict[str, Any]], None]
 
 
 def dm_conversation_id(key_a: bytes, key_b: bytes) -> bytes:
@@ -72,7 +70,7 @@ class Chat:
             node, store, self.contacts, self._queue_control, self._emit, self._wake_up
         )
         self.counters: dict[str, int] = {}
-        self.listeners: list[Listener] = []
+        self.listeners = Listeners(log, self.counters)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         node.on_deliver(EnvelopeType.CHAT, self._on_chat)
@@ -120,12 +118,7 @@ class Chat:
         self.counters[name] = self.counters.get(name, 0) + 1
 
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
-        for listener in list(self.listeners):
-            try:
-                listener(kind, data)
-            except Exception:  # a front end's bug must not break delivery
-                self._count("listener_errors")
-                log.exception("a chat listener failed on %s", kind)
+        self.listeners.emit(kind, data)
 
     # -- names -------------------------------------------------------------------
 

@@ -123,12 +123,18 @@ class Note:
 
     def apply_patches(self, patches: list[tuple[int, int, str]]) -> None:
         """Apply (position, delete count, inserted text) patches in one transaction."""
+        if len(patches) == 1 and not (patches[0][1] and patches[0][2]):
+            self._apply_patch(*patches[0])  # one edit is one transaction already
+            return
         with self.doc.transaction():
-            for position, deleted, inserted in patches:
-                if deleted:
-                    self.delete(position, deleted)
-                if inserted:
-                    self.insert(position, inserted)
+            for patch in patches:
+                self._apply_patch(*patch)
+
+    def _apply_patch(self, position: int, deleted: int, inserted: str) -> None:
+        if deleted:
+            self.delete(position, deleted)
+        if inserted:
+            self.insert(position, inserted)
 
     # -- updates ---------------------------------------------------------------
 

@@ -10,6 +10,7 @@ protocol decisions are made by :class:`~mesh.link.Link` and
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import itertools
 import logging
@@ -42,7 +43,16 @@ from mesh.link import Link, LinkConfig, LinkState
 from mesh.mailbox import Mailbox
 from mesh.netkey import DEFAULT_NETWORK_KEY
 from mesh.roomlog import RoomLog
-from mesh.router import Action, Close, Deliver, Keep, Router, RouterConfig, Send
+from mesh.router import (
+    Action,
+    Close,
+    Deliver,
+    Keep,
+    Router,
+    RouterConfig,
+    Send,
+    check_signatures,
+)
 
 log = logging.getLogger("meshnotes.node")
 
@@ -50,6 +60,8 @@ log = logging.getLogger("meshnotes.node")
 WS_CHUNK = 64 * 1024
 #: a link whose unsent bytes pass this is too slow: further messages to it are dropped
 MAX_LINK_BACKLOG = 8 * 1024 * 1024
+#: a burst of at least this many frames has its signatures checked in worker threads
+SIGNATURE_BATCH = 16
 #: how far our address record travels, and how often it is re-signed
 ADDRESS_HOP_LIMIT = 3
 ADDRESS_RECORD_RENEW = 3600.0
@@ -125,6 +137,9 @@ class Node:
         self._handlers: dict[int, list[DeliverHandler]] = {}
         self._address_records: dict[bytes, Envelope] = {}
         self._own_record: Envelope | None = None
+        self._verifier = concurrent.futures.ThreadPoolExecutor(
+            max_workers=2, thread_name_prefix="meshnotes-verify"
+        )
         self.mailbox: Mailbox | None = None
         self.roomlog: RoomLog | None = None
         #: the rooms this node belongs to (set by the chat layer): named in inventories
@@ -186,6 +201,7 @@ class Node:
         await asyncio.gather(*tasks, return_exceptions=True)
         for future, _ in self._pings.values():
             future.cancel()
+        self._verifier.shutdown(wait=False, cancel_futures=True)
         log.info("node stopped peer_id=%s", self.identity.peer_id)
 
     @property
@@ -387,10 +403,11 @@ class Node:
                     handshaking = False
                     self._pending_handshakes -= 1
                     self._link_up(conn)
-                for message in messages:
+                checks = await self._check_signatures(messages)
+                for message, signature_ok in zip(messages, checks, strict=True):
                     if conn.closing:
                         break
-                    self._execute(self.router.receive(conn.id, message, self.clock()))
+                    self._execute(self.router.receive(conn.id, message, self.clock(), signature_ok))
                 conn.wake.set()
         except ProtocolError as exc:
             reason = "timeout" if isinstance(exc, LinkTimeout) else type(exc).__name__
@@ -415,6 +432,19 @@ class Node:
             writer.cancel()
             with contextlib.suppress(Exception):
                 await ws.close()
+
+    async def _check_signatures(self, frames: list[bytes]) -> list[bool | None]:
+        """Signature checks of a burst run in worker threads (PyNaCl releases the GIL),
+        split across them; a few frames are checked by the router inline."""
+        if len(frames) < SIGNATURE_BATCH:
+            return [None] * len(frames)  # None: the router checks them itself
+        loop = asyncio.get_running_loop()
+        half = len(frames) // 2
+        first, second = await asyncio.gather(
+            loop.run_in_executor(self._verifier, check_signatures, frames[:half]),
+            loop.run_in_executor(self._verifier, check_signatures, frames[half:]),
+        )
+        return [*first, *second]
 
     def _link_up(self, conn: _Conn) -> None:
         peer = conn.peer_key

@@ -10,7 +10,7 @@ import pytest
 from mesh.envelope import FLAG_FLOOD, MAX_HOPS, DestKind, Envelope, EnvelopeType
 from mesh.errors import EnvelopeError, UsageError
 from mesh.identity import Identity, encode_peer_id
-from mesh.router import Close, RouterConfig, Send
+from mesh.router import Close, RouterConfig, Send, check_signatures
 from tests.sim.network import Network, SimNode, seed_for
 
 # Small bounds keep every scenario tiny; jitter 0 makes announce times exact.
@@ -629,3 +629,22 @@ def test_the_same_scenario_sends_the_same_bytes_every_run() -> None:
         return net.transmissions, signatures, nodes[1].router.counters
 
     assert run() == run()
+
+
+def test_signatures_checked_ahead_in_a_batch_give_the_same_verdicts() -> None:
+    """check_signatures (run in worker threads by the node) agrees with the inline check."""
+    net = Network(config())
+    a, b = net.line("a", "b")
+    good = data(a, net.now, b.key, b"good").encode()
+    forged = flip(data(a, net.now, b.key, b"forged").encode(), 60)
+    garbage = b"\x00\x01 not an envelope"
+    assert check_signatures([good, forged, garbage]) == [True, False, None]
+
+    link = b.links["a"]
+    for wire, verdict in zip(
+        [good, forged, garbage], check_signatures([good, forged, garbage]), strict=True
+    ):
+        b.router.receive(link, wire, net.now, verdict)
+    assert counter(b, "dropped_bad_signature") == 1
+    assert counter(b, "dropped_malformed") == 1
+    assert counter(b, "delivered") == 1

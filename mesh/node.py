@@ -415,6 +415,9 @@ class Node:
             log.info("link closed peer=%s reason=%s", address, exc)
         except websockets.exceptions.ConnectionClosed:
             pass
+        except Exception:  # a bug here must cost this link, not the dialer or the node
+            self.router.count("link_closed_internal_error")
+            log.exception("link to %s closed by an internal error", address)
         finally:
             if handshaking:
                 self._pending_handshakes -= 1

@@ -168,3 +168,30 @@ async def test_learned_addresses_are_dialed_unless_auto_connect_is_off() -> None
     finally:
         for node in (c, b, a):
             await node.stop()
+
+
+async def test_an_internal_error_costs_the_link_not_the_dialer() -> None:
+    """A bug while handling a frame closes that link (counted); the dialer redials."""
+    async with Node(Identity.generate("a"), config()) as a:
+        assert a.address is not None
+        b = Node(Identity.generate("b"), config(peers=[PeerAddress.parse(a.address)]))
+        async with b:
+            await wait_until(lambda: len(b.status()["links"]) == 1, what="the first link")
+            receive = b.router.receive
+            calls = {"n": 0}
+
+            def broken_once(*args: object) -> object:
+                calls["n"] += 1
+                if calls["n"] == 1:
+                    raise RuntimeError("a bug")
+                return receive(*args)  # type: ignore[arg-type]
+
+            b.router.receive = broken_once  # type: ignore[method-assign]
+            await a.ping(b.identity.public_key, timeout=0.5)  # b handles the ping: the bug
+            await wait_until(
+                lambda: b.router.counters.get("link_closed_internal_error") == 1,
+                what="the link closed by the bug",
+            )
+            await wait_until(lambda: len(b.status()["links"]) == 1, what="b's dialer relinks")
+            reply = await a.ping(b.identity.public_key, timeout=5)
+            assert reply is not None

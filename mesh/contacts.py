@@ -88,6 +88,11 @@ class Contacts:
         rows = self.store.query("SELECT * FROM contacts ORDER BY name, peer_id")
         return [self._view(row) for row in rows]
 
+    def name_of(self, peer_id: str) -> str | None:
+        """A contact's nickname, if it is a contact with one."""
+        rows = self.store.query("SELECT name FROM contacts WHERE peer_id = ?", (peer_id,))
+        return str(rows[0]["name"]) if rows and rows[0]["name"] else None
+
     def is_contact(self, peer_id: str) -> bool:
         return bool(self.store.query("SELECT 1 FROM contacts WHERE peer_id = ?", (peer_id,)))
 

@@ -473,9 +473,7 @@ class Node:
                 log.warning("mailbox unreadable: %s", exc)
                 kept = []
             for envelope in kept:
-                # handed straight to its destination: one more link, within the limit
-                hops = min(envelope.hops + 1, envelope.hop_limit - 1)
-                self._send_on(conn, envelope.with_hops(hops).encode())
+                self._send_on(conn, _handed_on(envelope))
         for handler in self._link_up_handlers:
             handler(peer)
 
@@ -593,8 +591,7 @@ class Node:
             self.router.count("dropped_bad_inventory")
             return
         for kept in missing:
-            hops = min(kept.hops + 1, kept.hop_limit - 1)
-            self._send_on(conn, kept.with_hops(hops).encode())
+            self._send_on(conn, _handed_on(kept))
         self.router.count("roomlog_sent", len(missing))
 
     def _own_address_record(self) -> Envelope | None:
@@ -686,3 +683,8 @@ class Node:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _handed_on(envelope: Envelope) -> bytes:
+    """A kept envelope handed straight to a neighbour: one more link, within its hop limit."""
+    return envelope.with_hops(min(envelope.hops + 1, envelope.hop_limit - 1)).encode()

@@ -262,7 +262,7 @@ class Router:
         self._learn(envelope.author, link, distance, now, relayed.encode() if is_announce else None)
 
         if is_announce:
-            return self._flood(relayed, link, now)
+            return self._flood(relayed, link)
         if envelope.type == EnvelopeType.WITHDRAW:
             return self._on_withdraw(envelope, link, now)
         if envelope.type == EnvelopeType.INVENTORY:
@@ -271,7 +271,7 @@ class Router:
             return self._on_gossip_control(envelope, link, now)
         if envelope.type == EnvelopeType.ADDRESS:
             # peer exchange: records spread as far as their (small) hop limit allows
-            return [Deliver(envelope, link), *self._flood(relayed, link, now)]
+            return [Deliver(envelope, link), *self._flood(relayed, link)]
         if envelope.dest_kind == DestKind.PEER and envelope.dest == self.identity.public_key:
             self.count("delivered")
             return [Deliver(envelope, link)]
@@ -311,7 +311,7 @@ class Router:
                 now + self.config.announce_interval + self.rng.uniform(-spread, spread)
             )
             if self.links:
-                actions += self._flood(self._make_announce(now), None, now)
+                actions += self._flood(self._make_announce(now), None)
         return actions
 
     def next_deadline(self) -> float:
@@ -488,7 +488,7 @@ class Router:
         if self.route_to(author, now) is None:
             return []
         self.count("routes_relearned")
-        return self._flood(relayed, link, now)
+        return self._flood(relayed, link)
 
     def _withdraw(self, dests: list[bytes], came_from: int | None, now: float) -> list[Action]:
         """Tell neighbours (but `came_from`) that we no longer reach `dests`."""
@@ -531,9 +531,9 @@ class Router:
             if route is not None and route.link != came_from and route.link in self.links:
                 self.count("relayed" if came_from is not None else "sent_direct")
                 return [Send(route.link, out.encode())]
-        return self._flood(out, came_from, now)
+        return self._flood(out, came_from)
 
-    def _flood(self, envelope: Envelope, came_from: int | None, now: float) -> list[Action]:
+    def _flood(self, envelope: Envelope, came_from: int | None) -> list[Action]:
         if came_from is not None and envelope.hops + 1 > envelope.hop_limit:
             self.count("dropped_hop_limit")
             return []

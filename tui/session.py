@@ -69,7 +69,4 @@ class Session:
         """How the UI names a peer: 'you', a contact's nickname, or a short id."""
         if peer_id == self.me:
             return "you"
-        rows = self.chat.store.query("SELECT name FROM contacts WHERE peer_id = ?", (peer_id,))
-        if rows and rows[0]["name"]:
-            return str(rows[0]["name"])
-        return peer_id[:8]
+        return self.chat.contacts.name_of(peer_id) or peer_id[:8]

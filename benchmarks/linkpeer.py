@@ -108,7 +108,9 @@ async def sink(args: argparse.Namespace) -> None:
     t_first = t_last = None
     while received < args.count:
         try:
-            data = await asyncio.wait_for(ws.recv(decode=False), args.idle)
+            # the source may still be signing its envelopes: wait longer for the first
+            wait = args.idle if t_first is not None else max(args.idle, 120.0)
+            data = await asyncio.wait_for(ws.recv(decode=False), wait)
         except TimeoutError:
             break
         now = time.monotonic()

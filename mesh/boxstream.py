@@ -28,9 +28,9 @@ _GOODBYE_PLAIN = bytes(2 + _MAC_LEN)
 _NONCE_MOD = 1 << (8 * NONCE_LEN)
 
 
-def increment_nonce(nonce: bytes) -> bytes:
-    """Return ``nonce + 1`` as a 24-byte big-endian counter, wrapping at 2**192."""
-    return ((int.from_bytes(nonce, "big") + 1) % _NONCE_MOD).to_bytes(NONCE_LEN, "big")
+def _nonce(counter: int) -> bytes:
+    """The 24-byte big-endian nonce for a counter (wrapping at 2**192)."""
+    return (counter % _NONCE_MOD).to_bytes(NONCE_LEN, "big")
 
 
 def _check_key_nonce(key: bytes, nonce: bytes) -> None:
@@ -50,7 +50,7 @@ class BoxStreamEncoder:
     def __init__(self, key: bytes, nonce: bytes) -> None:
         _check_key_nonce(key, nonce)
         self._key = bytes(key)
-        self._nonce = bytes(nonce)
+        self._counter = int.from_bytes(nonce, "big")  # the nonce, as an integer
         self._closed = False
 
     @property
@@ -58,24 +58,25 @@ class BoxStreamEncoder:
         """True once ``goodbye`` has been produced."""
         return self._closed
 
-    def encode(self, data: bytes) -> bytes:
+    def encode(self, data: bytes | bytearray | memoryview) -> bytes:
         """Return the frames for ``data``; bodies are split at MAX_BODY bytes.
 
         Empty data yields b"" (an empty body would look like a goodbye).
         """
         if self._closed:
             raise UsageError("box-stream already said goodbye")
-        data = bytes(data)
+        view = memoryview(data)
+        key = self._key
+        secretbox = nacl.bindings.crypto_secretbox
         frames: list[bytes] = []
-        for start in range(0, len(data), MAX_BODY):
-            body = data[start : start + MAX_BODY]
-            body_nonce = increment_nonce(self._nonce)
-            boxed = nacl.bindings.crypto_secretbox(body, body_nonce, self._key)
-            mac, cipher = boxed[:_MAC_LEN], boxed[_MAC_LEN:]
-            header_plain = len(body).to_bytes(2, "big") + mac
-            frames.append(nacl.bindings.crypto_secretbox(header_plain, self._nonce, self._key))
-            frames.append(cipher)
-            self._nonce = increment_nonce(body_nonce)
+        for start in range(0, len(view), MAX_BODY):
+            body = bytes(view[start : start + MAX_BODY])
+            header_nonce = _nonce(self._counter)
+            boxed = secretbox(body, _nonce(self._counter + 1), key)
+            header_plain = len(body).to_bytes(2, "big") + boxed[:_MAC_LEN]
+            frames.append(secretbox(header_plain, header_nonce, key))
+            frames.append(boxed[_MAC_LEN:])
+            self._counter += 2
         return b"".join(frames)
 
     def goodbye(self) -> bytes:
@@ -83,7 +84,7 @@ class BoxStreamEncoder:
         if self._closed:
             raise UsageError("box-stream already said goodbye")
         self._closed = True
-        return nacl.bindings.crypto_secretbox(_GOODBYE_PLAIN, self._nonce, self._key)
+        return nacl.bindings.crypto_secretbox(_GOODBYE_PLAIN, _nonce(self._counter), self._key)
 
 
 class BoxStreamDecoder:
@@ -97,7 +98,7 @@ class BoxStreamDecoder:
     def __init__(self, key: bytes, nonce: bytes) -> None:
         _check_key_nonce(key, nonce)
         self._key = bytes(key)
-        self._nonce = bytes(nonce)
+        self._counter = int.from_bytes(nonce, "big")  # the nonce, as an integer
         self._buf = bytearray()
         # None while waiting for a header; else (body length, body MAC).
         self._pending_body: tuple[int, bytes] | None = None
@@ -125,17 +126,25 @@ class BoxStreamDecoder:
             raise FrameError("box-stream already failed")
         bodies: list[bytes] = []
         pos = 0
-        while pos < len(data):
+        end = len(data)
+        while pos < end:
             if self._closed:
                 self._fail("data after box-stream goodbye")
             want = HEADER_LEN if self._pending_body is None else self._pending_body[0]
-            take = want - len(self._buf)
-            self._buf += data[pos : pos + take]
-            pos += take
-            if len(self._buf) < want:
+            if self._buf:
+                take = want - len(self._buf)
+                self._buf += data[pos : pos + take]
+                pos += take
+                if len(self._buf) < want:
+                    break
+                chunk = bytes(self._buf)
+                self._buf.clear()
+            elif end - pos >= want:  # the common case: a whole piece in this input
+                chunk = data[pos : pos + want]
+                pos += want
+            else:
+                self._buf += data[pos:]
                 break
-            chunk = bytes(self._buf)
-            self._buf.clear()
             if self._pending_body is None:
                 self._on_header(chunk)
             else:
@@ -144,7 +153,7 @@ class BoxStreamDecoder:
 
     def _on_header(self, header: bytes) -> None:
         try:
-            plain = nacl.bindings.crypto_secretbox_open(header, self._nonce, self._key)
+            plain = nacl.bindings.crypto_secretbox_open(header, _nonce(self._counter), self._key)
         except nacl.exceptions.CryptoError:
             self._fail("box-stream header failed authentication")
         if plain == _GOODBYE_PLAIN:
@@ -154,17 +163,19 @@ class BoxStreamDecoder:
         if length == 0 or length > MAX_BODY:
             self._fail(f"box-stream header has invalid body length {length}")
         self._pending_body = (length, plain[2:])
-        self._nonce = increment_nonce(self._nonce)
+        self._counter += 1
 
     def _on_body(self, cipher: bytes) -> bytes:
         assert self._pending_body is not None
         mac = self._pending_body[1]
         try:
-            body = nacl.bindings.crypto_secretbox_open(mac + cipher, self._nonce, self._key)
+            body = nacl.bindings.crypto_secretbox_open(
+                mac + cipher, _nonce(self._counter), self._key
+            )
         except nacl.exceptions.CryptoError:
             self._fail("box-stream body failed authentication")
         self._pending_body = None
-        self._nonce = increment_nonce(self._nonce)
+        self._counter += 1
         return body
 
     def _fail(self, reason: str) -> NoReturn:

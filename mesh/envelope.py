@@ -27,7 +27,8 @@ from __future__ import annotations
 import enum
 import hashlib
 import struct
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import nacl.bindings
 import nacl.exceptions
@@ -45,6 +46,8 @@ _HEAD = struct.Struct(">BBBB32sB")  # version, type, flags, hop_limit, author, d
 _TAIL = struct.Struct(">QQI")  # timestamp_ms, seq, payload_len
 SIGNATURE_SIZE = 64
 MIN_SIZE = 1 + _HEAD.size + _TAIL.size + SIGNATURE_SIZE
+_AUTHOR_AT = 1 + 4  # after the hop count and version, type, flags, hop_limit
+_AUTHOR_END = _AUTHOR_AT + 32
 MAX_SIZE = 1 + _HEAD.size + 32 + _TAIL.size + MAX_PAYLOAD + SIGNATURE_SIZE
 
 
@@ -143,7 +146,7 @@ class Envelope:
             signed_bytes=signed,
         )
 
-    @property
+    @cached_property
     def message_id(self) -> bytes:
         """BLAKE2b-256 of the signed part: the envelope's identity everywhere."""
         return hashlib.blake2b(self.signed_bytes, digest_size=32).digest()
@@ -157,8 +160,15 @@ class Envelope:
         return bytes((self.hops,)) + self.signed_bytes + self.signature
 
     def with_hops(self, hops: int) -> Envelope:
-        """Return a copy carrying another hop count (the signature still holds)."""
-        return replace(self, hops=hops)
+        """Return a copy carrying another hop count (the signature still holds).
+
+        Every relayed envelope takes this path, so it copies the fields as they
+        are (a cached message id included) instead of running ``__init__`` again.
+        """
+        copy = object.__new__(Envelope)
+        copy.__dict__.update(self.__dict__)
+        copy.__dict__["hops"] = hops
+        return copy
 
     def verify(self) -> None:
         """Check the author's signature; raise EnvelopeError if it does not hold."""
@@ -238,3 +248,24 @@ def _signed_part(
         raise UsageError("type, timestamp or seq out of range")
     head = _HEAD.pack(version, type_, flags, hop_limit, author, dest_kind)
     return head + dest + _TAIL.pack(timestamp_ms, seq, len(payload)) + payload
+
+
+def wire_signature_holds(data: bytes) -> bool | None:
+    """Check the author's signature of an encoded envelope without decoding it.
+
+    None when `data` cannot be an envelope (its size is out of bounds). For any
+    envelope that :meth:`Envelope.decode` accepts, the answer is that of
+    :meth:`Envelope.verify`: the signature is the last 64 bytes, the signed part
+    lies between the hop count and the signature, the author at a fixed offset.
+    Little Python runs here, so worker threads checking bursts of frames hold
+    the GIL only briefly (PyNaCl releases it for the check itself).
+    """
+    if not MIN_SIZE <= len(data) <= MAX_SIZE:
+        return None
+    try:
+        nacl.bindings.crypto_sign_open(
+            data[-SIGNATURE_SIZE:] + data[1:-SIGNATURE_SIZE], data[_AUTHOR_AT:_AUTHOR_END]
+        )
+    except (nacl.exceptions.BadSignatureError, ValueError):
+        return False
+    return True

@@ -6,7 +6,10 @@ matter). After the handshake every application message travels as one frame::
     u32  length      big-endian, 0 means heartbeat, at most LinkConfig.max_frame
     ...  message
 
-and frames are cut into box-stream bodies of at most 4096 bytes. The link
+and frames are cut into box-stream bodies of at most 4096 bytes. Frames queued
+between two calls of :meth:`Link.data_to_send` are sealed together, so small
+messages share bodies (one header and one body box per 4 KiB, not per message);
+the frames on the wire are the same either way. The link
 also owns its deadlines: the handshake must finish within
 `handshake_timeout`; once open, a heartbeat goes out after
 `heartbeat_interval` of silence and the link fails after `idle_timeout`
@@ -74,7 +77,8 @@ class Link:
         self.remote_key: bytes | None = None
         self._encoder: BoxStreamEncoder | None = None
         self._decoder: BoxStreamDecoder | None = None
-        self._outgoing = bytearray()
+        self._outgoing = bytearray()  # sealed bytes for the transport
+        self._plain = bytearray()  # frames queued since the last data_to_send(), not sealed yet
         self._frames = bytearray()
         self._started = now
         self._last_received = now
@@ -146,17 +150,19 @@ class Link:
             raise UsageError("the link is not open")
         if not 0 < len(message) <= self.config.max_frame:
             raise UsageError(f"a message has 1..{self.config.max_frame} bytes")
-        self._outgoing += self._encoder.encode(_LENGTH.pack(len(message)) + message)
+        self._plain += _LENGTH.pack(len(message))
+        self._plain += message
         self._last_sent = now
 
     @property
     def backlog(self) -> int:
         """Bytes queued for the transport and not yet taken by :meth:`data_to_send`."""
-        return len(self._outgoing)
+        return len(self._outgoing) + len(self._plain)
 
     def close(self) -> None:
         """Say goodbye (once open) and stop; pending bytes still go out."""
         if self.state is LinkState.OPEN and self._encoder is not None:
+            self._seal()
             self._outgoing += self._encoder.goodbye()
         self.state = LinkState.CLOSED
 
@@ -164,9 +170,15 @@ class Link:
         """Return and clear the bytes the transport must write."""
         if self.state is LinkState.HANDSHAKE:
             self._outgoing += self._handshake.data_to_send()
+        self._seal()
         data = bytes(self._outgoing)
         self._outgoing.clear()
         return data
+
+    def _seal(self) -> None:
+        if self._plain and self._encoder is not None:
+            self._outgoing += self._encoder.encode(self._plain)
+            self._plain.clear()
 
     # -- time ----------------------------------------------------------------
 
@@ -191,5 +203,5 @@ class Link:
                 self.state = LinkState.CLOSED
                 raise LinkTimeout("the peer went silent")
             if now >= self._last_sent + self.config.heartbeat_interval and self._encoder:
-                self._outgoing += self._encoder.encode(_LENGTH.pack(0))
+                self._plain += _LENGTH.pack(0)
                 self._last_sent = now

@@ -12,7 +12,6 @@ from mesh.boxstream import (
     MAX_BODY,
     BoxStreamDecoder,
     BoxStreamEncoder,
-    increment_nonce,
 )
 from mesh.errors import FrameError, UsageError
 
@@ -135,13 +134,18 @@ def test_decoder_buffer_never_exceeds_one_header_or_body() -> None:
 # --- Nonce arithmetic -------------------------------------------------------
 
 
-def test_nonce_increment_carries_across_bytes() -> None:
-    assert increment_nonce(bytes(21) + b"\xff\xff\xff") == bytes(20) + b"\x01" + bytes(3)
-    assert increment_nonce(b"\x00" + b"\xff" * 23) == b"\x01" + bytes(23)
-
-
-def test_nonce_increment_wraps_at_2_pow_192() -> None:
-    assert increment_nonce(b"\xff" * 24) == bytes(24)
+def test_nonces_wrap_at_2_pow_192() -> None:
+    top = b"\xff" * 24  # header at 2**192 - 1, its body at 0, the next header at 1
+    wire = BoxStreamEncoder(KEY, top).encode(b"a" * (MAX_BODY + 1))
+    first_header = nacl.bindings.crypto_secretbox_open(wire[:HEADER_LEN], top, KEY)
+    body = nacl.bindings.crypto_secretbox_open(
+        first_header[2:] + wire[HEADER_LEN : HEADER_LEN + MAX_BODY], bytes(24), KEY
+    )
+    assert body == b"a" * MAX_BODY
+    second = wire[HEADER_LEN + MAX_BODY : 2 * HEADER_LEN + MAX_BODY]
+    one = bytes(23) + b"\x01"
+    assert nacl.bindings.crypto_secretbox_open(second, one, KEY)[:2] == (1).to_bytes(2, "big")
+    assert b"".join(BoxStreamDecoder(KEY, top).receive_data(wire)) == b"a" * (MAX_BODY + 1)
 
 
 def test_frames_use_carried_nonces_when_nonce_ends_in_ff() -> None:

@@ -20,6 +20,7 @@ from mesh.envelope import (
     DestKind,
     Envelope,
     EnvelopeType,
+    wire_signature_holds,
 )
 from mesh.errors import EnvelopeError, UsageError
 from mesh.identity import Identity
@@ -506,3 +507,38 @@ def test_round_trip_of_arbitrary_fields(fields: dict) -> None:
     assert decoded.message_id == envelope.message_id
     assert decoded.encode() == envelope.encode()
     decoded.verify()
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    which=st.sampled_from(["peer", "announce", "room"]),
+    position=st.integers(min_value=0),
+    bit=st.integers(min_value=0, max_value=7),
+)
+def test_wire_signature_check_agrees_with_decode_and_verify(
+    which: str, position: int, bit: int
+) -> None:
+    """The check worker threads run on raw frames agrees with verify() on decodable ones."""
+    envelope = {"peer": peer_data, "announce": announce, "room": room_data}[which]()
+    wire = envelope.with_hops(3).encode()
+    assert wire_signature_holds(wire) is True
+    mutated = bytearray(wire)
+    mutated[position % len(wire)] ^= 1 << bit
+    try:
+        decoded = Envelope.decode(bytes(mutated))
+    except EnvelopeError:
+        return  # the router refuses it as malformed whatever the check says
+    try:
+        decoded.verify()
+        verdict = True
+    except EnvelopeError:
+        verdict = False
+    assert wire_signature_holds(bytes(mutated)) is verdict
+    assert verdict is (position % len(wire) == 0)  # only the hop count is outside the signature
+
+
+def test_wire_signature_check_refuses_sizes_no_envelope_has() -> None:
+    assert wire_signature_holds(b"") is None
+    assert wire_signature_holds(bytes(MIN_SIZE - 1)) is None
+    assert wire_signature_holds(bytes(MAX_SIZE + 1)) is None
+    assert wire_signature_holds(bytes(MIN_SIZE)) is False

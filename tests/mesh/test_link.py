@@ -238,7 +238,19 @@ def test_send_rejects_empty_and_oversized_messages() -> None:
         client.send(bytes(MAX_FRAME + 1), 1.0)
     assert client.backlog == 0
     client.send(b"ok", 1.0)
-    assert client.backlog == HEADER_LEN + 6
+    assert client.backlog == 6  # queued frame bytes, sealed when taken
+    assert len(client.data_to_send()) == HEADER_LEN + 6
+    assert client.backlog == 0
+
+
+def test_frames_queued_together_share_box_stream_bodies() -> None:
+    client, server = open_pair()
+    messages = [message_of(500) for _ in range(20)]  # 20 frames of 504 bytes = 10,080 bytes
+    for message in messages:
+        client.send(message, 1.0)
+    wire = client.data_to_send()
+    assert len(wire) == 20 * 504 + 3 * HEADER_LEN  # three bodies (4096, 4096, 1888), not 20
+    assert server.receive_data(wire, 1.0) == messages
 
 
 def test_send_on_a_link_that_is_not_open_is_a_usage_error() -> None:

@@ -10,6 +10,8 @@ expire after `max_age`. Kept in the home's database, so they survive restarts.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,107 +34,173 @@ class MailboxLimits:
 
 
 class Mailbox:
-    """The mailbox in the home's database; `counters` names every refusal."""
+    """The mailbox in the home's database; `counters` names every refusal.
+
+    The quotas are checked against running totals (per destination and in all)
+    held in memory, loaded with one query on first use and kept in step with
+    every insert and delete, so keeping an envelope costs a few indexed
+    statements whatever the mailbox holds. :meth:`keep_many` keeps a burst of
+    envelopes in one transaction.
+    """
 
     def __init__(self, store: Store, limits: MailboxLimits | None = None) -> None:
         self.store = store
         self.limits = limits or MailboxLimits()
         self.counters: dict[str, int] = {}
+        self._per_dest: dict[str, list[int]] | None = None  # dest -> [items, bytes]
+        self._total = [0, 0]
 
-    def _count(self, name: str) -> None:
-        self.counters[name] = self.counters.get(name, 0) + 1
+    def _count(self, name: str, n: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + n
+
+    def _totals(self) -> dict[str, list[int]]:
+        if self._per_dest is None:
+            rows = self.store.query(
+                "SELECT dest, COUNT(*) AS n, COALESCE(SUM(size), 0) AS b FROM mailbox GROUP BY dest"
+            )
+            self._per_dest = {row["dest"]: [row["n"], row["b"]] for row in rows}
+            self._total = [sum(r["n"] for r in rows), sum(r["b"] for r in rows)]
+        return self._per_dest
+
+    def _forget(self, dest: str, size: int) -> None:
+        """Account for one row of `dest` deleted."""
+        totals = self._totals()
+        mine = totals.get(dest)
+        if mine is not None:
+            mine[0] -= 1
+            mine[1] -= size
+            if mine[0] <= 0:
+                del totals[dest]
+        self._total[0] -= 1
+        self._total[1] -= size
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """A transaction; if it fails, the totals are counted again from what was committed."""
+        try:
+            with self.store.atomic():
+                yield
+        except BaseException:
+            self._reload()
+            raise
+
+    def _reload(self) -> None:
+        """Count again from the database (after deletes whose sizes we did not read)."""
+        self._per_dest = None
 
     def keep(self, envelope: Envelope, now: float, store: bool = True) -> None:
         """Keep a copy for its destination, within the quotas (oldest evicted when full).
 
         A receipt passing through also deletes the copies it acknowledges.
         """
-        if envelope.type == EnvelopeType.RECEIPT:
-            self.acknowledge(envelope.author, receipt_ids(envelope.payload))
-        if not store:
-            return
-        dest = encode_peer_id(envelope.dest)
+        self.keep_many([(envelope, store)], now)
+
+    def keep_many(self, items: list[tuple[Envelope, bool]], now: float) -> None:
+        """:meth:`keep` for each (envelope, store) pair, all in one transaction."""
+        kept = 0
+        with self._transaction():
+            for envelope, store in items:
+                if envelope.type == EnvelopeType.RECEIPT:
+                    self._acknowledge(envelope.author, receipt_ids(envelope.payload))
+                if store and self._keep_one(envelope, now):
+                    kept += 1
+        if kept:
+            self._count("mailbox_kept", kept)
+
+    def _keep_one(self, envelope: Envelope, now: float) -> bool:
+        env_id = _id(envelope)
+        if self.store.query("SELECT 1 FROM mailbox WHERE env_id = ?", (env_id,)):
+            return False
         data = envelope.encode()
         limits = self.limits
-        with self.store.atomic():
-            if self.store.query("SELECT 1 FROM mailbox WHERE env_id = ?", (_id(envelope),)):
-                return
-            mine = self.store.query(
-                "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS b FROM mailbox WHERE dest = ?",
-                (dest,),
-            )[0]
-            # an envelope no quota can hold is refused (evicting could never make room for it)
-            if len(data) > min(limits.per_dest_bytes, limits.total_bytes):
-                self._count("mailbox_refused_size")
-                return
-            while (
-                mine["n"] >= limits.per_dest_items or mine["b"] + len(data) > limits.per_dest_bytes
-            ):
-                mine = self._evict_oldest("dest = ?", (dest,), mine)
-                self._count("mailbox_evicted_dest_quota")
-            total = self.store.query(
-                "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS b FROM mailbox"
-            )[0]
-            while total["n"] >= limits.total_items or total["b"] + len(data) > limits.total_bytes:
-                total = self._evict_oldest("1", (), total)
-                self._count("mailbox_evicted_total_quota")
-            self.store.execute(
-                "INSERT INTO mailbox (env_id, dest, envelope, stored_at, size) VALUES (?,?,?,?,?)",
-                (_id(envelope), dest, data, now, len(data)),
-            )
-        self._count("mailbox_kept")
+        # an envelope no quota can hold is refused (evicting could never make room for it)
+        if len(data) > min(limits.per_dest_bytes, limits.total_bytes):
+            self._count("mailbox_refused_size")
+            return False
+        dest = encode_peer_id(envelope.dest)
+        totals = self._totals()
+        while dest in totals and (
+            totals[dest][0] >= limits.per_dest_items
+            or totals[dest][1] + len(data) > limits.per_dest_bytes
+        ):
+            if not self._evict_oldest("dest = ?", (dest,)):
+                break
+            self._count("mailbox_evicted_dest_quota")
+        while (
+            self._total[0] >= limits.total_items or self._total[1] + len(data) > limits.total_bytes
+        ):
+            if not self._evict_oldest("1", ()):
+                break
+            self._count("mailbox_evicted_total_quota")
+        self.store.execute(
+            "INSERT INTO mailbox (env_id, dest, envelope, stored_at, size) VALUES (?,?,?,?,?)",
+            (env_id, dest, data, now, len(data)),
+        )
+        mine = totals.setdefault(dest, [0, 0])
+        mine[0] += 1
+        mine[1] += len(data)
+        self._total[0] += 1
+        self._total[1] += len(data)
+        return True
 
-    def _evict_oldest(
-        self, where: str, params: tuple[Any, ...], totals: dict[str, Any]
-    ) -> dict[str, Any]:
+    def _evict_oldest(self, where: str, params: tuple[Any, ...]) -> bool:
         rows = self.store.query(
-            f"SELECT env_id, size FROM mailbox WHERE {where} ORDER BY stored_at LIMIT 1", params
+            f"SELECT env_id, dest, size FROM mailbox WHERE {where} ORDER BY stored_at LIMIT 1",
+            params,
         )
         if not rows:
-            return {"n": 0, "b": 0}
+            self._reload()  # the totals disagree with the table: count again
+            return False
         self.store.execute("DELETE FROM mailbox WHERE env_id = ?", (rows[0]["env_id"],))
-        return {"n": totals["n"] - 1, "b": totals["b"] - rows[0]["size"]}
+        self._forget(rows[0]["dest"], rows[0]["size"])
+        return True
 
     def handover(self, peer: bytes) -> list[Envelope]:
         """The kept envelopes addressed to `peer`, oldest first (they stay until receipted)."""
+        dest = encode_peer_id(peer)
         rows = self.store.query(
-            "SELECT envelope FROM mailbox WHERE dest = ? ORDER BY stored_at",
-            (encode_peer_id(peer),),
+            "SELECT envelope, size FROM mailbox WHERE dest = ? ORDER BY stored_at", (dest,)
         )
-        self.counters["mailbox_handed_over"] = self.counters.get("mailbox_handed_over", 0) + len(
-            rows
-        )
+        self._count("mailbox_handed_over", len(rows))
         envelopes = [Envelope.decode(row["envelope"]) for row in rows]
         # receipts are never receipted themselves: handed over once is done (a lost one
         # only makes the sender resend, and the recipient receipts again)
-        with self.store.atomic():
-            for envelope in envelopes:
+        with self._transaction():
+            for envelope, row in zip(envelopes, rows, strict=True):
                 if envelope.type == EnvelopeType.RECEIPT:
                     self.store.execute("DELETE FROM mailbox WHERE env_id = ?", (_id(envelope),))
+                    self._forget(dest, row["size"])
         return envelopes
 
     def acknowledge(self, dest: bytes, env_ids: list[bytes]) -> None:
         """`dest` receipted these envelopes: the copies kept for it are done."""
+        with self._transaction():
+            self._acknowledge(dest, env_ids)
+
+    def _acknowledge(self, dest: bytes, env_ids: list[bytes]) -> None:
         peer = encode_peer_id(dest)
-        with self.store.atomic():
-            for env_id in env_ids:
-                self.store.execute(
-                    "DELETE FROM mailbox WHERE env_id = ? AND dest = ?", (env_id.hex(), peer)
-                )
+        for env_id in env_ids:
+            rows = self.store.query(
+                "SELECT size FROM mailbox WHERE env_id = ? AND dest = ?", (env_id.hex(), peer)
+            )
+            if rows:
+                self.store.execute("DELETE FROM mailbox WHERE env_id = ?", (env_id.hex(),))
+                self._forget(peer, rows[0]["size"])
 
     def expire(self, now: float) -> None:
         removed = self.store.execute(
             "DELETE FROM mailbox WHERE stored_at < ?", (now - self.limits.max_age,)
         )
         if removed:
-            self.counters["mailbox_expired"] = self.counters.get("mailbox_expired", 0) + removed
+            self._count("mailbox_expired", removed)
+            self._reload()
 
     def status(self) -> dict[str, Any]:
-        row = self.store.query("SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS b FROM mailbox")[0]
+        self._totals()
         return {
-            "size": row["n"],
+            "size": self._total[0],
             "bound": self.limits.total_items,
-            "bytes": row["b"],
+            "bytes": self._total[1],
             "bytes_bound": self.limits.total_bytes,
         }
 

@@ -141,6 +141,8 @@ class Node:
             max_workers=2, thread_name_prefix="meshnotes-verify"
         )
         self.mailbox: Mailbox | None = None
+        self._keeps: list[tuple[Envelope, bool]] = []  # Keep actions of the burst in hand
+        self._in_burst = False
         self.roomlog: RoomLog | None = None
         #: the rooms this node belongs to (set by the chat layer): named in inventories
         self.room_interests: Callable[[], Iterable[bytes]] = tuple
@@ -404,10 +406,16 @@ class Node:
                     self._pending_handshakes -= 1
                     self._link_up(conn)
                 checks = await self._check_signatures(messages)
-                for message, signature_ok in zip(messages, checks, strict=True):
-                    if conn.closing:
-                        break
-                    self._execute(self.router.receive(conn.id, message, self.clock(), signature_ok))
+                self._in_burst = True  # the envelopes to keep go to the mailbox together
+                now = self.clock()  # one moment for the burst
+                try:
+                    for message, signature_ok in zip(messages, checks, strict=True):
+                        if conn.closing:
+                            break
+                        self._execute(self.router.receive(conn.id, message, now, signature_ok))
+                finally:
+                    self._in_burst = False
+                    self._flush_keeps()
                 conn.wake.set()
         except ProtocolError as exc:
             reason = "timeout" if isinstance(exc, LinkTimeout) else type(exc).__name__
@@ -467,6 +475,7 @@ class Node:
             self._send_on(conn, record.encode())
         self._send_inventory(conn)
         if self.mailbox is not None:
+            self._flush_keeps()
             try:
                 kept = self.mailbox.handover(peer)
             except StorageError as exc:
@@ -520,11 +529,21 @@ class Node:
                 if conn is not None:
                     self._close(conn, action.reason)
             elif isinstance(action, Keep) and self.mailbox is not None:
-                try:
-                    self.mailbox.keep(action.envelope, self.clock(), action.store)
-                except StorageError as exc:
-                    self.router.count("dropped_mailbox_error")
-                    log.warning("mailbox could not keep an envelope: %s", exc)
+                self._keeps.append((action.envelope, action.store))
+        if not self._in_burst:
+            self._flush_keeps()
+
+    def _flush_keeps(self) -> None:
+        """Keep the envelopes the router asked to keep, in one transaction."""
+        if not self._keeps or self.mailbox is None:
+            self._keeps.clear()
+            return
+        keeps, self._keeps = self._keeps, []
+        try:
+            self.mailbox.keep_many(keeps, self.clock())
+        except StorageError as exc:
+            self.router.count("dropped_mailbox_error", len(keeps))
+            log.warning("mailbox could not keep %d envelopes: %s", len(keeps), exc)
 
     def _deliver(self, envelope: Envelope, link: int | None = None) -> None:
         if envelope.dest_kind == DestKind.ROOM:

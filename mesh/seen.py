@@ -15,6 +15,10 @@ class SeenCache:
         self.ttl = ttl
         self.evicted = 0
         self._expiry: OrderedDict[bytes, float] = OrderedDict()
+        # ids added at the same moment (a node handles a burst of frames at one `now`)
+        # share one expiry object: a float per id would be a sixth of the cache's memory
+        self._last_now = float("nan")
+        self._last_expiry = 0.0
 
     def __len__(self) -> int:
         return len(self._expiry)
@@ -26,7 +30,10 @@ class SeenCache:
 
     def add(self, key: bytes, now: float) -> None:
         """Remember `key` until `now + ttl`, evicting the oldest entry when full."""
-        self._expiry[key] = now + self.ttl
+        if now != self._last_now:
+            self._last_now = now
+            self._last_expiry = now + self.ttl
+        self._expiry[key] = self._last_expiry
         self._expiry.move_to_end(key)
         while len(self._expiry) > self.capacity:
             self._expiry.popitem(last=False)

@@ -270,3 +270,65 @@ def test_the_mailbox_survives_a_restart(alice: Author, tmp_path: Path) -> None:
         assert ids(Mailbox(reopened).handover(BOB.public_key)) == ids([envelope])
     finally:
         reopened.close()
+
+
+# --- running totals -------------------------------------------------------------------
+
+
+def _counted(box: Mailbox) -> dict[str, int]:
+    row = box.store.query("SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS b FROM mailbox")[0]
+    return {"size": row["n"], "bytes": row["b"]}
+
+
+def test_running_totals_follow_every_insert_and_delete(alice: Author, bob: Author) -> None:
+    box = mailbox(per_dest_items=3, total_items=5, max_age=100.0)
+    to_bob = [alice.data(BOB, bytes([i]) * (10 + i), T0 + i) for i in range(5)]
+    to_carol = [alice.data(CAROL, bytes([i]) * 50, T0 + 10 + i) for i in range(3)]
+    box.keep_many([(e, True) for e in to_bob + to_carol], T0 + 20)  # evicts by both quotas
+    for step in (
+        lambda: None,
+        lambda: box.keep(bob.receipt(ALICE), T0 + 21),  # a receipt kept for alice
+        lambda: box.acknowledge(BOB.public_key, ids(to_bob)),
+        lambda: box.handover(ALICE.public_key),  # hands the receipt over and drops it
+        lambda: box.expire(T0 + 200),
+    ):
+        step()
+        status = box.status()
+        assert {"size": status["size"], "bytes": status["bytes"]} == _counted(box)
+    assert box.status()["size"] == 0
+
+
+def test_totals_are_read_back_when_the_database_is_reopened(alice: Author, tmp_path: Path) -> None:
+    path = tmp_path / "home.db"
+    first = Mailbox(Store(path), MailboxLimits(per_dest_items=2))
+    kept = [alice.data(BOB, bytes([i]), T0 + i) for i in range(2)]
+    first.keep_many([(e, True) for e in kept], T0)
+    first.store.close()
+    again = Mailbox(Store(path), MailboxLimits(per_dest_items=2))
+    assert again.status()["size"] == 2
+    newest = alice.data(BOB, b"new", T0 + 5)
+    again.keep(newest, T0 + 5)  # the quota counts what the database already held
+    assert ids(again.handover(BOB.public_key)) == ids([kept[1], newest])
+    assert again.counters["mailbox_evicted_dest_quota"] == 1
+
+
+def test_a_failed_transaction_leaves_the_totals_true(alice: Author) -> None:
+    box = mailbox()
+    box.keep(alice.data(BOB, b"kept"), T0)
+    keep_one = box._keep_one
+
+    class Boom(Exception):
+        pass
+
+    def keep_then_fail(envelope: Envelope, now: float) -> bool:
+        if envelope.payload == b"bad":
+            raise Boom
+        return keep_one(envelope, now)
+
+    box._keep_one = keep_then_fail  # type: ignore[method-assign]
+    burst = [(alice.data(BOB, b"rolled back"), True), (alice.data(BOB, b"bad"), True)]
+    with pytest.raises(Boom):
+        box.keep_many(burst, T0)
+    status = box.status()
+    assert {"size": status["size"], "bytes": status["bytes"]} == _counted(box)
+    assert status["size"] == 1  # the whole burst rolled back, the first keep with it

@@ -449,6 +449,7 @@ class Node:
         split across them; a few frames are checked by the router inline."""
         if len(frames) < SIGNATURE_BATCH:
             return [None] * len(frames)  # None: the router checks them itself
+        self.router.count("signatures_checked_in_workers", len(frames))
         loop = asyncio.get_running_loop()
         half = len(frames) // 2
         first, second = await asyncio.gather(

@@ -195,3 +195,32 @@ async def test_an_internal_error_costs_the_link_not_the_dialer() -> None:
             await wait_until(lambda: len(b.status()["links"]) == 1, what="b's dialer relinks")
             reply = await a.ping(b.identity.public_key, timeout=5)
             assert reply is not None
+
+
+async def test_a_burst_checked_in_worker_threads_is_routed_whole_and_in_order() -> None:
+    """Hundreds of envelopes at once: the relay checks their signatures in worker threads
+    and still hands every one on in the order it came."""
+    nodes = await start_line(3)
+    try:
+        first, relay, last = nodes
+        await wait_until(lambda: route_hops(first, last) == 2, what="a 2-hop route")
+        received: list[bytes] = []
+        last.on_deliver(EnvelopeType.DATA, lambda envelope: received.append(envelope.payload))
+        payloads = [i.to_bytes(2, "big") * (1 + i % 700) for i in range(600)]  # 2 B .. 1.4 KB
+        for payload in payloads:
+            first.send(
+                first.router.make(
+                    EnvelopeType.DATA,
+                    first.clock(),
+                    dest_kind=DestKind.PEER,
+                    dest=last.identity.public_key,
+                    payload=payload,
+                )
+            )
+        await wait_until(lambda: len(received) == len(payloads), what="all 600 at the end")
+        assert received == payloads
+        assert relay.router.counters.get("signatures_checked_in_workers", 0) >= 16
+        assert relay.router.counters.get("relayed", 0) == len(payloads)
+    finally:
+        for node in reversed(nodes):
+            await node.stop()

@@ -5,6 +5,7 @@ Usage::
     python -m benchmarks.scale            # 100 and 1,000 nodes
     python -m benchmarks.scale --quick    # 100 nodes only
     python -m benchmarks.scale --sizes 100,1000,5000
+    python -m benchmarks.scale --only 5000:flood:0 --merge  # one more run, added to the last
     python -m benchmarks.scale --report-only  # doc and plots from the last results
 
 Each scenario runs in its own process (two at a time: one per core), so that
@@ -39,7 +40,9 @@ IMG = ROOT / "docs" / "img"
 MODES: dict[str, tuple[bool, GossipConfig]] = {
     "flood": (False, GossipConfig()),
     "gossip D=6": (True, GossipConfig()),  # d_lo 4, d_hi 12: the issue's bounds
-    "gossip D=3": (True, GossipConfig(d=3, d_lo=2, d_hi=4, d_lazy=6)),
+    # flood_tail 2: a copy with two hops or fewer to spare goes to every neighbour, since
+    # paths through a degree-3 topic mesh run longer than the 8-hop limit allows
+    "gossip D=3": (True, GossipConfig(d=3, d_lo=2, d_hi=4, d_lazy=6, flood_tail=2)),
 }
 
 
@@ -99,17 +102,27 @@ COLUMNS = [
         "{:.1%}",
     ),
     ("room copies / member", "room.copies_per_member.mean", "{:.2f}"),
+    ("note converged", "note.converged", "{}"),
+    ("note identical at every member", "note.identical", "{}"),
+    ("note converged s after last return", "note.converged_after_s", "{:.2f}"),
+    ("catch-up envelopes handed on", "catch_up.handed_on", "{:,}"),
+    ("paths re-shared", "traffic.router_counters.reshared", "{:,}"),
+    ("paths relearned", "traffic.router_counters.routes_relearned", "{:,}"),
+    ("direct envelopes parked", "traffic.router_counters.parked", "{:,}"),
     ("routes / node", "tables.routes_per_node.mean", "{:.0f}"),
     ("seen ids / node", "tables.seen_ids_per_node.mean", "{:.0f}"),
     ("transmissions", "traffic.transmissions", "{:,}"),
     ("  of which ANNOUNCE", "traffic.by_type.ANNOUNCE", "{:,}"),
     ("  of which WITHDRAW", "traffic.by_type.WITHDRAW", "{:,}"),
     ("  of which NOTE (room)", "traffic.by_type.NOTE", "{:,}"),
+    ("  of which DATA", "traffic.by_type.DATA", "{:,}"),
+    ("  of which INVENTORY", "traffic.by_type.INVENTORY", "{:,}"),
     ("  of which IHAVE", "traffic.by_type.IHAVE", "{:,}"),
     ("  of which GRAFT", "traffic.by_type.GRAFT", "{:,}"),
     ("gossip mesh peers / topic", "gossip.mesh_peers_per_topic.mean", "{:.1f}"),
     ("wall s", "cost.wall_seconds", "{:.1f}"),
-    ("CPU s", "cost.cpu_seconds", "{:.1f}"),
+    ("CPU s (warm start included)", "cost.cpu_seconds", "{:.1f}"),
+    ("  warm start wall s", "cost.build_seconds", "{:.1f}"),
     ("RSS KiB / node", "cost.rss_kib_per_node", "{:.0f}"),
 ]
 
@@ -210,6 +223,10 @@ def _targets(results: list[dict[str, Any]]) -> str:
             f"| room copies per member <= 3 | {r['mode']} "
             f"| {r['room']['copies_per_member']['mean']:.2f} "
             f"| {'yes' if r['room']['copies_per_member']['mean'] <= 3 else 'no'} |",
+            f"| room delivery to members online throughout = 100% | {r['mode']} "
+            f"| {r['room']['delivery_ratio_members_online_throughout']['mean']:.1%} "
+            f"| {_yes(r['room']['delivery_ratio_members_online_throughout']['mean'] == 1.0)} |",
+            _note_target(r),
             f"| runs in < 2 min | {r['mode']} | {r['cost']['cpu_seconds']:.0f} s CPU, "
             f"{r['cost']['wall_seconds']:.0f} s wall "
             f"| {_yes(r['cost']['cpu_seconds'] < 120)} |",
@@ -217,58 +234,113 @@ def _targets(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _note_target(r: dict[str, Any]) -> str:
+    note = r.get("note")
+    name = "20-member note converges within 30 s of the last return"
+    if not note:
+        return f"| {name} | {r['mode']} | not run | no |"
+    after = note["converged_after_s"]
+    ok = note["converged"] and note["identical"] and after is not None and after <= 30
+    measured = (
+        f"{after:.2f} s, byte-identical: {_yes(note['identical'])}"
+        if after is not None
+        else "did not converge"
+    )
+    return f"| {name} | {r['mode']} | {measured} | {_yes(ok)} |"
+
+
 def _findings(results: list[dict[str, Any]]) -> str:
     """Plain-language reading of the largest churned runs; every figure comes from `results`."""
-    n = max(r["graph"]["nodes"] for r in results)
-    runs = {r["mode"]: r for r in results if r["graph"]["nodes"] == n and r["scenario"]["churn"]}
+    churned = [r for r in results if r["scenario"]["churn"]]
+    if not churned:
+        return ""
+    n = max(r["graph"]["nodes"] for r in churned)
+    runs = {r["mode"]: r for r in churned if r["graph"]["nodes"] == n}
     if "flood" not in runs:
         return ""
     f = runs["flood"]
     d = f["direct"]
     lat = f["graph"]["mean_link_latency_ms"]
-    ann = f["traffic"]["by_type"].get("ANNOUNCE", 0)
+    by = f["traffic"]["by_type"]
+    rc = f["traffic"].get("router_counters", {})
+    ann = by.get("ANNOUNCE", 0)
+    rejoins = max(1, round(f["scenario"]["churn"] * n))
     out = [
         f"At {n:,} nodes with 20% churn (flood mode):",
         f"- Direct messages: {d['delivered']}/{d['sent']} delivered; median delay "
         f"{d['delay_ms']['median']:.0f} ms ({d['delay_in_link_latencies']['median']:.1f} mean "
         f"link latencies, against a 10-hop budget of {10 * lat:.0f} ms); p95 "
-        f"{d['delay_ms']['p95']:.0f} ms, where a lost path or receipt waits for a retry.",
+        f"{d['delay_ms']['p95']:.0f} ms.",
         f"- Transmissions per delivered message over the shortest path: median "
-        f"{d['transmissions_per_shortest_path']['median']:.2f} (messages follow their path), but "
-        f"mean {d['transmissions_per_shortest_path']['mean']:.0f}: a message that meets a relay "
-        "without a path (withdrawn while its next hop was away) or is retried with FLOOD "
-        "costs about one transmission per link of the mesh "
-        f"({f['graph']['links']:,} links). The <= 2x target holds for the median only.",
+        f"{d['transmissions_per_shortest_path']['median']:.2f}, mean "
+        f"{d['transmissions_per_shortest_path']['mean']:.2f}, max "
+        f"{d['transmissions_per_shortest_path']['max']:.1f}. A message whose path was "
+        "withdrawn is parked where it stands instead of flooding the mesh "
+        f"({rc.get('parked', 0):,} parked, {rc.get('unparked', 0):,} sent on along a new path, "
+        f"{rc.get('dropped_park_expired', 0):,} expired); {d['flooded_share']:.0%} of the "
+        "messages reached a third, FLOOD-flagged try, but with no path known the sender "
+        "parks that one too (a duplicate of the parked first try), so nothing floods.",
         f"- Churn cost: {ann:,} of {f['traffic']['transmissions']:,} transmissions are "
-        "announces, and they set the run time "
-        f"({f['cost']['cpu_seconds']:.0f} CPU s), not the message traffic. The router sends "
-        "its latest announce again on a link-up (a fresh one only once per announce "
-        "interval), so each node's announce floods the mesh once; here the warm start drops "
-        "every node's first announce, so that one flood falls in the churn window: about one "
-        "mesh-wide flood (~3,000 links) per node that links up. (Before link-up announces "
-        "were reused, every link-up signed a fresh one: 10.0M of 10.9M transmissions and "
-        "about 420 CPU s for this scenario.)",
+        f"announces (about {ann / rejoins:,.0f} per node that leaves and returns) and "
+        f"{by.get('WITHDRAW', 0):,} are withdrawals; they set the run time "
+        f"({f['cost']['cpu_seconds']:.0f} CPU s). Each leave withdraws every path through the "
+        f"node, and the mesh repairs them: {rc.get('reshared', 0):,} re-shared announces "
+        f"and {rc.get('routes_relearned', 0):,} paths relearned (each relearned path is "
+        "passed to every other neighbour once); a returning node gets its neighbours' tables.",
     ]
+    note = f.get("note")
+    if note:
+        out.append(
+            f"- Shared note: {note['members']} members ({note['members_away']} of them away "
+            f"for a while), {note['edits']} edits; every member held every edit "
+            f"{note['converged_after_s']} s after the later of the last return "
+            f"({note['last_return_s']:.1f} s) and the last edit ({note['last_edit_s']:.1f} s); "
+            f"texts and full document encodings byte-identical: {_yes(note['identical'])}. "
+            "Members who were away catch up from their neighbours' room logs on link-up "
+            f"({f['catch_up']['handed_on']:,} envelopes handed on in the run)."
+        )
     for mode, r in sorted(runs.items()):
         if mode == "flood":
             continue
         room = r["room"]
-        by = r["traffic"]["by_type"]
+        rb = r["traffic"]["by_type"]
         out.append(
             f"- Rooms, {mode}: {room['copies_per_member']['mean']:.2f} copies per member "
             f"(flood: {f['room']['copies_per_member']['mean']:.2f}), delivery to members online "
-            f"throughout {room['delivery_ratio_members_online_throughout']['mean']:.1%}; "
-            f"{by.get('NOTE', 0):,} room transmissions (flood: "
-            f"{f['traffic']['by_type'].get('NOTE', 0):,}) plus {by.get('IHAVE', 0):,} IHAVE, "
-            f"{by.get('IWANT', 0):,} IWANT, {by.get('GRAFT', 0):,} GRAFT and "
-            f"{by.get('PRUNE', 0):,} PRUNE."
+            f"throughout {room['delivery_ratio_members_online_throughout']['mean']:.1%}, to "
+            f"all members {room['delivery_ratio']['mean']:.1%}; {rb.get('NOTE', 0):,} room "
+            f"transmissions (flood: {by.get('NOTE', 0):,}) plus {rb.get('IHAVE', 0):,} IHAVE, "
+            f"{rb.get('IWANT', 0):,} IWANT, {rb.get('GRAFT', 0):,} GRAFT and "
+            f"{rb.get('PRUNE', 0):,} PRUNE."
         )
-    out.append(
-        "- With mean degree 6, a D=6 topic mesh holds nearly every neighbour, so it saves "
-        "little over flooding; the gain comes where nodes have many more neighbours than D. "
-        "D=3 meets the 3-copies target on this graph, at the price of more IHAVE traffic and "
-        "repair latency for members the mesh misses."
-    )
+    d3 = runs.get("gossip D=3")
+    if d3 is not None:
+        calm = next(
+            (
+                r
+                for r in results
+                if r["mode"] == "gossip D=3"
+                and r["graph"]["nodes"] == n
+                and not r["scenario"]["churn"]
+            ),
+            None,
+        )
+        online = d3["room"]["delivery_ratio_members_online_throughout"]["mean"]
+        calm_text = (
+            f" ({calm['room']['delivery_ratio_members_online_throughout']['mean']:.1%} without "
+            "churn)"
+            if calm
+            else ""
+        )
+        out.append(
+            "- With mean degree 6, a D=6 topic mesh holds nearly every neighbour, so it saves "
+            "little over flooding. D=3 keeps copies near 3, but paths through a sparse topic "
+            "mesh are longer than shortest paths and room envelopes carry the 8-hop limit: "
+            f"at {n:,} nodes it reaches {online:.1%} of the members online throughout"
+            f"{calm_text}, even with `flood_tail` 2 (a copy with two hops or fewer to spare "
+            "goes to every neighbour), and a member it misses stays behind until a link-up "
+            "swaps room logs."
+        )
     return "\n".join(out)
 
 
@@ -330,6 +402,21 @@ def _estimate(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _coverage(results: list[dict[str, Any]]) -> str:
+    """Which sizes ran which scenarios, when a size did not run them all."""
+    full = {(churn, mode) for churn in (0.0, 0.2) for mode in MODES}
+    lines = []
+    for n in sorted({r["graph"]["nodes"] for r in results}):
+        ran = {(r["scenario"]["churn"], r["mode"]) for r in results if r["graph"]["nodes"] == n}
+        if ran != full:
+            names = ", ".join(f"{mode} at {churn:.0%} churn" for churn, mode in sorted(ran))
+            lines.append(
+                f"- {n:,} nodes: only {names} (each run holds n² paths and seen ids, and "
+                "churn costs grow as n²; the rest did not fit the time at hand)."
+            )
+    return "\n".join(lines)
+
+
 def write_doc(results: list[dict[str, Any]], plots: list[str], sizes: list[int]) -> None:
     sample = results[0]["scenario"]
     lat_lo, lat_hi = (1000 * x for x in sample["latency"])
@@ -347,27 +434,35 @@ are measured, except the section marked **estimate**.
 - Random connected graphs (a random spanning tree plus uniform random links), mean degree 6;
   per-link latency drawn once per link, uniform {lat_lo:.0f}-{lat_hi:.0f} ms; no loss.
   Seed {sample["seed"]}.
-- Warm start: links come up quietly and path tables are seeded with BFS shortest paths, as if
-  the first announce round had converged (a full announce round costs n² signature checks:
-  ~41 s at 1,000 nodes). Announce interval and path TTL are longer than the run
-  ({sample["end"]:.0f} virtual s), so paths come from the warm start, link-ups and reverse paths.
+- Warm start: links come up quietly and every node's first announce is made but its flood
+  dropped; path tables are then seeded with BFS shortest paths, each path storing that
+  announce at the hop count it would have arrived with, and every node marks every announce
+  as seen: what a converged first announce round leaves behind (the round itself costs n²
+  signature checks). Announce interval and path TTL are longer than the run
+  ({sample["end"]:.0f} virtual s), so later paths come from link-ups, re-shares and reverse paths.
 - Churn: 20% of the nodes leave once (every link down) between {sample["churn_start"]:.0f} s
   and {sample["churn_end"]:.0f} s and come back {away_lo:.0f}-{away_hi:.0f} s later.
 - {sample["direct"]} direct messages between random pairs (sent between
   {sample["traffic_start"]:.0f} s and {sample["traffic_end"]:.0f} s): DATA addressed to the peer,
-  answered by a RECEIPT; the sender retries after 2 s (doubling), flagged FLOOD from the
-  second try on, and at once when it comes back online. Delay is measured from the first
-  moment both ends are online. The mailbox (store-and-forward) is not simulated: retries
-  stand in for it.
+  answered by a RECEIPT; the sender retries the same item after 2 s (doubling), flagged FLOOD
+  from the third try on (as `mesh/outbox.py`), and at once when it comes back online. Delay is
+  measured from the first moment both ends are online. The mailbox is not simulated; the
+  router's own parking of envelopes whose path was lost, and the retries, stand in for it.
 - {sample["rooms"]} rooms of {sample["room_size"]} members scattered over the mesh,
   {sample["room_messages"]} NOTE envelopes each. Copies per member count every arrival,
-  duplicates included. Every node relays room traffic (members are not neighbours of each other).
+  duplicates and catch-up included. Every node relays room traffic.
+- Shared note: {sample["note_members"]} members ({sample["note_offline"]} of them among the
+  nodes that leave) each make {sample["note_edits"]} edits to one pycrdt document (a `body`
+  Text, as in `crdt/note.py`) at random times between {sample["traffic_start"]:.0f} s and
+  {sample["traffic_end"]:.0f} s, away or not; each edit's update rides as a ROOM-addressed NOTE
+  envelope numbered per author. Every node keeps room envelopes in the product's `RoomLog`
+  (in-memory SQLite) and swaps inventories with a neighbour on every link-up, handing on what
+  the other lacks, as `mesh/node.py` does (`tests/sim/catchup.py`). Not modelled: the
+  sender-key encryption of the update and the batching of edits. Convergence time is counted
+  from the later of the last member's return and the last edit.
 - Modes: `flood` (the default router), `gossip D=6` (`RouterConfig.room_gossip`, d_lo 4, d_hi 12)
-  and `gossip D=3` (d_lo 2, d_hi 4).
-- The note-convergence scenario (20 members editing a note) was **not run**.
-- 5,000 nodes were **not run**: churn cost grows about as n² (each returning node floods
-  announces over the whole mesh), so from the 1,000-node runs it would take hours; the warm
-  start alone holds n² path entries. The estimate below covers larger meshes instead.
+  and `gossip D=3` (d_lo 2, d_hi 4, flood_tail 2).
+{_coverage(results)}
 - Wall times were measured while other work shared the two cores; CPU seconds are the fairer
   figure. Memory is the resident-set growth of the scenario's process divided by its nodes.
 
@@ -402,8 +497,9 @@ on degree, not on n).
 - Every announce reaches every node and costs each node one signature check: at 1,000,000
   nodes the announce load alone would exceed one core at a 30 s interval. Flat announces do
   not scale past ~10^5 nodes; the path table bound (10,000) is reached at 10,000 nodes.
-- Each link-up sends a fresh announce that floods the whole mesh, so churn cost per returning
-  node grows linearly with n (last row).
+- Each leave withdraws the paths through the node and the mesh repairs them, and each return
+  hands the node its neighbours' tables, so churn cost per returning node grows about
+  linearly with n (last row), and the total for a fixed churn share as n².
 """
     DOC.write_text(text)
 
@@ -417,6 +513,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--report-only", action="store_true", help="rewrite the doc and plots from scale.json"
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NODES:MODE:CHURN",
+        help="run just these scenarios (say 5000:flood:0); repeatable",
+    )
+    parser.add_argument(
+        "--merge", action="store_true", help="add to (or replace in) the last results"
+    )
     args = parser.parse_args(argv)
     sizes = [100] if args.quick else [100, 1000]
     if args.sizes:
@@ -428,12 +534,37 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {DOC.relative_to(ROOT)} from {RESULTS.relative_to(ROOT)}")
         return 0
     jobs = scenarios(sizes, args.seed)
+    if args.only:
+        jobs = []
+        for spec in args.only:
+            nodes, mode, churn = spec.split(":")
+            gossip, cfg = MODES[mode]
+            jobs.append(
+                (
+                    mode,
+                    Scenario(
+                        nodes=int(nodes),
+                        churn=float(churn),
+                        gossip=gossip,
+                        gossip_config=cfg,
+                        seed=args.seed,
+                    ),
+                )
+            )
     print(f"{len(jobs)} scenarios on {args.workers} workers", flush=True)
     started = time.perf_counter()
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(args.workers, maxtasksperchild=1) as pool:
         results = pool.map(_job, jobs, chunksize=1)
     print(f"all done in {time.perf_counter() - started:.0f} s", flush=True)
+    if args.merge and RESULTS.exists():
+
+        def key(r: dict[str, Any]) -> tuple[int, float, str]:
+            return (r["graph"]["nodes"], r["scenario"]["churn"], r["mode"])
+
+        fresh = {key(r) for r in results}
+        results = [r for r in json.loads(RESULTS.read_text()) if key(r) not in fresh] + results
+    sizes = sorted({r["graph"]["nodes"] for r in results})
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     plots = _plots(results)

@@ -15,6 +15,13 @@ across the mesh and relays must carry their traffic.
   `gossip_windows` heartbeats' messages to up to `d_lazy` non-mesh
   neighbours. A neighbour missing one of them answers **IWANT**, and gets the
   envelope from the message cache: the repair path for gaps in the mesh.
+- A node that publishes or passes on a message while its mesh is below
+  `d_lo` (all its links went down and came back, say) grafts up to `d` at
+  once rather than at the next heartbeat: the message must not go nowhere.
+- With `flood_tail` > 0, a copy that may cross fewer than `flood_tail` more
+  links after the next goes to every neighbour: paths through the topic mesh
+  are longer than shortest paths, and a copy out of hops can neither go on nor
+  be offered in IHAVE, which would strand members far from the author.
 - **Score** per neighbour: first deliveries earn a capped credit, invalid
   traffic (reported by the router) costs `invalid_penalty`; scores decay each
   heartbeat. Peers below `graylist` are pruned, never grafted, and their
@@ -65,6 +72,10 @@ class GossipConfig:
     max_iwant_ids: int = 256  # per IWANT message, and answered per IWANT
     iwant_timeout: float = 3.0  # before the same id is asked again
     prune_backoff: float = 10.0
+    # a copy that may cross at most this many more links after the next one goes to every
+    # neighbour, not just the mesh: mesh paths are longer than shortest ones, and a copy
+    # out of hops can neither be forwarded nor offered in IHAVE (0: never)
+    flood_tail: int = 0
     topic_ttl: float = 600.0  # a topic without traffic is forgotten
     max_topics: int = 1024
     first_delivery_weight: float = 1.0
@@ -145,16 +156,24 @@ class Gossip:
     def publish(self, topic: bytes, msg_id: bytes, data: bytes, now: float) -> list[GossipAction]:
         """Send a room envelope authored here to the topic's mesh peers."""
         actions = self._join(topic, None, now)
+        actions += self._fill(topic, now)
         self._remember(topic, msg_id, data)
         return actions + [Forward(link, data) for link in sorted(self.topics[topic].mesh)]
 
     def receive(
-        self, topic: bytes, msg_id: bytes, data: bytes | None, link: int, now: float
+        self,
+        topic: bytes,
+        msg_id: bytes,
+        data: bytes | None,
+        link: int,
+        now: float,
+        spare: int | None = None,
     ) -> list[GossipAction]:
         """A new (verified, unseen) room envelope arrived on `link`.
 
         `data` is the copy to pass on (hop count already raised), None when
-        its hop limit forbids passing it on.
+        its hop limit forbids passing it on; `spare` is how many links it may
+        cross after the next one (None: plenty).
         """
         self.asked.pop(msg_id, None)
         peer = self.peers.get(link)
@@ -167,9 +186,13 @@ class Gossip:
         actions = self._join(topic, link, now)
         if data is None:
             return actions
+        actions += self._fill(topic, now)
         self._remember(topic, msg_id, data)
-        mesh = self.topics[topic].mesh
-        return actions + [Forward(other, data) for other in sorted(mesh) if other != link]
+        targets = self.topics[topic].mesh
+        if spare is not None and spare < self.config.flood_tail:
+            targets = set(self.peers)
+            self.count("tail_flooded")
+        return actions + [Forward(other, data) for other in sorted(targets) if other != link]
 
     def control(
         self, link: int, type: int, payload: bytes, known: Callable[[bytes], bool], now: float
@@ -330,6 +353,18 @@ class Gossip:
             for link in chosen
             if graft_via or link != via
         ]
+
+    def _fill(self, topic_id: bytes, now: float) -> list[GossipAction]:
+        """Graft up to `d` now if the mesh fell below `d_lo` (say, every link went down and
+        came back): a message must not wait for the heartbeat with no mesh peer to go to."""
+        topic = self.topics[topic_id]
+        if len(topic.mesh) >= self.config.d_lo:
+            return []
+        chosen = self._candidates(topic)[: self.config.d - len(topic.mesh)]
+        topic.mesh.update(chosen)
+        if chosen:
+            self.count("grafted_on_send")
+        return [Control(link, EnvelopeType.GRAFT, topic_id) for link in chosen]
 
     def _on_graft(
         self, link: int, topic_ids: list[bytes], graylisted: bool, now: float

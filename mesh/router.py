@@ -22,13 +22,27 @@ Rules for an envelope arriving on a link, in order (each drop is counted as
    withdrawal, re-shared announces must work); address records go up to
    the node and flood on within their small hop limit; envelopes for this
    node are delivered; others are
-   forwarded along the known path, or flooded once when none is known, as
-   long as the hop limit allows (``hop_limit``); stored types (>= DATA) for a
-   peer that is not a neighbour are also kept for the mailbox (:class:`Keep`).
+   forwarded along the known path, or flooded once when none was ever known,
+   as long as the hop limit allows (``hop_limit``); stored types (>= DATA) for
+   a peer that is not a neighbour are also kept for the mailbox (:class:`Keep`).
+   A directed envelope whose path was *lost* (withdrawn or its link went
+   down) is not flooded: it is parked, and sent along the next path learned
+   for its destination, or dropped (``dropped_park_expired``) after
+   ``park_ttl``. Only a relay floods a FLOOD-flagged envelope without a path.
 7. with ``RouterConfig.room_gossip``, room envelopes go to the topic mesh of
    :mod:`mesh.gossip` instead of every link, and its GRAFT/PRUNE/IHAVE/IWANT
    envelopes (neighbour-only, hop limit 1) are handled here; off, they are
    dropped (``gossip_off``).
+
+Route repair: when a neighbour withdraws a destination we still reach another
+way, we send it our stored announce for it after a random wait of one to two
+``reshare_delay`` (by then any stale path of ours would have been withdrawn
+too), unless that neighbour passed an announce of it to us meanwhile; the
+neighbour takes it as a re-shared announce and floods it on to the others
+that lost the path, which cancels their own offers. A relearned path goes at
+once only on links older than ``link_settle``; on younger ones (whose peers
+just sent us their tables) it is offered the same way, so that a node coming
+back does not echo each table it is sent to all its other neighbours.
 
 Invalid traffic costs the sending link penalty points; past the threshold
 the link is closed and its peer banned for a while.
@@ -36,7 +50,9 @@ the link is closed and its peer banned for a while.
 
 from __future__ import annotations
 
+import heapq
 import random
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +85,10 @@ class RouterConfig:
     penalty_decay: float = 1.0
     ban_duration: float = 600.0
     max_bans: int = 10_000
+    reshare_delay: float = 1.0  # wait before re-sharing a path a neighbour withdrew
+    link_settle: float = 2.0  # a link this young swapped path tables on link-up
+    park_ttl: float = 30.0  # a directed envelope whose path was lost waits this long
+    max_parked: int = 1000  # parked envelopes at most; past it they flood as before
     room_gossip: bool = False  # room envelopes go through the topic mesh (mesh/gossip.py)
     gossip: GossipConfig = field(default_factory=GossipConfig)
 
@@ -133,9 +153,25 @@ class Route:
 
 
 @dataclass
+class _Parked:
+    """A directed envelope waiting for a path to its destination."""
+
+    envelope: Envelope
+    expires: float
+    done: bool = False
+
+
+_NEVER = float("inf")
+
+#: re-shares waiting for their delay, at most
+MAX_RESHARE = 10_000
+
+
+@dataclass
 class _Link:
     peer: bytes
     bucket: TokenBucket
+    since: float = 0.0  # when it came up
 
 
 @dataclass
@@ -156,7 +192,17 @@ class Router:
         self.bans: dict[bytes, float] = {}
         self.seq = 0
         self._next_announce = self.now
+        self._route_check = self.now  # no path expires before this
         self._last_announce: Envelope | None = None
+        # dest -> (until when its missing path counts as lost, the announce it had)
+        self.lost: dict[bytes, tuple[float, bytes | None]] = {}
+        self.parked: dict[bytes, list[_Parked]] = {}
+        self._park_queue: deque[_Parked] = deque()  # in expiry order
+        self._parked_count = 0
+        self._ready: dict[bytes, None] = {}  # parked dests that have a path again, in order
+        # re-shares waiting for their time: a heap of (due, link, dest), and which are still on
+        self._reshare: list[tuple[float, int, bytes]] = []
+        self._reshare_due: dict[tuple[int, bytes], float] = {}
         self.gossip = Gossip(self.config.gossip, self.rng) if self.config.room_gossip else None
 
     # -- events --------------------------------------------------------------
@@ -167,7 +213,7 @@ class Router:
             self.count("dropped_banned")
             return [Close(link, "banned")]
         bucket = TokenBucket.full(self.config.link_rate, self.config.link_burst, now)
-        self.links[link] = _Link(peer, bucket)
+        self.links[link] = _Link(peer, bucket, now)
         if self.gossip is not None:
             self.gossip.add_peer(link, peer)
         self._learn(peer, link, 1, now, None)
@@ -180,7 +226,7 @@ class Router:
                 continue
             if stored[0] + 1 <= stored[4]:
                 actions.append(Send(link, stored))
-        return actions
+        return actions + self._release(now)
 
     def link_down(self, link: int, now: float) -> list[Action]:
         """A link closed: forget it and every path through it, and tell the neighbours."""
@@ -189,14 +235,16 @@ class Router:
             return []
         if self.gossip is not None:
             self.gossip.remove_peer(link)
-        lost = [d for d, r in self.routes.items() if r.link == link]
-        for dest in lost:
-            del self.routes[dest]
+        broken = [r for r in self.routes.values() if r.link == link]
+        for route in broken:
+            del self.routes[route.dest]
         # another link to the same neighbour keeps it reachable
         for other, state in self.links.items():
             if state.peer == gone.peer:
                 self._learn(gone.peer, other, 1, now, None)
-        return self._withdraw([d for d in lost if d not in self.routes], None, now)
+        broken = [r for r in broken if r.dest not in self.routes]
+        self._mark_lost(broken, now)
+        return self._withdraw([r.dest for r in broken], None, now) + self._release(now)
 
     def originate(self, envelope: Envelope, now: float) -> list[Action]:
         """Send an envelope authored here into the mesh."""
@@ -210,7 +258,7 @@ class Router:
             )
             return self._gossiped(published, now)
         actions = self._forward(envelope, None, now)
-        if not actions:
+        if not actions and self._waiting(envelope) is None:
             self.count("dropped_no_link")
         return actions
 
@@ -223,6 +271,14 @@ class Router:
         on these very bytes (say, in a thread pool: see :func:`check_signatures`);
         None means check it here.
         """
+        actions = self._receive(link, data, now, signature_ok)
+        if self._ready:
+            actions += self._release(now)
+        return actions
+
+    def _receive(
+        self, link: int, data: bytes, now: float, signature_ok: bool | None
+    ) -> list[Action]:
         state = self.links.get(link)
         if state is None:
             self.count("dropped_unknown_link")
@@ -239,11 +295,14 @@ class Router:
             return self._reject(link, "stale", now)
         if age < -self.config.max_future:
             return self._reject(link, "future", now)
+        if self._reshare_due and envelope.type == EnvelopeType.ANNOUNCE:
+            # the neighbour passes this announce on, so it has a path: no need to offer ours
+            self._reshare_due.pop((link, envelope.author), None)
         message_id = envelope.message_id
         if self.seen.seen(message_id, now):
             if self._is_redelivery(envelope):
                 return [Deliver(envelope, link)]
-            return self._relearn(envelope, link, now) or self._reject(link, "duplicate", now)
+            return self._relearn(envelope, data, link, now) or self._reject(link, "duplicate", now)
         if signature_ok is None:
             try:
                 envelope.verify()
@@ -283,7 +342,8 @@ class Router:
                 out = relayed.encode() if distance + 1 <= envelope.hop_limit else None
                 if out is None:
                     self.count("dropped_hop_limit")
-                gossiped = self.gossip.receive(envelope.dest, message_id, out, link, now)
+                spare = envelope.hop_limit - distance - 1
+                gossiped = self.gossip.receive(envelope.dest, message_id, out, link, now, spare)
                 return actions + self._gossiped(gossiped, now)
         elif envelope.type >= EnvelopeType.DATA:
             # store-and-forward: the destination may be offline; keep a copy to hand over
@@ -296,13 +356,20 @@ class Router:
         """Do timed work: announce when due, expire paths, seen ids, penalties and bans."""
         self.now = now
         self.seen.expire(now)
-        for dest in [d for d, r in self.routes.items() if r.expires <= now]:
-            del self.routes[dest]
+        if now >= self._route_check:
+            # a scan of the whole table only when some path may have run out: new paths
+            # expire later than every path already there, so the minimum stays a bound
+            for dest in [d for d, r in self.routes.items() if r.expires <= now]:
+                del self.routes[dest]
+            self._route_check = min((r.expires for r in self.routes.values()), default=_NEVER)
         for peer in [p for p, until in self.bans.items() if until <= now]:
             del self.bans[peer]
         for peer in [p for p, s in self.penalties.items() if s.current(now) == 0.0]:
             del self.penalties[peer]
-        actions: list[Action] = []
+        self._expire_parked(now)
+        while self.lost and next(iter(self.lost.values()))[0] <= now:
+            del self.lost[next(iter(self.lost))]
+        actions: list[Action] = self._due_reshares(now)
         if self.gossip is not None and now >= self.gossip.next_deadline():
             actions += self._gossiped(self.gossip.heartbeat(now), now)
         if now >= self._next_announce:
@@ -316,9 +383,14 @@ class Router:
 
     def next_deadline(self) -> float:
         """The time by which :meth:`tick` must next be called."""
+        deadline = self._next_announce
         if self.gossip is not None:
-            return min(self._next_announce, self.gossip.next_deadline())
-        return self._next_announce
+            deadline = min(deadline, self.gossip.next_deadline())
+        if self._park_queue:
+            deadline = min(deadline, self._park_queue[0].expires)
+        if self._reshare:
+            deadline = min(deadline, self._reshare[0][0])
+        return deadline
 
     # -- building envelopes ------------------------------------------------
 
@@ -390,6 +462,7 @@ class Router:
                 "seen_ids": {"size": len(self.seen), "bound": self.seen.capacity},
                 "routes": {"size": len(self.routes), "bound": self.config.max_routes},
                 "bans": {"size": len(self.bans), "bound": self.config.max_bans},
+                "parked": {"size": self._parked_count, "bound": self.config.max_parked},
             },
             "bans": [encode_peer_id(p) for p, until in self.bans.items() if until > now],
         }
@@ -443,6 +516,10 @@ class Router:
             self.count("routes_evicted")
         keep = announce if announce is not None else (current.announce if current else None)
         self.routes[dest] = Route(dest, link, next_hop, hops, expires, keep)
+        if self.lost:
+            self.lost.pop(dest, None)
+        if dest in self.parked:
+            self._ready[dest] = None
 
     def _is_redelivery(self, envelope: Envelope) -> bool:
         """A stored-type envelope for us, seen before: a mailbox handing it over again.
@@ -463,32 +540,47 @@ class Router:
         self.count("redelivered")
         return True
 
-    def _relearn(self, envelope: Envelope, link: int, now: float) -> list[Action]:
+    def _relearn(self, envelope: Envelope, data: bytes, link: int, now: float) -> list[Action]:
         """Take a path from an announce seen before, if we have lost every path to its author.
 
         After a withdrawal, neighbours re-share announces we saw already; without
         this the path would stay unknown until the author's next announce. It
-        floods on only when it created a path, which ends the spread.
+        floods on only when it created a path (or stored the first announce of a
+        neighbour on a new link), which ends the spread where paths survived.
         """
         author = envelope.author
-        if (
-            envelope.type != EnvelopeType.ANNOUNCE
-            or author == self.identity.public_key
-            or self.route_to(author, now) is not None
-        ):
+        if envelope.type != EnvelopeType.ANNOUNCE or author == self.identity.public_key:
             return []
-        try:
-            # the id covers the signed part only: this copy's signature, which we would
-            # store and pass on, is unchecked yet; a bad one is just a duplicate
-            envelope.verify()
-        except EnvelopeError:
+        route = self.route_to(author, now)
+        # a neighbour back on a new link sends its last announce again: the mesh, which
+        # withdrew its paths to it, has seen that one, so it must travel on from here
+        fresh_link = route is not None and route.link == link and route.announce is None
+        if route is not None and not fresh_link:
             return []
+        lost = self.lost.get(author)
+        # the id covers the signed part only: this copy's signature, which we would store
+        # and pass on, is unchecked yet (a bad one is just a duplicate), unless these are
+        # the very bytes of the path we lost (but for the unsigned hop count), checked then
+        if lost is None or lost[1] is None or lost[1][1:] != data[1:]:
+            try:
+                envelope.verify()
+            except EnvelopeError:
+                return []
         relayed = envelope.with_hops(envelope.hops + 1)
         self._learn(author, link, relayed.hops, now, relayed.encode())
-        if self.route_to(author, now) is None:
+        route = self.route_to(author, now)
+        if route is None or route.announce is None:
             return []
         self.count("routes_relearned")
-        return self._flood(relayed, link)
+        # links that came up lately get it only if their peer does not send it to us first:
+        # on link-up each side sends its table, and a node coming back would otherwise
+        # echo each table it gets to every other new neighbour
+        settled = now - self.config.link_settle
+        actions = self._flood(relayed, link, settled)
+        for other, state in self.links.items():
+            if other != link and state.since > settled:
+                self._offer(other, author, now)
+        return actions
 
     def _withdraw(self, dests: list[bytes], came_from: int | None, now: float) -> list[Action]:
         """Tell neighbours (but `came_from`) that we no longer reach `dests`."""
@@ -510,14 +602,126 @@ class Router:
         payload = envelope.payload
         if len(payload) % 32 or envelope.hop_limit != 1:
             return self._reject(link, "malformed", now)
-        lost = []
+        lost: list[Route] = []
         for start in range(0, len(payload), 32):
             dest = payload[start : start + 32]
             route = self.routes.get(dest)
-            if route is not None and route.link == link and route.hops > 1:
-                del self.routes[dest]
-                lost.append(dest)
-        return self._withdraw(lost, link, now)
+            if route is None:
+                continue
+            if route.link == link:
+                if route.hops > 1:
+                    del self.routes[dest]
+                    lost.append(route)
+            elif route.announce is not None and route.expires > now:
+                self._offer(link, dest, now)  # we reach it another way: offer that path back
+        self._mark_lost(lost, now)
+        return self._withdraw([r.dest for r in lost], link, now)
+
+    def _offer(self, link: int, dest: bytes, now: float) -> None:
+        """Re-share our path to `dest` on `link` after a random one to two `reshare_delay`.
+
+        By then a stale path of ours has been withdrawn too; and the offer is
+        cancelled if the neighbour passes us an announce of `dest` meanwhile
+        (the first of several neighbours to offer gives it the path, and its
+        flood reaches the others).
+        """
+        if (link, dest) in self._reshare_due:
+            return
+        if len(self._reshare_due) >= MAX_RESHARE:
+            self.count("dropped_reshare_full")
+            return
+        due = now + self.config.reshare_delay * (1.0 + self.rng.random())
+        self._reshare_due[link, dest] = due
+        heapq.heappush(self._reshare, (due, link, dest))
+
+    def _due_reshares(self, now: float) -> list[Action]:
+        """Send the re-shares that are due, if the path still holds and may cross one more link."""
+        actions: list[Action] = []
+        while self._reshare and self._reshare[0][0] <= now:
+            due, link, dest = heapq.heappop(self._reshare)
+            if self._reshare_due.get((link, dest)) != due:
+                continue  # cancelled: the neighbour has the path again
+            del self._reshare_due[link, dest]
+            route = self.route_to(dest, now)
+            if link not in self.links or route is None or route.link == link:
+                continue
+            stored = route.announce
+            if stored is not None and stored[0] + 1 <= stored[4]:
+                self.count("reshared")
+                actions.append(Send(link, stored))
+        return actions
+
+    def _mark_lost(self, routes: list[Route], now: float) -> None:
+        """Remember that these paths broke: traffic for them waits for a new path."""
+        until = now + self.config.route_ttl
+        for route in routes:
+            self.lost.pop(route.dest, None)
+            self.lost[route.dest] = (until, route.announce)
+        while len(self.lost) > self.config.max_routes:
+            del self.lost[next(iter(self.lost))]
+
+    def _park(self, envelope: Envelope, now: float) -> bool:
+        """Hold a directed envelope until a path to its destination is learned.
+
+        A copy with the same author, type and payload already waiting (a
+        retry) is dropped: the first one goes when the path comes. Returns
+        False when the parking lot is full (the caller floods instead).
+        """
+        if self._waiting(envelope) is not None:
+            self.count("dropped_parked_duplicate")
+            return True
+        if self._parked_count >= self.config.max_parked:
+            self.count("park_full")
+            return False
+        parked = _Parked(envelope, now + self.config.park_ttl)
+        self.parked.setdefault(envelope.dest, []).append(parked)
+        self._park_queue.append(parked)
+        self._parked_count += 1
+        self.count("parked")
+        return True
+
+    def _waiting(self, envelope: Envelope) -> _Parked | None:
+        """The parked envelope with the same author, type, destination and payload, if any."""
+        for parked in self.parked.get(envelope.dest, []):
+            e = parked.envelope
+            if (e.author, e.type, e.payload) == (envelope.author, envelope.type, envelope.payload):
+                return parked
+        return None
+
+    def _release(self, now: float) -> list[Action]:
+        """Send parked envelopes whose destination has a path again."""
+        actions: list[Action] = []
+        for dest in list(self._ready):
+            route = self.route_to(dest, now)
+            if route is None or route.link not in self.links:
+                continue
+            for parked in self.parked.pop(dest, []):
+                parked.done = True
+                self._parked_count -= 1
+                if parked.expires <= now:
+                    self.count("dropped_park_expired")
+                    continue
+                self.count("unparked")
+                actions.append(Send(route.link, parked.envelope.encode()))
+        self._ready.clear()
+        return actions
+
+    def _expire_parked(self, now: float) -> None:
+        queue = self._park_queue
+        while queue and (queue[0].done or queue[0].expires <= now):
+            parked = queue.popleft()
+            if parked.done:
+                continue
+            parked.done = True
+            dest = parked.envelope.dest
+            waiting = self.parked.get(dest, [])
+            if parked in waiting:
+                waiting.remove(parked)
+            if not waiting:
+                self.parked.pop(dest, None)
+                self._ready.pop(dest, None)
+            self._parked_count -= 1
+            self.count("dropped_park_expired")
 
     def _forward(self, envelope: Envelope, came_from: int | None, now: float) -> list[Action]:
         # hops counts links already crossed; one more must stay within the limit
@@ -526,19 +730,35 @@ class Router:
             self.count("dropped_hop_limit")
             return []
         out = envelope if came_from is None else envelope.with_hops(next_hops)
-        if envelope.dest_kind == DestKind.PEER and not envelope.flood:
+        if envelope.dest_kind == DestKind.PEER:
             route = self.route_to(envelope.dest, now)
-            if route is not None and route.link != came_from and route.link in self.links:
+            if route is None or route.link not in self.links:
+                lost = self.lost.get(envelope.dest)
+                # a relay still floods what its author flagged FLOOD (a path may lie)
+                may_park = came_from is None or not envelope.flood
+                if may_park and lost is not None and lost[0] > now and self._park(out, now):
+                    return []
+            elif not envelope.flood and route.link != came_from:
                 self.count("relayed" if came_from is not None else "sent_direct")
                 return [Send(route.link, out.encode())]
         return self._flood(out, came_from)
 
-    def _flood(self, envelope: Envelope, came_from: int | None) -> list[Action]:
+    def _flood(
+        self, envelope: Envelope, came_from: int | None, settled: float | None = None
+    ) -> list[Action]:
+        """Send on every link but `came_from` (and, given `settled`, links up since then)."""
         if came_from is not None and envelope.hops + 1 > envelope.hop_limit:
             self.count("dropped_hop_limit")
             return []
         data = envelope.encode()
-        targets = [link for link in self.links if link != came_from]
+        if settled is None:
+            targets = [link for link in self.links if link != came_from]
+        else:
+            targets = [
+                link
+                for link, state in self.links.items()
+                if link != came_from and state.since <= settled
+            ]
         if targets:
             self.count("flooded")
         return [Send(link, data) for link in targets]

@@ -62,6 +62,31 @@ def test_past_the_hop_limit_a_message_is_not_forwarded_or_cached() -> None:
     assert MSG not in g.cache
 
 
+def test_a_node_whose_links_all_went_down_grafts_again_before_it_publishes() -> None:
+    g = gossip(6)
+    g.publish(TOPIC, MSG, b"wire", 0.0)
+    for link in range(1, 7):  # away: every link down, then up again before a heartbeat
+        g.remove_peer(link)
+    for link in range(1, 7):
+        g.add_peer(link, peer(link))
+    assert not g.topics[TOPIC].mesh
+
+    actions = g.publish(TOPIC, b"\x02" * 32, b"wire 2", 0.5)
+    mesh = g.topics[TOPIC].mesh
+    assert len(mesh) == CFG.d and grafts(actions) == mesh
+    assert {a.link for a in actions if isinstance(a, Forward)} == mesh
+
+
+def test_a_copy_with_few_hops_to_spare_goes_to_every_neighbour() -> None:
+    g = gossip(10, GossipConfig(d=3, d_lo=2, d_hi=4, d_lazy=2, flood_tail=2))
+    plenty = g.receive(TOPIC, MSG, b"wire", 5, 0.0, spare=2)
+    assert {a.link for a in plenty if isinstance(a, Forward)} == g.topics[TOPIC].mesh - {5}
+
+    short = g.receive(TOPIC, b"\x02" * 32, b"wire 2", 5, 0.0, spare=1)
+    assert {a.link for a in short if isinstance(a, Forward)} == set(range(1, 11)) - {5}
+    assert g.counters["tail_flooded"] == 1
+
+
 def test_graft_is_accepted_below_d_hi_and_answered_with_prune_above() -> None:
     g = gossip(10)
     g.publish(TOPIC, MSG, b"wire", 0.0)

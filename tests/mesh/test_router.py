@@ -200,6 +200,134 @@ def test_flood_flag_floods_even_when_a_route_exists() -> None:
     assert not d.delivered
 
 
+# -- lost paths: park, re-share, re-announce ---------------------------------------
+
+
+def test_an_envelope_whose_path_was_lost_waits_and_goes_when_a_path_returns() -> None:
+    net = Network(config())
+    a, _, _, d = net.line("a", "b", "c", "d")
+    net.advance(5.0)  # links older than link_settle: they pass relearned paths on
+    net.run_until_idle()
+    net.disconnect("c", "d")
+    net.run_until_idle()  # the withdrawal reaches b and a
+    assert a.router.route_to(d.key, net.now) is None
+
+    sent = net.transmissions
+    net.originate("a", data(a, net.now, d.key, b"later"))
+    net.originate("a", data(a, net.now, d.key, b"later"))  # a retry: the same item again
+    net.run_until_idle()
+    assert net.transmissions == sent  # nothing floods the mesh while d is away
+    assert counter(a, "parked") == 1 and counter(a, "dropped_parked_duplicate") == 1
+    assert a.router.status(net.now)["caches"]["parked"]["size"] == 1
+    assert counter(a, "dropped_no_link") == 0
+
+    # d is back: its announce (one the mesh saw before) travels on from c to a
+    net.connect("c", "d")
+    net.run_until_idle()
+    assert [e.payload for e in d.envelopes] == [b"later"]
+    assert counter(a, "unparked") == 1 and sum(totals(net, "flooded").values()) > 0
+    assert not a.router.parked
+    route = a.router.route_to(d.key, net.now)
+    assert route is not None and route.hops == 3
+
+
+def test_a_returning_node_does_not_echo_its_neighbours_tables_back_to_them() -> None:
+    net = Network(config())
+    a, b, c = net.line("a", "b", "c")
+    r = net.add("r")
+    net.connect("r", "a")
+    net.connect("r", "c")
+    net.advance(5.0)
+    net.run_until_idle()
+    net.disconnect("r", "a")
+    net.disconnect("r", "c")
+    net.run_until_idle()
+    flooded = counter(r, "flooded")
+
+    net.connect("r", "a")  # both links young: each side sends its table to r
+    net.connect("r", "c")
+    net.run_until_idle()
+    assert counter(r, "routes_relearned") >= 2  # paths from announces it saw before leaving
+    assert counter(r, "flooded") == flooded  # none echoed to the other new link
+    assert all(r.router.route_to(n.key, net.now) is not None for n in (a, b, c))
+
+
+def test_a_young_link_gets_a_relearned_path_its_peer_did_not_send_after_a_wait() -> None:
+    net = Network(config())
+    a, _, _, d = net.line("a", "b", "c", "d")  # every link younger than link_settle
+    net.disconnect("c", "d")
+    net.run_until_idle()
+    net.connect("c", "d")
+    net.run_until_idle()
+    assert a.router.route_to(d.key, net.now) is None  # offered on young links, not flooded
+
+    delay = RouterConfig().reshare_delay
+    for _ in range(2):  # c offers it to b, then b to a
+        net.advance(2 * delay)
+        net.run_until_idle()
+    route = a.router.route_to(d.key, net.now)
+    assert route is not None and route.hops == 3
+
+
+def test_a_parked_envelope_is_dropped_and_counted_after_park_ttl() -> None:
+    net = Network(config(park_ttl=5.0))
+    a, _, c = net.line("a", "b", "c")
+    net.disconnect("b", "c")
+    net.run_until_idle()
+    net.originate("a", data(a, net.now, c.key, b"too late"))
+    assert a.router.next_deadline() <= net.now + 5.0
+
+    net.advance(6.0)
+    assert counter(a, "dropped_park_expired") == 1
+    assert not a.router.parked
+    net.connect("b", "c")
+    net.run_until_idle()
+    assert not c.delivered
+
+
+def test_a_relay_still_floods_a_flood_flagged_envelope_it_has_no_path_for() -> None:
+    net = Network(config())
+    _, b, c, d = net.line("a", "b", "c", "d")
+    net.disconnect("c", "d")
+    net.run_until_idle()
+    net.connect("d", "a")  # a ring: a-b-c, a-d
+    net.run_until_idle()
+    net.disconnect("d", "a")  # b and c lost d; a lost it too
+    net.run_until_idle()
+
+    net.inject("b", "c", data(b, net.now, d.key, b"flagged", flags=FLAG_FLOOD).encode())
+    net.run_until_idle()
+    assert counter(c, "parked") == 0  # c floods it on as flagged (to no one but b)
+
+
+def test_a_neighbour_that_lost_a_path_we_still_have_gets_it_re_shared() -> None:
+    net = Network(config())
+    a, b, c, d, _ = (net.add(n) for n in "abcdx")
+    for left, right in [("c", "x"), ("x", "d"), ("b", "d"), ("a", "b")]:
+        net.connect(left, right)
+    net.run_until_idle()
+    net.connect("b", "c")  # c keeps its path through x
+    settle(net)
+
+    net.disconnect("b", "d")  # b withdraws d; c still reaches d through x
+    net.run_until_idle()
+    assert b.router.route_to(d.key, net.now) is None
+    assert a.router.route_to(d.key, net.now) is None
+    delay = RouterConfig().reshare_delay  # c offers after a random wait in [delay, 2 delay)
+    assert net.now + delay <= c.router.next_deadline() < net.now + 2 * delay
+
+    net.advance(2 * delay)
+    net.run_until_idle()
+    assert counter(c, "reshared") >= 1
+    to_d = b.router.route_to(d.key, net.now)
+    assert to_d is not None and (to_d.next_hop, to_d.hops) == (c.key, 3)
+    to_d = a.router.route_to(d.key, net.now)
+    assert to_d is not None and (to_d.next_hop, to_d.hops) == (b.key, 4)
+    net.originate("a", data(a, net.now, d.key, b"around"))
+    net.run_until_idle()
+    assert [e.payload for e in d.envelopes] == [b"around"]
+
+
 # -- hop limit -------------------------------------------------------------------
 
 
@@ -601,6 +729,7 @@ def test_status_reports_routes_counters_and_bounded_caches() -> None:
         "seen_ids": {"size": len(a.router.seen), "bound": 1000},
         "routes": {"size": 2, "bound": 100},
         "bans": {"size": 0, "bound": RouterConfig().max_bans},
+        "parked": {"size": 0, "bound": RouterConfig().max_parked},
     }
     assert status["bans"] == []
 

@@ -13,7 +13,8 @@ Link ids: edge ``e`` between nodes ``u < v`` is link ``2e`` at ``u`` and
 Hooks let a scenario observe traffic without touching the routers:
 ``on_send(node, link, data)`` for each transmission put on a link,
 ``on_arrive(node, data)`` just before a router receives bytes, and
-``on_deliver(node, deliver)`` for each :class:`~mesh.router.Deliver`.
+``on_deliver(node, deliver)`` for each :class:`~mesh.router.Deliver`, and
+``on_link_up(node, link)`` after a (not quiet) link-up, at both ends.
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ class Sim:
         self.on_send: Callable[[int, int, bytes], None] | None = None
         self.on_arrive: Callable[[int, bytes], None] | None = None
         self.on_deliver: Callable[[int, Deliver], None] | None = None
+        self.on_link_up: Callable[[int, int], None] | None = None
         self._heap: list[tuple[float, int, int, int, object]] = []
         self._seq = 0
         self._tick_at = [float("inf")] * graph.n
@@ -146,6 +148,9 @@ class Sim:
         if not quiet:
             self.execute(u, a)
             self.execute(v, b)
+            if self.on_link_up is not None:
+                self.on_link_up(u, 2 * e)
+                self.on_link_up(v, 2 * e + 1)
 
     def link_down(self, e: int) -> None:
         if not self.up[e]:
@@ -177,20 +182,38 @@ class Sim:
     def seed_routes(self) -> None:
         """Warm start: fill every path table with BFS shortest paths, as if announces converged.
 
-        Routes expire after `route_ttl` like learned ones; only up links are used.
+        Each node's latest announce (made by a first tick whose sends were
+        dropped) is stored with every path to it, at the hop count it would have
+        arrived with, and its id is marked seen everywhere: what a converged
+        announce round leaves behind, so re-shares and link-up tables work as
+        after a real round. Routes expire after `route_ttl` like learned ones;
+        only up links are used.
         """
         for dest in range(self.graph.n):
             dist = self.graph.distances(dest)
             key = self.routers[dest].identity.public_key
+            announce = self.routers[dest]._last_announce
+            stored: dict[int, bytes] = {}  # hop count -> encoded copy, shared by every holder
             for u in range(self.graph.n):
-                if dist[u] < 2:
+                if dist[u] < 1:
                     continue
                 router = self.routers[u]
+                copy = None
+                if announce is not None:
+                    router.seen.add(announce.message_id, self.now)
+                    copy = stored.get(dist[u])
+                    if copy is None:
+                        copy = stored[dist[u]] = announce.with_hops(dist[u]).encode()
+                if dist[u] == 1:
+                    route = router.routes.get(key)
+                    if route is not None:
+                        route.announce = copy
+                    continue
                 for e in self.incident[u]:
                     a, b = self.graph.edges[e]
                     w = b if a == u else a
                     if self.up[e] and dist[w] == dist[u] - 1:
-                        router._learn(key, 2 * e + (u == b), dist[u], self.now, None)
+                        router._learn(key, 2 * e + (u == b), dist[u], self.now, copy)
                         break
 
     # -- scheduling ------------------------------------------------------------
@@ -261,7 +284,7 @@ class Sim:
             elif isinstance(action, Close):
                 self.link_down(action.link >> 1)
             elif isinstance(action, Keep):
-                pass  # the mailbox is not simulated: senders retry instead
+                pass  # the mailbox is not simulated: parked envelopes and retries stand in
         deadline = self.routers[node].next_deadline()
         if deadline < self._tick_at[node]:
             self._schedule_tick(node, deadline)

@@ -5,13 +5,18 @@
 
 - direct messages between random pairs, each PEER-addressed DATA answered by a
   PEER-addressed RECEIPT; the sender retries after `retry_after` virtual
-  seconds (doubling), flagged FLOOD from the second try on, and again at once
+  seconds (doubling), flagged FLOOD from the third try on, and again at once
   when it comes back online (as mesh/outbox.py does). Delivery ratio, delay
   (from the first moment both ends are online), and transmissions of the
   message's envelopes divided by the BFS shortest path;
 - room messages (ROOM-addressed NOTE envelopes) in rooms of `room_size`
   members scattered over the graph: delivery to members, and copies received
   per member (every arrival counts, duplicates included);
+- a shared note edited by `note_members` members, some of them among the nodes
+  that leave (tests/sim/catchup.py): when every member held every edit,
+  counted from the later of the last return and the last edit, and whether
+  their documents are byte-identical. Every node keeps room envelopes in the
+  product's RoomLog and swaps inventories on link-up, as mesh/node.py does;
 - path-table and seen-cache sizes per node, gossip control traffic, wall time.
 """
 
@@ -28,9 +33,11 @@ from typing import Any
 from mesh.envelope import FLAG_FLOOD, DestKind, EnvelopeType
 from mesh.gossip import GossipConfig
 from mesh.router import Deliver, RouterConfig
+from tests.sim.catchup import CatchUp, SharedNote
 from tests.sim.engine import Graph, Sim
 
 DATA, RECEIPT, NOTE = int(EnvelopeType.DATA), int(EnvelopeType.RECEIPT), int(EnvelopeType.NOTE)
+INVENTORY = int(EnvelopeType.INVENTORY)
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,11 @@ class Scenario:
     away: tuple[float, float] = (5.0, 20.0)  # how long a leaving node stays away
     end: float = 80.0
     retry_after: float = 2.0
+    flood_after: int = 2  # unreceipted tries before the next one is flagged FLOOD
+    note_members: int = 20  # members editing one shared note (0: no note)
+    note_offline: int = 6  # of them, how many are picked among the nodes that leave
+    note_edits: int = 3  # edits per member, at random times between traffic start and end
+    catch_up: bool = True  # room logs swap vectors on link-up (tests/sim/catchup.py)
     warm_start: bool = True  # seed path tables from BFS instead of a first announce round
     gossip_config: GossipConfig = field(default_factory=GossipConfig)
 
@@ -82,6 +94,7 @@ class _Direct:
     sent: float
     reachable: float
     shortest: int
+    number: int = 0
     tries: int = 0
     transmissions: int = 0
     delivered: float | None = None
@@ -184,8 +197,9 @@ def run(scenario: Scenario) -> dict[str, Any]:
             sim.now,
             dest_kind=DestKind.PEER,
             dest=keys[item.recipient],
-            payload=b"direct %d" % len(by_env),
-            flags=FLAG_FLOOD if item.tries >= 2 else 0,
+            payload=b"direct %d" % item.number,  # every try carries the item, as the outbox does
+            # as mesh/outbox.py: flagged FLOOD once `flood_after` tries went unreceipted
+            flags=FLAG_FLOOD if item.tries > sc.flood_after else 0,
         )
         by_env[env.message_id] = item
         sim.originate(item.sender, env)
@@ -202,7 +216,7 @@ def run(scenario: Scenario) -> dict[str, Any]:
         sent = rng.uniform(sc.traffic_start, sc.traffic_end)
         if a not in dist_cache:
             dist_cache[a] = graph.distances(a)
-        item = _Direct(a, b, sent, both_online_from(a, b, sent), dist_cache[a][b])
+        item = _Direct(a, b, sent, both_online_from(a, b, sent), dist_cache[a][b], len(directs))
         directs.append(item)
         sim.at(t0 + sent, lambda item=item: try_send(item))
 
@@ -211,18 +225,24 @@ def run(scenario: Scenario) -> dict[str, Any]:
     members = [set(rng.sample(range(sc.nodes), min(sc.room_size, sc.nodes))) for _ in room_ids]
     room_msgs: dict[bytes, _RoomMsg] = {}
 
+    room_seq: dict[tuple[int, int], int] = {}  # (author, room) -> last seq, as room logs need
+
     def publish(room: int, author: int) -> None:
         if not sim.online[author]:
             return
+        seq = room_seq[author, room] = room_seq.get((author, room), 0) + 1
         env = sim.routers[author].make(
             EnvelopeType.NOTE,
             sim.now,
             dest_kind=DestKind.ROOM,
             dest=room_ids[room],
             payload=b"note update",
+            seq=seq,
         )
         msg = room_msgs[env.message_id] = _RoomMsg(room, author, sim.now - t0)
         msg.delivered[author] = sim.now - t0
+        if catch_up is not None:
+            catch_up.keep(author, env)
         sim.originate(author, env)
 
     for room in range(sc.rooms):
@@ -230,6 +250,38 @@ def run(scenario: Scenario) -> dict[str, Any]:
             author = rng.choice(sorted(members[room]))
             when = rng.uniform(sc.traffic_start, sc.traffic_end)
             sim.at(t0 + when, lambda r=room, a=author: publish(r, a))
+
+    # -- the shared note: edited by members, some of them away for a while ---------
+    note_rng = random.Random(f"{sc.seed}/note")  # its own stream: the rest stays comparable
+    note: SharedNote | None = None
+    if sc.note_members:
+        leaving = sorted(away)
+        staying = sorted(set(range(sc.nodes)) - set(leaving))
+        offline = note_rng.sample(leaving, min(sc.note_offline, len(leaving)))
+        others = note_rng.sample(staying, min(sc.note_members - len(offline), len(staying)))
+        note_room = hashlib.blake2b(b"shared note", digest_size=32).digest()
+        note = SharedNote(note_room, sorted(offline + others), sc.seed)
+
+        def edit(member: int) -> None:
+            assert note is not None
+            env = note.edit(sim, member, note_rng)
+            if catch_up is not None:
+                catch_up.keep(member, env)
+            sim.originate(member, env)  # away: it goes nowhere now, and out on the next link-up
+
+        for member in note.members:
+            for _ in range(sc.note_edits):
+                when = note_rng.uniform(sc.traffic_start, sc.traffic_end)
+                sim.at(t0 + when, lambda m=member: edit(m))
+
+    interests: dict[int, list[bytes]] = {}
+    for room, group in enumerate(members):
+        for m in group:
+            interests.setdefault(m, []).append(room_ids[room])
+    if note is not None:
+        for m in note.members:
+            interests.setdefault(m, []).append(note.room)
+    catch_up = CatchUp(sim, interests) if sc.catch_up else None
 
     # -- observation hooks -------------------------------------------------------
     def on_send(node: int, link: int, data: bytes) -> None:
@@ -246,6 +298,15 @@ def run(scenario: Scenario) -> dict[str, Any]:
 
     def on_deliver(node: int, deliver: Deliver) -> None:
         env = deliver.envelope
+        if catch_up is not None:
+            if env.type == INVENTORY:
+                catch_up.answer(node, deliver.link, env)
+                return
+            catch_up.keep(node, env)
+        if note is not None and env.dest_kind == DestKind.ROOM and env.dest == note.room:
+            if node in note.applied:
+                note.deliver(sim, node, env)
+            return
         if env.type == DATA and env.dest == keys[node]:
             item = by_env.get(env.message_id)
             if item is None:
@@ -270,6 +331,8 @@ def run(scenario: Scenario) -> dict[str, Any]:
                 msg.delivered.setdefault(node, sim.now - t0)
 
     sim.on_send, sim.on_arrive, sim.on_deliver = on_send, on_arrive, on_deliver
+    if catch_up is not None:
+        sim.on_link_up = catch_up.link_up
 
     sim.run_until(t0 + sc.end)
     run_wall = time.perf_counter() - wall
@@ -296,6 +359,10 @@ def run(scenario: Scenario) -> dict[str, Any]:
         if receivers:
             copies.append(msg.copies / receivers)
     routes = [len(r.routes) for r in sim.routers]
+    counters: dict[str, int] = {}
+    for r in sim.routers:
+        for name, value in r.counters.items():
+            counters[name] = counters.get(name, 0) + value
     seen = [len(r.seen) for r in sim.routers]
     out: dict[str, Any] = {
         "scenario": {k: v for k, v in asdict(sc).items() if k != "gossip_config"},
@@ -333,6 +400,14 @@ def run(scenario: Scenario) -> dict[str, Any]:
             "delivery_ratio_members_online_throughout": _summary(room_delivery_stayed),
             "copies_per_member": _summary(copies),
         },
+        "note": _note_metrics(note, away, t0) if note is not None else None,
+        "catch_up": {
+            "inventories": catch_up.inventories,
+            "handed_on": catch_up.handed_on,
+            "room_logs": len(catch_up.logs),
+        }
+        if catch_up is not None
+        else None,
         "tables": {
             "routes_per_node": _summary([float(x) for x in routes]),
             "seen_ids_per_node": _summary([float(x) for x in seen]),
@@ -344,6 +419,7 @@ def run(scenario: Scenario) -> dict[str, Any]:
                 for k, v in sorted(sim.sent_by_type.items())
             },
             "lost_in_flight_on_link_down": sim.cut,
+            "router_counters": dict(sorted(counters.items())),
             "events": sim.events,
         },
         "cost": {
@@ -366,6 +442,29 @@ def run(scenario: Scenario) -> dict[str, Any]:
             "config": asdict(sc.gossip_config),
         }
     return out
+
+
+def _note_metrics(
+    note: SharedNote, away: dict[int, tuple[float, float]], t0: float
+) -> dict[str, Any]:
+    """When every member held every edit, counted from the later of last return and last edit."""
+    returns = [away[m][1] for m in note.members if m in away]
+    last_return = max(returns, default=0.0)
+    last_edit = note.last_edit - t0
+    converged = None if note.converged_at is None else note.converged_at - t0
+    after = None if converged is None else converged - max(last_return, last_edit)
+    return {
+        "members": len(note.members),
+        "members_away": len(returns),
+        "edits": note.edits,
+        "last_return_s": round(last_return, 3),
+        "last_edit_s": round(last_edit, 3),
+        "converged": converged is not None,
+        "converged_at_s": None if converged is None else round(converged, 3),
+        "converged_after_s": None if after is None else round(max(0.0, after), 3),
+        "identical": note.identical(),
+        "text_bytes": len(note.text(note.members[0]).encode()),
+    }
 
 
 def quick(nodes: int = 100, **kw: Any) -> dict[str, Any]:

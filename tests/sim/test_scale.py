@@ -39,8 +39,22 @@ def test_every_direct_message_reaches_its_recipient_despite_churn(
     direct = result["direct"]
     assert direct["delivery_ratio"] == 1.0  # every recipient comes back online at some point
     assert direct["acked"] == direct["sent"]
-    # on a known path a message costs one transmission per hop
+    # on a known path a message costs one transmission per hop; one whose path was lost
+    # waits for a new one instead of flooding the mesh
     assert direct["transmissions_per_shortest_path"]["median"] == 1.0
+    assert direct["transmissions_per_shortest_path"]["mean"] <= 2.0
+    assert result["traffic"]["router_counters"]["unparked"] > 0
+
+
+@pytest.mark.parametrize("mode", ["flood", "gossip", "gossip_d3"])
+def test_the_shared_note_converges_identically_at_every_member(
+    mode: str, request: pytest.FixtureRequest
+) -> None:
+    note = request.getfixturevalue(mode)["note"]
+    assert note["members"] == 20 and note["members_away"] >= 1
+    assert note["edits"] == 20 * 3
+    assert note["converged"] and note["identical"]
+    assert note["converged_after_s"] <= 30.0  # virtual seconds after the last return
 
 
 def test_flooded_rooms_reach_members_online_throughout_once_per_neighbour(

@@ -6,6 +6,9 @@ The node is the product's own: `tui.session.Session` (a `mesh.daemon.Daemon` wit
 `crdt.service.NotesService`). The extra control verbs only drive it from inside
 its process (type an editing trace, time when a text appears), so that timing
 is taken where the work happens and not across a control-socket round trip.
+
+With BENCH_PROFILE=PATH in its environment, a node writes a cProfile of its
+trace typing to PATH and of its catch-up after joining to PATH.join.
 """
 
 from __future__ import annotations
@@ -96,7 +99,7 @@ class BenchVerbs:
         note = notes.get(note_id)
         profile = os.environ.get("BENCH_PROFILE")  # a path: cProfile the typing loop there
         profiler = cProfile.Profile() if profile else None
-        t0 = time.monotonic()
+        t0, cpu0 = time.monotonic(), time.process_time()
         if profiler:
             profiler.enable()
         for i, txn in enumerate(txns):
@@ -106,12 +109,13 @@ class BenchVerbs:
         if profiler:
             profiler.disable()
             profiler.dump_stats(profile)
-        t1 = time.monotonic()
+        t1, cpu1 = time.monotonic(), time.process_time()
         notes.flush(note_id)
         text = note.text
         return {
             "t_start": t0,
             "t_typed": t1,
+            "cpu_s": cpu1 - cpu0,  # this process's CPU time while typing (all its threads)
             "t_flushed": time.monotonic(),
             "length": len(text),
             "sha": _digest(text),
@@ -170,12 +174,19 @@ class BenchVerbs:
             )
         )
         await asyncio.sleep(0)
+        profile = os.environ.get("BENCH_PROFILE")  # a path: cProfile the catch-up at PATH.join
+        profiler = cProfile.Profile() if profile else None
         t0 = time.monotonic()
+        if profiler:
+            profiler.enable()
         self.s.chat.rooms.join(room)
         try:
             t_done = await waiter
         finally:
             self.s.chat.listeners.remove(on_chat)
+            if profiler:
+                profiler.disable()
+                profiler.dump_stats(f"{profile}.join")
         return {"t_join": t0, "t_keys": keys[0] if keys else None, "t_done": t_done}
 
     async def keystrokes(self, args: dict[str, Any]) -> dict[str, Any]:

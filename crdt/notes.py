@@ -8,7 +8,10 @@ author's per-room sequence. Every node keeps those envelopes in its room
 log, so members catch up from whichever node is online, relays included,
 which hold only ciphertext (see mesh/roomlog.py).
 
-Payload: msgpack ``[note_id (32 bytes), epoch, sealed update]``.
+Payload: msgpack ``[note_id (32 bytes), epoch, sealed update]``; a snapshot
+part (the note's whole state, cut into parts) adds ``[part, parts, covers]``,
+the per-author sequence vector the state includes, so that catch-up sends a
+snapshot and the tail instead of the whole history (see mesh/roomlog.py).
 
 Locally every update, ours or not, is kept in SQLite; past
 `COMPACT_AFTER` rows a note is compacted into one checkpoint (the merged
@@ -20,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,12 +34,13 @@ import nacl.exceptions
 import pycrdt
 
 from crdt.errors import NoteError, NoteUpdateError, NoteUsageError
-from crdt.note import Note
+from crdt.note import Note, reraise_unless_decoding
 from mesh.chat import Chat
 from mesh.envelope import MAX_PAYLOAD, DestKind, Envelope, EnvelopeType
 from mesh.errors import ChatError, MeshError
 from mesh.identity import decode_peer_id, encode_peer_id
 from mesh.listeners import Listeners
+from mesh.roomlog import MAX_SNAPSHOT_PARTS, SnapshotHeader
 from mesh.senderkey import NONCE_SIZE, new_chain_key, open_sealed, seal
 from mesh.store import Store
 
@@ -51,6 +55,15 @@ COMPACT_AFTER = 500
 #: text imported in pieces of this many characters (each must fit in one envelope)
 IMPORT_PIECE = 16 * 1024
 MAX_TITLE = 200
+#: a member publishes a snapshot of a note once it sent this many bytes of its updates since
+#: the last one and the note was quiet for SNAPSHOT_QUIET seconds (or at once past SNAPSHOT_FORCE)
+SNAPSHOT_AFTER = 64 * 1024
+SNAPSHOT_QUIET = 0.5
+SNAPSHOT_FORCE = 1024 * 1024
+#: plaintext bytes of state per snapshot envelope
+SNAPSHOT_PART = 96 * 1024
+#: snapshots being put together from their parts at most (the oldest is dropped)
+MAX_ASSEMBLING = 32
 TAG_SIZE = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_ABYTES
 
 MIGRATIONS: list[Callable[[Any], object]] = [
@@ -72,6 +85,12 @@ MIGRATIONS: list[Callable[[Any], object]] = [
             PRIMARY KEY (room_id, author, seq)
         );
     """),
+    lambda db: db.executescript("""
+        CREATE TABLE note_covered (
+            note_id TEXT NOT NULL, author TEXT NOT NULL, upto INTEGER NOT NULL,
+            PRIMARY KEY (note_id, author)
+        );
+    """),
 ]
 
 
@@ -84,6 +103,8 @@ class _Opened:
     author_id: str
     seq: int
     update: bytes
+    snapshot: SnapshotHeader | None = None  # a part of a snapshot (update = its chunk)
+    parts: tuple[int, ...] = ()  # a whole snapshot: the sequence numbers of its parts
 
 
 def merge_many(updates: list[bytes], group: int = 64) -> bytes:
@@ -98,8 +119,31 @@ def merge_many(updates: list[bytes], group: int = 64) -> bytes:
     return updates[0]
 
 
-def _aad(room: bytes, note: bytes, epoch: int, author: bytes, seq: int) -> bytes:
-    return room + note + struct.pack(">I", epoch) + author + struct.pack(">Q", seq)
+def _aad(
+    room: bytes,
+    note: bytes,
+    epoch: int,
+    author: bytes,
+    seq: int,
+    snapshot: SnapshotHeader | None = None,
+) -> bytes:
+    aad = room + note + struct.pack(">I", epoch) + author + struct.pack(">Q", seq)
+    if snapshot is not None:
+        aad += b"snapshot" + bytes(msgpack.packb(snapshot.encode()))
+    return aad
+
+
+def _state_map(state: bytes) -> dict[int, int]:
+    """A Yjs state vector (varuint count, then client and clock pairs) as {client: clock}."""
+    values, value, shift = [], 0, 0
+    for byte in state:
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            values.append(value)
+            value, shift = 0, 0
+    pairs = values[1:]
+    return dict(zip(pairs[0::2], pairs[1::2], strict=False))
 
 
 class Notes:
@@ -121,21 +165,38 @@ class Notes:
         self._incoming: list[Envelope] = []
         self._drain_handle: asyncio.Handle | None = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._since_snapshot: dict[str, int] = {}  # bytes we sent since our last snapshot
+        self._snapshot_timers: dict[str, asyncio.TimerHandle] = {}
+        # (room, note, author, first seq) -> {part: opened part}
+        self._assembling: dict[tuple[str, str, str, int], dict[int, _Opened]] = {}
+        # per note, the state vectors of applied updates not (yet) integrated: pending
+        self._pending: dict[str, list[dict[int, int]]] = {}
+        self._covered: dict[str, dict[str, int]] = {}  # note -> {author: upto}, from snapshots
         store.migrate_component("notes", MIGRATIONS)
         self.node.on_deliver(EnvelopeType.NOTE, self._queue_envelope)
         chat.listeners.append(self._on_chat_event)
+        if self.node.roomlog is not None:
+            self.node.roomlog.snapshot_authors = self._snapshot_authors
 
     # -- lifecycle -----------------------------------------------------------
 
     def start(self) -> None:
         """Catch up on what the room logs hold (envelopes that came while we were away)."""
+        if self.node.roomlog is not None:
+            self.node.roomlog.snapshot_authors = self._snapshot_authors
+        # pycrdt imports anyio's backend when the first document is made (~16 ms, measured):
+        # here, not when the first note arrives (a new member's catch-up)
+        pycrdt.Doc()
         for room in self.chat.rooms.joined():
             self._replay_room_log(room)
             self._send_unsent(encode_peer_id(room))
 
     def stop(self) -> None:
-        for note_id in list(self._buffers):
+        for note_id in list(dict.fromkeys([*self._buffers, *self._timers, *self.notes])):
             self.flush(note_id)
+        for timer in self._snapshot_timers.values():
+            timer.cancel()
+        self._snapshot_timers.clear()
 
     def _count(self, name: str) -> None:
         self.counters[name] = self.counters.get(name, 0) + 1
@@ -282,34 +343,46 @@ class Notes:
         for row in self.store.query(
             "SELECT update_blob FROM note_updates WHERE note_id = ? ORDER BY id", (note_id,)
         ):
-            note.apply_update(bytes(row["update_blob"]))
-        note.on_local_update = lambda update, n=note_id: self._local_update(n, update)
+            blob = bytes(row["update_blob"])
+            note.apply_update(blob)
+            self._check_pending(note_id, note, blob)
+        note.on_local_edit = lambda now, n=note_id: self._local_edit(n, now)
         self.notes[note_id] = note
         return note
 
     def apply_external(self, note_id: str, update: bytes, origin: object = None) -> None:
-        """An update made by a client of this peer (the Yjs bridge): apply it, send it on."""
-        self._open(note_id).apply_update(update)
-        self._local_update(note_id, update, origin)
+        """An update made by a client of this peer (the Yjs bridge): apply it, send it on.
 
-    def _local_update(self, note_id: str, update: bytes, origin: object = None) -> None:
-        """An edit here: buffer it; when the window closes it is kept and sent as one update.
-
-        Keystrokes are not written one by one (each write is a synced
-        transaction): a crash loses at most the last window of typing.
+        It is kept as received (see crdt/note.py) and goes out with the note's
+        next flush; the other clients hear of it at once.
         """
+        self._open(note_id).apply_update(update)
         buffer = self._buffers.setdefault(note_id, [])
         buffer.append(update)
         size = self._buffered.get(note_id, 0) + len(update)
         self._buffered[note_id] = size
         self._call_hooks(note_id, update, origin)
-        if size >= FLUSH_BYTES:
-            self.flush(note_id)
+        self._local_edit(note_id, size >= FLUSH_BYTES)
+
+    def _local_edit(self, note_id: str, now: bool) -> None:
+        """An edit here: flush when the window closes (or at once when it grew large).
+
+        Keystrokes are not written one by one (each write is a synced
+        transaction): a crash loses at most the last window of typing.
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            if now:
+                self.flush(note_id)
+            return  # no loop (a plain script): flush() sends it
+        if now:
+            # not from inside the edit (it may be within an open transaction): next turn
+            timer = self._timers.pop(note_id, None)
+            if timer is not None:
+                timer.cancel()
+            self._timers[note_id] = loop.call_later(0, self.flush, note_id)
         elif note_id not in self._timers:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                return  # no loop (a plain script): flush() sends it
             self._timers[note_id] = loop.call_later(COALESCE_WINDOW, self.flush, note_id)
 
     def _call_hooks(self, note_id: str, update: bytes, origin: object) -> None:
@@ -321,12 +394,17 @@ class Notes:
                 log.exception("a note update hook failed")
 
     def flush(self, note_id: str) -> None:
-        """Send a note's buffered local edits now, as one update."""
+        """Send a note's local edits (and a bridge client's updates) now, as one update."""
         timer = self._timers.pop(note_id, None)
         if timer is not None:
             timer.cancel()
-        buffer = self._buffers.pop(note_id, None)
+        buffer = self._buffers.pop(note_id, None) or []
         self._buffered.pop(note_id, None)
+        note = self.notes.get(note_id)
+        local = note.take_local_update() if note is not None else None
+        if local is not None:
+            buffer.append(local)
+            self._call_hooks(note_id, local, None)
         row = self.store.query("SELECT room_id FROM notes WHERE note_id = ?", (note_id,))
         with self.store.atomic():  # one commit (one fsync) per flush
             if buffer:
@@ -350,6 +428,11 @@ class Notes:
             self.node.send(envelope)
             self._count("notes_sent")
             self._maybe_compact(note_id)
+            self._since_snapshot[note_id] = self._since_snapshot.get(note_id, 0) + len(
+                envelope.payload
+            )
+        for note_id in dict.fromkeys(n for n, _ in outgoing):
+            self._snapshot_due(note_id)
 
     def _seal_unsent(self, conv_id: str, only: str | None = None) -> list[tuple[str, Envelope]]:
         """Seal unsent local updates into envelopes (inside the caller's transaction)."""
@@ -447,6 +530,7 @@ class Notes:
 
     def _apply_all(self, envelopes: list[Envelope]) -> None:
         opened: dict[str, list[_Opened]] = {}
+        snapshots: list[_Opened] = []
         seen: set[tuple[str, str, int]] = set()
         for envelope in envelopes:
             try:
@@ -457,8 +541,23 @@ class Notes:
                 continue
             if item is not None and (item.conv_id, item.author_id, item.seq) not in seen:
                 seen.add((item.conv_id, item.author_id, item.seq))
+                if item.snapshot is not None:
+                    try:
+                        item = self._assemble(item)
+                    except NoteUpdateError as exc:
+                        self._count("notes_rejected")
+                        log.info("note snapshot rejected: %s", exc)
+                        continue
+                    if item is None:
+                        continue  # more parts to come
+                    snapshots.append(item)
+                    continue
+                opened.setdefault(item.note_id, []).append(item)
+        for item in snapshots:  # applied only when it holds more than we have (with this batch)
+            if not self._covers_already(item, seen):
                 opened.setdefault(item.note_id, []).append(item)
         for note_id, items in opened.items():
+            items.sort(key=lambda i: i.snapshot is None)  # a snapshot first: the rest builds on it
             try:
                 self._apply_to_note(note_id, items)
             except NoteUpdateError:
@@ -496,9 +595,12 @@ class Notes:
         if self.identity.public_key not in state.members:
             return None
         try:
-            note, epoch, sealed = msgpack.unpackb(envelope.payload)
+            fields = msgpack.unpackb(envelope.payload)
         except (ValueError, TypeError, msgpack.UnpackException) as exc:
             raise NoteUpdateError("malformed note update") from exc
+        if not (isinstance(fields, list) and len(fields) in (3, 4)):
+            raise NoteUpdateError("malformed note update")
+        note, epoch, sealed = fields[:3]
         if not (
             isinstance(note, bytes)
             and len(note) == 32
@@ -507,14 +609,64 @@ class Notes:
             and isinstance(sealed, bytes)
         ):
             raise NoteUpdateError("malformed note update")
+        snapshot = None
+        if len(fields) == 4:
+            try:
+                snapshot = SnapshotHeader.decode(fields[3])
+            except ValueError as exc:
+                raise NoteUpdateError("malformed note snapshot") from exc
         if envelope.author not in state.members and envelope.author not in state.departed:
             raise NoteUpdateError("note update from someone who was never a member")
+        note_id = encode_peer_id(note)
+        if snapshot is None and envelope.seq <= self._covered_of(note_id).get(author_id, 0):
+            # a snapshot we applied holds it already
+            self.store.execute(
+                "INSERT OR IGNORE INTO note_applied (room_id, author, seq) VALUES (?, ?, ?)",
+                (conv_id, author_id, envelope.seq),
+            )
+            self._count("notes_covered_skipped")
+            return None
         key = self.chat.rooms.document_key(conv_id, epoch)
         if key is None:
             self._count("notes_waiting_for_key")
             return None
-        update = open_sealed(key, sealed, _aad(room, note, epoch, envelope.author, envelope.seq))
-        return _Opened(conv_id, encode_peer_id(note), author_id, envelope.seq, update)
+        aad = _aad(room, note, epoch, envelope.author, envelope.seq, snapshot)
+        update = open_sealed(key, sealed, aad)
+        return _Opened(conv_id, note_id, author_id, envelope.seq, update, snapshot)
+
+    def _assemble(self, item: _Opened) -> _Opened | None:
+        """Collect a snapshot part; the whole snapshot (one update) once every part is here."""
+        assert item.snapshot is not None
+        base = item.seq - item.snapshot.part
+        key = (item.conv_id, item.note_id, item.author_id, base)
+        got = self._assembling.setdefault(key, {})
+        got[item.snapshot.part] = item
+        first = next(iter(got.values())).snapshot
+        assert first is not None
+        if any(
+            p.snapshot is None
+            or p.snapshot.parts != first.parts
+            or p.snapshot.covers != first.covers
+            for p in got.values()
+        ):
+            del self._assembling[key]
+            raise NoteUpdateError("the parts of a snapshot disagree")
+        if len(got) < first.parts:
+            while len(self._assembling) > MAX_ASSEMBLING:
+                del self._assembling[next(iter(self._assembling))]
+                self._count("notes_snapshot_dropped")
+            return None
+        del self._assembling[key]
+        ordered = [got[i] for i in range(first.parts)]
+        return _Opened(
+            item.conv_id,
+            item.note_id,
+            item.author_id,
+            base,
+            b"".join(p.update for p in ordered),
+            first,
+            tuple(p.seq for p in ordered),
+        )
 
     def _apply_to_note(self, note_id: str, items: list[_Opened]) -> None:
         """Apply opened updates of one note, and keep them, in one transaction.
@@ -533,14 +685,21 @@ class Notes:
             document = self._open(note_id)
             for item in items:
                 document.apply_update(item.update)
+                if item.snapshot is None:  # a whole state depends on nothing outside it
+                    self._check_pending(note_id, document, item.update)
                 self.store.execute(
                     "INSERT INTO note_updates (note_id, update_blob, unsent) VALUES (?, ?, 0)",
                     (note_id, item.update),
                 )
-                self.store.execute(
-                    "INSERT OR IGNORE INTO note_applied (room_id, author, seq) VALUES (?, ?, ?)",
-                    (item.conv_id, item.author_id, item.seq),
-                )
+                for seq in item.parts or (item.seq,):
+                    self.store.execute(
+                        "INSERT OR IGNORE INTO note_applied (room_id, author, seq)"
+                        " VALUES (?, ?, ?)",
+                        (item.conv_id, item.author_id, seq),
+                    )
+                if item.snapshot is not None:
+                    self._record_covered(note_id, item.snapshot)
+                    self._count("notes_snapshots_applied")
             self.store.execute(
                 "UPDATE notes SET title = ?, updated_at = ? WHERE note_id = ?",
                 (document.title, now, note_id),
@@ -554,14 +713,197 @@ class Notes:
             )
         self._maybe_compact(note_id)
 
+    # -- snapshots ---------------------------------------------------------------------
+
+    def _snapshot_authors(self, room: bytes) -> list[bytes]:
+        """Whose snapshots of this room's notes we take: its members, past and present
+        (asked by the room log's inventory; none when we are not a member)."""
+        conv_id = encode_peer_id(room)
+        try:
+            if self.chat.rooms.conversation(conv_id) is None:
+                return []
+            state = self.chat.rooms.state(conv_id)
+        except MeshError:
+            return []
+        if self.identity.public_key not in state.members:
+            return []
+        return sorted({*state.members, *state.departed})
+
+    def _covered_of(self, note_id: str) -> dict[str, int]:
+        covered = self._covered.get(note_id)
+        if covered is None:
+            rows = self.store.query(
+                "SELECT author, upto FROM note_covered WHERE note_id = ?", (note_id,)
+            )
+            covered = self._covered[note_id] = {r["author"]: r["upto"] for r in rows}
+        return covered
+
+    def _record_covered(self, note_id: str, snapshot: SnapshotHeader) -> None:
+        covered = self._covered_of(note_id)
+        for author, upto in snapshot.covers.items():
+            author_id = encode_peer_id(author)
+            if upto > covered.get(author_id, 0):
+                covered[author_id] = upto
+                self.store.execute(
+                    "INSERT OR REPLACE INTO note_covered (note_id, author, upto) VALUES (?, ?, ?)",
+                    (note_id, author_id, upto),
+                )
+
+    def _covers(
+        self, conv_id: str, note_id: str, also: Collection[tuple[str, str, int]] = ()
+    ) -> dict[bytes, int]:
+        """{author: n} such that every NOTE envelope of `author` up to n is in this note here:
+        applied (any note of the room) or in `also` (room, author, seq), or held by a
+        snapshot of this note we applied."""
+        covered = self._covered_of(note_id)
+        rows = self.store.query(
+            "SELECT author, seq FROM note_applied WHERE room_id = ?", (conv_id,)
+        )
+        seqs = sorted(
+            [(r["author"], r["seq"]) for r in rows]
+            + [(author, seq) for room, author, seq in also if room == conv_id]
+        )
+        vector = dict(covered)
+        for author, seq in seqs:
+            have = vector.get(author, 0)
+            if seq == have + 1:
+                vector[author] = seq
+        return {decode_peer_id(a): n for a, n in vector.items() if n}
+
+    def _covers_already(self, item: _Opened, also: set[tuple[str, str, int]]) -> bool:
+        """A whole snapshot that holds nothing new for us (given the updates `also` being
+        applied with it): mark its parts, skip the apply."""
+        assert item.snapshot is not None
+        ours = self._covers(item.conv_id, item.note_id, also)
+        if any(n > ours.get(author, 0) for author, n in item.snapshot.covers.items()):
+            return False
+        with self.store.atomic():
+            for seq in item.parts:
+                self.store.execute(
+                    "INSERT OR IGNORE INTO note_applied (room_id, author, seq) VALUES (?, ?, ?)",
+                    (item.conv_id, item.author_id, seq),
+                )
+        self._count("notes_snapshots_skipped")
+        return True
+
+    def _check_pending(self, note_id: str, document: Note, update: bytes) -> None:
+        """Remember updates pycrdt holds back (missing dependencies): no snapshot until they
+        are integrated, as the document's state would not hold them."""
+        try:
+            wanted = _state_map(bytes(pycrdt.get_state(update)))
+        except BaseException as exc:  # undecodable: apply_update raised already
+            reraise_unless_decoding(exc)
+            return
+        have = _state_map(document.state_vector())
+        if any(clock > have.get(client, 0) for client, clock in wanted.items()):
+            self._pending.setdefault(note_id, []).append(wanted)
+
+    def _has_pending(self, note_id: str, document: Note) -> bool:
+        waiting = self._pending.get(note_id)
+        if not waiting:
+            return False
+        have = _state_map(document.state_vector())
+        waiting[:] = [w for w in waiting if any(clock > have.get(c, 0) for c, clock in w.items())]
+        return bool(waiting)
+
+    def _snapshot_due(self, note_id: str) -> None:
+        """After we sent updates: publish a snapshot once the note is quiet (or large)."""
+        sent = self._since_snapshot.get(note_id, 0)
+        if sent < SNAPSHOT_AFTER:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop: snapshot() is called by hand
+        timer = self._snapshot_timers.pop(note_id, None)
+        if timer is not None:
+            timer.cancel()
+        delay = 0.0 if sent >= SNAPSHOT_FORCE else SNAPSHOT_QUIET
+        self._snapshot_timers[note_id] = loop.call_later(delay, self._snapshot_later, note_id)
+
+    def _snapshot_later(self, note_id: str) -> None:
+        self._snapshot_timers.pop(note_id, None)
+        try:
+            self.snapshot(note_id)
+        except MeshError as exc:
+            self._count("notes_snapshot_error")
+            log.warning("no snapshot of note %s: %s", note_id, exc)
+
+    def snapshot(self, name: str) -> int:
+        """Publish the note's whole state as a snapshot; return its number of parts (0: none).
+
+        None is made while edits of ours are unsent, while pycrdt holds back an
+        update (its state would lack it), without the room's current key, or
+        for a state over MAX_SNAPSHOT_PARTS parts.
+        """
+        note_id = self.resolve(name)
+        self.flush(note_id)
+        rows = self.store.query("SELECT room_id FROM notes WHERE note_id = ?", (note_id,))
+        conv_id = str(rows[0]["room_id"])
+        state = self.chat.rooms.state(conv_id)
+        key = self.chat.rooms.document_key(conv_id, state.epoch)
+        document = self._open(note_id)
+        unsent = self.store.query(
+            "SELECT 1 FROM note_updates WHERE note_id = ? AND unsent = 1 LIMIT 1", (note_id,)
+        )
+        if key is None or self.identity.public_key not in state.members or unsent:
+            self._count("notes_snapshot_postponed")
+            return 0
+        if self._has_pending(note_id, document):
+            self._count("notes_snapshot_postponed")
+            return 0
+        covers = self._covers(conv_id, note_id)
+        whole = document.update_since(None)
+        chunks = [whole[i : i + SNAPSHOT_PART] for i in range(0, len(whole), SNAPSHOT_PART)]
+        if len(chunks) > MAX_SNAPSHOT_PARTS:
+            self._count("notes_snapshot_too_large")
+            return 0
+        room, note = decode_peer_id(conv_id), decode_peer_id(note_id)
+        now = self.node.clock()
+        outgoing = []
+        with self.store.atomic():
+            for part, chunk in enumerate(chunks):
+                header = SnapshotHeader(part, len(chunks), covers)
+                seq = self.store.next_counter(f"roomseq:{conv_id}")
+                aad = _aad(room, note, state.epoch, self.identity.public_key, seq, header)
+                payload = msgpack.packb([note, state.epoch, seal(key, chunk, aad), header.encode()])
+                outgoing.append(
+                    self.node.router.make(
+                        EnvelopeType.NOTE,
+                        now,
+                        dest_kind=DestKind.ROOM,
+                        dest=room,
+                        payload=payload,
+                        seq=seq,
+                    )
+                )
+                self.store.execute(
+                    "INSERT OR IGNORE INTO note_applied (room_id, author, seq) VALUES (?, ?, ?)",
+                    (conv_id, self.identity.peer_id, seq),
+                )
+        for envelope in outgoing:
+            self.node.send(envelope)
+        self._since_snapshot[note_id] = 0
+        self._count("notes_snapshots_sent")
+        return len(chunks)
+
     def _replay_room_log(self, room: bytes) -> None:
         """Apply what the room log holds for a room and we have not applied yet."""
         roomlog = self.node.roomlog
         if roomlog is None:
             return
-        self._apply_all(
-            [e for e in roomlog.missing(msgpack.packb({room: {}})) if e.type == EnvelopeType.NOTE]
-        )
+        # past what we applied already: on a member's join (a "room" event) the admin would
+        # otherwise open and skip the whole history before its keys go out
+        conv_id = encode_peer_id(room)
+        applied: dict[str, int] = {}
+        for row in self.store.query(
+            "SELECT author, seq FROM note_applied WHERE room_id = ? ORDER BY author, seq",
+            (conv_id,),
+        ):
+            if row["seq"] == applied.get(row["author"], 0) + 1:
+                applied[row["author"]] = row["seq"]
+        vector = {decode_peer_id(a): n for a, n in applied.items()}
+        self._apply_all([e for e in roomlog.after(room, vector) if e.type == EnvelopeType.NOTE])
 
     def _on_chat_event(self, kind: str, data: dict[str, Any]) -> None:
         """Keys or membership changed: held updates may open now, unsent ones may go."""

@@ -8,23 +8,37 @@ number below which nothing is missing. When a link comes up, the two nodes
 swap their vectors (an INVENTORY envelope, neighbour-only) and each sends the
 other the envelopes it lacks, so a peer that was away for a week catches up
 from whichever node is online. Quotas bound each room's log and all of them.
+
+Snapshots. A member may publish a note's whole state as a snapshot: NOTE
+envelopes whose payload ``[note, epoch, sealed part, [part, parts, covers]]``
+names, in clear, the per-author sequence vector ``covers`` whose NOTE
+envelopes of that note the state includes. A node that asks in its inventory
+for snapshots by some authors (the room's members, which only a member knows)
+gets, per note, the most covering complete snapshot by one of them and the
+envelopes of that note it does not cover, instead of the whole history. Every
+other inventory, a relay's say, is answered with everything, as before.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import msgpack
 
-from mesh.envelope import DestKind, Envelope
+from mesh.envelope import DestKind, Envelope, EnvelopeType
 from mesh.identity import decode_peer_id, encode_peer_id
 from mesh.store import Store
 
 #: rooms and authors one inventory names at most (it must fit in one envelope)
 MAX_INVENTORY_ROOMS = 64
 MAX_INVENTORY_AUTHORS = 64
+#: the key, in a room's inventory entry, of the authors whose snapshots the asker takes
+#: (not 32 bytes long, so a node that knows nothing of snapshots skips it)
+SNAPSHOT_AUTHORS = b"snap"
+#: parts one snapshot has at most
+MAX_SNAPSHOT_PARTS = 64
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,52 @@ class RoomLogLimits:
 Vector = dict[bytes, int]
 
 
+@dataclass(frozen=True)
+class SnapshotHeader:
+    """The clear part of a snapshot envelope: which part it is and what the state covers."""
+
+    part: int
+    parts: int
+    covers: Vector
+
+    def encode(self) -> list[Any]:
+        return [self.part, self.parts, self.covers]
+
+    @classmethod
+    def decode(cls, value: object) -> SnapshotHeader:
+        """Raises ValueError for anything but [part, parts, {32-byte author: seq}]."""
+        if not (isinstance(value, list) and len(value) == 3):
+            raise ValueError("malformed snapshot header")
+        part, parts, covers = value
+        if not (
+            isinstance(part, int)
+            and isinstance(parts, int)
+            and 0 <= part < parts <= MAX_SNAPSHOT_PARTS
+            and isinstance(covers, dict)
+            and len(covers) <= MAX_INVENTORY_AUTHORS
+            and all(
+                isinstance(a, bytes) and len(a) == 32 and isinstance(n, int) and 0 <= n < 2**63
+                for a, n in covers.items()
+            )
+        ):
+            raise ValueError("malformed snapshot header")
+        return cls(part, parts, dict(covers))
+
+
+def note_header(payload: bytes) -> tuple[bytes, SnapshotHeader | None]:
+    """(note id, snapshot header or None) of a NOTE payload; ValueError when malformed."""
+    try:
+        fields = msgpack.unpackb(payload)
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        raise ValueError("malformed note payload") from exc
+    if not isinstance(fields, list) or len(fields) not in (3, 4):
+        raise ValueError("malformed note payload")
+    note = fields[0]
+    if not (isinstance(note, bytes) and len(note) == 32):
+        raise ValueError("malformed note payload")
+    return note, (SnapshotHeader.decode(fields[3]) if len(fields) == 4 else None)
+
+
 class RoomLog:
     """The room logs in the home's database."""
 
@@ -44,6 +104,13 @@ class RoomLog:
         self.store = store
         self.limits = limits or RoomLogLimits()
         self.counters: dict[str, int] = {}
+        # per-room [entries, bytes] and the number of rooms, read from the database on first
+        # use and kept up to date here: summing a large log at every keep cost more than the
+        # keep itself (no other code writes the room_log table)
+        self._totals: dict[str, list[int]] = {}
+        self._room_count: int | None = None
+        #: the authors whose snapshots of a room's notes we take (set by the notes layer)
+        self.snapshot_authors: Callable[[bytes], list[bytes]] | None = None
 
     def _count(self, name: str, by: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + by
@@ -54,26 +121,44 @@ class RoomLog:
             return False
         room, author = encode_peer_id(envelope.dest), encode_peer_id(envelope.author)
         data = envelope.encode()
-        with self.store.atomic():
-            added = self.store.execute(
-                "INSERT OR IGNORE INTO room_log (room_id, author, seq, env_id, envelope,"
-                " stored_at, size) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (room, author, envelope.seq, envelope.message_id.hex(), data, now, len(data)),
-            )
-            if added:
-                self._enforce_quota(room)
+        try:
+            with self.store.atomic():
+                added = self.store.execute(
+                    "INSERT OR IGNORE INTO room_log (room_id, author, seq, env_id, envelope,"
+                    " stored_at, size) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (room, author, envelope.seq, envelope.message_id.hex(), data, now, len(data)),
+                )
+                if added:
+                    self._added(room, len(data))
+                    self._enforce_quota(room)
+        except BaseException:
+            self._totals.clear()  # rolled back: read the totals again
+            self._room_count = None
+            raise
         if added:
             self._count("roomlog_kept")
         return bool(added)
 
+    def _added(self, room: str, size: int) -> None:
+        """Count a new entry (already inserted) in the cached totals."""
+        totals = self._totals.get(room)
+        if totals is None:
+            row = self.store.query(
+                "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS b FROM room_log WHERE room_id = ?",
+                (room,),
+            )[0]
+            self._totals[room] = totals = [row["n"], row["b"]]
+        else:
+            totals[0] += 1
+            totals[1] += size
+        if totals[0] == 1 and self._room_count is not None:
+            self._room_count += 1  # a room new to the log
+
     def _enforce_quota(self, room: str) -> None:
-        totals = self.store.query(
-            "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS b FROM room_log WHERE room_id = ?",
-            (room,),
-        )[0]
-        excess = max(0, totals["n"] - self.limits.per_room_items)
-        if totals["b"] > self.limits.per_room_bytes:
-            excess = max(excess, 1 + totals["n"] // 10)  # make room in a few big steps
+        count, size = self._totals[room]
+        excess = max(0, count - self.limits.per_room_items)
+        if size > self.limits.per_room_bytes:
+            excess = max(excess, 1 + count // 10)  # make room in a few big steps
         if excess:
             self.store.execute(
                 "DELETE FROM room_log WHERE rowid IN (SELECT rowid FROM room_log"
@@ -81,13 +166,19 @@ class RoomLog:
                 (room, excess),
             )
             self._count("roomlog_evicted", excess)
-        rooms = self.store.query("SELECT COUNT(DISTINCT room_id) AS n FROM room_log")[0]["n"]
-        if rooms > self.limits.max_rooms:
+            del self._totals[room]  # read again on next use
+        if self._room_count is None:
+            self._room_count = self.store.query(
+                "SELECT COUNT(DISTINCT room_id) AS n FROM room_log"
+            )[0]["n"]
+        if self._room_count > self.limits.max_rooms:
             oldest = self.store.query(
                 "SELECT room_id FROM room_log GROUP BY room_id ORDER BY MAX(stored_at) LIMIT 1"
             )[0]["room_id"]
             self.store.execute("DELETE FROM room_log WHERE room_id = ?", (oldest,))
             self._count("roomlog_rooms_evicted")
+            self._totals.pop(oldest, None)
+            self._room_count -= 1
 
     def vector(self, room: bytes) -> Vector:
         """{author: highest n such that 1..n are all here} for one room."""
@@ -108,13 +199,26 @@ class RoomLog:
         )
         return [decode_peer_id(r["room_id"]) for r in rows]
 
-    def inventory(self, interests: Iterable[bytes] = ()) -> bytes:
-        """The INVENTORY payload: our vectors for the rooms we log or belong to."""
+    def inventory(
+        self,
+        interests: Iterable[bytes] = (),
+        snapshot_authors: Callable[[bytes], list[bytes]] | None = None,
+    ) -> bytes:
+        """The INVENTORY payload: our vectors for the rooms we log or belong to.
+
+        With `snapshot_authors` (or `self.snapshot_authors`), a room it names
+        authors for also carries them: we take snapshots by those authors.
+        """
+        authors_of = snapshot_authors or self.snapshot_authors
         rooms = list(dict.fromkeys([*interests, *self.rooms()]))[:MAX_INVENTORY_ROOMS]
-        body = {}
+        body: dict[bytes, dict[bytes, Any]] = {}
         for room in rooms:
+            trusted = authors_of(room)[:MAX_INVENTORY_AUTHORS] if authors_of else []
             vector = sorted(self.vector(room).items(), key=lambda kv: -kv[1])
-            body[room] = dict(vector[:MAX_INVENTORY_AUTHORS])
+            entry: dict[bytes, Any] = dict(vector[: MAX_INVENTORY_AUTHORS - bool(trusted)])
+            if trusted:
+                entry[SNAPSHOT_AUTHORS] = list(trusted)
+            body[room] = entry
         return bytes(msgpack.packb(body))
 
     def missing(self, payload: bytes, limit: int = 20_000) -> list[Envelope]:
@@ -136,16 +240,89 @@ class RoomLog:
                 for a, n in theirs.items()
                 if isinstance(a, bytes) and len(a) == 32 and isinstance(n, int)
             }
-            rows = self.store.query(
-                "SELECT author, seq, envelope FROM room_log WHERE room_id = ? ORDER BY author, seq",
-                (encode_peer_id(room),),
+            trusted = theirs.get(SNAPSHOT_AUTHORS)
+            trusted_ids = (
+                {encode_peer_id(a) for a in trusted if isinstance(a, bytes) and len(a) == 32}
+                if isinstance(trusted, list)
+                else set()
             )
-            for row in rows:
-                if row["seq"] > have.get(row["author"], 0):
-                    found.append(Envelope.decode(row["envelope"]))
-                    if len(found) >= limit:
-                        return found
+            found += self._after(room, have, trusted_ids, limit - len(found))
+            if len(found) >= limit:
+                return found
         return found
+
+    def after(self, room: bytes, vector: Vector) -> list[Envelope]:
+        """What the log holds of a room past `vector` (any number of authors), oldest first
+        per author: a node's own replay of what it has not applied yet."""
+        return self._after(room, {encode_peer_id(a): n for a, n in vector.items()}, set(), None)
+
+    def _after(
+        self, room: bytes, have: dict[str, int], trusted: set[str], limit: int | None
+    ) -> list[Envelope]:
+        rows = self.store.query(
+            "SELECT author, seq, envelope FROM room_log WHERE room_id = ? ORDER BY author, seq",
+            (encode_peer_id(room),),
+        )
+        if trusted:
+            rows = self._without_covered(rows, trusted)
+        found: list[Envelope] = []
+        for row in rows:
+            if row["seq"] > have.get(row["author"], 0):
+                found.append(Envelope.decode(row["envelope"]))
+                if limit is not None and len(found) >= limit:
+                    break
+        return found
+
+    def _without_covered(
+        self, rows: list[dict[str, Any]], trusted: set[str]
+    ) -> list[dict[str, Any]]:
+        """The rows minus the NOTE envelopes that the best snapshot of their note covers.
+
+        Per note, the best snapshot is the complete one (every part here) by a
+        trusted author that covers most; its own parts are kept.
+        """
+        notes: dict[int, bytes] = {}  # row index -> note id, for NOTE rows
+        parts: dict[tuple[bytes, str, int], dict[int, SnapshotHeader]] = {}
+        for i, row in enumerate(rows):
+            envelope = Envelope.decode(row["envelope"])
+            if envelope.type != EnvelopeType.NOTE:
+                continue
+            try:
+                note, snap = note_header(envelope.payload)
+            except ValueError:
+                continue  # not ours to judge: members refuse it and count it
+            notes[i] = note
+            if snap is not None and row["author"] in trusted:
+                base = row["seq"] - snap.part
+                parts.setdefault((note, row["author"], base), {})[snap.part] = snap
+        # note -> (score, author, base, parts, covers)
+        best: dict[bytes, tuple[int, str, int, int, Vector]] = {}
+        for (note, author, base), got in parts.items():
+            headers = list(got.values())
+            first = headers[0]
+            if len(got) != first.parts or any(
+                h.parts != first.parts or h.covers != first.covers for h in headers
+            ):
+                continue  # incomplete or inconsistent: not usable
+            score = sum(first.covers.values())
+            if note not in best or score > best[note][0]:
+                best[note] = (score, author, base, first.parts, first.covers)
+        if not best:
+            return rows
+        covered = {
+            note: ({encode_peer_id(a): n for a, n in covers.items()}, author, base, count)
+            for note, (_, author, base, count, covers) in best.items()
+        }
+        kept = []
+        for i, row in enumerate(rows):
+            note_id = notes.get(i)
+            if note_id is not None and note_id in covered:
+                covers, author, base, count = covered[note_id]
+                own_part = row["author"] == author and base <= row["seq"] < base + count
+                if not own_part and row["seq"] <= covers.get(row["author"], 0):
+                    continue  # in the snapshot
+            kept.append(row)
+        return kept
 
     def status(self) -> dict[str, Any]:
         row = self.store.query("SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS b FROM room_log")[0]

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crdt.errors import NoteUpdateError, NoteUsageError
-from crdt.note import Note
+from crdt.note import TAKE_HINT_BYTES, Note
 from tests.traces import load_trace
 
 ALPHABET = "ab \n" + "éñ" + "o\u0308" + "中文" + "😀👩\u200d💻" + "\U0001f1ef\U0001f1f5"
@@ -36,11 +36,19 @@ operations = st.lists(
 
 
 class Recorder:
-    """A note with a replica fed only by the note's local updates."""
+    """A note whose local updates are taken (as its owner does) each time they are read."""
 
     def __init__(self) -> None:
-        self.updates: list[bytes] = []
-        self.note = Note(on_local_update=self.updates.append)
+        self.taken: list[bytes] = []
+        self.notices: list[bool] = []
+        self.note = Note(on_local_edit=self.notices.append)
+
+    @property
+    def updates(self) -> list[bytes]:
+        update = self.note.take_local_update()
+        if update is not None:
+            self.taken.append(update)
+        return self.taken
 
 
 def apply_model(model: str, patches: list[tuple[int, int, str]]) -> str:
@@ -128,7 +136,7 @@ def test_positions_outside_the_note_raise_note_usage_error_and_change_nothing() 
     assert note.text == "héllo 😀!"
 
 
-def test_local_edits_reach_on_local_update_and_remote_ones_do_not() -> None:
+def test_local_edits_are_taken_as_one_update_and_remote_ones_never_leak_into_it() -> None:
     source, local, changes = Recorder(), Recorder(), []
     local.note.on_change.append(lambda: changes.append("change"))
     source.note.insert(0, "from afar")
@@ -136,14 +144,42 @@ def test_local_edits_reach_on_local_update_and_remote_ones_do_not() -> None:
     local.note.append("ü")
     local.note.delete(0, 1)
     local.note.replace_all("fresh")
+    assert local.notices == [False]  # told once, at the first edit after a take
+    local.note.apply_update(source.updates[0])  # arrives between local edits
     local.note.apply_patches([(0, 1, "F"), (5, 0, "!")])
     local.note.set_meta("title", "t")
-    assert len(local.updates) == 6 and len(changes) == 6  # one per transaction
-    before = list(local.updates)
-    local.note.apply_update(source.updates[0])
-    assert local.updates == before  # a remote update is not echoed back
-    assert len(changes) == 7  # but the front end hears of it
-    assert local.note.text in ("Fresh!from afar", "from afarFresh!")
+    assert len(changes) == 7  # one per local edit, and the front end hears of the remote one
+    assert len(local.updates) == 1 and local.notices == [False]
+    assert local.note.take_local_update() is None  # nothing new since the take
+    # the taken update holds every local edit and nothing of the remote one
+    assert pycrdt.get_state(local.updates[0])[0] == 1  # items of one client only: ours
+    replica = Note()
+    replica.apply_update(local.updates[0])
+    replica.apply_update(source.updates[0])
+    assert replica.text == local.note.text and replica.title == "t"
+    local.note.append("?")
+    assert local.notices == [False, False]  # the next edit after the take tells again
+
+
+def test_large_local_edits_ask_for_a_take_at_once() -> None:
+    source = Recorder()
+    source.note.append("x" * 100)
+    source.note.append("y" * TAKE_HINT_BYTES)
+    source.note.append("z")
+    assert source.notices == [False, True]
+    replica = Note()
+    for update in source.updates:
+        replica.apply_update(update)
+    assert replica.text == source.note.text
+
+
+def test_a_direct_edit_of_the_document_is_taken_too() -> None:
+    source = Recorder()
+    source.note.body.insert(0, "direct")  # not through Note: no notice, but still taken
+    assert source.notices == []
+    replica = Note()
+    replica.apply_update(source.updates[0])
+    assert replica.text == "direct"
 
 
 def test_two_notes_exchanging_updates_converge() -> None:
@@ -179,8 +215,10 @@ def test_an_update_that_cannot_be_applied_raises_note_update_error(garbage: byte
     with pytest.raises(NoteUpdateError):
         source.note.apply_update(garbage)
     assert source.note.text == "still here"
-    source.note.append("!")  # the observer is not left silenced
-    assert len(source.updates) == 2
+    source.note.append("!")  # local edits are still taken
+    replica = Note()
+    replica.apply_update(source.updates[-1])
+    assert replica.text == "still here!"
 
 
 def test_title_and_metadata() -> None:
@@ -220,12 +258,13 @@ def test_replaying_the_seph_blog1_trace_gives_its_end_content() -> None:
     source.note.insert(0, str(trace["startContent"]))
     txns = trace["txns"]
     assert isinstance(txns, list)
-    for txn in txns:
+    for i, txn in enumerate(txns):
         source.note.apply_patches([(p[0], p[1], p[2]) for p in txn["patches"]])
+        if i % 1000 == 999:
+            assert source.updates  # taken now and then, as flushes do
     assert source.note.text == trace["endContent"]
-    assert len(source.updates) == len(txns) + bool(trace["startContent"])
     # and what the note sends is the same document
     replica = Note()
-    for update in source.updates:  # one by one: merge_updates grows worse than linearly
+    for update in source.updates:
         replica.apply_update(update)
     assert replica.text == trace["endContent"]

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import asyncio
 
+import msgpack
 import pytest
 
+import crdt.notes as notes_module
+from mesh.daemon import Daemon
+from mesh.envelope import DestKind, Envelope, EnvelopeType
 from mesh.identity import decode_peer_id
+from mesh.roomlog import SnapshotHeader
+from mesh.senderkey import seal
 from tests.conftest import wait_until
 from tests.integration.harness import Mesh, room_with
 from tests.traces import load_trace
@@ -147,3 +153,102 @@ async def test_a_member_who_joins_later_catches_up_from_the_room_logs(mesh: Mesh
         ),
         what="C catches up",
     )
+
+
+async def test_a_member_who_joins_after_a_snapshot_gets_it_and_the_tail(
+    mesh: Mesh, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(notes_module, "SNAPSHOT_PART", 200)  # a snapshot of several parts
+    a, b, _ = await mesh.line("A", "B", "C")  # B relays and is not a member
+    room = await room_with(mesh, "A", ["C"])
+    notes_a = mesh.notes_of("A")
+    note_id = notes_a.new(room, "history")
+    for n in range(30):
+        notes_a.append(note_id, f"line {n} of the secret history — SNAPSHOT-MARKER\n")
+    parts = notes_a.snapshot(note_id)
+    assert parts > 1
+    notes_a.append(note_id, "the tail, after the snapshot\n")
+    notes_a.append(note_id, "and more tail\n")
+    text = notes_a.cat(note_id)
+    relay_log = b.node.roomlog
+    assert relay_log is not None
+    await wait_until(  # the new note (title), 30 lines, the snapshot's parts, the tail
+        lambda: relay_log.vector(decode_peer_id(room)) == {a.node.identity.public_key: 33 + parts},
+        what="B logs the history, the snapshot and the tail",
+    )
+
+    d = await mesh.start("D", dial="B")
+    await wait_until(lambda: len(mesh["A"].node.known_peers()) == 3, what="A hears of D")
+    d.chat.contacts.add(mesh.ids["A"])
+    mesh["A"].chat.rooms.invite(room, mesh.ids["D"])
+    notes_d = mesh.notes_of("D")
+    await wait_until(
+        lambda: note_id in notes_d.notes and notes_d.cat(note_id) == text,
+        what="D catches up",
+    )
+    # D got the snapshot and the two tail updates, not the 31 updates the snapshot covers
+    assert notes_d.counters["notes_snapshots_applied"] == 1
+    assert notes_d.counters["notes_applied"] == 1 + 2
+    assert d.node.roomlog is not None
+    assert len(d.node.roomlog.missing(msgpack.packb({decode_peer_id(room): {}}))) == parts + 2
+    # C, a member all along, had everything: it skipped A's snapshot
+    assert mesh.notes_of("C").counters["notes_snapshots_skipped"] == 1
+
+    await mesh.stop("B")  # the relay holds the snapshot as ciphertext only
+    raw = b"".join(p.read_bytes() for p in (mesh.root / "B").glob("meshnotes.db*"))
+    assert b"SNAPSHOT-MARKER" not in raw and b"secret history" not in raw
+
+
+async def test_a_snapshot_from_a_non_member_or_with_disagreeing_parts_is_refused_and_counted(
+    mesh: Mesh,
+) -> None:
+    a, b = await mesh.line("A", "B")
+    room = await room_with(mesh, "A", [])
+    notes_a = mesh.notes_of("A")
+    note_id = notes_a.new(room, "target")
+    notes_a.append(note_id, "kept")
+    key = a.chat.rooms.document_key(room, 0)
+    assert key is not None
+    room_key, note_key = decode_peer_id(room), decode_peer_id(note_id)
+
+    def forged(author: Daemon, seq: int, header: SnapshotHeader, chunk: bytes) -> Envelope:
+        aad = notes_module._aad(room_key, note_key, 0, author.node.identity.public_key, seq, header)
+        payload = msgpack.packb([note_key, 0, seal(key, chunk, aad), header.encode()])
+        return author.node.router.make(
+            EnvelopeType.NOTE,
+            author.node.clock(),
+            dest_kind=DestKind.ROOM,
+            dest=room_key,
+            payload=payload,
+            seq=seq,
+        )
+
+    everything = {a.node.identity.public_key: 10**6}
+    before = notes_a.counters.get("notes_rejected", 0)
+    # B never was a member, even with the room's key it cannot write a snapshot
+    notes_a._apply_all([forged(b, 1, SnapshotHeader(0, 1, everything), b"\x00\x00")])
+    assert notes_a.counters["notes_rejected"] == before + 1
+    # parts that disagree on what they cover are refused (a member's, here)
+    notes_a._apply_all(
+        [
+            forged(a, 1000, SnapshotHeader(0, 2, everything), b"\x00"),
+            forged(a, 1001, SnapshotHeader(1, 2, {}), b"\x00"),
+        ]
+    )
+    assert notes_a.counters["notes_rejected"] == before + 2
+    assert notes_a.cat(note_id) == "kept"
+    assert notes_a.counters.get("notes_snapshots_applied", 0) == 0
+    # a member's snapshot whose signature does not hold never gets past a relay: B drops it,
+    # counts it, and neither keeps nor passes it on
+    good = forged(a, 2000, SnapshotHeader(0, 1, everything), b"\x00\x00")
+    data = bytearray(good.encode())
+    data[data.index(good.payload) + 3] ^= 0x01  # inside the payload, under the signature
+    relay = b.node
+    assert relay.roomlog is not None
+    kept = relay.roomlog.vector(room_key)
+    dropped = relay.router.counters.get("dropped_bad_signature", 0)
+    await wait_until(lambda: relay.router.links, what="B's link to A is up")
+    actions = relay.router.receive(next(iter(relay.router.links)), bytes(data), relay.clock())
+    assert actions == []
+    assert relay.router.counters["dropped_bad_signature"] == dropped + 1
+    assert relay.roomlog.vector(room_key) == kept

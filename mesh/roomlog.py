@@ -17,6 +17,11 @@ for snapshots by some authors (the room's members, which only a member knows)
 gets, per note, the most covering complete snapshot by one of them and the
 envelopes of that note it does not cover, instead of the whole history. Every
 other inventory, a relay's say, is answered with everything, as before.
+
+Held ranges. A member that caught up from a snapshot lacks the envelopes the
+snapshot covers, for good, so its vector stops below everything it holds
+after them. Its inventory therefore also names the runs of sequence numbers
+it holds past its vector (the longest few), and those are not sent again.
 """
 
 from __future__ import annotations
@@ -39,6 +44,11 @@ MAX_INVENTORY_AUTHORS = 64
 SNAPSHOT_AUTHORS = b"snap"
 #: parts one snapshot has at most
 MAX_SNAPSHOT_PARTS = 64
+#: the key, in a room's inventory entry, of the runs of sequence numbers held past the vector:
+#: {author: [first, last, first, last, ...]} (not 32 bytes long either)
+HELD = b"held"
+#: runs one room's inventory entry names at most (the longest)
+MAX_HELD_RANGES = 8
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,24 @@ def note_header(payload: bytes) -> tuple[bytes, SnapshotHeader | None]:
     if not (isinstance(note, bytes) and len(note) == 32):
         raise ValueError("malformed note payload")
     return note, (SnapshotHeader.decode(fields[3]) if len(fields) == 4 else None)
+
+
+def _held(theirs: dict[Any, Any]) -> dict[str, list[tuple[int, int]]]:
+    """The runs an inventory entry says it holds past its vector (malformed ones ignored)."""
+    value = theirs.get(HELD)
+    if not isinstance(value, dict) or len(value) > MAX_INVENTORY_AUTHORS:
+        return {}
+    held = {}
+    for author, runs in value.items():
+        if (
+            isinstance(author, bytes)
+            and len(author) == 32
+            and isinstance(runs, list)
+            and len(runs) <= 2 * MAX_HELD_RANGES
+            and all(isinstance(n, int) for n in runs)
+        ):
+            held[encode_peer_id(author)] = list(zip(runs[0::2], runs[1::2], strict=False))
+    return held
 
 
 class RoomLog:
@@ -182,16 +210,31 @@ class RoomLog:
 
     def vector(self, room: bytes) -> Vector:
         """{author: highest n such that 1..n are all here} for one room."""
+        return self._holdings(room)[0]
+
+    def _holdings(self, room: bytes) -> tuple[Vector, dict[bytes, list[tuple[int, int]]]]:
+        """A room's vector, and the runs (first, last) of sequence numbers held past it."""
         rows = self.store.query(
             "SELECT author, seq FROM room_log WHERE room_id = ? ORDER BY author, seq",
             (encode_peer_id(room),),
         )
         vector: dict[str, int] = {}
+        runs: dict[str, list[list[int]]] = {}
         for row in rows:
-            have = vector.setdefault(row["author"], 0)
-            if row["seq"] == have + 1:
-                vector[row["author"]] = row["seq"]
-        return {decode_peer_id(a): n for a, n in vector.items()}
+            author, seq = row["author"], row["seq"]
+            have = vector.setdefault(author, 0)
+            if seq == have + 1:
+                vector[author] = seq
+                continue
+            held = runs.setdefault(author, [])
+            if held and held[-1][1] == seq - 1:
+                held[-1][1] = seq
+            else:
+                held.append([seq, seq])
+        return (
+            {decode_peer_id(a): n for a, n in vector.items()},
+            {decode_peer_id(a): [(r[0], r[1]) for r in held] for a, held in runs.items()},
+        )
 
     def rooms(self) -> list[bytes]:
         rows = self.store.query(
@@ -214,10 +257,21 @@ class RoomLog:
         body: dict[bytes, dict[bytes, Any]] = {}
         for room in rooms:
             trusted = authors_of(room)[:MAX_INVENTORY_AUTHORS] if authors_of else []
-            vector = sorted(self.vector(room).items(), key=lambda kv: -kv[1])
-            entry: dict[bytes, Any] = dict(vector[: MAX_INVENTORY_AUTHORS - bool(trusted)])
+            have, runs = self._holdings(room)
+            vector = sorted(have.items(), key=lambda kv: -kv[1])
+            longest = sorted(
+                ((author, run) for author, held in runs.items() for run in held),
+                key=lambda item: item[1][0] - item[1][1],
+            )[:MAX_HELD_RANGES]
+            held: dict[bytes, list[int]] = {}
+            for author, (first, last) in sorted(longest):
+                held.setdefault(author, []).extend((first, last))
+            named = MAX_INVENTORY_AUTHORS - bool(trusted) - bool(held)
+            entry: dict[bytes, Any] = dict(vector[:named])
             if trusted:
                 entry[SNAPSHOT_AUTHORS] = list(trusted)
+            if held:
+                entry[HELD] = held
             body[room] = entry
         return bytes(msgpack.packb(body))
 
@@ -246,7 +300,7 @@ class RoomLog:
                 if isinstance(trusted, list)
                 else set()
             )
-            found += self._after(room, have, trusted_ids, limit - len(found))
+            found += self._after(room, have, trusted_ids, limit - len(found), _held(theirs))
             if len(found) >= limit:
                 return found
         return found
@@ -257,7 +311,12 @@ class RoomLog:
         return self._after(room, {encode_peer_id(a): n for a, n in vector.items()}, set(), None)
 
     def _after(
-        self, room: bytes, have: dict[str, int], trusted: set[str], limit: int | None
+        self,
+        room: bytes,
+        have: dict[str, int],
+        trusted: set[str],
+        limit: int | None,
+        held: dict[str, list[tuple[int, int]]] | None = None,
     ) -> list[Envelope]:
         rows = self.store.query(
             "SELECT author, seq, envelope FROM room_log WHERE room_id = ? ORDER BY author, seq",
@@ -266,8 +325,12 @@ class RoomLog:
         if trusted:
             rows = self._without_covered(rows, trusted)
         found: list[Envelope] = []
+        held = held or {}
         for row in rows:
-            if row["seq"] > have.get(row["author"], 0):
+            seq = row["seq"]
+            if seq > have.get(row["author"], 0) and not any(
+                first <= seq <= last for first, last in held.get(row["author"], ())
+            ):
                 found.append(Envelope.decode(row["envelope"]))
                 if limit is not None and len(found) >= limit:
                     break

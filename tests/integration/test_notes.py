@@ -13,6 +13,7 @@ import msgpack
 import pytest
 
 import crdt.notes as notes_module
+import crdt.snapshots as snapshots_module
 from mesh.daemon import Daemon
 from mesh.envelope import DestKind, Envelope, EnvelopeType
 from mesh.identity import decode_peer_id
@@ -135,6 +136,46 @@ async def test_notes_reopen_identical_after_every_peer_restarts(mesh: Mesh) -> N
     assert [[n["title"] for n in a[1]] for a in after.values()] == [["journal"]] * 3
 
 
+async def test_compaction_keeps_updates_held_back_until_their_dependency_arrives(
+    mesh: Mesh,
+) -> None:
+    a, _ = await mesh.line("A", "B")
+    room = await room_with(mesh, "A", ["B"])
+    notes_a = mesh.notes_of("A")
+    note_id = notes_a.new(room, "order")
+    await wait_until(lambda: note_id in mesh.notes_of("B").notes, what="B has the note")
+    await mesh.stop("B")
+    notes_a.append(note_id, "first, ")
+    notes_a.append(note_id, "then second")  # builds on the first
+    notes_a.get(note_id).delete(0, 1)  # deletes an item of the first
+    notes_a.flush(note_id)
+    assert a.node.roomlog is not None
+    envelopes = [
+        e for e in a.node.roomlog.after(decode_peer_id(room), {}) if e.type == EnvelopeType.NOTE
+    ][-3:]
+    first, second, deletion = envelopes
+
+    await mesh.start("B")  # alone: the envelopes arrive by hand, out of order
+    notes_b = mesh.notes_of("B")
+    notes_b._apply_all([second, deletion])
+    assert notes_b.cat(note_id) == ""  # pycrdt holds both back: their dependency is missing
+    notes_b.compact(note_id)
+    assert notes_b.counters["notes_compaction_kept"] == 2  # both stay stored
+    assert notes_b.snapshot(note_id) == 0  # the state would lack them
+    await mesh.stop("B")
+    await mesh.start("B")
+    notes_b = mesh.notes_of("B")
+    notes_b._apply_all([first])
+    assert notes_b.cat(note_id) == notes_a.cat(note_id) == "irst, then second"
+    notes_b.compact(note_id)  # all integrated now: nothing is kept
+    await mesh.stop("B")
+    await mesh.start("B")
+    assert mesh.notes_of("B").cat(note_id) == "irst, then second"
+    store = mesh["B"].store
+    assert store is not None
+    assert store.query("SELECT COUNT(*) AS n FROM note_updates")[0]["n"] == 0
+
+
 async def test_a_member_who_joins_later_catches_up_from_the_room_logs(mesh: Mesh) -> None:
     await mesh.line("A", "B")
     room = await room_with(mesh, "A", ["B"])
@@ -158,7 +199,7 @@ async def test_a_member_who_joins_later_catches_up_from_the_room_logs(mesh: Mesh
 async def test_a_member_who_joins_after_a_snapshot_gets_it_and_the_tail(
     mesh: Mesh, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(notes_module, "SNAPSHOT_PART", 200)  # a snapshot of several parts
+    monkeypatch.setattr(snapshots_module, "SNAPSHOT_PART", 200)  # a snapshot of several parts
     a, b, _ = await mesh.line("A", "B", "C")  # B relays and is not a member
     room = await room_with(mesh, "A", ["C"])
     notes_a = mesh.notes_of("A")
@@ -191,6 +232,11 @@ async def test_a_member_who_joins_after_a_snapshot_gets_it_and_the_tail(
     assert notes_d.counters["notes_applied"] == 1 + 2
     assert d.node.roomlog is not None
     assert len(d.node.roomlog.missing(msgpack.packb({decode_peer_id(room): {}}))) == parts + 2
+    # D's log lacks what the snapshot covers, so its vector stays at 0; its inventory names
+    # what it holds past that, and a neighbour sends none of it again at the next link-up
+    assert relay_log.vector(decode_peer_id(room))[a.node.identity.public_key] == 33 + parts
+    assert d.node.roomlog.vector(decode_peer_id(room)) == {a.node.identity.public_key: 0}
+    assert relay_log.missing(d.node.roomlog.inventory([decode_peer_id(room)])) == []
     # C, a member all along, had everything: it skipped A's snapshot
     assert mesh.notes_of("C").counters["notes_snapshots_skipped"] == 1
 

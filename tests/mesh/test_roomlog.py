@@ -8,6 +8,8 @@ import pytest
 from mesh.envelope import DestKind, Envelope, EnvelopeType
 from mesh.identity import Identity
 from mesh.roomlog import (
+    HELD,
+    MAX_HELD_RANGES,
     MAX_INVENTORY_AUTHORS,
     SNAPSHOT_AUTHORS,
     RoomLog,
@@ -142,6 +144,39 @@ def test_an_inventory_names_the_snapshot_authors_and_stays_within_its_author_bou
     assert len(body[ROOMS[0]]) == MAX_INVENTORY_AUTHORS
     log.snapshot_authors = None
     assert SNAPSHOT_AUTHORS not in msgpack.unpackb(log.inventory(), strict_map_key=False)[ROOMS[0]]
+
+
+def test_what_an_asker_holds_past_a_gap_in_its_vector_is_not_sent_again() -> None:
+    full, member = RoomLog(Store(None)), RoomLog(Store(None))
+    for seq in range(1, 11):
+        full.keep(note(seq), now=float(seq))
+        if seq not in (2, 3, 7):  # a member lacks what a snapshot it applied covers
+            member.keep(note(seq), now=float(seq))
+    entry = msgpack.unpackb(member.inventory(), strict_map_key=False)[ROOMS[0]]
+    assert entry[ALICE.public_key] == 1
+    assert entry[HELD] == {ALICE.public_key: [4, 6, 8, 10]}
+    assert [e.seq for e in full.missing(member.inventory())] == [2, 3, 7]
+    # an inventory without held runs (an older node's) gets everything past its vector
+    del entry[HELD]
+    assert len(full.missing(msgpack.packb({ROOMS[0]: entry}))) == 9
+    # malformed held runs are ignored, not trusted
+    for bad in ([4, "x"], list(range(2 * MAX_HELD_RANGES + 2)), "x"):
+        entry[HELD] = {ALICE.public_key: bad}
+        assert len(full.missing(msgpack.packb({ROOMS[0]: entry}))) == 9
+
+
+def test_an_inventory_names_the_longest_held_runs_only() -> None:
+    log = RoomLog(Store(None))
+    for seq in range(2, 2 + 3 * (MAX_HELD_RANGES + 4), 3):  # runs of 2, gaps of 1
+        log.keep(note(seq), now=float(seq))
+        log.keep(note(seq + 1), now=float(seq))
+    log.keep(note(1000), now=1000.0)  # a run of 3 at the end
+    log.keep(note(1001), now=1000.0)
+    log.keep(note(1002), now=1000.0)
+    runs = msgpack.unpackb(log.inventory(), strict_map_key=False)[ROOMS[0]][HELD]
+    named = runs[ALICE.public_key]
+    assert len(named) == 2 * MAX_HELD_RANGES
+    assert named[-2:] == [1000, 1002]
 
 
 def test_snapshot_headers_are_checked_strictly() -> None:

@@ -1,0 +1,117 @@
+"""The payload of a NOTE envelope: its fields, the associated data, sealing and opening.
+
+Payload: msgpack ``[note_id (32 bytes), epoch, sealed update]``; a snapshot
+part (the note's whole state, cut into parts) adds ``[part, parts, covers]``,
+the per-author sequence vector the state includes (see mesh/roomlog.py).
+The update is sealed with the room's document key of its epoch
+(XChaCha20-Poly1305); the header — room, note, epoch, author, sequence, and a
+snapshot part's fourth field — is the associated data.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import msgpack
+import nacl.bindings
+
+from crdt.errors import NoteUpdateError
+from mesh.envelope import MAX_PAYLOAD
+from mesh.roomlog import SnapshotHeader
+from mesh.senderkey import NONCE_SIZE, open_sealed, seal
+
+TAG_SIZE = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_ABYTES
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A NOTE envelope, checked and decrypted, not yet applied."""
+
+    conv_id: str
+    note_id: str
+    author_id: str
+    seq: int
+    update: bytes
+    snapshot: SnapshotHeader | None = None  # a part of a snapshot (update = its chunk)
+    parts: tuple[int, ...] = ()  # a whole snapshot: the sequence numbers of its parts
+
+
+@dataclass(frozen=True)
+class Fields:
+    """A NOTE payload's fields, decoded and checked, still sealed."""
+
+    note: bytes
+    epoch: int
+    sealed: bytes
+    snapshot: SnapshotHeader | None
+
+
+def aad(
+    room: bytes,
+    note: bytes,
+    epoch: int,
+    author: bytes,
+    seq: int,
+    snapshot: SnapshotHeader | None = None,
+) -> bytes:
+    """The associated data an update of this header is sealed under."""
+    data = room + note + struct.pack(">I", epoch) + author + struct.pack(">Q", seq)
+    if snapshot is not None:
+        data += b"snapshot" + bytes(msgpack.packb(snapshot.encode()))
+    return data
+
+
+def fits(note: bytes, epoch: int, size: int) -> bool:
+    """Whether an update of `size` bytes, sealed, fits one envelope's payload."""
+    sealed_size = NONCE_SIZE + size + TAG_SIZE
+    return len(msgpack.packb([note, epoch, bytes(sealed_size)])) <= MAX_PAYLOAD - 64
+
+
+def seal_payload(
+    key: bytes,
+    room: bytes,
+    note: bytes,
+    epoch: int,
+    author: bytes,
+    seq: int,
+    update: bytes,
+    snapshot: SnapshotHeader | None = None,
+) -> bytes:
+    """An update (or a snapshot's part) sealed under `key`, as a NOTE payload."""
+    sealed = seal(key, update, aad(room, note, epoch, author, seq, snapshot))
+    if snapshot is None:
+        return bytes(msgpack.packb([note, epoch, sealed]))
+    return bytes(msgpack.packb([note, epoch, sealed, snapshot.encode()]))
+
+
+def decode_payload(payload: bytes) -> Fields:
+    """A NOTE payload's fields; raises NoteUpdateError for anything malformed."""
+    try:
+        fields = msgpack.unpackb(payload)
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        raise NoteUpdateError("malformed note update") from exc
+    if not (isinstance(fields, list) and len(fields) in (3, 4)):
+        raise NoteUpdateError("malformed note update")
+    note, epoch, sealed = fields[:3]
+    if not (
+        isinstance(note, bytes)
+        and len(note) == 32
+        and isinstance(epoch, int)
+        and 0 <= epoch < 2**32
+        and isinstance(sealed, bytes)
+    ):
+        raise NoteUpdateError("malformed note update")
+    snapshot = None
+    if len(fields) == 4:
+        try:
+            snapshot = SnapshotHeader.decode(fields[3])
+        except ValueError as exc:
+            raise NoteUpdateError("malformed note snapshot") from exc
+    return Fields(note, epoch, sealed, snapshot)
+
+
+def open_payload(key: bytes, room: bytes, author: bytes, seq: int, fields: Fields) -> bytes:
+    """The update sealed in a payload (raises what `open_sealed` raises when it does not open)."""
+    data = aad(room, fields.note, fields.epoch, author, seq, fields.snapshot)
+    return open_sealed(key, fields.sealed, data)

@@ -16,6 +16,7 @@ import itertools
 import logging
 import os
 import random
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -60,8 +61,14 @@ log = logging.getLogger("meshnotes.node")
 WS_CHUNK = 64 * 1024
 #: a link whose unsent bytes pass this is too slow: further messages to it are dropped
 MAX_LINK_BACKLOG = 8 * 1024 * 1024
-#: a burst of at least this many frames has its signatures checked in worker threads
+#: a burst of at least this many frames, or bytes of frames (large envelopes come few
+#: to a burst), has its signatures checked in worker threads
 SIGNATURE_BATCH = 16
+SIGNATURE_BATCH_BYTES = 16 * 1024
+#: bursts of frames a link reads ahead of the one being routed
+BURSTS_IN_FLIGHT = 4
+#: seconds a thread holds the GIL before one waiting gets it (Python's default is 0.005)
+GIL_SWITCH_INTERVAL = 0.0005
 #: how far our address record travels, and how often it is re-signed
 ADDRESS_HOP_LIMIT = 3
 ADDRESS_RECORD_RENEW = 3600.0
@@ -104,6 +111,7 @@ class _Conn:
         self.address = address
         self.wake = asyncio.Event()
         self.closing = False
+        self.bursts_in_flight = 0  # read, queued and not routed yet
 
     @property
     def peer_key(self) -> bytes | None:
@@ -162,6 +170,10 @@ class Node:
 
     async def start(self) -> None:
         """Listen (if configured), start dialing the configured peers, start the timers."""
+        # The signature workers need the GIL back after every check; at the default 5 ms
+        # switch interval they wait on the event loop's routing for most of a burst.
+        if sys.getswitchinterval() > GIL_SWITCH_INTERVAL:
+            sys.setswitchinterval(GIL_SWITCH_INTERVAL)
         if self.config.listen is not None:
             host, port = self.config.listen
             try:
@@ -381,14 +393,24 @@ class Node:
             delay = min(self.config.reconnect_max, delay * 2)
 
     async def _run(self, ws: Connection, link: Link, direction: str, address: str) -> None:
+        """Read a link, open its frames and route them, in order.
+
+        A burst of frames whose signatures are checked in worker threads goes to
+        `_process` through a short queue, so that while the threads check one
+        burst the event loop reads and opens the next and routes the one before;
+        a few small frames with nothing queued ahead are routed here at once.
+        """
         conn = _Conn(next(self._ids), ws, link, direction, address)
         self.conns[conn.id] = conn
         self._pending_handshakes += 1
         handshaking = True
         writer = asyncio.create_task(self._writer(conn))
+        bursts: asyncio.Queue[tuple[list[bytes], asyncio.Future[list[bool | None]]] | None]
+        bursts = asyncio.Queue(maxsize=BURSTS_IN_FLIGHT)
+        processor = asyncio.create_task(self._process(conn, bursts))
         conn.wake.set()  # the client hello is ready at once
         try:
-            while link.state is not LinkState.CLOSED:
+            while link.state is not LinkState.CLOSED and not processor.done():
                 deadline = link.next_deadline()
                 timeout = None if deadline is None else max(0.0, deadline - self.clock())
                 try:
@@ -405,18 +427,15 @@ class Node:
                     handshaking = False
                     self._pending_handshakes -= 1
                     self._link_up(conn)
-                checks = await self._check_signatures(messages)
-                self._in_burst = True  # the envelopes to keep go to the mailbox together
-                now = self.clock()  # one moment for the burst
-                try:
-                    for message, signature_ok in zip(messages, checks, strict=True):
-                        if conn.closing:
-                            break
-                        self._execute(self.router.receive(conn.id, message, now, signature_ok))
-                finally:
-                    self._in_burst = False
-                    self._flush_keeps()
-                conn.wake.set()
+                if not messages:
+                    conn.wake.set()  # the handshake or a heartbeat may have an answer
+                    continue
+                checking = self._check_signatures(messages)
+                if checking.done() and not conn.bursts_in_flight:
+                    self._route_burst(conn, messages, checking.result())  # nothing to wait for
+                else:
+                    conn.bursts_in_flight += 1
+                    await bursts.put((messages, checking))
         except ProtocolError as exc:
             reason = "timeout" if isinstance(exc, LinkTimeout) else type(exc).__name__
             self.router.count(f"link_closed_{reason}")
@@ -427,6 +446,13 @@ class Node:
             self.router.count("link_closed_internal_error")
             log.exception("link to %s closed by an internal error", address)
         finally:
+            # the frames read before the end are routed before the link goes down
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(5.0):
+                    if not processor.done():
+                        await bursts.put(None)
+                        await asyncio.shield(processor)
+            processor.cancel()
             if handshaking:
                 self._pending_handshakes -= 1
             elif conn.peer_key is not None:
@@ -444,19 +470,60 @@ class Node:
             with contextlib.suppress(Exception):
                 await ws.close()
 
-    async def _check_signatures(self, frames: list[bytes]) -> list[bool | None]:
-        """Signature checks of a burst run in worker threads (PyNaCl releases the GIL),
-        split across them; a few frames are checked by the router inline."""
-        if len(frames) < SIGNATURE_BATCH:
-            return [None] * len(frames)  # None: the router checks them itself
-        self.router.count("signatures_checked_in_workers", len(frames))
+    async def _process(
+        self,
+        conn: _Conn,
+        bursts: asyncio.Queue[tuple[list[bytes], asyncio.Future[list[bool | None]]] | None],
+    ) -> None:
+        """Route the bursts of frames `_run` read, in the order they came."""
+        while True:
+            item = await bursts.get()
+            try:
+                if item is None:
+                    return
+                messages, checking = item
+                self._route_burst(conn, messages, await checking)
+            except Exception:  # a bug here must cost this link, not the node
+                self.router.count("link_closed_internal_error")
+                log.exception("link to %s closed by an internal error", conn.address)
+                self._close(conn, "internal error")
+                return
+            finally:
+                if item is not None:
+                    conn.bursts_in_flight -= 1
+                bursts.task_done()
+
+    def _route_burst(self, conn: _Conn, messages: list[bytes], checks: list[bool | None]) -> None:
+        self._in_burst = True  # the envelopes to keep go to the mailbox together
+        now = self.clock()  # one moment for the burst
+        try:
+            for message, signature_ok in zip(messages, checks, strict=True):
+                if conn.closing:
+                    break
+                self._execute(self.router.receive(conn.id, message, now, signature_ok))
+        finally:
+            self._in_burst = False
+            self._flush_keeps()
+        conn.wake.set()
+
+    def _check_signatures(self, frames: list[bytes]) -> asyncio.Future[list[bool | None]]:
+        """Start the signature checks of a burst: in worker threads (PyNaCl releases the
+        GIL), split across them, when the burst is large; a few small frames are checked
+        by the router inline (None: not checked yet)."""
         loop = asyncio.get_running_loop()
-        half = len(frames) // 2
-        first, second = await asyncio.gather(
-            loop.run_in_executor(self._verifier, check_signatures, frames[:half]),
-            loop.run_in_executor(self._verifier, check_signatures, frames[half:]),
-        )
-        return [*first, *second]
+        if len(frames) < SIGNATURE_BATCH and sum(map(len, frames)) < SIGNATURE_BATCH_BYTES:
+            done: asyncio.Future[list[bool | None]] = loop.create_future()
+            done.set_result([None] * len(frames))
+            return done
+        self.router.count("signatures_checked_in_workers", len(frames))
+        half = (len(frames) + 1) // 2
+        parts = [frames[:half], frames[half:]] if len(frames) > 1 else [frames]
+        checks = [loop.run_in_executor(self._verifier, check_signatures, part) for part in parts]
+
+        async def joined() -> list[bool | None]:
+            return [verdict for part in await asyncio.gather(*checks) for verdict in part]
+
+        return asyncio.ensure_future(joined())
 
     def _link_up(self, conn: _Conn) -> None:
         peer = conn.peer_key

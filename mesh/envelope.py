@@ -28,7 +28,6 @@ import enum
 import hashlib
 import struct
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import nacl.bindings
 import nacl.exceptions
@@ -146,10 +145,16 @@ class Envelope:
             signed_bytes=signed,
         )
 
-    @cached_property
+    @property
     def message_id(self) -> bytes:
         """BLAKE2b-256 of the signed part: the envelope's identity everywhere."""
-        return hashlib.blake2b(self.signed_bytes, digest_size=32).digest()
+        # computed once and kept beside the fields (functools.cached_property takes a
+        # lock on every read in Python 3.11; every relay reads this per envelope)
+        cached = self.__dict__.get("_message_id")
+        if cached is None:
+            cached = hashlib.blake2b(self.signed_bytes, digest_size=32).digest()
+            self.__dict__["_message_id"] = cached
+        return cached
 
     @property
     def flood(self) -> bool:
@@ -213,16 +218,18 @@ class Envelope:
             raise EnvelopeError(
                 f"envelope length {len(data)} does not match its payload length {payload_len}"
             )
-        payload = data[offset : offset + payload_len]
         end = offset + payload_len
-        return cls(
+        # every frame a relay receives is decoded: fill the fields directly, as with_hops
+        # does, instead of the frozen dataclass's __init__ (one object.__setattr__ per field)
+        envelope = object.__new__(cls)
+        envelope.__dict__.update(
             type=type_,
             author=author,
             dest_kind=kind,
             dest=dest,
             timestamp_ms=timestamp_ms,
             seq=seq,
-            payload=payload,
+            payload=data[offset:end],
             signature=data[end:],
             flags=flags,
             hop_limit=hop_limit,
@@ -230,6 +237,7 @@ class Envelope:
             version=version,
             signed_bytes=data[1:end],
         )
+        return envelope
 
 
 def _signed_part(

@@ -28,7 +28,9 @@ Rules for an envelope arriving on a link, in order (each drop is counted as
    A directed envelope whose path was *lost* (withdrawn or its link went
    down) is not flooded: it is parked, and sent along the next path learned
    for its destination, or dropped (``dropped_park_expired``) after
-   ``park_ttl``. Only a relay floods a FLOOD-flagged envelope without a path.
+   ``park_ttl`` (:mod:`mesh.parking`). A relay floods a FLOOD-flagged envelope
+   without a path at once; its author parks it too, and floods it only if no
+   path came by then (``park_expired_flooded``).
 7. with ``RouterConfig.room_gossip``, room envelopes go to the topic mesh of
    :mod:`mesh.gossip` instead of every link, and its GRAFT/PRUNE/IHAVE/IWANT
    envelopes (neighbour-only, hop limit 1) are handled here; off, they are
@@ -50,18 +52,31 @@ the link is closed and its peer banned for a while.
 
 from __future__ import annotations
 
-import heapq
 import random
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from mesh.actions import Action, Close, Deliver, Keep, Send
 from mesh.envelope import MAX_HOPS, DestKind, Envelope, EnvelopeType, wire_signature_holds
 from mesh.errors import EnvelopeError
 from mesh.gossip import CONTROL_TYPES, Control, Gossip, GossipAction, GossipConfig
 from mesh.identity import Identity, encode_peer_id
+from mesh.parking import ParkingLot
 from mesh.ratelimit import PenaltyScore, TokenBucket
+from mesh.reshare import Offers
 from mesh.seen import SeenCache
+
+__all__ = [
+    "Action",
+    "Close",
+    "Deliver",
+    "Keep",
+    "Route",
+    "Router",
+    "RouterConfig",
+    "Send",
+    "check_signatures",
+]
 
 #: destinations named in one withdrawal notice at most (32 bytes each)
 MAX_WITHDRAW = 2048
@@ -102,44 +117,6 @@ PENALTIES: dict[str, float] = {
 }
 
 
-@dataclass(frozen=True)
-class Send:
-    """Send `data` (an encoded envelope) on link `link`."""
-
-    link: int
-    data: bytes
-
-
-@dataclass(frozen=True)
-class Deliver:
-    """Hand `envelope` (verified) to the node; `link` is where it came from, None if local."""
-
-    envelope: Envelope
-    link: int | None
-
-
-@dataclass(frozen=True)
-class Close:
-    """Close link `link`, for `reason`."""
-
-    link: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class Keep:
-    """Show a relayed envelope to the mailbox; `store` when its destination is not a neighbour.
-
-    Receipts are shown even when not stored: they delete what they acknowledge.
-    """
-
-    envelope: Envelope
-    store: bool
-
-
-Action = Send | Deliver | Close | Keep
-
-
 @dataclass
 class Route:
     """How to reach `dest`: through link `link` (to neighbour `next_hop`), `hops` links away."""
@@ -152,19 +129,7 @@ class Route:
     announce: bytes | None = None  # latest announce of dest, re-encoded for passing on
 
 
-@dataclass
-class _Parked:
-    """A directed envelope waiting for a path to its destination."""
-
-    envelope: Envelope
-    expires: float
-    done: bool = False
-
-
 _NEVER = float("inf")
-
-#: re-shares waiting for their delay, at most
-MAX_RESHARE = 10_000
 
 
 @dataclass
@@ -184,6 +149,7 @@ class Router:
     rng: random.Random = field(default_factory=random.Random)
 
     def __post_init__(self) -> None:
+        self._me = self.identity.public_key  # read per envelope: a property builds it
         self.seen = SeenCache(self.config.seen_capacity, self.config.seen_ttl)
         self.routes: dict[bytes, Route] = {}
         self.links: dict[int, _Link] = {}
@@ -194,15 +160,9 @@ class Router:
         self._next_announce = self.now
         self._route_check = self.now  # no path expires before this
         self._last_announce: Envelope | None = None
-        # dest -> (until when its missing path counts as lost, the announce it had)
-        self.lost: dict[bytes, tuple[float, bytes | None]] = {}
-        self.parked: dict[bytes, list[_Parked]] = {}
-        self._park_queue: deque[_Parked] = deque()  # in expiry order
-        self._parked_count = 0
-        self._ready: dict[bytes, None] = {}  # parked dests that have a path again, in order
-        # re-shares waiting for their time: a heap of (due, link, dest), and which are still on
-        self._reshare: list[tuple[float, int, bytes]] = []
-        self._reshare_due: dict[tuple[int, bytes], float] = {}
+        cfg = self.config
+        self.lot = ParkingLot(cfg.park_ttl, cfg.max_parked, cfg.max_routes, self.count)
+        self.offers = Offers(cfg.reshare_delay, self.rng)
         self.gossip = Gossip(self.config.gossip, self.rng) if self.config.room_gossip else None
 
     # -- events --------------------------------------------------------------
@@ -250,7 +210,7 @@ class Router:
         """Send an envelope authored here into the mesh."""
         self.count("originated")
         self.seen.add(envelope.message_id, now)
-        if envelope.dest_kind == DestKind.PEER and envelope.dest == self.identity.public_key:
+        if envelope.dest_kind == DestKind.PEER and envelope.dest == self._me:
             return [Deliver(envelope, None)]
         if self.gossip is not None and envelope.dest_kind == DestKind.ROOM:
             published = self.gossip.publish(
@@ -258,7 +218,7 @@ class Router:
             )
             return self._gossiped(published, now)
         actions = self._forward(envelope, None, now)
-        if not actions and self._waiting(envelope) is None:
+        if not actions and self.lot.waiting(envelope) is None:
             self.count("dropped_no_link")
         return actions
 
@@ -272,7 +232,7 @@ class Router:
         None means check it here.
         """
         actions = self._receive(link, data, now, signature_ok)
-        if self._ready:
+        if self.lot.has_ready:
             actions += self._release(now)
         return actions
 
@@ -295,9 +255,9 @@ class Router:
             return self._reject(link, "stale", now)
         if age < -self.config.max_future:
             return self._reject(link, "future", now)
-        if self._reshare_due and envelope.type == EnvelopeType.ANNOUNCE:
+        if envelope.type == EnvelopeType.ANNOUNCE:
             # the neighbour passes this announce on, so it has a path: no need to offer ours
-            self._reshare_due.pop((link, envelope.author), None)
+            self.offers.cancel(link, envelope.author)
         message_id = envelope.message_id
         if self.seen.seen(message_id, now):
             if self._is_redelivery(envelope):
@@ -312,7 +272,7 @@ class Router:
         if not signature_ok:
             return self._reject(link, "bad_signature", now)
         self.seen.add(message_id, now)
-        if envelope.author == self.identity.public_key:
+        if envelope.author == self._me:
             return self._reject(link, "own_echo", now)
 
         distance = envelope.hops + 1
@@ -331,7 +291,7 @@ class Router:
         if envelope.type == EnvelopeType.ADDRESS:
             # peer exchange: records spread as far as their (small) hop limit allows
             return [Deliver(envelope, link), *self._flood(relayed, link)]
-        if envelope.dest_kind == DestKind.PEER and envelope.dest == self.identity.public_key:
+        if envelope.dest_kind == DestKind.PEER and envelope.dest == self._me:
             self.count("delivered")
             return [Deliver(envelope, link)]
         actions: list[Action] = []
@@ -366,10 +326,9 @@ class Router:
             del self.bans[peer]
         for peer in [p for p, s in self.penalties.items() if s.current(now) == 0.0]:
             del self.penalties[peer]
-        self._expire_parked(now)
-        while self.lost and next(iter(self.lost.values()))[0] <= now:
-            del self.lost[next(iter(self.lost))]
-        actions: list[Action] = self._due_reshares(now)
+        self.lot.expire(now)
+        actions: list[Action] = self._last_resorts() if self.lot.due_floods else []
+        actions += self._due_reshares(now)
         if self.gossip is not None and now >= self.gossip.next_deadline():
             actions += self._gossiped(self.gossip.heartbeat(now), now)
         if now >= self._next_announce:
@@ -386,11 +345,7 @@ class Router:
         deadline = self._next_announce
         if self.gossip is not None:
             deadline = min(deadline, self.gossip.next_deadline())
-        if self._park_queue:
-            deadline = min(deadline, self._park_queue[0].expires)
-        if self._reshare:
-            deadline = min(deadline, self._reshare[0][0])
-        return deadline
+        return min(deadline, self.lot.next_deadline(), self.offers.next_deadline())
 
     # -- building envelopes ------------------------------------------------
 
@@ -462,7 +417,7 @@ class Router:
                 "seen_ids": {"size": len(self.seen), "bound": self.seen.capacity},
                 "routes": {"size": len(self.routes), "bound": self.config.max_routes},
                 "bans": {"size": len(self.bans), "bound": self.config.max_bans},
-                "parked": {"size": self._parked_count, "bound": self.config.max_parked},
+                "parked": {"size": len(self.lot), "bound": self.config.max_parked},
             },
             "bans": [encode_peer_id(p) for p, until in self.bans.items() if until > now],
         }
@@ -488,7 +443,7 @@ class Router:
         return self._make_announce(now)
 
     def _learn(self, dest: bytes, link: int, hops: int, now: float, announce: bytes | None) -> None:
-        if dest == self.identity.public_key or link not in self.links:
+        if dest == self._me or link not in self.links:
             return
         next_hop = self.links[link].peer
         if dest != next_hop:
@@ -516,10 +471,7 @@ class Router:
             self.count("routes_evicted")
         keep = announce if announce is not None else (current.announce if current else None)
         self.routes[dest] = Route(dest, link, next_hop, hops, expires, keep)
-        if self.lost:
-            self.lost.pop(dest, None)
-        if dest in self.parked:
-            self._ready[dest] = None
+        self.lot.found(dest)
 
     def _is_redelivery(self, envelope: Envelope) -> bool:
         """A stored-type envelope for us, seen before: a mailbox handing it over again.
@@ -530,7 +482,7 @@ class Router:
         if not (
             envelope.type >= EnvelopeType.DATA
             and envelope.dest_kind == DestKind.PEER
-            and envelope.dest == self.identity.public_key
+            and envelope.dest == self._me
         ):
             return False
         try:
@@ -549,7 +501,7 @@ class Router:
         neighbour on a new link), which ends the spread where paths survived.
         """
         author = envelope.author
-        if envelope.type != EnvelopeType.ANNOUNCE or author == self.identity.public_key:
+        if envelope.type != EnvelopeType.ANNOUNCE or author == self._me:
             return []
         route = self.route_to(author, now)
         # a neighbour back on a new link sends its last announce again: the mesh, which
@@ -557,7 +509,7 @@ class Router:
         fresh_link = route is not None and route.link == link and route.announce is None
         if route is not None and not fresh_link:
             return []
-        lost = self.lost.get(author)
+        lost = self.lot.lost.get(author)
         # the id covers the signed part only: this copy's signature, which we would store
         # and pass on, is unchecked yet (a bad one is just a duplicate), unless these are
         # the very bytes of the path we lost (but for the unsigned hop count), checked then
@@ -618,30 +570,14 @@ class Router:
         return self._withdraw([r.dest for r in lost], link, now)
 
     def _offer(self, link: int, dest: bytes, now: float) -> None:
-        """Re-share our path to `dest` on `link` after a random one to two `reshare_delay`.
-
-        By then a stale path of ours has been withdrawn too; and the offer is
-        cancelled if the neighbour passes us an announce of `dest` meanwhile
-        (the first of several neighbours to offer gives it the path, and its
-        flood reaches the others).
-        """
-        if (link, dest) in self._reshare_due:
-            return
-        if len(self._reshare_due) >= MAX_RESHARE:
+        """Re-share our path to `dest` on `link` after a wait (see :mod:`mesh.reshare`)."""
+        if not self.offers.offer(link, dest, now):
             self.count("dropped_reshare_full")
-            return
-        due = now + self.config.reshare_delay * (1.0 + self.rng.random())
-        self._reshare_due[link, dest] = due
-        heapq.heappush(self._reshare, (due, link, dest))
 
     def _due_reshares(self, now: float) -> list[Action]:
         """Send the re-shares that are due, if the path still holds and may cross one more link."""
         actions: list[Action] = []
-        while self._reshare and self._reshare[0][0] <= now:
-            due, link, dest = heapq.heappop(self._reshare)
-            if self._reshare_due.get((link, dest)) != due:
-                continue  # cancelled: the neighbour has the path again
-            del self._reshare_due[link, dest]
+        for link, dest in self.offers.due(now):
             route = self.route_to(dest, now)
             if link not in self.links or route is None or route.link == link:
                 continue
@@ -653,75 +589,25 @@ class Router:
 
     def _mark_lost(self, routes: list[Route], now: float) -> None:
         """Remember that these paths broke: traffic for them waits for a new path."""
-        until = now + self.config.route_ttl
-        for route in routes:
-            self.lost.pop(route.dest, None)
-            self.lost[route.dest] = (until, route.announce)
-        while len(self.lost) > self.config.max_routes:
-            del self.lost[next(iter(self.lost))]
-
-    def _park(self, envelope: Envelope, now: float) -> bool:
-        """Hold a directed envelope until a path to its destination is learned.
-
-        A copy with the same author, type and payload already waiting (a
-        retry) is dropped: the first one goes when the path comes. Returns
-        False when the parking lot is full (the caller floods instead).
-        """
-        if self._waiting(envelope) is not None:
-            self.count("dropped_parked_duplicate")
-            return True
-        if self._parked_count >= self.config.max_parked:
-            self.count("park_full")
-            return False
-        parked = _Parked(envelope, now + self.config.park_ttl)
-        self.parked.setdefault(envelope.dest, []).append(parked)
-        self._park_queue.append(parked)
-        self._parked_count += 1
-        self.count("parked")
-        return True
-
-    def _waiting(self, envelope: Envelope) -> _Parked | None:
-        """The parked envelope with the same author, type, destination and payload, if any."""
-        for parked in self.parked.get(envelope.dest, []):
-            e = parked.envelope
-            if (e.author, e.type, e.payload) == (envelope.author, envelope.type, envelope.payload):
-                return parked
-        return None
+        self.lot.mark_lost([(r.dest, r.announce) for r in routes], now + self.config.route_ttl)
 
     def _release(self, now: float) -> list[Action]:
         """Send parked envelopes whose destination has a path again."""
-        actions: list[Action] = []
-        for dest in list(self._ready):
-            route = self.route_to(dest, now)
-            if route is None or route.link not in self.links:
-                continue
-            for parked in self.parked.pop(dest, []):
-                parked.done = True
-                self._parked_count -= 1
-                if parked.expires <= now:
-                    self.count("dropped_park_expired")
-                    continue
-                self.count("unparked")
-                actions.append(Send(route.link, parked.envelope.encode()))
-        self._ready.clear()
-        return actions
 
-    def _expire_parked(self, now: float) -> None:
-        queue = self._park_queue
-        while queue and (queue[0].done or queue[0].expires <= now):
-            parked = queue.popleft()
-            if parked.done:
-                continue
-            parked.done = True
-            dest = parked.envelope.dest
-            waiting = self.parked.get(dest, [])
-            if parked in waiting:
-                waiting.remove(parked)
-            if not waiting:
-                self.parked.pop(dest, None)
-                self._ready.pop(dest, None)
-            self._parked_count -= 1
-            self.count("dropped_park_expired")
+        def path(dest: bytes) -> int | None:
+            route = self.route_to(dest, now)
+            return route.link if route is not None and route.link in self.links else None
+
+        actions: list[Action] = [Send(link, d) for link, d in self.lot.release(path, now)]
+        return actions + self._last_resorts() if self.lot.due_floods else actions
+
+    def _last_resorts(self) -> list[Action]:
+        """Flood our own FLOOD-flagged retries whose wait for a path ran out."""
+        actions: list[Action] = []
+        for envelope in self.lot.due_floods:
+            actions += self._flood(envelope, None)
+        self.lot.due_floods.clear()
+        return actions
 
     def _forward(self, envelope: Envelope, came_from: int | None, now: float) -> list[Action]:
         # hops counts links already crossed; one more must stay within the limit
@@ -733,11 +619,24 @@ class Router:
         if envelope.dest_kind == DestKind.PEER:
             route = self.route_to(envelope.dest, now)
             if route is None or route.link not in self.links:
-                lost = self.lost.get(envelope.dest)
-                # a relay still floods what its author flagged FLOOD (a path may lie)
-                may_park = came_from is None or not envelope.flood
-                if may_park and lost is not None and lost[0] > now and self._park(out, now):
-                    return []
+                # a relay still floods what its author flagged FLOOD (a path may lie); its
+                # author waits for a path first, and floods it only if none comes in time
+                origin = came_from is None
+                may_park = origin or not envelope.flood
+                if may_park and self.lot.is_lost(envelope.dest, now):
+                    # the author may be gone before a path comes back: the first time, the
+                    # neighbour longest linked gets a copy too, which its mailbox keeps
+                    handoff = (
+                        origin
+                        and envelope.type >= EnvelopeType.DATA
+                        and bool(self.links)
+                        and self.lot.waiting(out) is None
+                    )
+                    if self.lot.park(out, now, last_resort=origin and envelope.flood):
+                        if not handoff:
+                            return []
+                        self.count("parked_handed_to_a_neighbour")
+                        return [Send(next(iter(self.links)), out.encode())]
             elif not envelope.flood and route.link != came_from:
                 self.count("relayed" if came_from is not None else "sent_direct")
                 return [Send(route.link, out.encode())]

@@ -140,3 +140,23 @@ async def test_histories_survive_restarts_and_nothing_shows_twice(mesh: Mesh) ->
     # and talking goes on after the restart
     mesh["C"].chat.say(room, "three")
     await wait_until(has(mesh["A"], room, "three", "received"), what="three after restart")
+
+
+async def test_a_message_to_a_peer_that_left_waits_in_the_mesh_after_the_sender_left(
+    mesh: Mesh,
+) -> None:
+    """C was known and went away; A writes to it and goes too: a relay must hold the copy."""
+    a, b, c = await mesh.line("A", "B", "C")
+    c_key = c.node.identity.public_key
+
+    def a_route() -> object:
+        return a.node.router.route_to(c_key, a.node.clock())
+
+    await wait_until(lambda: a_route() is not None, what="A's path to C")
+    await mesh.stop("C")
+    await wait_until(lambda: a_route() is None, what="A's path to C withdrawn")
+    a.chat.send_direct(mesh.ids["C"], "after you left")
+    await wait_until(lambda: _mailbox(b) == 1, what="B keeps a copy for C")
+    await mesh.stop("A")
+    c = await mesh.start("C", dial="B")
+    await wait_until(has(c, mesh.ids["A"], "after you left", "received"), what="handover at B")

@@ -205,7 +205,7 @@ def test_flood_flag_floods_even_when_a_route_exists() -> None:
 
 def test_an_envelope_whose_path_was_lost_waits_and_goes_when_a_path_returns() -> None:
     net = Network(config())
-    a, _, _, d = net.line("a", "b", "c", "d")
+    a, b, _, d = net.line("a", "b", "c", "d")
     net.advance(5.0)  # links older than link_settle: they pass relearned paths on
     net.run_until_idle()
     net.disconnect("c", "d")
@@ -216,7 +216,10 @@ def test_an_envelope_whose_path_was_lost_waits_and_goes_when_a_path_returns() ->
     net.originate("a", data(a, net.now, d.key, b"later"))
     net.originate("a", data(a, net.now, d.key, b"later"))  # a retry: the same item again
     net.run_until_idle()
-    assert net.transmissions == sent  # nothing floods the mesh while d is away
+    # one copy to a's neighbour (its mailbox keeps it, should a leave), and no flood
+    assert net.transmissions == sent + 1
+    assert counter(a, "parked_handed_to_a_neighbour") == 1
+    assert counter(b, "parked") == 1
     assert counter(a, "parked") == 1 and counter(a, "dropped_parked_duplicate") == 1
     assert a.router.status(net.now)["caches"]["parked"]["size"] == 1
     assert counter(a, "dropped_no_link") == 0
@@ -226,7 +229,7 @@ def test_an_envelope_whose_path_was_lost_waits_and_goes_when_a_path_returns() ->
     net.run_until_idle()
     assert [e.payload for e in d.envelopes] == [b"later"]
     assert counter(a, "unparked") == 1 and sum(totals(net, "flooded").values()) > 0
-    assert not a.router.parked
+    assert not a.router.lot.parked
     route = a.router.route_to(d.key, net.now)
     assert route is not None and route.hops == 3
 
@@ -279,10 +282,59 @@ def test_a_parked_envelope_is_dropped_and_counted_after_park_ttl() -> None:
 
     net.advance(6.0)
     assert counter(a, "dropped_park_expired") == 1
-    assert not a.router.parked
+    assert not a.router.lot.parked
+    # the author's neighbour took a copy when it was parked (for its mailbox): that one
+    # still reaches c, once, when c is back
     net.connect("b", "c")
     net.run_until_idle()
-    assert not c.delivered
+    assert [(d.envelope.payload, d.envelope.hops) for d in c.delivered] == [(b"too late", 1)]
+
+
+def test_an_authors_flood_flagged_retry_floods_when_its_wait_for_a_path_runs_out() -> None:
+    # c stays online, but a's path to it is lost and the re-share that would repair it
+    # comes too late: the author's FLOOD-flagged retry is its last resort
+    net = Network(config(park_ttl=5.0, reshare_delay=100.0))
+    a, _, c, _ = (net.add(n) for n in "abcx")
+    for left, right in [("a", "b"), ("b", "c"), ("c", "x"), ("x", "b")]:
+        net.connect(left, right)
+    net.run_until_idle()
+    net.advance(5.0)
+    net.run_until_idle()
+    net.disconnect("b", "c")  # b and a lose c; x, which still reaches it, offers it later
+    net.run_until_idle()
+    assert a.router.route_to(c.key, net.now) is None
+
+    sent = net.transmissions
+    net.originate("a", data(a, net.now, c.key, b"item"))
+    net.originate("a", data(a, net.now, c.key, b"item", flags=FLAG_FLOOD))  # the third try
+    net.run_until_idle()
+    # both wait for a path; b, a's neighbour, got one copy of the first (for its mailbox)
+    assert net.transmissions == sent + 1 and not c.delivered
+    assert counter(a, "dropped_parked_duplicate") == 1
+
+    net.advance(6.0)  # past park_ttl, long before the re-share
+    net.run_until_idle()
+    assert [(e.payload, e.flood) for e in c.envelopes] == [(b"item", True)]
+    assert counter(a, "park_expired_flooded") == 1 and counter(a, "dropped_park_expired") == 0
+    assert not a.router.lot.parked
+
+
+def test_a_waiting_item_goes_along_a_returning_path_without_its_flood_flagged_retry() -> None:
+    net = Network(config(park_ttl=5.0))
+    a, _, c = net.line("a", "b", "c")
+    net.advance(5.0)
+    net.run_until_idle()
+    net.disconnect("b", "c")
+    net.run_until_idle()
+    net.originate("a", data(a, net.now, c.key, b"item"))
+    net.originate("a", data(a, net.now, c.key, b"item", flags=FLAG_FLOOD))
+
+    net.connect("b", "c")  # the path returns in time: the first copy goes, along it
+    net.run_until_idle()
+    assert [(e.payload, e.flood) for e in c.envelopes] == [(b"item", False)]
+    net.advance(6.0)
+    net.run_until_idle()
+    assert len(c.delivered) == 1 and counter(a, "park_expired_flooded") == 0
 
 
 def test_a_relay_still_floods_a_flood_flagged_envelope_it_has_no_path_for() -> None:

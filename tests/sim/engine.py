@@ -15,6 +15,13 @@ Hooks let a scenario observe traffic without touching the routers:
 ``on_arrive(node, data)`` just before a router receives bytes, and
 ``on_deliver(node, deliver)`` for each :class:`~mesh.router.Deliver`, and
 ``on_link_up(node, link)`` after a (not quiet) link-up, at both ends.
+
+Signatures: a node checks an envelope's signature once, when it first gets
+it; the simulator, which plays every node on one machine, checks each
+distinct frame (hop count aside) once and hands the verdict to each router
+as ``signature_ok`` — what mesh/node.py does with the verdicts its worker
+threads compute. The verdict is the same as the router's own check would
+be; ``share_signature_checks=False`` makes every router check for itself.
 """
 
 from __future__ import annotations
@@ -24,12 +31,17 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
+from mesh.envelope import wire_signature_holds
 from mesh.identity import Identity
 from mesh.router import Action, Close, Deliver, Keep, Router, RouterConfig, Send
 from tests.sim.network import START, seed_for
 
 _ARRIVE, _TICK, _CALL = 0, 1, 2
+
+#: signature verdicts remembered at most (then forgotten all at once)
+MAX_VERDICTS = 200_000
 
 
 @dataclass
@@ -93,6 +105,7 @@ class Sim:
         loss: float = 0.0,
         start: float = START,
         prefix: str = "n",
+        share_signature_checks: bool = True,
     ) -> None:
         self.graph = graph
         self.config = config
@@ -130,6 +143,8 @@ class Sim:
         self._heap: list[tuple[float, int, int, int, object]] = []
         self._seq = 0
         self._tick_at = [float("inf")] * graph.n
+        # frame without its hop count -> signature verdict (see the module docstring)
+        self._verdicts: dict[bytes, bool | None] | None = {} if share_signature_checks else None
 
     # -- topology ------------------------------------------------------------
 
@@ -236,14 +251,23 @@ class Sim:
             self.now = when
             self.events += 1
             if kind == _ARRIVE:
-                e, epoch, data = payload  # type: ignore[misc]
+                e, epoch, data = cast(tuple[int, int, bytes], payload)
                 if self.epoch[e] != epoch or not self.up[e]:
                     self.cut += 1
                     continue
                 if self.on_arrive is not None:
                     self.on_arrive(node, data)
                 link = 2 * e + (self.graph.edges[e][1] == node)
-                self.execute(node, self.routers[node].receive(link, data, when))
+                verdicts = self._verdicts
+                ok = None
+                if verdicts is not None:
+                    key = data[1:]
+                    ok = verdicts.get(key)
+                    if ok is None:
+                        if len(verdicts) >= MAX_VERDICTS:
+                            verdicts.clear()
+                        ok = verdicts[key] = wire_signature_holds(data)
+                self.execute(node, self.routers[node].receive(link, data, when, ok))
             elif kind == _TICK:
                 if self._tick_at[node] != when:
                     continue  # superseded

@@ -451,7 +451,7 @@ class Node:
                 async with asyncio.timeout(5.0):
                     if not processor.done():
                         await bursts.put(None)
-                        await asyncio.shield(processor)
+                        await asyncio.wait({processor})  # never raises what ended it
             processor.cancel()
             if handshaking:
                 self._pending_handshakes -= 1

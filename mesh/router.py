@@ -36,6 +36,12 @@ Rules for an envelope arriving on a link, in order (each drop is counted as
    envelopes (neighbour-only, hop limit 1) are handled here; off, they are
    dropped (``gossip_off``).
 
+Fallbacks: an announce copy that comes through another link at the distance
+of our path makes that link the path's fallback (a feasible successor: that
+neighbour is nearer the destination than we are). A path whose link goes down
+or withdraws it moves to its fallback silently; only paths without one are
+withdrawn, which keeps most of a leaving node's transit paths out of repair.
+
 Route repair: when a neighbour withdraws a destination we still reach another
 way, we send it our stored announce for it after a random wait of one to two
 ``reshare_delay`` (by then any stale path of ours would have been withdrawn
@@ -127,6 +133,10 @@ class Route:
     hops: int
     expires: float
     announce: bytes | None = None  # latest announce of dest, re-encoded for passing on
+    # another link whose neighbour sent us an announce of dest at the same distance: a
+    # feasible successor (it was closer to dest than we are, so its path is not through
+    # us), taken without a word to anyone when `link` goes down or withdraws dest
+    alt: int | None = None
 
 
 _NEVER = float("inf")
@@ -195,7 +205,13 @@ class Router:
             return []
         if self.gossip is not None:
             self.gossip.remove_peer(link)
-        broken = [r for r in self.routes.values() if r.link == link]
+        broken: list[Route] = []
+        for route in self.routes.values():
+            if route.alt == link:
+                route.alt = None
+            elif route.link == link:
+                broken.append(route)
+        broken = [r for r in broken if not self._switch(r)]
         for route in broken:
             del self.routes[route.dest]
         # another link to the same neighbour keeps it reachable
@@ -459,8 +475,12 @@ class Router:
             or (current.link == link and hops <= current.hops)
         )
         if not better:
-            if current is not None and current.link == link and announce is not None:
-                current.announce = announce
+            if current is not None:
+                if current.link == link:
+                    if announce is not None:
+                        current.announce = announce
+                elif hops == current.hops and hops > 1:
+                    current.alt = link
             return
         if current is None and len(self.routes) >= self.config.max_routes:
             victim = min(self.routes.values(), key=lambda r: r.expires)
@@ -472,6 +492,24 @@ class Router:
         keep = announce if announce is not None else (current.announce if current else None)
         self.routes[dest] = Route(dest, link, next_hop, hops, expires, keep)
         self.lot.found(dest)
+
+    def _switch(self, route: Route) -> bool:
+        """Move a path whose link broke (or withdrew it) to its fallback; False when it has none.
+
+        The fallback neighbour was as close to the destination as the broken one,
+        so the distance, the stored announce and every neighbour's path through us
+        stay true: nobody needs to hear of the change. If that neighbour lost its
+        path too, its own withdrawal follows and finds no fallback left.
+        """
+        alt = route.alt
+        route.alt = None
+        state = self.links.get(alt) if alt is not None else None
+        if state is None:
+            return False
+        route.link = alt  # type: ignore[assignment]
+        route.next_hop = state.peer
+        self.count("routes_switched")
+        return True
 
     def _is_redelivery(self, envelope: Envelope) -> bool:
         """A stored-type envelope for us, seen before: a mailbox handing it over again.
@@ -508,6 +546,8 @@ class Router:
         # withdrew its paths to it, has seen that one, so it must travel on from here
         fresh_link = route is not None and route.link == link and route.announce is None
         if route is not None and not fresh_link:
+            if route.link != link and envelope.hops + 1 == route.hops > 1:
+                route.alt = link  # an equal-cost copy: keep that neighbour as a fallback
             return []
         lost = self.lot.lost.get(author)
         # the id covers the signed part only: this copy's signature, which we would store
@@ -561,11 +601,14 @@ class Router:
             if route is None:
                 continue
             if route.link == link:
-                if route.hops > 1:
+                if route.hops > 1 and not self._switch(route):
                     del self.routes[dest]
                     lost.append(route)
-            elif route.announce is not None and route.expires > now:
-                self._offer(link, dest, now)  # we reach it another way: offer that path back
+            else:
+                if route.alt == link:
+                    route.alt = None  # that neighbour lost it: no fallback any more
+                if route.announce is not None and route.expires > now:
+                    self._offer(link, dest, now)  # we reach it another way: offer it back
         self._mark_lost(lost, now)
         return self._withdraw([r.dest for r in lost], link, now)
 

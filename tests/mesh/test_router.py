@@ -352,6 +352,71 @@ def test_a_relay_still_floods_a_flood_flagged_envelope_it_has_no_path_for() -> N
     assert counter(c, "parked") == 0  # c floods it on as flagged (to no one but b)
 
 
+def diamond(net: Network) -> tuple[SimNode, SimNode, SimNode, SimNode, SimNode]:
+    """a - s, s - l and s - r, l - d and r - d: s reaches d two ways, two hops each."""
+    a, s, left, right, d = (net.add(n) for n in ("a", "s", "l", "r", "d"))
+    for one, other in [("a", "s"), ("s", "l"), ("s", "r"), ("l", "d"), ("r", "d")]:
+        net.connect(one, other)
+    net.run_until_idle()
+    settle(net)
+    return a, s, left, right, d
+
+
+def test_an_equal_cost_neighbour_takes_over_a_broken_path_without_a_withdrawal() -> None:
+    net = Network(config())
+    a, s, left, right, d = diamond(net)
+    before = s.router.route_to(d.key, net.now)
+    assert before is not None and before.hops == 2 and before.alt is not None
+    first, other = (left, right) if before.next_hop == left.key else (right, left)
+    sent_before = counter(s, "withdrawals_sent")
+
+    net.disconnect(first.name, "d")
+    net.run_until_idle()
+    after = s.router.route_to(d.key, net.now)
+    assert after is not None and (after.next_hop, after.hops) == (other.key, 2)
+    assert counter(s, "routes_switched") >= 1
+    assert counter(s, "withdrawals_sent") == sent_before  # s told no one: nothing changed for a
+    to_d = a.router.route_to(d.key, net.now)
+    assert to_d is not None and (to_d.next_hop, to_d.hops) == (s.key, 3)
+    net.originate("a", data(a, net.now, d.key, b"around"))
+    net.run_until_idle()
+    assert [e.payload for e in d.envelopes] == [b"around"]
+
+
+def test_a_fallback_that_lost_the_path_too_is_not_taken() -> None:
+    net = Network(config())
+    a, s, left, right, d = diamond(net)
+    route = s.router.route_to(d.key, net.now)
+    assert route is not None
+    first, other = (left, right) if route.next_hop == left.key else (right, left)
+
+    net.disconnect(other.name, "d")  # the fallback withdraws d first: s forgets it
+    net.run_until_idle()
+    route = s.router.route_to(d.key, net.now)
+    assert route is not None and route.next_hop == first.key and route.alt is None
+    net.disconnect(first.name, "d")  # now d is gone: s and a must lose their paths
+    net.run_until_idle()
+    assert s.router.route_to(d.key, net.now) is None
+    assert a.router.route_to(d.key, net.now) is None
+
+
+def test_a_fallback_on_a_link_that_went_down_is_forgotten() -> None:
+    net = Network(config())
+    _, s, left, right, d = diamond(net)
+    route = s.router.route_to(d.key, net.now)
+    assert route is not None
+    first, other = (left, right) if route.next_hop == left.key else (right, left)
+    net.disconnect("s", other.name)
+    net.run_until_idle()
+    net.connect("s", other.name)  # back, but not yet heard from about d on this link
+    route = s.router.route_to(d.key, net.now)
+    assert route is not None and route.alt is None
+    net.disconnect(first.name, "d")
+    net.run_until_idle()  # other's table arrives too, so s learns d again through it
+    route = s.router.route_to(d.key, net.now)
+    assert route is not None and route.next_hop == other.key
+
+
 def test_a_neighbour_that_lost_a_path_we_still_have_gets_it_re_shared() -> None:
     net = Network(config())
     a, b, c, d, _ = (net.add(n) for n in "abcdx")

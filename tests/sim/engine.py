@@ -201,8 +201,10 @@ class Sim:
         dropped) is stored with every path to it, at the hop count it would have
         arrived with, and its id is marked seen everywhere: what a converged
         announce round leaves behind, so re-shares and link-up tables work as
-        after a real round. Routes expire after `route_ttl` like learned ones;
-        only up links are used.
+        after a real round; a second neighbour as close to the destination as
+        the first becomes the path's fallback, as the round's equal-cost
+        duplicates would make it. Routes expire after `route_ttl` like learned
+        ones; only up links are used.
         """
         for dest in range(self.graph.n):
             dist = self.graph.distances(dest)
@@ -224,12 +226,15 @@ class Sim:
                     if route is not None:
                         route.announce = copy
                     continue
+                parents = 0  # the first is the path, the second its equal-cost fallback
                 for e in self.incident[u]:
                     a, b = self.graph.edges[e]
                     w = b if a == u else a
                     if self.up[e] and dist[w] == dist[u] - 1:
                         router._learn(key, 2 * e + (u == b), dist[u], self.now, copy)
-                        break
+                        parents += 1
+                        if parents == 2:
+                            break
 
     # -- scheduling ------------------------------------------------------------
 

@@ -258,6 +258,19 @@ def _signed_part(
     return head + dest + _TAIL.pack(timestamp_ms, seq, len(payload)) + payload
 
 
+def wire_message_id(data: bytes) -> bytes | None:
+    """The message id of an encoded envelope, without decoding it; None if its size is out of
+    bounds or its hop count above its hop limit (which :meth:`Envelope.decode` refuses).
+
+    When the id is one a node accepted before, these bytes are that envelope's signed
+    part (BLAKE2b is collision resistant) with some hop count and 64 bytes of
+    signature: a relay can drop a duplicate without parsing it.
+    """
+    if not MIN_SIZE <= len(data) <= MAX_SIZE or data[0] > data[4]:
+        return None
+    return hashlib.blake2b(data[1:-SIGNATURE_SIZE], digest_size=32).digest()
+
+
 def wire_signature_holds(data: bytes) -> bool | None:
     """Check the author's signature of an encoded envelope without decoding it.
 

@@ -63,7 +63,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mesh.actions import Action, Close, Deliver, Keep, Send
-from mesh.envelope import MAX_HOPS, DestKind, Envelope, EnvelopeType, wire_signature_holds
+from mesh.envelope import (
+    MAX_HOPS,
+    DestKind,
+    Envelope,
+    EnvelopeType,
+    wire_message_id,
+    wire_signature_holds,
+)
 from mesh.errors import EnvelopeError
 from mesh.gossip import CONTROL_TYPES, Control, Gossip, GossipAction, GossipConfig
 from mesh.identity import Identity, encode_peer_id
@@ -140,6 +147,9 @@ class Route:
 
 
 _NEVER = float("inf")
+_AUTHOR_AT = 5  # in an encoded envelope: after hops, version, type, flags, hop_limit
+_AUTHOR_END = _AUTHOR_AT + 32
+_DEST_AT = _AUTHOR_END + 1  # after the destination kind
 
 
 @dataclass
@@ -262,10 +272,26 @@ class Router:
         self.count("received")
         if not state.bucket.take(now):
             return self._reject(link, "rate_limited", now)
+        # most frames in a busy mesh are duplicates: drop those from the raw bytes
+        message_id = wire_message_id(data)
+        if message_id is not None and self.seen.seen(message_id, now):
+            kind = data[2]
+            if kind == EnvelopeType.ANNOUNCE:
+                self.offers.cancel(link, data[_AUTHOR_AT:_AUTHOR_END])
+                if self._has_path(data[_AUTHOR_AT:_AUTHOR_END], data[0], link, now):
+                    return self._reject(link, "duplicate", now)
+            elif (
+                kind < EnvelopeType.DATA
+                or data[_DEST_AT - 1] != DestKind.PEER
+                or data[_DEST_AT : _DEST_AT + 32] != self._me
+            ):
+                return self._reject(link, "duplicate", now)  # not one to hand up again
         try:
             envelope = Envelope.decode(data)
         except EnvelopeError:
             return self._reject(link, "malformed", now)
+        if message_id is not None:
+            envelope.__dict__["_message_id"] = message_id  # as Envelope.message_id caches it
         age = now - envelope.timestamp_ms / 1000.0
         if age > self.config.max_age:
             return self._reject(link, "stale", now)
@@ -530,6 +556,24 @@ class Router:
         self.count("redelivered")
         return True
 
+    def _has_path(self, author: bytes, hops: int, link: int, now: float) -> bool:
+        """For an announce seen before, from `hops` away: whether our path makes it a duplicate.
+
+        An equal-cost copy on another link makes that link the path's fallback.
+        """
+        if author == self._me:
+            return True
+        route = self.route_to(author, now)
+        if route is None:
+            return False
+        if route.link == link:
+            # a neighbour back on a new link sends its last announce again: the mesh, which
+            # withdrew its paths to it, has seen that one, so it must travel on from here
+            return route.announce is not None
+        if hops + 1 == route.hops > 1:
+            route.alt = link  # an equal-cost copy: keep that neighbour as a fallback
+        return True
+
     def _relearn(self, envelope: Envelope, data: bytes, link: int, now: float) -> list[Action]:
         """Take a path from an announce seen before, if we have lost every path to its author.
 
@@ -539,15 +583,9 @@ class Router:
         neighbour on a new link), which ends the spread where paths survived.
         """
         author = envelope.author
-        if envelope.type != EnvelopeType.ANNOUNCE or author == self._me:
-            return []
-        route = self.route_to(author, now)
-        # a neighbour back on a new link sends its last announce again: the mesh, which
-        # withdrew its paths to it, has seen that one, so it must travel on from here
-        fresh_link = route is not None and route.link == link and route.announce is None
-        if route is not None and not fresh_link:
-            if route.link != link and envelope.hops + 1 == route.hops > 1:
-                route.alt = link  # an equal-cost copy: keep that neighbour as a fallback
+        if envelope.type != EnvelopeType.ANNOUNCE or self._has_path(
+            author, envelope.hops, link, now
+        ):
             return []
         lost = self.lot.lost.get(author)
         # the id covers the signed part only: this copy's signature, which we would store

@@ -20,6 +20,7 @@ from mesh.envelope import (
     DestKind,
     Envelope,
     EnvelopeType,
+    wire_message_id,
     wire_signature_holds,
 )
 from mesh.errors import EnvelopeError, UsageError
@@ -542,3 +543,19 @@ def test_wire_signature_check_refuses_sizes_no_envelope_has() -> None:
     assert wire_signature_holds(bytes(MIN_SIZE - 1)) is None
     assert wire_signature_holds(bytes(MAX_SIZE + 1)) is None
     assert wire_signature_holds(bytes(MIN_SIZE)) is False
+
+
+@settings(max_examples=100, deadline=None)
+@given(envelope_fields())
+def test_the_id_read_off_the_wire_is_the_decoded_envelopes(fields: dict) -> None:
+    hops = fields.pop("hops")
+    type_ = fields.pop("type")
+    wire = Envelope.create(AUTHOR, type_, **fields).with_hops(hops).encode()
+    assert wire_message_id(wire) == Envelope.decode(wire).message_id
+    assert wire_message_id(bytes([fields["hop_limit"] + 1]) + wire[1:]) is None  # decode refuses
+
+
+def test_the_wire_id_refuses_sizes_no_envelope_has() -> None:
+    assert wire_message_id(b"") is None
+    assert wire_message_id(bytes(MIN_SIZE - 1)) is None
+    assert wire_message_id(bytes(MAX_SIZE + 1)) is None

@@ -43,6 +43,7 @@ from mesh.identity import Identity, decode_peer_id, encode_peer_id
 from mesh.link import Link, LinkConfig, LinkState
 from mesh.mailbox import Mailbox
 from mesh.netkey import DEFAULT_NETWORK_KEY
+from mesh.pacer import InventoryPacer
 from mesh.roomlog import RoomLog
 from mesh.router import (
     Action,
@@ -152,6 +153,7 @@ class Node:
         self._keeps: list[tuple[Envelope, bool]] = []  # Keep actions of the burst in hand
         self._in_burst = False
         self.roomlog: RoomLog | None = None
+        self._inventories = InventoryPacer()  # a node back on many links: one backlog
         #: the rooms this node belongs to (set by the chat layer): named in inventories
         self.room_interests: Callable[[], Iterable[bytes]] = tuple
         self._link_up_handlers: list[Callable[[bytes], None]] = []
@@ -458,6 +460,7 @@ class Node:
             elif conn.peer_key is not None:
                 log.info("link down peer=%s", encode_peer_id(conn.peer_key))
             self.conns.pop(conn.id, None)
+            self._inventories.link_down(conn.id)
             self._execute(self.router.link_down(conn.id, self.clock()))
             if link.state is not LinkState.CLOSED:
                 link.close()
@@ -541,7 +544,11 @@ class Node:
                 records.append(record.with_hops(record.hops + 1))
         for record in records:
             self._send_on(conn, record.encode())
-        self._send_inventory(conn)
+        if self._inventories.link_up(conn.id, self.clock()):
+            self._send_inventory(conn)
+        else:
+            delay = max(0.0, self._inventories.next_deadline() - self.clock())
+            asyncio.get_running_loop().call_later(delay, self._send_due_inventories)
         if self.mailbox is not None:
             self._flush_keeps()
             try:
@@ -648,6 +655,13 @@ class Node:
         """Ask every neighbour for the room-log entries we lack (after joining a room, say)."""
         for conn in list(self.conns.values()):
             if conn.link.state is LinkState.OPEN:
+                self._send_inventory(conn)
+
+    def _send_due_inventories(self) -> None:
+        """Links that came up while an inventory's answer was awaited get ours now."""
+        for link in self._inventories.flush():
+            conn = self.conns.get(link)
+            if conn is not None and conn.link.state is LinkState.OPEN:
                 self._send_inventory(conn)
 
     def _send_inventory(self, conn: _Conn) -> None:

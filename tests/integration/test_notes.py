@@ -14,6 +14,7 @@ import pytest
 
 import crdt.notes as notes_module
 import crdt.snapshots as snapshots_module
+from mesh.address import PeerAddress
 from mesh.daemon import Daemon
 from mesh.envelope import DestKind, Envelope, EnvelopeType
 from mesh.identity import decode_peer_id
@@ -298,3 +299,40 @@ async def test_a_snapshot_from_a_non_member_or_with_disagreeing_parts_is_refused
     assert actions == []
     assert relay.router.counters["dropped_bad_signature"] == dropped + 1
     assert relay.roomlog.vector(room_key) == kept
+
+
+async def test_a_node_linking_to_two_holders_at_once_gets_the_backlog_once(mesh: Mesh) -> None:
+    a, b = await mesh.line("A", "B")
+    await wait_until(lambda: a.node.router.links, what="A and B linked")
+    room = bytes(range(32))
+    for seq in range(1, 6):
+        a.node.send(
+            a.node.router.make(
+                EnvelopeType.NOTE,
+                a.node.clock(),
+                dest_kind=DestKind.ROOM,
+                dest=room,
+                payload=b"sealed update",
+                seq=seq,
+            )
+        )
+    for daemon in (a, b):
+        log = daemon.node.roomlog
+        assert log is not None
+        await wait_until(
+            lambda log=log: log.vector(room) == {a.node.identity.public_key: 5},
+            what="both hold the five updates",
+        )
+    c = await mesh.start("C")
+    c.node.room_interests = lambda: [room]
+    for holder in ("A", "B"):  # two links at once: the second asks after the first answered
+        c.node.connect(PeerAddress.parse(mesh.addresses[holder]))
+    await wait_until(lambda: len(c.node.router.links) == 2, what="C links to A and B")
+    log_c = c.node.roomlog
+    assert log_c is not None
+    await wait_until(
+        lambda: log_c.vector(room) == {a.node.identity.public_key: 5}, what="C has the backlog"
+    )
+    await asyncio.sleep(1.5)  # past the pacing wait: the second inventory went out and was answered
+    sent = [d.node.router.counters.get("roomlog_sent", 0) for d in (a, b)]
+    assert sum(sent) == 5, sent

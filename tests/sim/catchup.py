@@ -4,9 +4,9 @@
 with the product's own :class:`~mesh.roomlog.RoomLog` (on an in-memory
 :class:`~mesh.store.Store`): every room envelope of a stored type that a node
 sends or delivers goes into its room log; when a link comes up, each end sends
-the other an INVENTORY (its per-author sequence vectors, neighbour-only) and
-answers the other's inventory with the kept envelopes it lacks, handed on one
-more link. Only the asyncio glue of node.py is replaced by simulator hooks.
+the other an INVENTORY (its per-author sequence vectors, neighbour-only),
+paced by :class:`~mesh.pacer.InventoryPacer` as node.py paces it, and answers
+the other's inventory with the kept envelopes it lacks, handed on one more link. Only the asyncio glue of node.py is replaced by simulator hooks.
 
 :class:`SharedNote` is one note edited by a few members: real pycrdt documents
 laid out as crdt/note.py lays them out (a ``body`` Text), whose updates ride as
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import pycrdt
 
 from mesh.envelope import DestKind, Envelope, EnvelopeType
+from mesh.pacer import InventoryPacer
 from mesh.roomlog import RoomLog
 from mesh.router import Send
 from mesh.store import Store
@@ -41,6 +42,7 @@ class CatchUp:
         self.sim = sim
         self.interests = interests  # node -> rooms it belongs to (named in its inventories)
         self.logs: dict[int, RoomLog] = {}
+        self.pacers: dict[int, InventoryPacer] = {}
         self.inventories = 0
         self.handed_on = 0
 
@@ -57,9 +59,21 @@ class CatchUp:
 
     def link_up(self, node: int, link: int) -> None:
         """Send our vectors to the new neighbour (nodes that log nothing and join no room: none)."""
-        rooms = self.interests.get(node, [])
-        if node not in self.logs and not rooms:
+        if node not in self.logs and not self.interests.get(node):
             return
+        pacer = self.pacers.setdefault(node, InventoryPacer())
+        if pacer.link_up(link, self.sim.now):
+            self._send_inventory(node, link)
+        else:
+            self.sim.at(pacer.next_deadline(), lambda: self._send_due(node))
+
+    def _send_due(self, node: int) -> None:
+        for link in self.pacers[node].flush():
+            if self.sim.up[link >> 1]:
+                self._send_inventory(node, link)
+
+    def _send_inventory(self, node: int, link: int) -> None:
+        rooms = self.interests.get(node, [])
         router = self.sim.routers[node]
         inventory = router.make(
             EnvelopeType.INVENTORY,

@@ -1,0 +1,51 @@
+"""Tests for tests/sim/catchup.py with the product's pacing: a node back on three links."""
+
+from __future__ import annotations
+
+import hashlib
+
+from mesh.envelope import DestKind, Envelope, EnvelopeType
+from mesh.router import Deliver, RouterConfig
+from tests.sim.catchup import CatchUp
+from tests.sim.engine import Graph, Sim
+
+ROOM = hashlib.blake2b(b"room", digest_size=32).digest()
+
+
+def test_a_node_back_on_three_links_gets_its_backlog_once() -> None:
+    # node 0 hangs off three neighbours, which are linked in a triangle
+    graph = Graph(4, [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)])
+    sim = Sim(graph, RouterConfig(), seed=3)
+    sim.connect_all(quiet=True)
+    catch_up = CatchUp(sim, {0: [ROOM]})
+    arrivals: dict[int, int] = {}  # seq -> copies that reached node 0
+
+    def on_deliver(node: int, deliver: Deliver) -> None:
+        env = deliver.envelope
+        if env.type == EnvelopeType.INVENTORY:
+            catch_up.answer(node, deliver.link, env)
+            return
+        catch_up.keep(node, env)
+
+    def on_arrive(node: int, data: bytes) -> None:
+        if node == 0 and data[2] == EnvelopeType.NOTE:
+            seq = Envelope.decode(data).seq
+            arrivals[seq] = arrivals.get(seq, 0) + 1
+
+    sim.on_deliver, sim.on_arrive, sim.on_link_up = on_deliver, on_arrive, catch_up.link_up
+    sim.leave(0)
+    for seq in range(1, 6):  # node 1 writes five updates while node 0 is away
+        envelope = sim.routers[1].make(
+            EnvelopeType.NOTE, sim.now, dest_kind=DestKind.ROOM, dest=ROOM, payload=b"u", seq=seq
+        )
+        catch_up.keep(1, envelope)
+        sim.originate(1, envelope)
+    sim.run_until(sim.now + 1.0)
+    behind = catch_up.log(0).inventory([ROOM])
+    assert all(len(catch_up.log(n).missing(behind)) == 5 for n in (1, 2, 3))
+
+    sim.rejoin(0)
+    sim.run_until(sim.now + 5.0)
+    assert sorted(arrivals) == [1, 2, 3, 4, 5]
+    assert set(arrivals.values()) == {1}  # without pacing: once from each of the three
+    assert catch_up.log(0).missing(catch_up.log(1).inventory([ROOM])) == []

@@ -43,6 +43,8 @@ MODES: dict[str, tuple[bool, GossipConfig]] = {
     # flood_tail 2: a copy with two hops or fewer to spare goes to every neighbour, since
     # paths through a degree-3 topic mesh run longer than the 8-hop limit allows
     "gossip D=3": (True, GossipConfig(d=3, d_lo=2, d_hi=4, d_lazy=6, flood_tail=2)),
+    # each envelope down its author's reverse shortest-path tree, IHAVE/IWANT repairing
+    "gossip tree": (True, GossipConfig(tree=True)),
 }
 
 

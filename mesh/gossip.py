@@ -22,6 +22,15 @@ across the mesh and relays must carry their traffic.
   links after the next goes to every neighbour: paths through the topic mesh
   are longer than shortest paths, and a copy out of hops can neither go on nor
   be offered in IHAVE, which would strand members far from the author.
+- **Tree mode** (``tree``): no mesh is grafted; the router names the links
+  each room envelope goes on: those to neighbours not nearer its author than
+  this node, by the announces they passed on (every neighbour passes an
+  announce on to us except those whose path to its author runs through us).
+  That is the author's reverse shortest-path tree: a node gets a copy from
+  each neighbour one hop nearer the author (1.9 on average in a random graph
+  of mean degree 6) and copies take shortest paths, well inside the hop
+  limit. IHAVE to every neighbour (`d_lazy`) and IWANT repair what churn
+  loses on the way.
 - **Score** per neighbour: first deliveries earn a capped credit, invalid
   traffic (reported by the router) costs `invalid_penalty`; scores decay each
   heartbeat. Peers below `graylist` are pruned, never grafted, and their
@@ -76,6 +85,10 @@ class GossipConfig:
     # neighbour, not just the mesh: mesh paths are longer than shortest ones, and a copy
     # out of hops can neither be forwarded nor offered in IHAVE (0: never)
     flood_tail: int = 0
+    # the router names the links each envelope goes on: those to neighbours that are not
+    # nearer its author than this node (the author's reverse shortest-path tree); no mesh
+    # is grafted, and IHAVE/IWANT repair what the tree loses
+    tree: bool = False
     topic_ttl: float = 600.0  # a topic without traffic is forgotten
     max_topics: int = 1024
     first_delivery_weight: float = 1.0
@@ -153,12 +166,15 @@ class Gossip:
 
     # -- messages ------------------------------------------------------------
 
-    def publish(self, topic: bytes, msg_id: bytes, data: bytes, now: float) -> list[GossipAction]:
-        """Send a room envelope authored here to the topic's mesh peers."""
+    def publish(
+        self, topic: bytes, msg_id: bytes, data: bytes, now: float, tree: list[int] | None = None
+    ) -> list[GossipAction]:
+        """Send a room envelope authored here to the topic's mesh peers (and `tree` links)."""
         actions = self._join(topic, None, now)
         actions += self._fill(topic, now)
         self._remember(topic, msg_id, data)
-        return actions + [Forward(link, data) for link in sorted(self.topics[topic].mesh)]
+        targets = self.topics[topic].mesh.union(tree or ())
+        return actions + [Forward(link, data) for link in sorted(targets)]
 
     def receive(
         self,
@@ -168,12 +184,14 @@ class Gossip:
         link: int,
         now: float,
         spare: int | None = None,
+        tree: list[int] | None = None,
     ) -> list[GossipAction]:
         """A new (verified, unseen) room envelope arrived on `link`.
 
         `data` is the copy to pass on (hop count already raised), None when
         its hop limit forbids passing it on; `spare` is how many links it may
-        cross after the next one (None: plenty).
+        cross after the next one (None: plenty); `tree`, the links its author's
+        tree goes on from here (with ``tree`` set: see :class:`GossipConfig`).
         """
         self.asked.pop(msg_id, None)
         peer = self.peers.get(link)
@@ -188,7 +206,7 @@ class Gossip:
             return actions
         actions += self._fill(topic, now)
         self._remember(topic, msg_id, data)
-        targets = self.topics[topic].mesh
+        targets = self.topics[topic].mesh.union(tree or ())
         if spare is not None and spare < self.config.flood_tail:
             targets = set(self.peers)
             self.count("tail_flooded")
@@ -274,7 +292,7 @@ class Gossip:
                 if self.score(self.peers[link]) < cfg.graylist:
                     topic.mesh.discard(link)
                     prunes.setdefault(link, []).append(topic_id)
-            if len(topic.mesh) < cfg.d_lo:
+            if len(topic.mesh) < cfg.d_lo and not cfg.tree:
                 for link in self._candidates(topic)[: cfg.d - len(topic.mesh)]:
                     topic.mesh.add(link)
                     grafts.setdefault(link, []).append(topic_id)
@@ -343,6 +361,8 @@ class Gossip:
         if self._next_heartbeat == float("inf") or not self.topics:
             self._next_heartbeat = now + self.config.heartbeat
         topic = self.topics[topic_id] = _Topic(last_active=now)
+        if self.config.tree:
+            return []  # no mesh to graft: the tree says where each envelope goes
         chosen = []
         if via is not None and self.score(self.peers.get(via, b"")) >= self.config.graylist:
             chosen.append(via)
@@ -358,7 +378,7 @@ class Gossip:
         """Graft up to `d` now if the mesh fell below `d_lo` (say, every link went down and
         came back): a message must not wait for the heartbeat with no mesh peer to go to."""
         topic = self.topics[topic_id]
-        if len(topic.mesh) >= self.config.d_lo:
+        if len(topic.mesh) >= self.config.d_lo or self.config.tree:
             return []
         chosen = self._candidates(topic)[: self.config.d - len(topic.mesh)]
         topic.mesh.update(chosen)

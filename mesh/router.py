@@ -94,6 +94,19 @@ __all__ = [
 #: destinations named in one withdrawal notice at most (32 bytes each)
 MAX_WITHDRAW = 2048
 
+#: envelope types a node sends to its neighbours only, with hop limit 1, never passed on
+NEIGHBOUR_ONLY = frozenset({EnvelopeType.WITHDRAW, EnvelopeType.INVENTORY} | CONTROL_TYPES)
+
+
+def _from_the_neighbour_itself(envelope: Envelope) -> bool:
+    """A neighbour-only envelope, unrelayed (its author is to be the link's peer).
+
+    The link already proves who sent it, and nobody else ever relies on its
+    signature, so its check is skipped; the author must still be the peer, or
+    it would teach us a path to someone else through that link.
+    """
+    return envelope.type in NEIGHBOUR_ONLY and envelope.hop_limit == 1 and envelope.hops == 0
+
 
 @dataclass(frozen=True)
 class RouterConfig:
@@ -144,6 +157,9 @@ class Route:
     # feasible successor (it was closer to dest than we are, so its path is not through
     # us), taken without a word to anyone when `link` goes down or withdraws dest
     alt: int | None = None
+    # links (as _Link.bit) whose neighbour passed us an announce of dest from no farther
+    # than we are: it has a path of its own, not through us (room trees skip it)
+    near: int = 0
 
 
 _NEVER = float("inf")
@@ -157,6 +173,7 @@ class _Link:
     peer: bytes
     bucket: TokenBucket
     since: float = 0.0  # when it came up
+    bit: int = 0  # this link's bit in Route.near (a slot free while it lives)
 
 
 @dataclass
@@ -179,6 +196,7 @@ class Router:
         self.seq = 0
         self._next_announce = self.now
         self._route_check = self.now  # no path expires before this
+        self._near_lost: dict[bytes, int] = {}  # Route.near of paths lost, until relearned
         self._last_announce: Envelope | None = None
         cfg = self.config
         self.lot = ParkingLot(cfg.park_ttl, cfg.max_parked, cfg.max_routes, self.count)
@@ -193,7 +211,10 @@ class Router:
             self.count("dropped_banned")
             return [Close(link, "banned")]
         bucket = TokenBucket.full(self.config.link_rate, self.config.link_burst, now)
-        self.links[link] = _Link(peer, bucket, now)
+        used = 0
+        for state in self.links.values():
+            used |= state.bit
+        self.links[link] = _Link(peer, bucket, now, ~used & (used + 1))
         if self.gossip is not None:
             self.gossip.add_peer(link, peer)
         self._learn(peer, link, 1, now, None)
@@ -215,12 +236,16 @@ class Router:
             return []
         if self.gossip is not None:
             self.gossip.remove_peer(link)
+        keep = ~gone.bit  # the slot may go to the next link: clear it everywhere
         broken: list[Route] = []
         for route in self.routes.values():
+            route.near &= keep
             if route.alt == link:
                 route.alt = None
             elif route.link == link:
                 broken.append(route)
+        for dest, near in self._near_lost.items():
+            self._near_lost[dest] = near & keep
         broken = [r for r in broken if not self._switch(r)]
         for route in broken:
             del self.routes[route.dest]
@@ -240,7 +265,11 @@ class Router:
             return [Deliver(envelope, None)]
         if self.gossip is not None and envelope.dest_kind == DestKind.ROOM:
             published = self.gossip.publish(
-                envelope.dest, envelope.message_id, envelope.encode(), now
+                envelope.dest,
+                envelope.message_id,
+                envelope.encode(),
+                now,
+                list(self.links) if self.gossip.config.tree else None,  # all are farther
             )
             return self._gossiped(published, now)
         actions = self._forward(envelope, None, now)
@@ -306,11 +335,14 @@ class Router:
                 return [Deliver(envelope, link)]
             return self._relearn(envelope, data, link, now) or self._reject(link, "duplicate", now)
         if signature_ok is None:
-            try:
-                envelope.verify()
-                signature_ok = True
-            except EnvelopeError:
-                signature_ok = False
+            if envelope.author == state.peer and _from_the_neighbour_itself(envelope):
+                signature_ok = True  # the link's handshake and box-stream MACs vouch for it
+            else:
+                try:
+                    envelope.verify()
+                    signature_ok = True
+                except EnvelopeError:
+                    signature_ok = False
         if not signature_ok:
             return self._reject(link, "bad_signature", now)
         self.seen.add(message_id, now)
@@ -323,6 +355,12 @@ class Router:
         self._learn(envelope.author, link, distance, now, relayed.encode() if is_announce else None)
 
         if is_announce:
+            route = self.routes.get(envelope.author)
+            if route is not None:
+                # every other neighbour gets this copy and may take its path through us;
+                # only their own copies, coming back, say otherwise
+                route.near = 0
+                self._heard(route, link, envelope.hops)
             return self._flood(relayed, link)
         if envelope.type == EnvelopeType.WITHDRAW:
             return self._on_withdraw(envelope, link, now)
@@ -345,7 +383,10 @@ class Router:
                 if out is None:
                     self.count("dropped_hop_limit")
                 spare = envelope.hop_limit - distance - 1
-                gossiped = self.gossip.receive(envelope.dest, message_id, out, link, now, spare)
+                tree = self._tree(envelope.author, link, now) if self.gossip.config.tree else None
+                gossiped = self.gossip.receive(
+                    envelope.dest, message_id, out, link, now, spare, tree
+                )
                 return actions + self._gossiped(gossiped, now)
         elif envelope.type >= EnvelopeType.DATA:
             # store-and-forward: the destination may be offline; keep a copy to hand over
@@ -515,9 +556,36 @@ class Router:
                 return
             del self.routes[victim.dest]
             self.count("routes_evicted")
-        keep = announce if announce is not None else (current.announce if current else None)
-        self.routes[dest] = Route(dest, link, next_hop, hops, expires, keep)
+        if current is not None and current.link == link and current.hops == hops:
+            current.expires = expires  # the same path, refreshed: fallback and near still hold
+            if announce is not None:
+                current.announce = announce
+        else:
+            keep = announce if announce is not None else (current.announce if current else None)
+            self.routes[dest] = Route(dest, link, next_hop, hops, expires, keep)
         self.lot.found(dest)
+
+    def _heard(self, route: Route, link: int, their_hops: int) -> None:
+        """The neighbour on `link` passed us an announce of route.dest from `their_hops` away."""
+        state = self.links.get(link)
+        if state is None:
+            return
+        if their_hops <= route.hops:
+            route.near |= state.bit
+        else:
+            route.near &= ~state.bit
+
+    def _tree(self, author: bytes, came_from: int, now: float) -> list[int]:
+        """Where `author`'s room envelope goes on from here: to neighbours not nearer to it.
+
+        Each node hears an announce from every neighbour but the ones that took
+        their path through it, so the links left are those of the author's
+        reverse shortest-path tree (and of neighbours farther away on another
+        branch); with no path known, every link.
+        """
+        route = self.route_to(author, now)
+        skip = 0 if route is None else route.near
+        return [k for k, st in self.links.items() if k != came_from and not st.bit & skip]
 
     def _switch(self, route: Route) -> bool:
         """Move a path whose link broke (or withdrew it) to its fallback; False when it has none.
@@ -572,6 +640,7 @@ class Router:
             return route.announce is not None
         if hops + 1 == route.hops > 1:
             route.alt = link  # an equal-cost copy: keep that neighbour as a fallback
+        self._heard(route, link, hops)
         return True
 
     def _relearn(self, envelope: Envelope, data: bytes, link: int, now: float) -> list[Action]:
@@ -602,13 +671,17 @@ class Router:
         if route is None or route.announce is None:
             return []
         self.count("routes_relearned")
+        # neighbours that had a path of their own when we lost ours, and have not withdrawn
+        # it since, need none from us (and stay off the room tree); the others may take it
+        route.near = self._near_lost.pop(author, 0)
+        self._heard(route, link, envelope.hops)
         # links that came up lately get it only if their peer does not send it to us first:
         # on link-up each side sends its table, and a node coming back would otherwise
         # echo each table it gets to every other new neighbour
         settled = now - self.config.link_settle
-        actions = self._flood(relayed, link, settled)
+        actions = self._flood(relayed, link, settled, route.near)
         for other, state in self.links.items():
-            if other != link and state.since > settled:
+            if other != link and state.since > settled and not state.bit & route.near:
                 self._offer(other, author, now)
         return actions
 
@@ -633,11 +706,16 @@ class Router:
         if len(payload) % 32 or envelope.hop_limit != 1:
             return self._reject(link, "malformed", now)
         lost: list[Route] = []
+        bit = self.links[link].bit
         for start in range(0, len(payload), 32):
             dest = payload[start : start + 32]
             route = self.routes.get(dest)
             if route is None:
+                near = self._near_lost.get(dest)
+                if near:
+                    self._near_lost[dest] = near & ~bit  # it lost its path too
                 continue
+            route.near &= ~bit  # it lost its path: it may take ours
             if route.link == link:
                 if route.hops > 1 and not self._switch(route):
                     del self.routes[dest]
@@ -665,12 +743,18 @@ class Router:
             stored = route.announce
             if stored is not None and stored[0] + 1 <= stored[4]:
                 self.count("reshared")
+                route.near &= ~self.links[link].bit  # it may take this path through us
                 actions.append(Send(link, stored))
         return actions
 
     def _mark_lost(self, routes: list[Route], now: float) -> None:
         """Remember that these paths broke: traffic for them waits for a new path."""
         self.lot.mark_lost([(r.dest, r.announce) for r in routes], now + self.config.route_ttl)
+        if len(self._near_lost) + len(routes) > self.config.max_routes:
+            self._near_lost.clear()  # a bound: forgetting costs only duplicates later
+        for route in routes:
+            if route.near:
+                self._near_lost[route.dest] = route.near
 
     def _release(self, now: float) -> list[Action]:
         """Send parked envelopes whose destination has a path again."""
@@ -724,9 +808,14 @@ class Router:
         return self._flood(out, came_from)
 
     def _flood(
-        self, envelope: Envelope, came_from: int | None, settled: float | None = None
+        self,
+        envelope: Envelope,
+        came_from: int | None,
+        settled: float | None = None,
+        skip: int = 0,
     ) -> list[Action]:
-        """Send on every link but `came_from` (and, given `settled`, links up since then)."""
+        """Send on every link but `came_from`; given `settled`, not on links up since then
+        nor on those whose bit is in `skip`."""
         if came_from is not None and envelope.hops + 1 > envelope.hop_limit:
             self.count("dropped_hop_limit")
             return []
@@ -737,7 +826,7 @@ class Router:
             targets = [
                 link
                 for link, state in self.links.items()
-                if link != came_from and state.since <= settled
+                if link != came_from and state.since <= settled and not state.bit & skip
             ]
         if targets:
             self.count("flooded")

@@ -254,6 +254,63 @@ def test_router_gossip_forwards_to_the_mesh_and_repairs_the_rest_with_ihave() ->
     assert hub.gossip is not None and hub.gossip.counters["served_iwant"] == 9
 
 
+def test_in_tree_mode_nothing_is_grafted_and_envelopes_go_where_the_router_says() -> None:
+    g = gossip(10, GossipConfig(tree=True, d_lazy=10))
+    published = g.publish(TOPIC, MSG, b"wire", 0.0, tree=[1, 2])
+    assert published == [Forward(1, b"wire"), Forward(2, b"wire")]
+    other = b"\x02" * 32
+    assert g.receive(TOPIC, other, b"wire2", 3, 0.0, tree=[4]) == [Forward(4, b"wire2")]
+    assert g.topics[TOPIC].mesh == set()
+    beat = g.heartbeat(1.0)  # no graft, however empty the mesh: IHAVE to every neighbour
+    assert not grafts(beat)
+    assert {a.link for a in beat if isinstance(a, Control) and a.type == EnvelopeType.IHAVE} == set(
+        range(1, 11)
+    )
+
+
+def diamond(tree: bool) -> Network:
+    """d - l, d - r, l - s, r - s, s - a: s is two hops from d both ways, a three."""
+    cfg = GossipConfig(tree=True) if tree else GossipConfig()
+    net = Network(RouterConfig(room_gossip=tree, gossip=cfg, announce_jitter=0.0))
+    for name in "dlrsa":
+        net.add(name)
+    for one, other in [("d", "l"), ("d", "r"), ("l", "s"), ("r", "s"), ("s", "a")]:
+        net.connect(one, other)
+    net.advance(0)
+    net.run_until_idle()
+    return net
+
+
+def test_a_room_envelope_goes_down_its_authors_tree_and_never_back_up() -> None:
+    flooded, tree = diamond(tree=False), diamond(tree=True)
+    sent = {}
+    for name, net in (("flood", flooded), ("tree", tree)):
+        before = net.transmissions
+        note(net, "d")
+        net.run_until_idle()
+        sent[name] = net.transmissions - before
+        assert all(count >= 1 for n, count in notes_at(net).items() if n != "d")
+    # the tree: d -> l, d -> r, l -> s, r -> s, s -> a; flooding also sends s's copy back
+    # up to whichever of l and r it did not come from first
+    assert sent == {"tree": 5, "flood": 6}
+    s = tree.node("s").router
+    assert s.counters["gossip_forwarded"] == 1  # to a only: l and r are nearer to d
+
+
+def test_in_tree_mode_a_copy_lost_on_the_way_comes_back_through_ihave() -> None:
+    net = diamond(tree=True)
+    note(net, "d")
+    net.disconnect("s", "a")  # a is offline when the note passes, and back before IHAVE
+    net.run_until_idle()
+    net.connect("s", "a")
+    net.run_until_idle()
+    assert notes_at(net)["a"] == 0
+    for _ in range(2):
+        net.advance(1.0)
+        net.run_until_idle()
+    assert notes_at(net)["a"] == 1
+
+
 def test_control_envelopes_must_have_hop_limit_one() -> None:
     net = star(2, gossip_on=True)
     leaf = net.node("leaf0").router

@@ -724,6 +724,25 @@ def test_a_forged_envelope_is_neither_delivered_nor_forwarded(where: str) -> Non
     assert [e.message_id for e in c.envelopes] == [envelope.message_id]
 
 
+def test_a_neighbours_own_notice_rides_on_the_link_but_one_naming_another_author_is_checked() -> (
+    None
+):
+    net = Network(config())
+    a, b, c = net.line("a", "b", "c")
+    assert b.router.route_to(c.key, net.now) is not None
+    own = a.router.make(EnvelopeType.WITHDRAW, net.now, payload=c.key, hop_limit=1).encode()
+    net.inject("a", "b", flip(own, len(own) - 1))  # the link vouches for a: no check
+    net.run_until_idle()
+    assert counter(b, "dropped_bad_signature") == 0
+
+    ghost = Network(config()).add("ghost").router  # an author who is not on the link
+    relayed = ghost.make(EnvelopeType.WITHDRAW, net.now, payload=c.key, hop_limit=1).encode()
+    net.inject("a", "b", flip(relayed, len(relayed) - 1))
+    net.run_until_idle()
+    assert counter(b, "dropped_bad_signature") == 1
+    assert b.router.route_to(ghost.identity.public_key, net.now) is None  # no path learned
+
+
 def test_an_announce_signed_by_one_key_for_another_author_is_rejected() -> None:
     net = Network(config())
     a, b, c = net.line("a", "b", "c")

@@ -22,6 +22,8 @@ distinct frame (hop count aside) once and hands the verdict to each router
 as ``signature_ok`` — what mesh/node.py does with the verdicts its worker
 threads compute. The verdict is the same as the router's own check would
 be; ``share_signature_checks=False`` makes every router check for itself.
+Neighbour-only envelopes get no verdict: a router takes those from the link's
+peer on the link's word, as it does in a node.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import cast
 
 from mesh.envelope import wire_signature_holds
 from mesh.identity import Identity
-from mesh.router import Action, Close, Deliver, Keep, Router, RouterConfig, Send
+from mesh.router import NEIGHBOUR_ONLY, Action, Close, Deliver, Keep, Router, RouterConfig, Send
 from tests.sim.network import START, seed_for
 
 _ARRIVE, _TICK, _CALL = 0, 1, 2
@@ -225,16 +227,26 @@ class Sim:
                     route = router.routes.get(key)
                     if route is not None:
                         route.announce = copy
+                else:
+                    parents = 0  # the first is the path, the second its equal-cost fallback
+                    for e in self.incident[u]:
+                        a, b = self.graph.edges[e]
+                        w = b if a == u else a
+                        if self.up[e] and dist[w] == dist[u] - 1:
+                            router._learn(key, 2 * e + (u == b), dist[u], self.now, copy)
+                            parents += 1
+                            if parents == 2:
+                                break
+                route = router.routes.get(key)
+                if route is None:
                     continue
-                parents = 0  # the first is the path, the second its equal-cost fallback
                 for e in self.incident[u]:
+                    # every neighbour but those whose path runs through u passes the round's
+                    # announce on to u, from its own distance
                     a, b = self.graph.edges[e]
                     w = b if a == u else a
-                    if self.up[e] and dist[w] == dist[u] - 1:
-                        router._learn(key, 2 * e + (u == b), dist[u], self.now, copy)
-                        parents += 1
-                        if parents == 2:
-                            break
+                    if self.up[e] and dist[w] <= dist[u]:
+                        router._heard(route, 2 * e + (u == b), dist[w])
 
     # -- scheduling ------------------------------------------------------------
 
@@ -265,7 +277,7 @@ class Sim:
                 link = 2 * e + (self.graph.edges[e][1] == node)
                 verdicts = self._verdicts
                 ok = None
-                if verdicts is not None:
+                if verdicts is not None and not (data[2] in NEIGHBOUR_ONLY and data[4] == 1):
                     # a flood sends one bytes object on many links, and bytes keep their
                     # hash: look the frame up as it is first, then without its hop count
                     ok = verdicts.get(data)

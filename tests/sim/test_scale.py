@@ -9,7 +9,7 @@ import pytest
 from mesh.gossip import GossipConfig
 from tests.sim.scenarios import Scenario, run
 
-D3 = GossipConfig(d=3, d_lo=2, d_hi=4, d_lazy=6)
+TREE = GossipConfig(tree=True)
 
 
 def churned(**kw: Any) -> dict[str, Any]:
@@ -27,11 +27,11 @@ def gossip() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def gossip_d3() -> dict[str, Any]:
-    return churned(gossip=True, gossip_config=D3)
+def gossip_tree() -> dict[str, Any]:
+    return churned(gossip=True, gossip_config=TREE)
 
 
-@pytest.mark.parametrize("mode", ["flood", "gossip", "gossip_d3"])
+@pytest.mark.parametrize("mode", ["flood", "gossip", "gossip_tree"])
 def test_every_direct_message_reaches_its_recipient_despite_churn(
     mode: str, request: pytest.FixtureRequest
 ) -> None:
@@ -46,7 +46,7 @@ def test_every_direct_message_reaches_its_recipient_despite_churn(
     assert result["traffic"]["router_counters"]["unparked"] > 0
 
 
-@pytest.mark.parametrize("mode", ["flood", "gossip", "gossip_d3"])
+@pytest.mark.parametrize("mode", ["flood", "gossip", "gossip_tree"])
 def test_the_shared_note_converges_identically_at_every_member(
     mode: str, request: pytest.FixtureRequest
 ) -> None:
@@ -73,13 +73,14 @@ def test_gossip_rooms_reach_online_members_with_no_more_copies_than_flooding(
     assert gossip["gossip"]["mesh_peers_per_topic"]["max"] <= 12  # d_hi
 
 
-def test_gossip_with_degree_three_keeps_copies_per_member_at_most_three(
-    gossip_d3: dict[str, Any],
+def test_rooms_down_their_authors_trees_reach_every_online_member_in_at_most_three_copies(
+    flood: dict[str, Any], gossip_tree: dict[str, Any]
 ) -> None:
-    room = gossip_d3["room"]
+    room = gossip_tree["room"]
+    assert room["delivery_ratio_members_online_throughout"]["mean"] == 1.0
     assert room["copies_per_member"]["mean"] <= 3.0
-    assert room["delivery_ratio_members_online_throughout"]["mean"] >= 0.98
-    assert gossip_d3["gossip"]["mesh_peers_per_topic"]["max"] <= D3.d_hi
+    assert room["copies_per_member"]["mean"] < flood["room"]["copies_per_member"]["mean"]
+    assert gossip_tree["gossip"]["mesh_peers_per_topic"]["max"] == 0.0  # no mesh is grafted
 
 
 def test_same_seed_same_run() -> None:

@@ -138,6 +138,9 @@ class Gossip:
         self.credit: dict[bytes, float] = {}  # first-delivery credit, capped
         self.topics: dict[bytes, _Topic] = {}
         self.cache: dict[bytes, tuple[bytes, bytes]] = {}  # msg id -> (topic, data)
+        # cached msg id -> links that have it or were told of it in an IHAVE (links are
+        # reliable streams: once is enough, and a neighbour that lacks it answers IWANT)
+        self.holders: dict[bytes, set[int]] = {}
         self.windows: deque[list[bytes]] = deque([[]])  # newest first: msg ids per heartbeat
         self.asked: dict[bytes, float] = {}  # msg id -> when IWANT may ask again
         self.counters: dict[str, int] = {}
@@ -153,6 +156,8 @@ class Gossip:
         for topic in self.topics.values():
             topic.mesh.discard(link)
             topic.backoff.pop(link, None)
+        for holders in self.holders.values():
+            holders.discard(link)  # a link by that id later is another neighbour
 
     def penalise(self, link: int) -> None:
         """The router dropped invalid traffic from `link`."""
@@ -174,6 +179,7 @@ class Gossip:
         actions += self._fill(topic, now)
         self._remember(topic, msg_id, data)
         targets = self.topics[topic].mesh.union(tree or ())
+        self.holders[msg_id].update(targets)
         return actions + [Forward(link, data) for link in sorted(targets)]
 
     def receive(
@@ -210,7 +216,15 @@ class Gossip:
         if spare is not None and spare < self.config.flood_tail:
             targets = set(self.peers)
             self.count("tail_flooded")
-        return actions + [Forward(other, data) for other in sorted(targets) if other != link]
+        targets.discard(link)
+        self.holders[msg_id].update(targets, (link,))
+        return actions + [Forward(other, data) for other in sorted(targets)]
+
+    def heard(self, msg_id: bytes, link: int) -> None:
+        """The neighbour on `link` sent us a message we had: it needs no IHAVE of it."""
+        holders = self.holders.get(msg_id)
+        if holders is not None:
+            holders.add(link)
 
     def control(
         self, link: int, type: int, payload: bytes, known: Callable[[bytes], bool], now: float
@@ -263,6 +277,7 @@ class Gossip:
                 cached = self.cache.get(msg_id)
                 if cached is not None:
                     actions.append(Forward(link, cached[1]))
+                    self.holders[msg_id].add(link)
             self.count("served_iwant", len(actions))
             return actions
         raise EnvelopeError(f"not a gossip control type: {type}")
@@ -304,7 +319,6 @@ class Gossip:
                     prunes.setdefault(link, []).append(topic_id)
             ids = recent.get(topic_id)
             if ids:
-                block = topic_id + _COUNT.pack(len(ids)) + b"".join(ids)
                 lazy = [
                     k
                     for k in sorted(self.peers)
@@ -312,7 +326,13 @@ class Gossip:
                 ]
                 self.rng.shuffle(lazy)
                 for link in lazy[: cfg.d_lazy]:
-                    ihave.setdefault(link, []).append(block)
+                    # not the ids it sent us, we sent it, or we told it of
+                    news = [m for m in ids if link not in self.holders[m]]
+                    for m in news:
+                        self.holders[m].add(link)
+                    if news:
+                        block = topic_id + _COUNT.pack(len(news)) + b"".join(news)
+                        ihave.setdefault(link, []).append(block)
         actions: list[GossipAction] = []
         for link, topics in sorted(prunes.items()):
             actions.append(Control(link, EnvelopeType.PRUNE, b"".join(topics)))
@@ -429,6 +449,7 @@ class Gossip:
     def _remember(self, topic: bytes, msg_id: bytes, data: bytes) -> None:
         if msg_id not in self.cache:
             self.cache[msg_id] = (topic, data)
+            self.holders[msg_id] = set()
             self.windows[0].append(msg_id)
 
     def _recent_by_topic(self) -> dict[bytes, list[bytes]]:
@@ -447,6 +468,7 @@ class Gossip:
         while len(self.windows) > self.config.cache_windows:
             for msg_id in self.windows.pop():
                 self.cache.pop(msg_id, None)
+                self.holders.pop(msg_id, None)
         for msg_id in [m for m, until in self.asked.items() if until <= now]:
             del self.asked[msg_id]
 

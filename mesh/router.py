@@ -309,6 +309,9 @@ class Router:
                 self.offers.cancel(link, data[_AUTHOR_AT:_AUTHOR_END])
                 if self._has_path(data[_AUTHOR_AT:_AUTHOR_END], data[0], link, now):
                     return self._reject(link, "duplicate", now)
+            elif self.gossip is not None and data[_DEST_AT - 1] == DestKind.ROOM:
+                self.gossip.heard(message_id, link)  # no IHAVE of it to that neighbour
+                return self._reject(link, "duplicate", now)
             elif (
                 kind < EnvelopeType.DATA
                 or data[_DEST_AT - 1] != DestKind.PEER

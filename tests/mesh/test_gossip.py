@@ -268,6 +268,23 @@ def test_in_tree_mode_nothing_is_grafted_and_envelopes_go_where_the_router_says(
     )
 
 
+def test_ihave_skips_neighbours_known_to_hold_the_message() -> None:
+    g = gossip(6, GossipConfig(tree=True, d_lazy=6))
+    g.receive(TOPIC, MSG, b"wire", 1, 0.0, tree=[2])  # from 1, on to 2
+    g.heard(MSG, 3)  # 3 sent it too
+    g.remove_peer(4)
+    g.add_peer(4, peer(4))  # a link by a reused id: another neighbour, which may lack it
+    beat = g.heartbeat(1.0)
+    told = {a.link for a in beat if isinstance(a, Control) and a.type == EnvelopeType.IHAVE}
+    assert told == {4, 5, 6}
+    assert g.control(5, EnvelopeType.IWANT, MSG, never_seen, 1.0) == [Forward(5, b"wire")]
+    # each neighbour is told once (links are reliable streams), though the id stays offered
+    # for gossip_windows heartbeats to neighbours that come up meanwhile
+    g.add_peer(7, peer(7))
+    beat = g.heartbeat(2.0)
+    assert {a.link for a in beat if isinstance(a, Control)} == {7}
+
+
 def diamond(tree: bool) -> Network:
     """d - l, d - r, l - s, r - s, s - a: s is two hops from d both ways, a three."""
     cfg = GossipConfig(tree=True) if tree else GossipConfig()

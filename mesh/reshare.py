@@ -3,7 +3,8 @@
 Sans-I/O, owned by :class:`~mesh.router.Router`. When a neighbour withdraws
 a destination the router still reaches another way, or a relearned path
 should reach a link that came up lately, the router *offers* its stored
-announce on that link after a random wait of one to two `delay`. By then a
+announce on that link after a random wait of one to two `delay` (rounded up to a multiple of
+:data:`GRAIN`). By then a
 stale path of its own would have been withdrawn too, and the offer is
 cancelled if the neighbour passes it an announce of that destination
 meanwhile (the first of several neighbours to offer gives it the path, and
@@ -14,10 +15,15 @@ whether its path still holds.
 from __future__ import annotations
 
 import heapq
+import math
 import random
 
 #: re-shares waiting for their delay, at most
 MAX_RESHARE = 10_000
+
+#: due times fall on this grid (seconds, a power of two: exact in binary), so that
+#: offers made close together fall due in one tick rather than one tick each
+GRAIN = 0.125
 
 
 class Offers:
@@ -39,7 +45,7 @@ class Offers:
             return True
         if len(self._due) >= self.capacity:
             return False
-        due = now + self.delay * (1.0 + self.rng.random())
+        due = math.ceil((now + self.delay * (1.0 + self.rng.random())) / GRAIN) * GRAIN
         self._due[link, dest] = due
         heapq.heappush(self._heap, (due, link, dest))
         return True
@@ -63,4 +69,7 @@ class Offers:
 
     def next_deadline(self) -> float:
         """When the next offer falls due (infinity when none waits)."""
-        return self._heap[0][0] if self._heap else float("inf")
+        heap, pending = self._heap, self._due
+        while heap and pending.get((heap[0][1], heap[0][2])) != heap[0][0]:
+            heapq.heappop(heap)  # cancelled: no tick for it
+        return heap[0][0] if heap else float("inf")

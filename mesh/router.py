@@ -196,7 +196,6 @@ class Router:
         self.seq = 0
         self._next_announce = self.now
         self._route_check = self.now  # no path expires before this
-        self._near_lost: dict[bytes, int] = {}  # Route.near of paths lost, until relearned
         self._last_announce: Envelope | None = None
         cfg = self.config
         self.lot = ParkingLot(cfg.park_ttl, cfg.max_parked, cfg.max_routes, self.count)
@@ -244,8 +243,6 @@ class Router:
                 route.alt = None
             elif route.link == link:
                 broken.append(route)
-        for dest, near in self._near_lost.items():
-            self._near_lost[dest] = near & keep
         broken = [r for r in broken if not self._switch(r)]
         for route in broken:
             del self.routes[route.dest]
@@ -674,17 +671,17 @@ class Router:
         if route is None or route.announce is None:
             return []
         self.count("routes_relearned")
-        # neighbours that had a path of their own when we lost ours, and have not withdrawn
-        # it since, need none from us (and stay off the room tree); the others may take it
-        route.near = self._near_lost.pop(author, 0)
+        # it goes on to every other neighbour, which may take its path through us (those
+        # with paths of their own drop it, which cancels the re-share they had in mind)
+        route.near = 0
         self._heard(route, link, envelope.hops)
         # links that came up lately get it only if their peer does not send it to us first:
         # on link-up each side sends its table, and a node coming back would otherwise
         # echo each table it gets to every other new neighbour
         settled = now - self.config.link_settle
-        actions = self._flood(relayed, link, settled, route.near)
+        actions = self._flood(relayed, link, settled)
         for other, state in self.links.items():
-            if other != link and state.since > settled and not state.bit & route.near:
+            if other != link and state.since > settled:
                 self._offer(other, author, now)
         return actions
 
@@ -714,9 +711,6 @@ class Router:
             dest = payload[start : start + 32]
             route = self.routes.get(dest)
             if route is None:
-                near = self._near_lost.get(dest)
-                if near:
-                    self._near_lost[dest] = near & ~bit  # it lost its path too
                 continue
             route.near &= ~bit  # it lost its path: it may take ours
             if route.link == link:
@@ -753,11 +747,6 @@ class Router:
     def _mark_lost(self, routes: list[Route], now: float) -> None:
         """Remember that these paths broke: traffic for them waits for a new path."""
         self.lot.mark_lost([(r.dest, r.announce) for r in routes], now + self.config.route_ttl)
-        if len(self._near_lost) + len(routes) > self.config.max_routes:
-            self._near_lost.clear()  # a bound: forgetting costs only duplicates later
-        for route in routes:
-            if route.near:
-                self._near_lost[route.dest] = route.near
 
     def _release(self, now: float) -> list[Action]:
         """Send parked envelopes whose destination has a path again."""
@@ -811,14 +800,9 @@ class Router:
         return self._flood(out, came_from)
 
     def _flood(
-        self,
-        envelope: Envelope,
-        came_from: int | None,
-        settled: float | None = None,
-        skip: int = 0,
+        self, envelope: Envelope, came_from: int | None, settled: float | None = None
     ) -> list[Action]:
-        """Send on every link but `came_from`; given `settled`, not on links up since then
-        nor on those whose bit is in `skip`."""
+        """Send on every link but `came_from` (and, given `settled`, links up since then)."""
         if came_from is not None and envelope.hops + 1 > envelope.hop_limit:
             self.count("dropped_hop_limit")
             return []
@@ -829,7 +813,7 @@ class Router:
             targets = [
                 link
                 for link, state in self.links.items()
-                if link != came_from and state.since <= settled and not state.bit & skip
+                if link != came_from and state.since <= settled
             ]
         if targets:
             self.count("flooded")

@@ -431,7 +431,7 @@ def test_a_neighbour_that_lost_a_path_we_still_have_gets_it_re_shared() -> None:
     assert b.router.route_to(d.key, net.now) is None
     assert a.router.route_to(d.key, net.now) is None
     delay = RouterConfig().reshare_delay  # c offers after a random wait in [delay, 2 delay)
-    assert net.now + delay <= c.router.next_deadline() < net.now + 2 * delay
+    assert net.now + delay <= c.router.next_deadline() <= net.now + 2 * delay
 
     net.advance(2 * delay)
     net.run_until_idle()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass
+@dataclass(slots=True)
 class TokenBucket:
     """A classic token bucket: `rate` tokens per second, holding at most `burst`."""
 
@@ -20,10 +20,12 @@ class TokenBucket:
 
     def take(self, now: float, cost: float = 1.0) -> bool:
         """Spend `cost` tokens if there are enough; return whether it was allowed."""
-        elapsed = max(0.0, now - self.updated)
-        self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
+        # every frame a node gets passes here: plain comparisons, no max()/min() calls
+        if now > self.updated:
+            tokens = self.tokens + (now - self.updated) * self.rate
+            self.tokens = tokens if tokens < self.burst else self.burst
+            self.updated = now
         # a clock stepping back must not move the refill origin back (free tokens later)
-        self.updated = max(self.updated, now)
         if self.tokens >= cost:
             self.tokens -= cost
             return True

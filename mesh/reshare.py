@@ -33,43 +33,51 @@ class Offers:
         self.delay = delay
         self.rng = rng
         self.capacity = capacity
-        self._heap: list[tuple[float, int, bytes]] = []  # (due, link, dest)
-        self._due: dict[tuple[int, bytes], float] = {}  # the offers still on
+        self._due: dict[tuple[int, bytes], float] = {}  # the offers still on -> due time
+        # offers by due time (a grid point each), and a heap of the due times: a node has a
+        # handful of them, however many offers it makes
+        self._slots: dict[float, dict[tuple[int, bytes], None]] = {}
+        self._times: list[float] = []
 
     def __len__(self) -> int:
         return len(self._due)
 
     def offer(self, link: int, dest: bytes, now: float) -> bool:
         """Offer `dest` on `link`; False when the offer table is full (one already on is kept)."""
-        if (link, dest) in self._due:
+        key = (link, dest)
+        if key in self._due:
             return True
         if len(self._due) >= self.capacity:
             return False
         due = math.ceil((now + self.delay * (1.0 + self.rng.random())) / GRAIN) * GRAIN
-        self._due[link, dest] = due
-        heapq.heappush(self._heap, (due, link, dest))
+        self._due[key] = due
+        slot = self._slots.get(due)
+        if slot is None:
+            slot = self._slots[due] = {}
+            heapq.heappush(self._times, due)
+        slot[key] = None
         return True
 
     def cancel(self, link: int, dest: bytes) -> None:
         """The neighbour on `link` passed us an announce of `dest`: it has a path."""
         if self._due:
-            self._due.pop((link, dest), None)
+            due = self._due.pop((link, dest), None)
+            if due is not None:
+                del self._slots[due][link, dest]
 
     def due(self, now: float) -> list[tuple[int, bytes]]:
-        """Take the offers that are due and not cancelled, as (link, dest)."""
+        """Take the offers that are due and not cancelled, as (link, dest), oldest first."""
         out: list[tuple[int, bytes]] = []
-        heap, pending = self._heap, self._due
-        while heap and heap[0][0] <= now:
-            due, link, dest = heapq.heappop(heap)
-            if pending.get((link, dest)) != due:
-                continue  # cancelled
-            del pending[link, dest]
-            out.append((link, dest))
+        times = self._times
+        while times and times[0] <= now:
+            for key in self._slots.pop(heapq.heappop(times)):
+                del self._due[key]
+                out.append(key)
         return out
 
     def next_deadline(self) -> float:
         """When the next offer falls due (infinity when none waits)."""
-        heap, pending = self._heap, self._due
-        while heap and pending.get((heap[0][1], heap[0][2])) != heap[0][0]:
-            heapq.heappop(heap)  # cancelled: no tick for it
-        return heap[0][0] if heap else float("inf")
+        times, slots = self._times, self._slots
+        while times and not slots[times[0]]:
+            del slots[heapq.heappop(times)]  # every offer in it was cancelled: no tick
+        return times[0] if times else float("inf")

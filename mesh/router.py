@@ -143,7 +143,7 @@ PENALTIES: dict[str, float] = {
 }
 
 
-@dataclass
+@dataclass(slots=True)  # a node holds one per peer in the mesh: no __dict__ each
 class Route:
     """How to reach `dest`: through link `link` (to neighbour `next_hop`), `hops` links away."""
 
@@ -168,7 +168,7 @@ _AUTHOR_END = _AUTHOR_AT + 32
 _DEST_AT = _AUTHOR_END + 1  # after the destination kind
 
 
-@dataclass
+@dataclass(slots=True)
 class _Link:
     peer: bytes
     bucket: TokenBucket

@@ -65,6 +65,16 @@ class Offers:
             if due is not None:
                 del self._slots[due][link, dest]
 
+    def pending(self, link: int, dest: bytes) -> bool:
+        """Whether an offer of `dest` waits on `link`: its neighbour withdrew `dest` (or never
+        had it from us) and has not passed us an announce of it since."""
+        return (link, dest) in self._due
+
+    def drop_link(self, link: int) -> None:
+        """The link went down: its offers go (a later link may get its id)."""
+        for key in [k for k in self._due if k[0] == link]:
+            del self._slots[self._due.pop(key)][key]
+
     def due(self, now: float) -> list[tuple[int, bytes]]:
         """Take the offers that are due and not cancelled, as (link, dest), oldest first."""
         out: list[tuple[int, bytes]] = []

@@ -32,3 +32,16 @@ def test_offers_are_bounded() -> None:
     assert offers.offer(3, DEST, 0.0)
     assert not offers.offer(4, DEST, 0.0)
     assert offers.due(2.0) == [(3, DEST)]
+
+
+def test_pending_offers_are_known_and_go_with_their_link() -> None:
+    offers = Offers(1.0, random.Random(1))
+    offers.offer(1, b"d" * 32, 0.0)
+    offers.offer(2, b"d" * 32, 0.0)
+    offers.offer(1, b"e" * 32, 0.0)
+    assert offers.pending(1, b"d" * 32) and not offers.pending(3, b"d" * 32)
+    offers.drop_link(1)
+    assert not offers.pending(1, b"d" * 32) and not offers.pending(1, b"e" * 32)
+    assert offers.pending(2, b"d" * 32) and len(offers) == 1
+    assert offers.due(10.0) == [(2, b"d" * 32)]
+    assert offers.next_deadline() == float("inf")

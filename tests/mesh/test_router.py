@@ -417,6 +417,30 @@ def test_a_fallback_on_a_link_that_went_down_is_forgotten() -> None:
     assert route is not None and route.next_hop == other.key
 
 
+def test_a_neighbour_that_withdrew_a_path_to_us_is_not_told_when_we_lose_it_too() -> None:
+    net = Network(config())
+    u, v, _, _, d = (net.add(n) for n in "uvpqd")
+    for one, other in [("u", "p"), ("p", "d"), ("v", "q"), ("q", "d"), ("u", "v")]:
+        net.connect(one, other)
+    net.run_until_idle()
+    settle(net)
+    net.disconnect("q", "d")  # v loses d and withdraws it to u, which offers its path back
+    net.run_until_idle()
+    assert v.router.route_to(d.key, net.now) is None
+    assert u.router.offers.pending(net.link("u", "v"), d.key)
+    sent = counter(u, "withdrawals_sent")
+
+    net.disconnect("p", "d")  # before the offer is due, u loses d too
+    net.run_until_idle()
+    assert u.router.route_to(d.key, net.now) is None
+    assert counter(u, "withdrawals_spared") == 1  # v had nothing through u to drop
+    assert counter(u, "withdrawals_sent") == sent  # and p, where the news came from, neither
+    net.advance(3.0)  # the offer falls due with no path to give: nothing goes
+    net.run_until_idle()
+    assert u.router.route_to(d.key, net.now) is None
+    assert v.router.route_to(d.key, net.now) is None
+
+
 def test_a_neighbour_that_lost_a_path_we_still_have_gets_it_re_shared() -> None:
     net = Network(config())
     a, b, c, d, _ = (net.add(n) for n in "abcdx")

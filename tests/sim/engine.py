@@ -242,11 +242,12 @@ class Sim:
                     continue
                 for e in self.incident[u]:
                     # every neighbour but those whose path runs through u passes the round's
-                    # announce on to u, from its own distance
+                    # announce on to u, from its own distance (Router._heard, inlined: this
+                    # runs n² times)
                     a, b = self.graph.edges[e]
                     w = b if a == u else a
                     if self.up[e] and dist[w] <= dist[u]:
-                        router._heard(route, 2 * e + (u == b), dist[w])
+                        route.near |= router.links[2 * e + (u == b)].bit
 
     # -- scheduling ------------------------------------------------------------
 

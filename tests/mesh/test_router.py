@@ -383,12 +383,19 @@ def test_an_equal_cost_neighbour_takes_over_a_broken_path_without_a_withdrawal()
     assert [e.payload for e in d.envelopes] == [b"around"]
 
 
+def path_and_fallback(
+    net: Network, s: SimNode, left: SimNode, right: SimNode, d: SimNode
+) -> tuple[SimNode, SimNode]:
+    """Which of the diamond's middle nodes carries s's path to d, and which is its fallback."""
+    route = s.router.route_to(d.key, net.now)
+    assert route is not None
+    return (left, right) if route.next_hop == left.key else (right, left)
+
+
 def test_a_fallback_that_lost_the_path_too_is_not_taken() -> None:
     net = Network(config())
     a, s, left, right, d = diamond(net)
-    route = s.router.route_to(d.key, net.now)
-    assert route is not None
-    first, other = (left, right) if route.next_hop == left.key else (right, left)
+    first, other = path_and_fallback(net, s, left, right, d)
 
     net.disconnect(other.name, "d")  # the fallback withdraws d first: s forgets it
     net.run_until_idle()
@@ -403,9 +410,7 @@ def test_a_fallback_that_lost_the_path_too_is_not_taken() -> None:
 def test_a_fallback_on_a_link_that_went_down_is_forgotten() -> None:
     net = Network(config())
     _, s, left, right, d = diamond(net)
-    route = s.router.route_to(d.key, net.now)
-    assert route is not None
-    first, other = (left, right) if route.next_hop == left.key else (right, left)
+    first, other = path_and_fallback(net, s, left, right, d)
     net.disconnect("s", other.name)
     net.run_until_idle()
     net.connect("s", other.name)  # back, but not yet heard from about d on this link

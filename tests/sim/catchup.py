@@ -6,7 +6,8 @@ with the product's own :class:`~mesh.roomlog.RoomLog` (on an in-memory
 sends or delivers goes into its room log; when a link comes up, each end sends
 the other an INVENTORY (its per-author sequence vectors, neighbour-only),
 paced by :class:`~mesh.pacer.InventoryPacer` as node.py paces it, and answers
-the other's inventory with the kept envelopes it lacks, handed on one more link. Only the asyncio glue of node.py is replaced by simulator hooks.
+the other's inventory with the kept envelopes it lacks, handed on one more link.
+Only the asyncio glue of node.py is replaced by simulator hooks.
 
 :class:`SharedNote` is one note edited by a few members: real pycrdt documents
 laid out as crdt/note.py lays them out (a ``body`` Text), whose updates ride as

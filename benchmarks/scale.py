@@ -288,8 +288,8 @@ def _findings(results: list[dict[str, Any]]) -> str:
         "moves to its equal-cost fallback where there is one "
         f"({rc.get('routes_switched', 0):,} paths switched, no one told); the others are "
         "withdrawn (the node itself everywhere; "
-        f"{rc.get('withdrawals_spared', 0):,} notices spared to neighbours that had withdrawn "
-        "the same destination) and repaired: "
+        f"{rc.get('withdrawals_spared', 0):,} destinations left out of notices to neighbours "
+        "that had withdrawn them first) and repaired: "
         f"{rc.get('reshared', 0):,} re-shared announces and "
         f"{rc.get('routes_relearned', 0):,} paths relearned (each relearned path is passed to "
         "every other neighbour once); a returning node gets its neighbours' tables.",

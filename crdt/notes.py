@@ -42,7 +42,7 @@ from mesh.envelope import DestKind, Envelope, EnvelopeType
 from mesh.identity import decode_peer_id, encode_peer_id
 from mesh.listeners import Listeners
 from mesh.senderkey import new_chain_key
-from mesh.store import Store
+from mesh.store import Store, run_script
 
 log = logging.getLogger("meshnotes.notes")
 
@@ -57,7 +57,7 @@ IMPORT_PIECE = 16 * 1024
 MAX_TITLE = 200
 
 MIGRATIONS: list[Callable[[Any], object]] = [
-    lambda db: db.executescript("""
+    lambda db: run_script(db, """
         CREATE TABLE notes (
             note_id TEXT PRIMARY KEY, room_id TEXT NOT NULL, title TEXT NOT NULL DEFAULT '',
             created_at REAL NOT NULL, updated_at REAL NOT NULL
@@ -75,7 +75,7 @@ MIGRATIONS: list[Callable[[Any], object]] = [
             PRIMARY KEY (room_id, author, seq)
         );
     """),
-    lambda db: db.executescript("""
+    lambda db: run_script(db, """
         CREATE TABLE note_covered (
             note_id TEXT NOT NULL, author TEXT NOT NULL, upto INTEGER NOT NULL,
             PRIMARY KEY (note_id, author)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mesh.errors import StorageError
-from mesh.store import SCHEMA_VERSION, Store
+from mesh.store import SCHEMA_VERSION, Store, run_script
 
 
 @pytest.fixture
@@ -160,3 +160,22 @@ def test_the_database_files_are_owner_only(db_path: Path) -> None:
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
     finally:
         store.close()
+
+
+def test_a_schema_script_runs_whole_statements_inside_the_callers_transaction() -> None:
+    store = Store(None)
+    script = """
+        CREATE TABLE a (x INTEGER);
+        CREATE TABLE log (x INTEGER);
+        CREATE TRIGGER a_log AFTER INSERT ON a BEGIN INSERT INTO log VALUES (new.x); END;
+    """
+    with pytest.raises(StorageError), store.atomic():
+        run_script(store.db, script)
+        store.execute("INSERT INTO a VALUES (1)")
+        raise sqlite3.OperationalError("fails after the script")
+    # rolled back with the transaction: sqlite3's own executescript would have committed first
+    assert store.query("SELECT name FROM sqlite_master WHERE name IN ('a', 'log')") == []
+    with store.atomic():
+        run_script(store.db, script)  # the trigger body's semicolons stay inside it
+        store.execute("INSERT INTO a VALUES (7)")
+    assert store.query("SELECT x FROM log") == [{"x": 7}]

@@ -56,8 +56,7 @@ COMPACT_AFTER = 500
 IMPORT_PIECE = 16 * 1024
 MAX_TITLE = 200
 
-MIGRATIONS: list[Callable[[Any], object]] = [
-    lambda db: run_script(db, """
+SCHEMA_V1 = """
         CREATE TABLE notes (
             note_id TEXT PRIMARY KEY, room_id TEXT NOT NULL, title TEXT NOT NULL DEFAULT '',
             created_at REAL NOT NULL, updated_at REAL NOT NULL
@@ -74,13 +73,18 @@ MIGRATIONS: list[Callable[[Any], object]] = [
             room_id TEXT NOT NULL, author TEXT NOT NULL, seq INTEGER NOT NULL,
             PRIMARY KEY (room_id, author, seq)
         );
-    """),
-    lambda db: run_script(db, """
+    """
+
+SCHEMA_V2 = """
         CREATE TABLE note_covered (
             note_id TEXT NOT NULL, author TEXT NOT NULL, upto INTEGER NOT NULL,
             PRIMARY KEY (note_id, author)
         );
-    """),
+    """
+
+MIGRATIONS: list[Callable[[Any], object]] = [
+    lambda db: run_script(db, SCHEMA_V1),
+    lambda db: run_script(db, SCHEMA_V2),
 ]
 
 

@@ -63,6 +63,7 @@ class EnvelopeType(enum.IntEnum):
     PRUNE = 8  # to neighbours only (room gossip): "drop me from your mesh for these rooms"
     IHAVE = 9  # to neighbours only (room gossip): ids of recent room envelopes
     IWANT = 10  # to neighbours only (room gossip): "send me these room envelopes"
+    TABLE = 11  # to neighbours only: stored announces, many to one frame (path tables)
     DATA = 16  # opaque end-to-end payload for the layers above; types >= 16 are stored
     CHAT = 17  # room or direct-conversation content (sender-key sealed)
     CONTROL = 18  # pairwise-boxed control: invites, membership events

@@ -1,15 +1,13 @@
 """Re-share offers: paths a router will pass back to a neighbour that lost them, after a wait.
 
 Sans-I/O, owned by :class:`~mesh.router.Router`. When a neighbour withdraws
-a destination the router still reaches another way, or a relearned path
-should reach a link that came up lately, the router *offers* its stored
-announce on that link after a random wait of one to two `delay` (rounded up to a multiple of
-:data:`GRAIN`). By then a
-stale path of its own would have been withdrawn too, and the offer is
-cancelled if the neighbour passes it an announce of that destination
-meanwhile (the first of several neighbours to offer gives it the path, and
-its flood reaches the others). The router decides, when an offer falls due,
-whether its path still holds.
+a destination the router still reaches another way, the router *offers* its
+stored announce on that link after a random wait of one to two `delay`
+(rounded up to a multiple of :data:`GRAIN`). By then a stale path of its own
+would have been withdrawn too, and the offer is cancelled if the neighbour
+passes it an announce of that destination meanwhile (the first of several
+neighbours to offer gives it the path, and its flood reaches the others). The
+router decides, when an offer falls due, whether its path still holds.
 """
 
 from __future__ import annotations

@@ -48,9 +48,15 @@ way, we send it our stored announce for it after a random wait of one to two
 too), unless that neighbour passed an announce of it to us meanwhile; the
 neighbour takes it as a re-shared announce and floods it on to the others
 that lost the path, which cancels their own offers. A relearned path goes at
-once only on links older than ``link_settle``; on younger ones (whose peers
-just sent us their tables) it is offered the same way, so that a node coming
-back does not echo each table it is sent to all its other neighbours.
+once only on links older than ``link_settle``; a younger one (whose peer just
+sent us its table) is owed it, unless its peer passes us that destination
+meanwhile, and gets what it is still owed in one TABLE when it settles, so
+that a node coming back does not echo each table it is sent to all its other
+neighbours.
+
+Tables: the stored announces a node sends on link-up (and when a link
+settles) travel packed in TABLE envelopes, neighbour-only; each entry is then
+handled as if it had come alone, from rule 2 on, and costs its own token.
 
 Invalid traffic costs the sending link penalty points; past the threshold
 the link is closed and its peer banned for a while.
@@ -59,12 +65,15 @@ the link is closed and its peer banned for a while.
 from __future__ import annotations
 
 import random
+import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from mesh.actions import Action, Close, Deliver, Keep, Send
 from mesh.envelope import (
     MAX_HOPS,
+    MAX_PAYLOAD,
     DestKind,
     Envelope,
     EnvelopeType,
@@ -89,13 +98,53 @@ __all__ = [
     "RouterConfig",
     "Send",
     "check_signatures",
+    "pack_table",
+    "unpack_table",
 ]
 
 #: destinations named in one withdrawal notice at most (32 bytes each)
 MAX_WITHDRAW = 2048
 
 #: envelope types a node sends to its neighbours only, with hop limit 1, never passed on
-NEIGHBOUR_ONLY = frozenset({EnvelopeType.WITHDRAW, EnvelopeType.INVENTORY} | CONTROL_TYPES)
+NEIGHBOUR_ONLY = frozenset(
+    {EnvelopeType.WITHDRAW, EnvelopeType.INVENTORY, EnvelopeType.TABLE} | CONTROL_TYPES
+)
+
+#: a TABLE entry: its length (big-endian), then one encoded ANNOUNCE
+_ENTRY = struct.Struct(">H")
+
+
+def pack_table(frames: list[bytes]) -> list[bytes]:
+    """TABLE payloads carrying `frames` (encoded announces), each within MAX_PAYLOAD."""
+    payloads: list[bytes] = []
+    part: list[bytes] = []
+    size = 0
+    for frame in frames:
+        need = _ENTRY.size + len(frame)
+        if part and size + need > MAX_PAYLOAD:
+            payloads.append(b"".join(part))
+            part, size = [], 0
+        part += (_ENTRY.pack(len(frame)), frame)
+        size += need
+    if part:
+        payloads.append(b"".join(part))
+    return payloads
+
+
+def unpack_table(payload: bytes) -> list[bytes]:
+    """The frames of a TABLE payload; EnvelopeError if the entries do not fill it exactly."""
+    frames: list[bytes] = []
+    at, end = 0, len(payload)
+    while at < end:
+        if at + _ENTRY.size > end:
+            raise EnvelopeError("truncated table entry")
+        (size,) = _ENTRY.unpack_from(payload, at)
+        at += _ENTRY.size
+        if size == 0 or at + size > end:
+            raise EnvelopeError("table entry overruns the payload")
+        frames.append(payload[at : at + size])
+        at += size
+    return frames
 
 
 def _from_the_neighbour_itself(envelope: Envelope) -> bool:
@@ -174,6 +223,9 @@ class _Link:
     bucket: TokenBucket
     since: float = 0.0  # when it came up
     bit: int = 0  # this link's bit in Route.near (a slot free while it lives)
+    # while the link is younger than link_settle: destinations whose path we relearned
+    # and its peer has not passed us since (sent in one TABLE when the link settles)
+    owed: dict[bytes, None] | None = None  # (a dict: in order, so runs repeat exactly)
 
 
 @dataclass
@@ -201,6 +253,9 @@ class Router:
         self.lot = ParkingLot(cfg.park_ttl, cfg.max_parked, cfg.max_routes, self.count)
         self.offers = Offers(cfg.reshare_delay, self.rng)
         self.gossip = Gossip(self.config.gossip, self.rng) if self.config.room_gossip else None
+        self._next_settle = _NEVER  # when the youngest unsettled link settles
+        #: checks an encoded envelope's signature (a simulator may share verdicts)
+        self.check_signature: Callable[[bytes], bool | None] = wire_signature_holds
 
     # -- events --------------------------------------------------------------
 
@@ -213,11 +268,13 @@ class Router:
         used = 0
         for state in self.links.values():
             used |= state.bit
-        self.links[link] = _Link(peer, bucket, now, ~used & (used + 1))
+        self.links[link] = _Link(peer, bucket, now, ~used & (used + 1), {})
+        self._next_settle = min(self._next_settle, now + self.config.link_settle)
         if self.gossip is not None:
             self.gossip.add_peer(link, peer)
         self._learn(peer, link, 1, now, None)
         actions: list[Action] = [Send(link, self._link_up_announce(now).encode())]
+        table = []
         for route in self.routes.values():
             # the stored copy carries our distance as its hop count (byte 0); byte 4 is
             # its hop limit: pass it on only if it may cross one more link
@@ -225,8 +282,8 @@ class Router:
             if stored is None or route.link == link or route.expires <= now:
                 continue
             if stored[0] + 1 <= stored[4]:
-                actions.append(Send(link, stored))
-        return actions + self._release(now)
+                table.append(stored)
+        return actions + self._table(link, table, now) + self._release(now)
 
     def link_down(self, link: int, now: float) -> list[Action]:
         """A link closed: forget it and every path through it, and tell the neighbours."""
@@ -300,6 +357,12 @@ class Router:
         self.count("received")
         if not state.bucket.take(now):
             return self._reject(link, "rate_limited", now)
+        return self._frame(state, link, data, now, signature_ok)
+
+    def _frame(
+        self, state: _Link, link: int, data: bytes, now: float, signature_ok: bool | None
+    ) -> list[Action]:
+        """Rules 2 on of the module docstring, for a frame (or TABLE entry) from `link`."""
         # most frames in a busy mesh are duplicates: drop those from the raw bytes
         message_id = wire_message_id(data)  # None only for frames decode() refuses
         seen = message_id is not None and self.seen.seen(message_id, now)
@@ -307,6 +370,8 @@ class Router:
             kind = data[2]
             if kind == EnvelopeType.ANNOUNCE:
                 author = data[_AUTHOR_AT:_AUTHOR_END]
+                if state.owed:
+                    state.owed.pop(author, None)  # it has a path: nothing owed to it
                 if self._has_path(author, data[0], link, now):
                     self.offers.cancel(link, author)  # as below, for one that goes on
                     return self._reject(link, "duplicate", now)
@@ -333,6 +398,8 @@ class Router:
         if envelope.type == EnvelopeType.ANNOUNCE:
             # the neighbour passes this announce on, so it has a path: no need to offer ours
             self.offers.cancel(link, envelope.author)
+            if state.owed:
+                state.owed.pop(envelope.author, None)
         message_id = envelope.message_id
         if seen:
             if self._is_redelivery(envelope):
@@ -342,11 +409,7 @@ class Router:
             if envelope.author == state.peer and _from_the_neighbour_itself(envelope):
                 signature_ok = True  # the link's handshake and box-stream MACs vouch for it
             else:
-                try:
-                    envelope.verify()
-                    signature_ok = True
-                except EnvelopeError:
-                    signature_ok = False
+                signature_ok = bool(self.check_signature(data))
         if not signature_ok:
             return self._reject(link, "bad_signature", now)
         self.seen.add(message_id, now)
@@ -368,6 +431,8 @@ class Router:
             return self._flood(relayed, link)
         if envelope.type == EnvelopeType.WITHDRAW:
             return self._on_withdraw(envelope, link, now)
+        if envelope.type == EnvelopeType.TABLE:
+            return self._on_table(envelope, state, link, now)
         if envelope.type == EnvelopeType.INVENTORY:
             return [Deliver(envelope, link)]  # for this neighbour only; never passed on
         if envelope.type in CONTROL_TYPES:
@@ -416,6 +481,8 @@ class Router:
         self.lot.expire(now)
         actions: list[Action] = self._last_resorts() if self.lot.due_floods else []
         actions += self._due_reshares(now)
+        if now >= self._next_settle:
+            actions += self._settle(now)
         if self.gossip is not None and now >= self.gossip.next_deadline():
             actions += self._gossiped(self.gossip.heartbeat(now), now)
         if now >= self._next_announce:
@@ -429,7 +496,7 @@ class Router:
 
     def next_deadline(self) -> float:
         """The time by which :meth:`tick` must next be called."""
-        deadline = self._next_announce
+        deadline = min(self._next_announce, self._next_settle)
         if self.gossip is not None:
             deadline = min(deadline, self.gossip.next_deadline())
         return min(deadline, self.lot.next_deadline(), self.offers.next_deadline())
@@ -664,11 +731,10 @@ class Router:
         # the id covers the signed part only: this copy's signature, which we would store
         # and pass on, is unchecked yet (a bad one is just a duplicate), unless these are
         # the very bytes of the path we lost (but for the unsigned hop count), checked then
-        if lost is None or lost[1] is None or lost[1][1:] != data[1:]:
-            try:
-                envelope.verify()
-            except EnvelopeError:
-                return []
+        if (lost is None or lost[1] is None or lost[1][1:] != data[1:]) and not (
+            self.check_signature(data)
+        ):
+            return []
         relayed = envelope.with_hops(envelope.hops + 1)
         self._learn(author, link, relayed.hops, now, relayed.encode())
         route = self.route_to(author, now)
@@ -682,12 +748,10 @@ class Router:
         # links that came up lately get it only if their peer does not send it to us first:
         # on link-up each side sends its table, and a node coming back would otherwise
         # echo each table it gets to every other new neighbour
-        settled = now - self.config.link_settle
-        actions = self._flood(relayed, link, settled)
         for other, state in self.links.items():
-            if other != link and state.since > settled:
-                self._offer(other, author, now)
-        return actions
+            if other != link and state.owed is not None:
+                state.owed[author] = None
+        return self._flood(relayed, link, settled_only=True)
 
     def _withdraw(self, dests: list[bytes], came_from: int | None, now: float) -> list[Action]:
         """Tell neighbours (but `came_from`) that we no longer reach `dests`.
@@ -766,6 +830,64 @@ class Router:
                 actions.append(Send(link, stored))
         return actions
 
+    def _settle(self, now: float) -> list[Action]:
+        """Links up for link_settle: send each, in a TABLE, the paths we relearned since
+        it came up and its peer has not passed us (it lacks them; see :meth:`_relearn`)."""
+        actions: list[Action] = []
+        settle = self.config.link_settle
+        self._next_settle = _NEVER
+        for link, state in self.links.items():
+            owed = state.owed
+            if owed is None:
+                continue
+            if state.since + settle > now:
+                self._next_settle = min(self._next_settle, state.since + settle)
+                continue
+            state.owed = None
+            table = []
+            for dest in owed:
+                route = self.route_to(dest, now)
+                if route is None or route.link == link:
+                    continue
+                stored = route.announce
+                if stored is not None and stored[0] + 1 <= stored[4]:
+                    route.near &= ~state.bit  # it may take this path through us
+                    table.append(stored)
+            actions += self._table(link, table, now)
+        return actions
+
+    def _table(self, link: int, frames: list[bytes], now: float) -> list[Action]:
+        """Send stored announces to one neighbour as TABLE envelopes (signed once per frame)."""
+        if not frames:
+            return []
+        self.count("table_entries_sent", len(frames))
+        return [
+            Send(link, self.make(EnvelopeType.TABLE, now, payload=part, hop_limit=1).encode())
+            for part in pack_table(frames)
+        ]
+
+    def _on_table(self, envelope: Envelope, state: _Link, link: int, now: float) -> list[Action]:
+        """A neighbour's stored announces: each is taken as if it had come alone."""
+        if envelope.hop_limit != 1 or envelope.author != state.peer:
+            return self._reject(link, "malformed", now)  # a table is the neighbour's own
+        try:
+            frames = unpack_table(envelope.payload)
+        except EnvelopeError:
+            return self._reject(link, "malformed", now)
+        # each entry costs the token it would have cost as a frame of its own
+        if len(frames) > 1 and not state.bucket.take(now, len(frames) - 1):
+            return self._reject(link, "rate_limited", now)
+        self.count("table_entries", len(frames))
+        actions: list[Action] = []
+        for frame in frames:
+            if len(frame) < 3 or frame[2] != EnvelopeType.ANNOUNCE:
+                actions += self._reject(link, "malformed", now)
+            else:
+                actions += self._frame(state, link, frame, now, None)
+            if self.links.get(link) is not state or state.peer in self.bans:
+                break  # banned by its own entries
+        return actions
+
     def _mark_lost(self, routes: list[Route], now: float) -> None:
         """Remember that these paths broke: traffic for them waits for a new path."""
         self.lot.mark_lost([(r.dest, r.announce) for r in routes], now + self.config.route_ttl)
@@ -822,21 +944,21 @@ class Router:
         return self._flood(out, came_from)
 
     def _flood(
-        self, envelope: Envelope, came_from: int | None, settled: float | None = None
+        self, envelope: Envelope, came_from: int | None, settled_only: bool = False
     ) -> list[Action]:
-        """Send on every link but `came_from` (and, given `settled`, links up since then)."""
+        """Send on every link but `came_from` (and, if `settled_only`, but young links)."""
         if came_from is not None and envelope.hops + 1 > envelope.hop_limit:
             self.count("dropped_hop_limit")
             return []
         data = envelope.encode()
         announce_of = envelope.author if envelope.type == EnvelopeType.ANNOUNCE else None
-        if settled is None:
+        if not settled_only:
             targets = [link for link in self.links if link != came_from]
         else:
             targets = [
                 link
                 for link, state in self.links.items()
-                if link != came_from and state.since <= settled
+                if link != came_from and state.owed is None
             ]
         if targets:
             self.count("flooded")

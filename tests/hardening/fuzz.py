@@ -403,6 +403,64 @@ class Withdraw(Target):
         return "accepted"
 
 
+class Table(Target):
+    """TABLE envelopes on a link: Router._on_table and each entry it hands on."""
+
+    name = "table"
+
+    def setup(self, loop: asyncio.AbstractEventLoop) -> None:
+        from mesh.router import Router, RouterConfig, pack_table
+
+        now = time.time()
+        self.me = Identity.from_seed(b"t" * 32)
+        self.neighbour = Identity.from_seed(b"n" * 32)
+        self.router = Router(self.me, now, RouterConfig(ban_threshold=1e12))
+        self.router.link_up(1, self.neighbour.public_key, now)
+        self.router.link_up(2, Identity.from_seed(b"o" * 32).public_key, now)
+        authors = [Identity.from_seed(bytes([i]) * 32) for i in range(1, 6)]
+        self.announces = [
+            Envelope.create(a, EnvelopeType.ANNOUNCE, timestamp_ms=int(now * 1000), seq=1).encode()
+            for a in authors
+        ]
+        self.pack = pack_table
+        self.seq = 0
+
+    def generate(self, rng: random.Random) -> tuple[int, bytes]:
+        roll = rng.random()
+        if roll < 0.4:
+            entries = [rng.choice(self.announces) for _ in range(rng.randrange(4))]
+            entries = [mutate(rng, e) if rng.random() < 0.3 else e for e in entries]
+            payload = b"".join(self.pack([e for e in entries if 0 < len(e) < 65536]))
+        elif roll < 0.7:
+            payload = mutate(rng, b"".join(self.pack(self.announces[:3])))
+        else:
+            payload = random_bytes(rng, 500)
+        return rng.choice((1, 1, 1, 2)), payload
+
+    def check(self, case: tuple[int, bytes]) -> str:
+        hop_limit, payload = case
+        now = time.time()
+        self.seq += 1
+        envelope = Envelope.create(
+            self.neighbour,
+            EnvelopeType.TABLE,
+            timestamp_ms=int(now * 1000),
+            seq=self.seq,
+            payload=payload,
+            hop_limit=hop_limit,
+        )
+        counters = self.router.counters
+        before = counters.get("dropped_malformed", 0)
+        self.router.receive(1, envelope.encode(), now)
+        assert len(self.router.routes) <= self.router.config.max_routes
+        for route in self.router.routes.values():
+            # a path learned from an entry came through the table's link, and its stored
+            # copy is a genuine announce of the destination
+            if route.link == 1 and route.announce is not None:
+                assert Envelope.decode(route.announce).author == route.dest
+        return "dropped_malformed" if counters.get("dropped_malformed", 0) > before else "accepted"
+
+
 class ChatPayload(Target):
     """CHAT payloads into Chat._on_chat, from a peer that holds a valid key."""
 
@@ -792,6 +850,7 @@ TARGETS: list[Callable[[], Target]] = [
     Inventory,
     AddressRecord,
     Withdraw,
+    Table,
     ChatPayload,
     ControlPayload,
     ReceiptPayload,

@@ -18,12 +18,10 @@ Hooks let a scenario observe traffic without touching the routers:
 
 Signatures: a node checks an envelope's signature once, when it first gets
 it; the simulator, which plays every node on one machine, checks each
-distinct frame (hop count aside) once and hands the verdict to each router
-as ``signature_ok`` — what mesh/node.py does with the verdicts its worker
-threads compute. The verdict is the same as the router's own check would
-be; ``share_signature_checks=False`` makes every router check for itself.
-Neighbour-only envelopes get no verdict: a router takes those from the link's
-peer on the link's word, as it does in a node.
+distinct frame (hop count aside) once and gives every router that asks the
+same verdict (each router's ``check_signature``), which is what the router's
+own check would say; ``share_signature_checks=False`` makes every router
+check for itself.
 """
 
 from __future__ import annotations
@@ -37,7 +35,7 @@ from typing import cast
 
 from mesh.envelope import wire_signature_holds
 from mesh.identity import Identity
-from mesh.router import NEIGHBOUR_ONLY, Action, Close, Deliver, Keep, Router, RouterConfig, Send
+from mesh.router import Action, Close, Deliver, Keep, Route, Router, RouterConfig, Send
 from tests.sim.network import START, seed_for
 
 _ARRIVE, _TICK, _CALL = 0, 1, 2
@@ -146,7 +144,10 @@ class Sim:
         self._seq = 0
         self._tick_at = [float("inf")] * graph.n
         # frame without its hop count -> signature verdict (see the module docstring)
-        self._verdicts: dict[bytes, bool | None] | None = {} if share_signature_checks else None
+        self._verdicts: dict[bytes, bool | None] = {}
+        if share_signature_checks:
+            for router in self.routers:
+                router.check_signature = self._check_signature
 
     # -- topology ------------------------------------------------------------
 
@@ -208,46 +209,56 @@ class Sim:
         duplicates would make it. Routes expire after `route_ttl` like learned
         ones; only up links are used.
         """
+        # per node, its up links as (link id, neighbour, bit): the n² loop below builds
+        # each Route at once rather than through Router._learn's checks (a sixth of a
+        # 1,000-node run went there)
+        ends: list[list[tuple[int, int, int]]] = [[] for _ in range(self.graph.n)]
+        for e, (a, b) in enumerate(self.graph.edges):
+            if self.up[e]:
+                ends[a].append((2 * e, b, self.routers[a].links[2 * e].bit))
+                ends[b].append((2 * e + 1, a, self.routers[b].links[2 * e + 1].bit))
+        keys = [r.identity.public_key for r in self.routers]
+        expires = self.now + self.config.route_ttl
         for dest in range(self.graph.n):
             dist = self.graph.distances(dest)
-            key = self.routers[dest].identity.public_key
+            key = keys[dest]
             announce = self.routers[dest]._last_announce
+            message_id = announce.message_id if announce is not None else None
             stored: dict[int, bytes] = {}  # hop count -> encoded copy, shared by every holder
             for u in range(self.graph.n):
-                if dist[u] < 1:
+                d = dist[u]
+                if d < 1:
                     continue
                 router = self.routers[u]
                 copy = None
                 if announce is not None:
-                    router.seen.add(announce.message_id, self.now)
-                    copy = stored.get(dist[u])
+                    router.seen.add(message_id, self.now)  # type: ignore[arg-type]
+                    copy = stored.get(d)
                     if copy is None:
-                        copy = stored[dist[u]] = announce.with_hops(dist[u]).encode()
-                if dist[u] == 1:
-                    route = router.routes.get(key)
+                        copy = stored[d] = announce.with_hops(d).encode()
+                # the first neighbour one step nearer is the path, the second its equal-cost
+                # fallback; every neighbour no farther than u passes the round's announce
+                # on to u (those whose path runs through u do not): Router._heard's mask
+                link = alt = None
+                near = 0
+                for k, w, bit in ends[u]:
+                    dw = dist[w]
+                    if dw <= d:
+                        near |= bit
+                        if dw == d - 1:
+                            if link is None:
+                                link, peer = k, w
+                            elif alt is None:
+                                alt = k
+                if d == 1:
+                    route = router.routes.get(key)  # the neighbour's own, from link-up
                     if route is not None:
                         route.announce = copy
-                else:
-                    parents = 0  # the first is the path, the second its equal-cost fallback
-                    for e in self.incident[u]:
-                        a, b = self.graph.edges[e]
-                        w = b if a == u else a
-                        if self.up[e] and dist[w] == dist[u] - 1:
-                            router._learn(key, 2 * e + (u == b), dist[u], self.now, copy)
-                            parents += 1
-                            if parents == 2:
-                                break
-                route = router.routes.get(key)
-                if route is None:
+                        route.near = near
                     continue
-                for e in self.incident[u]:
-                    # every neighbour but those whose path runs through u passes the round's
-                    # announce on to u, from its own distance (Router._heard, inlined: this
-                    # runs n² times)
-                    a, b = self.graph.edges[e]
-                    w = b if a == u else a
-                    if self.up[e] and dist[w] <= dist[u]:
-                        route.near |= router.links[2 * e + (u == b)].bit
+                if link is None:
+                    continue
+                router.routes[key] = Route(key, link, keys[peer], d, expires, copy, alt, near)
 
     # -- scheduling ------------------------------------------------------------
 
@@ -276,21 +287,7 @@ class Sim:
                 if self.on_arrive is not None:
                     self.on_arrive(node, data)
                 link = 2 * e + (self.graph.edges[e][1] == node)
-                verdicts = self._verdicts
-                ok = None
-                if verdicts is not None and not (data[2] in NEIGHBOUR_ONLY and data[4] == 1):
-                    # a flood sends one bytes object on many links, and bytes keep their
-                    # hash: look the frame up as it is first, then without its hop count
-                    ok = verdicts.get(data)
-                    if ok is None:
-                        key = data[1:]
-                        ok = verdicts.get(key)
-                        if ok is None:
-                            if len(verdicts) >= MAX_VERDICTS:
-                                verdicts.clear()
-                            ok = verdicts[key] = wire_signature_holds(data)
-                        verdicts[data] = ok
-                self.execute(node, self.routers[node].receive(link, data, when, ok))
+                self.execute(node, self.routers[node].receive(link, data, when))
             elif kind == _TICK:
                 if self._tick_at[node] != when:
                     continue  # superseded
@@ -300,6 +297,22 @@ class Sim:
             else:
                 payload()  # type: ignore[operator]
         self.now = max(self.now, end)
+
+    def _check_signature(self, data: bytes) -> bool | None:
+        """A router's signature check, made once per distinct frame (hop count aside)."""
+        verdicts = self._verdicts
+        # a flood sends one bytes object on many links, and bytes keep their hash: look
+        # the frame up as it is first, then without its hop count
+        ok = verdicts.get(data)
+        if ok is None:
+            key = data[1:]
+            ok = verdicts.get(key)
+            if ok is None:
+                if len(verdicts) >= MAX_VERDICTS:
+                    verdicts.clear()
+                ok = verdicts[key] = wire_signature_holds(data)
+            verdicts[data] = ok
+        return ok
 
     # -- actions ---------------------------------------------------------------
 

@@ -9,6 +9,7 @@ stretched by argon2id, so the file is useless without the passphrase.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -32,6 +33,12 @@ def encode_peer_id(public_key: bytes) -> str:
     """Return the peer id (52 lowercase base32 characters) of a 32-byte public key."""
     if len(public_key) != 32:
         raise UsageError(f"a public key has 32 bytes, not {len(public_key)}")
+    return _peer_id(bytes(public_key))
+
+
+@functools.lru_cache(maxsize=4096)
+def _peer_id(public_key: bytes) -> str:
+    # the same few keys (rooms, authors, neighbours) are named for every envelope kept
     return base64.b32encode(public_key).decode("ascii").rstrip("=").lower()
 
 

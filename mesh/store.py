@@ -100,7 +100,6 @@ CREATE INDEX mailbox_age ON mailbox(stored_at);
 """
 
 
-
 @functools.cache
 def _statements(script: str) -> tuple[str, ...]:
     """The statements of a schema script, split once.

@@ -31,7 +31,6 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import cast
 
 from mesh.envelope import wire_signature_holds
 from mesh.identity import Identity
@@ -280,7 +279,7 @@ class Sim:
             self.now = when
             self.events += 1
             if kind == _ARRIVE:
-                e, epoch, data = cast(tuple[int, int, bytes], payload)
+                e, epoch, data = payload  # type: ignore[misc]
                 if self.epoch[e] != epoch or not self.up[e]:
                     self.cut += 1
                     continue

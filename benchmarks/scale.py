@@ -526,6 +526,25 @@ on degree, not on n).
     DOC.write_text(text)
 
 
+def _only(spec: str, seed: int) -> tuple[str, Scenario]:
+    """One --only scenario: NODES:MODE:CHURN, churn as a share (0.2) or a percentage (20%)."""
+    parts = spec.split(":")
+    if len(parts) != 3:
+        raise ValueError(f"--only {spec!r}: expected NODES:MODE:CHURN, say 1000:gossip tree:0.2")
+    nodes_text, mode, churn_text = parts
+    if mode not in MODES:
+        raise ValueError(f"--only {spec!r}: mode must be one of {', '.join(MODES)}")
+    try:
+        nodes = int(nodes_text)
+        churn = float(churn_text.rstrip("%")) / (100 if churn_text.endswith("%") else 1)
+    except ValueError:
+        raise ValueError(f"--only {spec!r}: NODES is a whole number, CHURN a share") from None
+    if nodes < 2 or not 0.0 <= churn <= 1.0:
+        raise ValueError(f"--only {spec!r}: NODES >= 2, CHURN from 0 to 1 (or 0% to 100%)")
+    gossip, cfg = MODES[mode]
+    return mode, Scenario(nodes=nodes, churn=churn, gossip=gossip, gossip_config=cfg, seed=seed)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100 nodes only")
@@ -548,8 +567,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = [100] if args.quick else [100, 1000]
     if args.sizes:
-        sizes = [int(s) for s in args.sizes.split(",")]
+        try:
+            sizes = [int(s) for s in args.sizes.split(",")]
+        except ValueError:
+            parser.error(f"--sizes {args.sizes!r}: comma-separated whole numbers, say 100,1000")
     if args.report_only:
+        if not RESULTS.exists():
+            parser.error(f"--report-only: no {RESULTS.relative_to(ROOT)} yet; run the scenarios")
         results = json.loads(RESULTS.read_text())
         sizes = sorted({r["graph"]["nodes"] for r in results})
         write_doc(results, _plots(results), sizes)
@@ -557,22 +581,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     jobs = scenarios(sizes, args.seed)
     if args.only:
-        jobs = []
-        for spec in args.only:
-            nodes, mode, churn = spec.split(":")
-            gossip, cfg = MODES[mode]
-            jobs.append(
-                (
-                    mode,
-                    Scenario(
-                        nodes=int(nodes),
-                        churn=float(churn),
-                        gossip=gossip,
-                        gossip_config=cfg,
-                        seed=args.seed,
-                    ),
-                )
-            )
+        try:
+            jobs = [_only(spec, args.seed) for spec in args.only]
+        except ValueError as exc:
+            parser.error(str(exc))
     print(f"{len(jobs)} scenarios on {args.workers} workers", flush=True)
     started = time.perf_counter()
     ctx = multiprocessing.get_context("fork")

@@ -31,6 +31,9 @@ across the mesh and relays must carry their traffic.
   of mean degree 6) and copies take shortest paths, well inside the hop
   limit. IHAVE to every neighbour (`d_lazy`) and IWANT repair what churn
   loses on the way.
+  With ``tree_from``, a node that knows fewer destinations than that treats
+  every link as the tree (plain flooding, with IHAVE to links that came up
+  since): the ``auto`` room mode of :func:`mesh.router.room_routing`.
 - **Score** per neighbour: first deliveries earn a capped credit, invalid
   traffic (reported by the router) costs `invalid_penalty`; scores decay each
   heartbeat. Peers below `graylist` are pruned, never grafted, and their
@@ -89,6 +92,9 @@ class GossipConfig:
     # nearer its author than this node (the author's reverse shortest-path tree); no mesh
     # is grafted, and IHAVE/IWANT repair what the tree loses
     tree: bool = False
+    # with tree: while the router knows fewer destinations than this, the tree is every link
+    # (a small mesh floods its rooms: cheap there, and blind to no announce it lacks)
+    tree_from: int = 0
     topic_ttl: float = 600.0  # a topic without traffic is forgotten
     max_topics: int = 1024
     first_delivery_weight: float = 1.0

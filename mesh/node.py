@@ -54,6 +54,7 @@ from mesh.router import (
     RouterConfig,
     Send,
     check_signatures,
+    room_routing,
 )
 
 log = logging.getLogger("meshnotes.node")
@@ -88,7 +89,8 @@ class NodeConfig:
     max_pending_handshakes: int = 64
     network_key: bytes = DEFAULT_NETWORK_KEY
     link: LinkConfig = field(default_factory=LinkConfig)
-    router: RouterConfig = field(default_factory=RouterConfig)
+    # rooms flood in a small mesh and go down each author's tree in a large one
+    router: RouterConfig = field(default_factory=lambda: room_routing("auto"))
     reconnect_initial: float = 0.25
     reconnect_max: float = 30.0
     max_address_records: int = 1000

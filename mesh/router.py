@@ -67,7 +67,7 @@ from __future__ import annotations
 import random
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mesh.actions import Action, Close, Deliver, Keep, Send
@@ -181,6 +181,41 @@ class RouterConfig:
     max_parked: int = 1000  # parked envelopes at most; past it they flood as before
     room_gossip: bool = False  # room envelopes go through the topic mesh (mesh/gossip.py)
     gossip: GossipConfig = field(default_factory=GossipConfig)
+
+
+#: how room envelopes travel (``meshnotes run --rooms``): to every link; down each author's
+#: reverse shortest-path tree with IHAVE/IWANT repair (:mod:`mesh.gossip`); or ``auto``,
+#: which floods while the node knows fewer than AUTO_TREE_FROM destinations and takes the
+#: tree past that (docs/scale.md measures all three)
+ROOM_MODES = ("flood", "tree", "auto")
+AUTO_TREE_FROM = 64
+
+
+def room_routing(
+    mode: str, config: RouterConfig | None = None, tree_from: int = AUTO_TREE_FROM
+) -> RouterConfig:
+    """`config` (default: the defaults) with room envelopes routed as `mode` says.
+
+    `tree_from` is where ``auto`` switches from flooding to the tree, in known destinations.
+    """
+    if mode not in ROOM_MODES:
+        raise ValueError(f"room mode must be one of {', '.join(ROOM_MODES)}, not {mode!r}")
+    config = config or RouterConfig()
+    if mode == "flood":
+        return replace(config, room_gossip=False)
+    tree_from = tree_from if mode == "auto" else 0
+    return replace(
+        config, room_gossip=True, gossip=replace(config.gossip, tree=True, tree_from=tree_from)
+    )
+
+
+def room_mode(config: RouterConfig) -> str:
+    """The ROOM_MODES name of `config`'s room routing (``topic mesh`` for a gossipsub mesh)."""
+    if not config.room_gossip:
+        return "flood"
+    if not config.gossip.tree:
+        return "topic mesh"
+    return "auto" if config.gossip.tree_from else "tree"
 
 
 #: penalty points per drop reason; reasons not listed cost nothing
@@ -586,6 +621,23 @@ class Router:
                 "parked": {"size": len(self.lot), "bound": self.config.max_parked},
             },
             "bans": [encode_peer_id(p) for p, until in self.bans.items() if until > now],
+            "rooms": self._rooms_status(),
+        }
+
+    def _rooms_status(self) -> dict[str, Any]:
+        mode = room_mode(self.config)
+        if self.gossip is None:
+            return {"mode": mode, "routing": "flood"}
+        tree_from = self.config.gossip.tree_from
+        routing = "topic mesh"
+        if self.config.gossip.tree:
+            routing = "flood" if len(self.routes) < tree_from else "tree"
+        return {
+            "mode": mode,
+            "routing": routing,  # what the mode does now
+            "tree_from_destinations": tree_from,
+            "topics": {"size": len(self.gossip.topics), "bound": self.gossip.config.max_topics},
+            "cached_messages": len(self.gossip.cache),
         }
 
     # -- internals -----------------------------------------------------------
@@ -664,10 +716,11 @@ class Router:
         Each node hears an announce from every neighbour but the ones that took
         their path through it, so the links left are those of the author's
         reverse shortest-path tree (and of neighbours farther away on another
-        branch); with no path known, every link.
+        branch); with no path known, or in a mesh smaller than
+        ``GossipConfig.tree_from``, every link.
         """
         route = self.route_to(author, now)
-        skip = 0 if route is None else route.near
+        skip = 0 if route is None or len(self.routes) < self.config.gossip.tree_from else route.near
         return [k for k, st in self.links.items() if k != came_from and not st.bit & skip]
 
     def _switch(self, route: Route) -> bool:

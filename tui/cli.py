@@ -27,6 +27,7 @@ from mesh.errors import MeshError, UsageError
 from mesh.home import PASSPHRASE_ENV, Home
 from mesh.netkey import DEFAULT_NETWORK_KEY, load_network_key
 from mesh.node import NodeConfig
+from mesh.router import AUTO_TREE_FROM, ROOM_MODES, room_routing
 from tui.session import Session
 
 PROG = "meshnotes"
@@ -93,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="private mesh key: one line of base64 holding 32 bytes",
     )
     p.add_argument("--name", default="", help="display name if a new identity is created")
+    p.add_argument(
+        "--rooms",
+        choices=ROOM_MODES,
+        default="auto",
+        help="how room traffic travels: flood (every link), tree (each author's shortest-path"
+        f" tree), auto (flood below {AUTO_TREE_FROM} known peers, tree above; the default)",
+    )
     p.add_argument(
         "--yjs-bridge",
         metavar="127.0.0.1:PORT",
@@ -245,7 +253,11 @@ def cmd_run(args: argparse.Namespace, home: Home) -> int:
     peers = [PeerAddress.parse(text) for text in args.peer]
     key = load_network_key(args.mesh_key_file) if args.mesh_key_file else DEFAULT_NETWORK_KEY
     config = NodeConfig(
-        listen=(host, port), peers=peers, auto_connect=not args.no_auto_connect, network_key=key
+        listen=(host, port),
+        peers=peers,
+        auto_connect=not args.no_auto_connect,
+        network_key=key,
+        router=room_routing(args.rooms),
     )
     bridge = parse_listen(args.yjs_bridge) if args.yjs_bridge else None
     session = Session.for_home(home, config, bridge, args.name, _passphrase(args))

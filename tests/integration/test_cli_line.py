@@ -60,6 +60,8 @@ class Line:
             ]
             if name in upstream:
                 args += ["--peer", self.addresses[upstream[name]]]
+            if name == "C":
+                args += ["--rooms", "tree"]  # A and B keep the default (auto)
             # logs go to a file: a pipe nobody reads would fill up and stall the node
             log = (self.root / f"{name}.log").open("a")
             self.procs[name] = proc = subprocess.Popen(
@@ -119,6 +121,11 @@ def test_status_shows_the_two_hop_route_and_ping_crosses_it(line: Line) -> None:
     assert status["links"][0]["direction"] == "inbound"
     assert status["caches"]["seen_ids"]["bound"] >= status["caches"]["seen_ids"]["size"]
     assert all(isinstance(v, int) for v in status["counters"].values())
+    # three nodes: auto floods room traffic; C was started with --rooms tree
+    assert (status["rooms"]["mode"], status["rooms"]["routing"]) == ("auto", "flood")
+    result = meshnotes("--home", str(line.homes["C"]), "status", "--json")
+    rooms = json.loads(result.stdout)["rooms"]
+    assert (rooms["mode"], rooms["routing"]) == ("tree", "tree")
 
     result = meshnotes("--home", home_a, "ping", line.ids["C"], "--count", "3", "--json")
     assert result.returncode == 0, result.stderr
@@ -164,6 +171,7 @@ def test_verbs_without_a_node_fail_with_one_line(tmp_path: Path) -> None:
         (["run", "--headless", "--listen", "nope"], "HOST:PORT"),
         (["run", "--headless", "--peer", "ws://127.0.0.1:9"], "#PEERID"),
         (["run", "--headless", "--mesh-key-file", "/nonexistent/key"], "mesh key file"),
+        (["run", "--headless", "--rooms", "gossip"], "--rooms"),
         (["ping", "x", "--count", "0"], "--count"),
         (["connect", "http://127.0.0.1:9#abc"], "ws://HOST:PORT#PEERID"),
         (["frobnicate"], "invalid choice"),

@@ -401,7 +401,7 @@ class Router:
         # most frames in a busy mesh are duplicates: drop those from the raw bytes
         message_id = wire_message_id(data)  # None only for frames decode() refuses
         seen = message_id is not None and self.seen.seen(message_id, now)
-        if seen:
+        if seen and message_id is not None:  # (the second test only tells mypy so)
             kind = data[2]
             if kind == EnvelopeType.ANNOUNCE:
                 author = data[_AUTHOR_AT:_AUTHOR_END]

@@ -7,9 +7,11 @@ from typing import Any
 import pytest
 
 from mesh.gossip import GossipConfig
+from mesh.router import room_routing
 from tests.sim.scenarios import Scenario, run
 
 TREE = GossipConfig(tree=True)
+AUTO = room_routing("auto").gossip  # a node's default: flood below 64 known peers, tree above
 
 
 def churned(**kw: Any) -> dict[str, Any]:
@@ -31,7 +33,15 @@ def gossip_tree() -> dict[str, Any]:
     return churned(gossip=True, gossip_config=TREE)
 
 
-@pytest.mark.parametrize("mode", ["flood", "gossip", "gossip_tree"])
+@pytest.fixture(scope="module")
+def auto() -> dict[str, Any]:
+    return churned(gossip=True, gossip_config=AUTO)
+
+
+MODES = ["flood", "gossip", "gossip_tree", "auto"]
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_every_direct_message_reaches_its_recipient_despite_churn(
     mode: str, request: pytest.FixtureRequest
 ) -> None:
@@ -46,7 +56,7 @@ def test_every_direct_message_reaches_its_recipient_despite_churn(
     assert result["traffic"]["router_counters"]["unparked"] > 0
 
 
-@pytest.mark.parametrize("mode", ["flood", "gossip", "gossip_tree"])
+@pytest.mark.parametrize("mode", MODES)
 def test_the_shared_note_converges_identically_at_every_member(
     mode: str, request: pytest.FixtureRequest
 ) -> None:
@@ -73,9 +83,12 @@ def test_gossip_rooms_reach_online_members_with_no_more_copies_than_flooding(
     assert gossip["gossip"]["mesh_peers_per_topic"]["max"] <= 12  # d_hi
 
 
+@pytest.mark.parametrize("mode", ["gossip_tree", "auto"])
 def test_rooms_down_their_authors_trees_reach_every_online_member_in_at_most_three_copies(
-    flood: dict[str, Any], gossip_tree: dict[str, Any]
+    flood: dict[str, Any], mode: str, request: pytest.FixtureRequest
 ) -> None:
+    # auto takes the tree here: every node knows 99 peers, past its 64
+    gossip_tree = request.getfixturevalue(mode)
     room = gossip_tree["room"]
     assert room["delivery_ratio_members_online_throughout"]["mean"] == 1.0
     assert room["copies_per_member"]["mean"] <= 3.0

@@ -480,9 +480,12 @@ envelopes from the link's own peer are not checked, in the simulator as in a nod
   links asks one first), in `tests/sim/catchup.py`. Not modelled: the
   sender-key encryption of the update and the batching of edits. Convergence time is counted
   from the later of the last member's return and the last edit.
-- Modes: `flood` (the default router), `gossip D=6` (`RouterConfig.room_gossip`, d_lo 4, d_hi 12)
-  and `gossip tree` (`GossipConfig(tree=True)`: each room envelope down its author's reverse
-  shortest-path tree, IHAVE/IWANT repairing).
+- Modes: `flood` (`meshnotes run --rooms flood`), `gossip D=6` (the gossipsub-like topic
+  mesh of `mesh/gossip.py`, d_lo 4, d_hi 12; no `--rooms` mode uses it) and `gossip tree`
+  (`--rooms tree`: each room envelope down its author's reverse shortest-path tree,
+  IHAVE/IWANT repairing). A node's default, `--rooms auto`, floods while it knows fewer
+  than 64 peers and is the tree past that: in every scenario here it is the tree (each node
+  knows 99 peers or more), which `tests/sim/test_scale.py` checks at 100 nodes.
 {_coverage(results)}
 - Wall times were measured while other work shared the two cores; CPU seconds are the fairer
   figure. Memory is the resident-set growth of the scenario's process divided by its nodes.

@@ -362,7 +362,8 @@ def _findings(results: list[dict[str, Any]]) -> str:
 def _estimate(results: list[dict[str, Any]]) -> str:
     """Arithmetic on measured constants; every input figure comes from `results`."""
     flood = [r for r in results if r["mode"] == "flood" and r["scenario"]["churn"] == 0.0]
-    churned = [r for r in results if r["mode"] == "flood" and r["scenario"]["churn"] == 0.2]
+    # announce traffic does not depend on how rooms travel: any mode's churned run will do
+    churned = [r for r in results if r["scenario"]["churn"] == 0.2]
     if not flood:
         return ""
     big = max(flood, key=lambda r: r["graph"]["nodes"])
@@ -409,8 +410,9 @@ def _estimate(results: list[dict[str, Any]]) -> str:
         ann = c["traffic"]["by_type"].get("ANNOUNCE", 0)
         rejoins = round(c["scenario"]["churn"] * c["graph"]["nodes"])
         per = ann / max(1, rejoins)
+        at = "" if c["graph"]["nodes"] == n0 else f" (measured at {c['graph']['nodes']:,} nodes)"
         lines.append(
-            f"| announce transmissions per returning node | {per:,.0f} "
+            f"| announce transmissions per returning node{at} | {per:,.0f} "
             f"| {per * 100_000 / c['graph']['nodes']:,.0f} "
             f"| {per * 1_000_000 / c['graph']['nodes']:,.0f} |"
         )

@@ -102,3 +102,33 @@ def test_same_seed_same_run() -> None:
         return {k: v for k, v in result.items() if k != "cost"}
 
     assert measured(5) == measured(5)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("1000:flood", "expected NODES:MODE:CHURN"),
+        ("1000:gossip:0.2", "mode must be one of"),
+        ("many:flood:0.2", "NODES is a whole number"),
+        ("1000:flood:20", "CHURN from 0 to 1"),
+    ],
+)
+def test_the_scenario_runner_refuses_a_bad_only_in_one_line(
+    spec: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks.scale import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--only", spec])
+    assert stopped.value.code == 2
+    assert message in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_the_scenario_runner_takes_churn_as_a_share_or_a_percentage() -> None:
+    from benchmarks.scale import _only
+
+    assert _only("200:gossip tree:20%", 1)[1].churn == _only("200:gossip tree:0.2", 1)[1].churn
+    assert _only("200:gossip tree:20%", 1) == (
+        "gossip tree",
+        Scenario(nodes=200, churn=0.2, gossip=True, gossip_config=TREE, seed=1),
+    )

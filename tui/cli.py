@@ -366,6 +366,9 @@ def cmd_status(args: argparse.Namespace, home: Home) -> int:
         if isinstance(c, dict) and "size" in c
     )
     print(f"caches {caches}")
+    rooms = status.get("rooms")
+    if rooms:
+        print(f"rooms  {rooms['mode']} (now: {rooms['routing']})")
     return 0
 
 

@@ -126,6 +126,8 @@ def test_status_shows_the_two_hop_route_and_ping_crosses_it(line: Line) -> None:
     result = meshnotes("--home", str(line.homes["C"]), "status", "--json")
     rooms = json.loads(result.stdout)["rooms"]
     assert (rooms["mode"], rooms["routing"]) == ("tree", "tree")
+    result = meshnotes("--home", str(line.homes["C"]), "status")
+    assert "rooms  tree (now: tree)" in result.stdout.splitlines()
 
     result = meshnotes("--home", home_a, "ping", line.ids["C"], "--count", "3", "--json")
     assert result.returncode == 0, result.stderr

@@ -427,6 +427,7 @@ def run(scenario: Scenario) -> dict[str, Any]:
                 for k, v in sorted(sim.sent_by_type.items())
             },
             "lost_in_flight_on_link_down": sim.cut,
+            "lost_to_link_loss": sim.lost,
             "router_counters": dict(sorted(counters.items())),
             "events": sim.events,
         },

@@ -132,3 +132,16 @@ def test_the_scenario_runner_takes_churn_as_a_share_or_a_percentage() -> None:
         "gossip tree",
         Scenario(nodes=200, churn=0.2, gossip=True, gossip_config=TREE, seed=1),
     )
+
+
+def test_with_one_frame_in_a_hundred_lost_every_message_still_arrives_and_the_note_converges() -> (
+    None
+):
+    # links are reliable streams in the product; loss stands for what a fault may still drop.
+    # Retries carry direct messages, the tree's other branches and catch-up carry rooms
+    result = churned(gossip=True, gossip_config=TREE, loss=0.01)
+    assert result["traffic"]["lost_to_link_loss"] > 0
+    assert result["direct"]["delivery_ratio"] == 1.0
+    assert result["direct"]["acked"] == result["direct"]["sent"]
+    assert result["room"]["delivery_ratio_members_online_throughout"]["mean"] == 1.0
+    assert result["note"]["converged"] and result["note"]["identical"]

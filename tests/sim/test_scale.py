@@ -134,9 +134,7 @@ def test_the_scenario_runner_takes_churn_as_a_share_or_a_percentage() -> None:
     )
 
 
-def test_with_one_frame_in_a_hundred_lost_every_message_still_arrives_and_the_note_converges() -> (
-    None
-):
+def test_with_one_frame_in_a_hundred_lost_messages_still_arrive_and_the_note_converges() -> None:
     # links are reliable streams in the product; loss stands for what a fault may still drop.
     # Retries carry direct messages, the tree's other branches and catch-up carry rooms
     result = churned(gossip=True, gossip_config=TREE, loss=0.01)

@@ -431,6 +431,11 @@ def _coverage(results: list[dict[str, Any]]) -> str:
                 f"- {n:,} nodes: only {names} (each run holds n² paths and seen ids, and "
                 "churn costs grow as n²; the rest did not fit the time at hand)."
             )
+            if n == 5000 and not any(churn for churn, _ in ran):
+                lines.append(
+                    "  A 5,000-node run of the tree mode with 20% churn was stopped at 36 of its "
+                    "80 virtual seconds, after 82 CPU minutes, holding 18.5 GB (2026-12-02)."
+                )
     return "\n".join(lines)
 
 

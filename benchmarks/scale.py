@@ -125,6 +125,13 @@ COLUMNS = [
     ("RSS KiB / node", "cost.rss_kib_per_node", "{:.0f}"),
 ]
 
+#: the issue's targets, drawn as dotted lines on the plots they bound
+TARGET_LINES = {
+    "room_copies": (3.0, "target: <= 3 (1,000 nodes)"),
+    "cpu": (120.0, "target: < 2 min (1,000 nodes, 20% churn)"),
+    "tx_per_path": (2.0, "target: <= 2"),
+}
+
 PLOTS = [
     ("direct_delivery", "direct.delivery_ratio", "direct delivery ratio"),
     ("direct_delay", "direct.delay_ms.median", "median direct delay (virtual ms)"),
@@ -184,6 +191,9 @@ def _plots(results: list[dict[str, Any]]) -> list[str]:
                 linestyle="-" if churn == 0 else "--",
                 label=f"{mode}, {churn:.0%} churn",
             )
+        if name in TARGET_LINES:
+            value, text = TARGET_LINES[name]
+            ax.axhline(value, color="grey", linestyle=":", linewidth=1, label=text)
         ax.set_xscale("log")
         ax.set_xlabel("nodes")
         ax.set_ylabel(label)

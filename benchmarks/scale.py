@@ -588,11 +588,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     sizes = [100] if args.quick else [100, 1000]
-    if args.sizes:
+    if args.sizes is not None:
         try:
             sizes = [int(s) for s in args.sizes.split(",")]
         except ValueError:
-            parser.error(f"--sizes {args.sizes!r}: comma-separated whole numbers, say 100,1000")
+            sizes = []
+        if not sizes or min(sizes) < 2:
+            parser.error(f"--sizes {args.sizes!r}: comma-separated node counts of 2 or more")
     if args.report_only:
         if not RESULTS.exists():
             parser.error(f"--report-only: no {RESULTS.relative_to(ROOT)} yet; run the scenarios")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -104,22 +106,39 @@ def test_same_seed_same_run() -> None:
     assert measured(5) == measured(5)
 
 
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[list[str]], object]:
+    """benchmarks.scale's main, writing under tmp_path and running no scenario if it gets far."""
+    import benchmarks.scale as scale
+
+    for name in ("RESULTS", "DOC", "IMG"):
+        monkeypatch.setattr(scale, name, tmp_path / name.lower())
+    monkeypatch.setattr(scale, "ROOT", tmp_path)
+    monkeypatch.setattr(scale, "scenarios", lambda sizes, seed: [])
+    return scale.main
+
+
 @pytest.mark.parametrize(
-    ("spec", "message"),
+    ("args", "message"),
     [
-        ("1000:flood", "expected NODES:MODE:CHURN"),
-        ("1000:gossip:0.2", "mode must be one of"),
-        ("many:flood:0.2", "NODES is a whole number"),
-        ("1000:flood:20", "CHURN from 0 to 1"),
+        (["--only", "1000:flood"], "expected NODES:MODE:CHURN"),
+        (["--only", "1000:gossip:0.2"], "mode must be one of"),
+        (["--only", "many:flood:0.2"], "NODES is a whole number"),
+        (["--only", "1000:flood:20"], "CHURN from 0 to 1"),
+        (["--sizes", "100,lots"], "node counts of 2 or more"),
+        (["--sizes", "0,100"], "node counts of 2 or more"),
+        (["--sizes", ""], "node counts of 2 or more"),
+        (["--report-only"], "run the scenarios"),
     ],
 )
-def test_the_scenario_runner_refuses_a_bad_only_in_one_line(
-    spec: str, message: str, capsys: pytest.CaptureFixture[str]
+def test_the_scenario_runner_refuses_bad_arguments_in_one_line(
+    args: list[str],
+    message: str,
+    runner: Callable[[list[str]], object],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from benchmarks.scale import main
-
     with pytest.raises(SystemExit) as stopped:
-        main(["--only", spec])
+        runner(args)
     assert stopped.value.code == 2
     assert message in capsys.readouterr().err.strip().splitlines()[-1]
 

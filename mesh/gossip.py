@@ -29,9 +29,8 @@ across the mesh and relays must carry their traffic.
   That is the author's reverse shortest-path tree: a node gets a copy from
   each neighbour one hop nearer the author (1.9 on average in a random graph
   of mean degree 6) and copies take shortest paths, well inside the hop
-  limit. Neighbours the tree skips count as holders of the message (their
-  copies come down their own branches), so IHAVE (to `d_lazy` neighbours) and
-  IWANT repair what churn loses: copies for links that came up since.
+  limit. IHAVE to every neighbour (`d_lazy`) and IWANT repair what churn
+  loses on the way.
   With ``tree_from``, a node that knows fewer destinations than that treats
   every link as the tree (plain flooding, with IHAVE to links that came up
   since): the ``auto`` room mode of :func:`mesh.router.room_routing`.
@@ -225,11 +224,6 @@ class Gossip:
             self.count("tail_flooded")
         targets.discard(link)
         self.holders[msg_id].update(targets, (link,))
-        if self.config.tree:
-            # the neighbours the tree skips are no farther from the author than we are: their
-            # copies come down their own branches, as ours did, so IHAVE is for links that
-            # come up later (docs/scale.md: 98% fewer IHAVE, the same deliveries)
-            self.holders[msg_id].update(self.peers)
         return actions + [Forward(other, data) for other in sorted(targets)]
 
     def heard(self, msg_id: bytes, link: int) -> None:

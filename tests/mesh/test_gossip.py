@@ -261,24 +261,22 @@ def test_in_tree_mode_nothing_is_grafted_and_envelopes_go_where_the_router_says(
     other = b"\x02" * 32
     assert g.receive(TOPIC, other, b"wire2", 3, 0.0, tree=[4]) == [Forward(4, b"wire2")]
     assert g.topics[TOPIC].mesh == set()
-    beat = g.heartbeat(1.0)  # no graft, however empty the mesh
+    beat = g.heartbeat(1.0)  # no graft, however empty the mesh: IHAVE to every neighbour
     assert not grafts(beat)
-    # IHAVE of our own message to the links it did not go on; of the relayed one to none:
-    # the links its tree skipped lead to neighbours no farther from its author than we are
     assert {a.link for a in beat if isinstance(a, Control) and a.type == EnvelopeType.IHAVE} == set(
-        range(3, 11)
+        range(1, 11)
     )
 
 
 def test_ihave_skips_neighbours_known_to_hold_the_message() -> None:
     g = gossip(6, GossipConfig(tree=True, d_lazy=6))
-    g.receive(TOPIC, MSG, b"wire", 1, 0.0, tree=[2])  # from 1, on to 2; 3 to 6 skipped
+    g.receive(TOPIC, MSG, b"wire", 1, 0.0, tree=[2])  # from 1, on to 2
     g.heard(MSG, 3)  # 3 sent it too
     g.remove_peer(4)
     g.add_peer(4, peer(4))  # a link by a reused id: another neighbour, which may lack it
     beat = g.heartbeat(1.0)
     told = {a.link for a in beat if isinstance(a, Control) and a.type == EnvelopeType.IHAVE}
-    assert told == {4}  # 5 and 6 get their copies down their own branches
+    assert told == {4, 5, 6}
     assert g.control(5, EnvelopeType.IWANT, MSG, never_seen, 1.0) == [Forward(5, b"wire")]
     # each neighbour is told once (links are reliable streams), though the id stays offered
     # for gossip_windows heartbeats to neighbours that come up meanwhile

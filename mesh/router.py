@@ -631,7 +631,7 @@ class Router:
         tree_from = self.config.gossip.tree_from
         routing = "topic mesh"
         if self.config.gossip.tree:
-            routing = "flood" if len(self.routes) < tree_from else "tree"
+            routing = "flood" if self._small_mesh() else "tree"
         return {
             "mode": mode,
             "routing": routing,  # what the mode does now
@@ -720,8 +720,12 @@ class Router:
         ``GossipConfig.tree_from``, every link.
         """
         route = self.route_to(author, now)
-        skip = 0 if route is None or len(self.routes) < self.config.gossip.tree_from else route.near
+        skip = 0 if route is None or self._small_mesh() else route.near
         return [k for k, st in self.links.items() if k != came_from and not st.bit & skip]
+
+    def _small_mesh(self) -> bool:
+        """Fewer known destinations than GossipConfig.tree_from: the tree is every link."""
+        return len(self.routes) < self.config.gossip.tree_from
 
     def _switch(self, route: Route) -> bool:
         """Move a path whose link broke (or withdrew it) to its fallback; False when it has none.

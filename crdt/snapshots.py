@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from crdt.errors import NoteUpdateError
 from crdt.note import Note
 from crdt.payload import Opened, seal_payload
-from crdt.updates import inserts_held_back
+from crdt.updates import inserts_held_back, integrate_stuck
 from mesh.envelope import DestKind, EnvelopeType
 from mesh.errors import MeshError
 from mesh.identity import decode_peer_id, encode_peer_id
@@ -179,7 +179,8 @@ class Snapshots:
 
     def check_pending(self, note_id: str, document: Note, updates: list[bytes]) -> None:
         """Remember applied updates pycrdt holds back (missing dependencies): no snapshot until
-        they are integrated, as the document's state would not hold them.
+        they are integrated, as the document's state would not hold them. Those held back
+        whose dependency has come are applied again (:func:`crdt.updates.integrate_stuck`).
 
         Only their inserts are looked at: reading each update's delete set costs more than
         applying it (see crdt/updates.py), so a held-back deletion goes unnoticed here.
@@ -187,9 +188,16 @@ class Snapshots:
         if not updates:
             return
         have = document.state_vector()
-        waiting = [u for u in updates if inserts_held_back(u, have)]
+        waiting = self._pending.get(note_id, []) + [
+            u for u in updates if inserts_held_back(u, have)
+        ]
         if waiting:
-            self._pending.setdefault(note_id, []).extend(waiting)
+            # one whose dependency came meanwhile may be stuck: see integrate_stuck
+            waiting = integrate_stuck(document.apply_update, document.state_vector, waiting)
+        if waiting:
+            self._pending[note_id] = waiting
+        else:
+            self._pending.pop(note_id, None)
 
     def has_pending(self, note_id: str, document: Note) -> bool:
         waiting = self._pending.get(note_id)

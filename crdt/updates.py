@@ -10,6 +10,8 @@ does the update carry anything past the document's state vector?
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pycrdt
 
 from crdt.note import reraise_unless_decoding
@@ -82,6 +84,45 @@ def _deletes_past(rest: bytes, state_vector: bytes) -> bool:
             if clock + length > have.get(client, 0):
                 return True
     return False
+
+
+def waits_on_another_client(update: bytes, state_vector: bytes) -> bool:
+    """Whether `update` is held back though the document has every earlier clock of its
+    author: what it waits for is another client's item. (Merged updates of several
+    clients count as such: only the first client's clock is read.)"""
+    rest = _rest(update, state_vector)
+    if rest is None or not rest or rest[0] == 0:
+        return False
+    # header: clients, then the first client's struct count, client id and first clock
+    numbers = _varuints(rest[:48])
+    if len(numbers) < 4:
+        return False
+    clients, _, client, clock = numbers[:4]
+    return clients > 1 or clock <= state_map(state_vector).get(client, 0)
+
+
+def integrate_stuck(
+    apply: Callable[[bytes], None], state: Callable[[], bytes], waiting: list[bytes]
+) -> list[bytes]:
+    """Apply again the held-back `waiting` updates that wait on another client's item, as
+    long as that makes the document grow; return those still held back.
+
+    pycrdt can hold an update back for good: one whose left neighbour came in
+    an update of another client that arrived after a held-back later update
+    of that client (seen in tests/sim: a note member lacked one edit after
+    every update had reached it). Applying it again integrates it; one still
+    missing its dependency is held back again, at the cost of one apply.
+    """
+    have = state()
+    while True:
+        stuck = [u for u in waiting if waits_on_another_client(u, have)]
+        for update in stuck:
+            apply(update)
+        now = state()
+        waiting = [u for u in waiting if inserts_held_back(u, now)]
+        if not stuck or now == have:
+            return waiting
+        have = now
 
 
 def held_back(update: bytes, state_vector: bytes) -> bool:

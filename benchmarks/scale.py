@@ -8,8 +8,11 @@ Usage::
     python -m benchmarks.scale --only 5000:flood:0 --merge  # one more run, added to the last
     python -m benchmarks.scale --report-only  # doc and plots from the last results
 
-Each scenario runs in its own process (two at a time: one per core), so that
-its memory can be measured as a resident-set delta. Writes
+Each scenario runs in a process of its own, one after the other, its nodes
+spread over ``--parts`` processes (default 2: one per core of a 2-core
+machine), so that its wall time is what the machine can do and its memory can
+be measured as the parts' proportional-set growth. ``--workers N`` runs N
+scenarios at a time instead, each in one process. Writes
 benchmarks/results/scale.json, docs/scale.md and docs/img/scale_*.png.
 The estimate section of docs/scale.md is arithmetic on the measured figures,
 not a measurement.
@@ -23,6 +26,7 @@ import math
 import multiprocessing
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -45,18 +49,55 @@ MODES: dict[str, tuple[bool, GossipConfig]] = {
 }
 
 
-def _job(args: tuple[str, Scenario]) -> dict[str, Any]:
-    mode, scenario = args
-    result = run(scenario)
+def _job(mode: str, scenario: Scenario, parts: int) -> dict[str, Any]:
+    result = run(scenario, parts=parts)
     result["mode"] = mode
     print(
         f"  {mode:11s} n={scenario.nodes:5d} churn={scenario.churn:.0%}"
         f"  wall {result['cost']['wall_seconds']:7.1f}s"
+        f"  CPU {result['cost']['cpu_seconds']:7.1f}s"
         f"  direct {result['direct']['delivery_ratio']:.3f}"
         f"  room copies/member {result['room']['copies_per_member']['mean']}",
         flush=True,
     )
     return result
+
+
+def _in_a_process(job: tuple[str, Scenario], parts: int, out: Any) -> None:
+    try:
+        out.send(("ok", _job(*job, parts)))
+    except BaseException as exc:  # reported by run_jobs, in the parent
+        traceback.print_exc()
+        out.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def run_jobs(jobs: list[tuple[str, Scenario]], parts: int, workers: int) -> list[dict[str, Any]]:
+    """Each job in a fresh process (its memory measured from a clean start), `workers` at once."""
+    ctx = multiprocessing.get_context("fork")
+    results: list[dict[str, Any] | None] = [None] * len(jobs)
+    waiting = list(enumerate(jobs))
+    running: list[tuple[int, Any, Any]] = []
+    while waiting or running:
+        while waiting and len(running) < workers:
+            i, job = waiting.pop(0)
+            read, write = ctx.Pipe(duplex=False)
+            process = ctx.Process(target=_in_a_process, args=(job, parts, write))
+            process.start()
+            write.close()
+            running.append((i, process, read))
+        i, process, read = running.pop(0)
+        try:
+            status, value = read.recv()
+        except EOFError:
+            status, value = "error", f"its process exited with code {process.exitcode}"
+        process.join()
+        if status != "ok":
+            for _, other, _ in running:
+                other.kill()
+            mode, scenario = jobs[i]
+            raise RuntimeError(f"{scenario.nodes}:{mode}:{scenario.churn}: {value}")
+        results[i] = value
+    return [r for r in results if r is not None]
 
 
 def scenarios(sizes: list[int], seed: int) -> list[tuple[str, Scenario]]:
@@ -70,7 +111,7 @@ def scenarios(sizes: list[int], seed: int) -> list[tuple[str, Scenario]]:
                         Scenario(nodes=n, churn=churn, gossip=gossip, gossip_config=cfg, seed=seed),
                     )
                 )
-    # the biggest first, so that the two workers finish together
+    # the biggest first (with --workers, they then finish together)
     return sorted(jobs, key=lambda j: (-j[1].nodes, -j[1].churn))
 
 
@@ -119,8 +160,9 @@ COLUMNS = [
     ("  of which IHAVE", "traffic.by_type.IHAVE", "{:,}"),
     ("  of which GRAFT", "traffic.by_type.GRAFT", "{:,}"),
     ("gossip mesh peers / topic", "gossip.mesh_peers_per_topic.mean", "{:.1f}"),
+    ("processes (parts)", "cost.parts", "{}"),
     ("wall s", "cost.wall_seconds", "{:.1f}"),
-    ("CPU s (warm start included)", "cost.cpu_seconds", "{:.1f}"),
+    ("CPU s, all parts (warm start included)", "cost.cpu_seconds", "{:.1f}"),
     ("  warm start wall s", "cost.build_seconds", "{:.1f}"),
     ("RSS KiB / node", "cost.rss_kib_per_node", "{:.0f}"),
 ]
@@ -128,7 +170,7 @@ COLUMNS = [
 #: the issue's targets, drawn as dotted lines on the plots they bound
 TARGET_LINES = {
     "room_copies": (3.0, "target: <= 3 (1,000 nodes)"),
-    "cpu": (120.0, "target: < 2 min (1,000 nodes, 20% churn)"),
+    "wall": (120.0, "target: < 2 min (1,000 nodes, 20% churn)"),
     "tx_per_path": (2.0, "target: <= 2"),
 }
 
@@ -143,7 +185,8 @@ PLOTS = [
     ("room_copies", "room.copies_per_member.mean", "room copies per member (mean)"),
     ("routes", "tables.routes_per_node.mean", "routes per node (mean)"),
     ("seen", "tables.seen_ids_per_node.mean", "seen ids per node (mean)"),
-    ("cpu", "cost.cpu_seconds", "CPU seconds per scenario"),
+    ("wall", "cost.wall_seconds", "wall seconds per scenario, on 2 cores"),
+    ("cpu", "cost.cpu_seconds", "CPU seconds per scenario (all parts)"),
     ("memory", "cost.rss_kib_per_node", "RSS KiB per simulated node"),
 ]
 
@@ -236,9 +279,10 @@ def _targets(results: list[dict[str, Any]]) -> str:
             f"| {r['room']['delivery_ratio_members_online_throughout']['mean']:.1%} "
             f"| {_yes(r['room']['delivery_ratio_members_online_throughout']['mean'] == 1.0)} |",
             _note_target(r),
-            f"| runs in < 2 min | {r['mode']} | {r['cost']['cpu_seconds']:.0f} s CPU, "
-            f"{r['cost']['wall_seconds']:.0f} s wall "
-            f"| {_yes(r['cost']['cpu_seconds'] < 120)} |",
+            f"| runs in < 2 min on this 2-core machine | {r['mode']} "
+            f"| {r['cost']['wall_seconds']:.0f} s wall over {r['cost'].get('parts', 1)} "
+            f"process(es), {r['cost']['cpu_seconds']:.0f} s CPU "
+            f"| {_yes(r['cost']['wall_seconds'] < 120)} |",
         ]
     return "\n".join(lines)
 
@@ -506,8 +550,15 @@ envelopes from the link's own peer are not checked, in the simulator as in a nod
   than 64 peers and is the tree past that: in every scenario here it is the tree (each node
   knows 99 peers or more), which `tests/sim/test_scale.py` checks at 100 nodes.
 {_coverage(results)}
-- Wall times were measured while other work shared the two cores; CPU seconds are the fairer
-  figure. Memory is the resident-set growth of the scenario's process divided by its nodes.
+- Each scenario ran alone, one after the other, its nodes spread over two processes (one per
+  core): each plays the routers, hooks and room logs of its part of the graph, and the parts
+  swap the frames that cross between them in time windows as long as the fastest link between
+  parts (`tests/sim/engine.py`; parts are cut along slow links, so a window is about 10 ms).
+  The metrics are the ones a single process measures (`tests/sim/test_scale.py` checks that
+  runs over one, two and three processes agree). Wall seconds are the run's time on this
+  2-core machine; CPU seconds add up the parts. Memory is the growth of the parts'
+  proportional set sizes, summed, divided by the nodes: each part also holds the other
+  part's routers, unplayed, and pages the two still share count half in each.
 
 ## Results
 
@@ -572,7 +623,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="100 nodes only")
     parser.add_argument("--sizes", default=None, help="comma-separated node counts")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--parts",
+        type=int,
+        default=None,
+        help="processes each scenario's nodes are spread over (default 2; 1 with --workers)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="scenarios at a time (each then in one process)"
+    )
     parser.add_argument(
         "--report-only", action="store_true", help="rewrite the doc and plots from scale.json"
     )
@@ -587,6 +646,12 @@ def main(argv: list[str] | None = None) -> int:
         "--merge", action="store_true", help="add to (or replace in) the last results"
     )
     args = parser.parse_args(argv)
+    if args.parts is None:
+        args.parts = 2 if args.workers == 1 else 1
+    if args.parts < 1 or args.workers < 1:
+        parser.error("--parts and --workers: 1 or more")
+    if args.parts > 1 and args.workers > 1:
+        parser.error("--parts or --workers: spread one scenario, or run several at once")
     sizes = [100] if args.quick else [100, 1000]
     if args.sizes is not None:
         try:
@@ -609,11 +674,16 @@ def main(argv: list[str] | None = None) -> int:
             jobs = [_only(spec, args.seed) for spec in args.only]
         except ValueError as exc:
             parser.error(str(exc))
-    print(f"{len(jobs)} scenarios on {args.workers} workers", flush=True)
+    if args.workers > 1:
+        print(f"{len(jobs)} scenarios, {args.workers} at a time", flush=True)
+    else:
+        print(f"{len(jobs)} scenarios, each over {args.parts} processes", flush=True)
     started = time.perf_counter()
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(args.workers, maxtasksperchild=1) as pool:
-        results = pool.map(_job, jobs, chunksize=1)
+    try:
+        results = run_jobs(jobs, args.parts, args.workers)
+    except RuntimeError as exc:
+        print(f"benchmarks.scale: a scenario failed: {exc}", file=sys.stderr)
+        return 1
     print(f"all done in {time.perf_counter() - started:.0f} s", flush=True)
     if args.merge and RESULTS.exists():
 

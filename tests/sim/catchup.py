@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 import pycrdt
 
+from crdt.updates import inserts_held_back, integrate_stuck
 from mesh.envelope import DestKind, Envelope, EnvelopeType
 from mesh.pacer import InventoryPacer
 from mesh.roomlog import RoomLog
@@ -97,17 +99,25 @@ class CatchUp:
 
 @dataclass
 class SharedNote:
-    """One note, a pycrdt document per member, and what each member has applied."""
+    """One note, a pycrdt document per member, and what each member has applied.
+
+    Each member makes `edits_each` edits; a member is *full* once it holds all
+    of them. In a run spread over processes, each part edits and applies for
+    the members it plays (see :meth:`observed`).
+    """
 
     room: bytes
     members: list[int]
     seed: int
+    edits_each: int
     docs: dict[int, pycrdt.Doc] = field(default_factory=dict)  # type: ignore[type-arg]
     seqs: dict[int, int] = field(default_factory=dict)  # member -> last seq it authored
     applied: dict[int, set[tuple[bytes, int]]] = field(default_factory=dict)
-    edits: int = 0
+    rngs: dict[int, random.Random] = field(default_factory=dict)  # where each member types
+    full_at: dict[int, float] = field(default_factory=dict)  # member -> when it held every edit
+    waiting: dict[int, list[bytes]] = field(default_factory=dict)  # held back, per member
+    edits: int = 0  # made here
     last_edit: float = 0.0
-    converged_at: float | None = None
 
     def __post_init__(self) -> None:
         for i, member in enumerate(self.members):
@@ -115,16 +125,29 @@ class SharedNote:
             self.docs[member] = pycrdt.Doc(client_id=1 + self.seed * 1000 + i)
             self.docs[member].get("body", type=pycrdt.Text)
             self.applied[member] = set()
+            self.rngs[member] = random.Random(f"{self.seed}/note/{member}")
+
+    @property
+    def expected(self) -> int:
+        """Edits in all, once every member made its own."""
+        return len(self.members) * self.edits_each
+
+    @property
+    def converged_at(self) -> float | None:
+        """When the last member became full (in a run in one process), or None."""
+        if len(self.full_at) < len(self.members):
+            return None
+        return max(self.full_at.values())
 
     def text(self, member: int) -> str:
         return str(self.docs[member].get("body", type=pycrdt.Text))
 
-    def edit(self, sim: Sim, member: int, rng: random.Random) -> Envelope:
+    def edit(self, sim: Sim, member: int) -> Envelope:
         """Insert a few words at a random place; return the signed envelope carrying the update."""
         doc = self.docs[member]
         body = doc.get("body", type=pycrdt.Text)
         before = doc.get_state()
-        position = rng.randrange(len(str(body)) + 1)
+        position = self.rngs[member].randrange(len(str(body)) + 1)
         body.insert(position, f"[{member}:{self.seqs.get(member, 0) + 1}]")
         update = doc.get_update(before)
         self.seqs[member] = self.seqs.get(member, 0) + 1
@@ -136,20 +159,41 @@ class SharedNote:
             payload=bytes(update),
             seq=self.seqs[member],
         )
-        self.applied[member].add((envelope.author, envelope.seq))
         self.edits += 1
         self.last_edit = sim.now
-        self.converged_at = None
+        self._applied(sim, member, envelope)
         return envelope
 
     def deliver(self, sim: Sim, member: int, envelope: Envelope) -> None:
-        """A member got a note update: apply it, and see whether every member now has all."""
-        self.docs[member].apply_update(envelope.payload)
-        self.applied[member].add((envelope.author, envelope.seq))
-        if self.converged_at is None and all(
-            len(done) == self.edits for done in self.applied.values()
-        ):
-            self.converged_at = sim.now
+        """A member got a note update: apply it, as crdt/snapshots.py's check_pending does."""
+        doc = self.docs[member]
+        doc.apply_update(envelope.payload)
+        waiting = self.waiting.get(member, [])
+        if inserts_held_back(envelope.payload, bytes(doc.get_state())):
+            waiting.append(envelope.payload)
+        if waiting:
+            self.waiting[member] = integrate_stuck(
+                doc.apply_update, lambda: bytes(doc.get_state()), waiting
+            )
+        self._applied(sim, member, envelope)
+
+    def _applied(self, sim: Sim, member: int, envelope: Envelope) -> None:
+        done = self.applied[member]
+        done.add((envelope.author, envelope.seq))
+        if len(done) == self.expected and member not in self.full_at:
+            self.full_at[member] = sim.now
+
+    def observed(self, sim: Sim) -> dict[str, Any]:
+        """For the members `sim` plays: (text, full document encoding, when full) each."""
+        return {
+            "members": {
+                m: (self.text(m), bytes(self.docs[m].get_update()), self.full_at.get(m))
+                for m in self.members
+                if sim.mine(m)
+            },
+            "edits": self.edits,
+            "last_edit": self.last_edit,
+        }
 
     def identical(self) -> bool:
         """Whether every member's text and full document encoding are the same bytes."""

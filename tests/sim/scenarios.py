@@ -18,6 +18,11 @@
   their documents are byte-identical. Every node keeps room envelopes in the
   product's RoomLog and swaps inventories on link-up, as mesh/node.py does;
 - path-table and seen-cache sizes per node, gossip control traffic, wall time.
+
+``run(scenario, parts=2)`` spreads the nodes over two processes
+(:func:`~tests.sim.engine.play_parts`): each plays its own nodes' routers,
+hooks and logs, and the parts' observations are merged into the same metrics.
+A run is deterministic given its seed and its number of parts.
 """
 
 from __future__ import annotations
@@ -35,10 +40,14 @@ from mesh.envelope import FLAG_FLOOD, DestKind, EnvelopeType
 from mesh.gossip import GossipConfig
 from mesh.router import Deliver, RouterConfig
 from tests.sim.catchup import CatchUp, SharedNote
-from tests.sim.engine import Graph, Sim
+from tests.sim.engine import Graph, Sim, play_parts
 
 DATA, RECEIPT, NOTE = int(EnvelopeType.DATA), int(EnvelopeType.RECEIPT), int(EnvelopeType.NOTE)
 INVENTORY = int(EnvelopeType.INVENTORY)
+
+#: where an encoded ROOM-addressed envelope names its room (mesh/envelope.py's layout:
+#: hops, version, type, flags, hop limit, author, destination kind, destination)
+_ROOM_AT = slice(38, 70)
 
 
 @dataclass(frozen=True)
@@ -111,12 +120,58 @@ class _RoomMsg:
     delivered: dict[int, float] = field(default_factory=dict)
 
 
-def _rss_kib() -> int:
+def _memory_kib() -> int:
+    """This process's proportional set size: pages shared with another part count half."""
+    try:
+        with open(f"/proc/{os.getpid()}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
     with open(f"/proc/{os.getpid()}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+def split(graph: Graph, parts: int, latency: list[float]) -> list[int]:
+    """Each node's part, for a run over `parts` processes: even work, slow links between parts.
+
+    The parts advance in windows as long as the fastest link between two of
+    them (:meth:`Sim.lookahead`), so links are merged into groups fastest
+    first, as long as a group stays within a part's share of the work (a
+    node's degree, plus one, stands for its work); the groups then go, the
+    biggest first, to the part with the least work so far.
+    """
+    weight = [1 + len(a) for a in graph.adjacency]
+    share = sum(weight) / parts
+    parent = list(range(graph.n))
+    size = weight[:]
+
+    def root(u: int) -> int:
+        while parent[u] != u:
+            parent[u] = parent[parent[u]]
+            u = parent[u]
+        return u
+
+    for e in sorted(range(len(graph.edges)), key=latency.__getitem__):
+        a, b = (root(w) for w in graph.edges[e])
+        if a != b and size[a] + size[b] <= share:
+            parent[b] = a
+            size[a] += size[b]
+    groups: dict[int, list[int]] = {}
+    for u in range(graph.n):
+        groups.setdefault(root(u), []).append(u)
+    owner = [0] * graph.n
+    load = [0] * parts
+    for r in sorted(groups, key=lambda r: (-size[r], r)):
+        part = load.index(min(load))
+        load[part] += size[r]
+        for u in groups[r]:
+            owner[u] = part
+    return owner
 
 
 def _id(data: bytes) -> bytes:
@@ -135,11 +190,13 @@ def _summary(values: list[float]) -> dict[str, float | None]:
     }
 
 
-def run(scenario: Scenario) -> dict[str, Any]:
-    """Run one scenario and return its metrics."""
+def run(scenario: Scenario, parts: int = 1) -> dict[str, Any]:
+    """Run one scenario, its nodes spread over `parts` processes, and return its metrics."""
+    if parts < 1:
+        raise ValueError("parts must be at least 1")
     wall = time.perf_counter()
     cpu = time.process_time()
-    rss0 = _rss_kib()
+    memory0 = _memory_kib()
     sc = scenario
     rng = random.Random(sc.seed)
     graph = Graph.random(sc.nodes, sc.mean_degree, rng)
@@ -147,17 +204,11 @@ def run(scenario: Scenario) -> dict[str, Any]:
     t0 = sim.start
     keys = [r.identity.public_key for r in sim.routers]
 
-    # -- bootstrap -------------------------------------------------------------
+    # -- bootstrap (the warm start's tables are filled by each part: see play) -----
     sim.connect_all(quiet=True)
     if sc.warm_start:
-        for i, router in enumerate(sim.routers):
+        for router in sim.routers:
             router.tick(t0)  # the first announce is due now; a warm start skips its flood
-            del i
-        sim.seed_routes()
-        sim.start_ticks()
-    else:
-        sim.start_ticks(spread=sc.traffic_start * 0.6)
-    build_wall = time.perf_counter() - wall
 
     # -- churn schedule: each leaving node is away for one interval --------------
     away: dict[int, tuple[float, float]] = {}
@@ -186,7 +237,7 @@ def run(scenario: Scenario) -> dict[str, Any]:
     dist_cache: dict[int, list[int]] = {}
 
     def try_send(item: _Direct) -> None:
-        if item.acked is not None or sim.now - t0 > sc.end - 1.0:
+        if not sim.mine(item.sender) or item.acked is not None or sim.now - t0 > sc.end - 1.0:
             return
         if not sim.online[item.sender]:
             pending.setdefault(item.sender, []).append(item)
@@ -223,13 +274,16 @@ def run(scenario: Scenario) -> dict[str, Any]:
 
     # -- rooms -----------------------------------------------------------------
     room_ids = [hashlib.blake2b(b"room %d" % r, digest_size=32).digest() for r in range(sc.rooms)]
+    room_of = {room_id: r for r, room_id in enumerate(room_ids)}
     members = [set(rng.sample(range(sc.nodes), min(sc.room_size, sc.nodes))) for _ in room_ids]
-    room_msgs: dict[bytes, _RoomMsg] = {}
+    room_msgs: dict[bytes, _RoomMsg] = {}  # those this part's nodes published
+    arrivals: dict[bytes, int] = {}  # message id -> arrivals at members played here
+    firsts: dict[bytes, dict[int, float]] = {}  # message id -> member played here -> delivery
 
     room_seq: dict[tuple[int, int], int] = {}  # (author, room) -> last seq, as room logs need
 
     def publish(room: int, author: int) -> None:
-        if not sim.online[author]:
+        if not sim.online[author] or not sim.mine(author):
             return
         seq = room_seq[author, room] = room_seq.get((author, room), 0) + 1
         env = sim.routers[author].make(
@@ -240,8 +294,8 @@ def run(scenario: Scenario) -> dict[str, Any]:
             payload=b"note update",
             seq=seq,
         )
-        msg = room_msgs[env.message_id] = _RoomMsg(room, author, sim.now - t0)
-        msg.delivered[author] = sim.now - t0
+        room_msgs[env.message_id] = _RoomMsg(room, author, sim.now - t0)
+        firsts.setdefault(env.message_id, {})[author] = sim.now - t0
         if catch_up is not None:
             catch_up.keep(author, env)
         sim.originate(author, env)
@@ -261,11 +315,13 @@ def run(scenario: Scenario) -> dict[str, Any]:
         offline = note_rng.sample(leaving, min(sc.note_offline, len(leaving)))
         others = note_rng.sample(staying, min(sc.note_members - len(offline), len(staying)))
         note_room = hashlib.blake2b(b"shared note", digest_size=32).digest()
-        note = SharedNote(note_room, sorted(offline + others), sc.seed)
+        note = SharedNote(note_room, sorted(offline + others), sc.seed, sc.note_edits)
 
         def edit(member: int) -> None:
             assert note is not None
-            env = note.edit(sim, member, note_rng)
+            if not sim.mine(member):
+                return
+            env = note.edit(sim, member)
             if catch_up is not None:
                 catch_up.keep(member, env)
             sim.originate(member, env)  # away: it goes nowhere now, and out on the next link-up
@@ -285,17 +341,19 @@ def run(scenario: Scenario) -> dict[str, Any]:
     catch_up = CatchUp(sim, interests) if sc.catch_up else None
 
     # -- observation hooks -------------------------------------------------------
+    sent_data: dict[bytes, int] = {}  # DATA message id -> transmissions by this part's nodes
+
     def on_send(node: int, link: int, data: bytes) -> None:
         if data[2] == DATA:
-            item = by_env.get(_id(data))
-            if item is not None:
-                item.transmissions += 1
+            message_id = _id(data)
+            sent_data[message_id] = sent_data.get(message_id, 0) + 1
 
     def on_arrive(node: int, data: bytes) -> None:
         if data[2] == NOTE:
-            msg = room_msgs.get(_id(data))
-            if msg is not None and node in members[msg.room]:
-                msg.copies += 1
+            room = room_of.get(data[_ROOM_AT])
+            if room is not None and node in members[room]:
+                message_id = _id(data)
+                arrivals[message_id] = arrivals.get(message_id, 0) + 1
 
     def on_deliver(node: int, deliver: Deliver) -> None:
         env = deliver.envelope
@@ -309,9 +367,7 @@ def run(scenario: Scenario) -> dict[str, Any]:
                 note.deliver(sim, node, env)
             return
         if env.type == DATA and env.dest == keys[node]:
-            item = by_env.get(env.message_id)
-            if item is None:
-                return
+            item = directs[int(env.payload.split()[1])]  # b"direct N"
             if item.delivered is None:
                 item.delivered = sim.now - t0
             receipt = sim.routers[node].make(
@@ -323,29 +379,103 @@ def run(scenario: Scenario) -> dict[str, Any]:
             )
             sim.originate(node, receipt)
         elif env.type == RECEIPT and env.dest == keys[node]:
-            item = by_env.get(env.payload)
-            if item is not None and item.acked is None:
-                item.acked = sim.now - t0
+            acked = by_env.get(env.payload)
+            if acked is not None and acked.acked is None:
+                acked.acked = sim.now - t0
         elif env.type == NOTE:
-            msg = room_msgs.get(env.message_id)
-            if msg is not None and node in members[msg.room]:
-                msg.delivered.setdefault(node, sim.now - t0)
+            room = room_of.get(env.dest)
+            if room is not None and node in members[room]:
+                firsts.setdefault(env.message_id, {}).setdefault(node, sim.now - t0)
 
     sim.on_send, sim.on_arrive, sim.on_deliver = on_send, on_arrive, on_deliver
     if catch_up is not None:
         sim.on_link_up = catch_up.link_up
 
-    # the warm-started tables and caches live through the run: keep the cyclic garbage
-    # collector from walking them again and again (8% of a 500-node run)
-    gc.collect()
-    gc.freeze()
-    try:
-        sim.run_until(t0 + sc.end)
-    finally:
-        gc.unfreeze()
+    owner = split(graph, parts, sim.latency)
+    build_wall = time.perf_counter() - wall
+
+    def play(part: int, peers: dict[int, Any]) -> dict[str, Any]:
+        """Play this part's nodes to the end; what they saw, for the merge below."""
+        started = time.perf_counter()
+        sim.partition(owner, part)
+        if sc.warm_start:
+            sim.seed_routes()
+            sim.start_ticks()
+        else:
+            sim.start_ticks(spread=sc.traffic_start * 0.6)
+        warm = time.perf_counter() - started
+        # the warm-started tables and caches live through the run: keep the cyclic garbage
+        # collector from walking them again and again (8% of a 500-node run)
+        gc.collect()
+        gc.freeze()
+        try:
+            if peers:
+                sim.run_part(t0 + sc.end, peers)
+            else:
+                sim.run_until(t0 + sc.end)
+        finally:
+            gc.unfreeze()
+        played = [r for i, r in enumerate(sim.routers) if sim.mine(i)]
+        counters: dict[str, int] = {}
+        for r in played:
+            for name, value in r.counters.items():
+                counters[name] = counters.get(name, 0) + value
+        return {
+            "directs": [(d.tries, d.delivered, d.acked) for d in directs],
+            "data_ids": {mid: item.number for mid, item in by_env.items()},
+            "sent_data": sent_data,
+            "room_msgs": room_msgs,
+            "arrivals": arrivals,
+            "firsts": firsts,
+            "note": note.observed(sim) if note is not None else None,
+            "catch_up": (catch_up.inventories, catch_up.handed_on, len(catch_up.logs))
+            if catch_up is not None
+            else None,
+            "routes": [len(r.routes) for r in played],
+            "seen": [len(r.seen) for r in played],
+            "counters": counters,
+            "mesh_sizes": [
+                len(t.mesh) for r in played if r.gossip for t in r.gossip.topics.values()
+            ],
+            "topics": [len(r.gossip.topics) for r in played if r.gossip],
+            "sent_by_type": sim.sent_by_type,
+            "cut": sim.cut,
+            "lost": sim.lost,
+            "events": sim.events,
+            "warm_seconds": warm,
+            # a child's clock starts at its fork; this process's counts the build too
+            "cpu_seconds": time.process_time() - (cpu if part == 0 else 0.0),
+            "memory_kib": _memory_kib(),
+        }
+
+    seen_by = play_parts(parts, play)
     run_wall = time.perf_counter() - wall
-    run_cpu = time.process_time() - cpu
-    rss1 = _rss_kib()
+    run_cpu = sum(o["cpu_seconds"] for o in seen_by)
+    memory = sum(o["memory_kib"] for o in seen_by) - memory0
+
+    # -- merge the parts' observations ---------------------------------------
+    data_ids: dict[bytes, int] = {}
+    for o in seen_by:
+        data_ids.update(o["data_ids"])
+    for i, item in enumerate(directs):
+        seen_as = [o["directs"][i] for o in seen_by]
+        item.tries = sum(t for t, _, _ in seen_as)
+        item.delivered = min((d for _, d, _ in seen_as if d is not None), default=None)
+        item.acked = min((a for _, _, a in seen_as if a is not None), default=None)
+        item.transmissions = 0
+    for o in seen_by:
+        for mid, count in o["sent_data"].items():
+            number = data_ids.get(mid)
+            if number is not None:
+                directs[number].transmissions += count
+    published: dict[bytes, _RoomMsg] = {}
+    for o in seen_by:
+        published.update(o["room_msgs"])
+    for mid, msg in published.items():
+        msg.copies = sum(o["arrivals"].get(mid, 0) for o in seen_by)
+        for o in seen_by:
+            for member, when in o["firsts"].get(mid, {}).items():
+                msg.delivered[member] = min(when, msg.delivered.get(member, when))
 
     # -- metrics ---------------------------------------------------------------
     mean_latency = statistics.fmean(sim.latency)
@@ -355,7 +485,7 @@ def run(scenario: Scenario) -> dict[str, Any]:
     room_delivery = []
     room_delivery_stayed = []
     copies = []
-    for msg in room_msgs.values():
+    for msg in published.values():
         group = members[msg.room] - {msg.author}
         got = sum(1 for m in group if m in msg.delivered)
         room_delivery.append(got / len(group))
@@ -366,12 +496,17 @@ def run(scenario: Scenario) -> dict[str, Any]:
         receivers = len(msg.delivered) - 1
         if receivers:
             copies.append(msg.copies / receivers)
-    routes = [len(r.routes) for r in sim.routers]
+    routes = [x for o in seen_by for x in o["routes"]]
     counters: dict[str, int] = {}
-    for r in sim.routers:
-        for name, value in r.counters.items():
+    for o in seen_by:
+        for name, value in o["counters"].items():
             counters[name] = counters.get(name, 0) + value
-    seen = [len(r.seen) for r in sim.routers]
+    seen = [x for o in seen_by for x in o["seen"]]
+    sent_by_type: dict[int, int] = {}
+    for o in seen_by:
+        for kind, count in o["sent_by_type"].items():
+            sent_by_type[kind] = sent_by_type.get(kind, 0) + count
+    inventories = [o["catch_up"] for o in seen_by if o["catch_up"] is not None]
     out: dict[str, Any] = {
         "scenario": {k: v for k, v in asdict(sc).items() if k != "gossip_config"},
         "mode": "gossip" if sc.gossip else "flood",
@@ -402,77 +537,88 @@ def run(scenario: Scenario) -> dict[str, Any]:
             ),
         },
         "room": {
-            "messages": len(room_msgs),
+            "messages": len(published),
             "room_size": sc.room_size,
             "delivery_ratio": _summary(room_delivery),
             "delivery_ratio_members_online_throughout": _summary(room_delivery_stayed),
             "copies_per_member": _summary(copies),
         },
-        "note": _note_metrics(note, away, t0) if note is not None else None,
+        "note": _note_metrics(note, [o["note"] for o in seen_by], away, t0)
+        if note is not None
+        else None,
         "catch_up": {
-            "inventories": catch_up.inventories,
-            "handed_on": catch_up.handed_on,
-            "room_logs": len(catch_up.logs),
+            "inventories": sum(c[0] for c in inventories),
+            "handed_on": sum(c[1] for c in inventories),
+            "room_logs": sum(c[2] for c in inventories),
         }
-        if catch_up is not None
+        if inventories
         else None,
         "tables": {
             "routes_per_node": _summary([float(x) for x in routes]),
             "seen_ids_per_node": _summary([float(x) for x in seen]),
         },
         "traffic": {
-            "transmissions": sim.transmissions,
+            "transmissions": sum(sent_by_type.values()),
             "by_type": {
                 (EnvelopeType(k).name if k in EnvelopeType._value2member_map_ else str(k)): v
-                for k, v in sorted(sim.sent_by_type.items())
+                for k, v in sorted(sent_by_type.items())
             },
-            "lost_in_flight_on_link_down": sim.cut,
-            "lost_to_link_loss": sim.lost,
+            "lost_in_flight_on_link_down": sum(o["cut"] for o in seen_by),
+            "lost_to_link_loss": sum(o["lost"] for o in seen_by),
             "router_counters": dict(sorted(counters.items())),
-            "events": sim.events,
+            "events": sum(o["events"] for o in seen_by),
         },
         "cost": {
+            "parts": parts,  # processes the nodes were spread over
             "wall_seconds": round(run_wall, 2),
-            "cpu_seconds": round(run_cpu, 2),  # wall time suffers when other work shares the cores
-            "build_seconds": round(build_wall, 2),
-            "rss_delta_kib": rss1 - rss0,
-            "rss_kib_per_node": round((rss1 - rss0) / graph.n, 1),
+            # every part's CPU time together; wall time suffers when other work shares the cores
+            "cpu_seconds": round(run_cpu, 2),
+            "build_seconds": round(build_wall + seen_by[0]["warm_seconds"], 2),
+            "rss_delta_kib": memory,  # proportional set sizes, summed over the parts
+            "rss_kib_per_node": round(memory / graph.n, 1),
         },
     }
     if sc.gossip:
-        mesh_sizes = [
-            len(t.mesh) for r in sim.routers if r.gossip for t in r.gossip.topics.values()
-        ]
+        mesh_sizes = [x for o in seen_by for x in o["mesh_sizes"]]
         out["gossip"] = {
             "mesh_peers_per_topic": _summary([float(x) for x in mesh_sizes]),
-            "topics_per_node": _summary(
-                [float(len(r.gossip.topics)) for r in sim.routers if r.gossip]
-            ),
+            "topics_per_node": _summary([float(x) for o in seen_by for x in o["topics"]]),
             "config": asdict(sc.gossip_config),
         }
     return out
 
 
 def _note_metrics(
-    note: SharedNote, away: dict[int, tuple[float, float]], t0: float
+    note: SharedNote,
+    seen_by: list[dict[str, Any]],
+    away: dict[int, tuple[float, float]],
+    t0: float,
 ) -> dict[str, Any]:
-    """When every member held every edit, counted from the later of last return and last edit."""
+    """When every member held every edit, counted from the later of last return and last edit.
+
+    `seen_by` holds each part's :meth:`SharedNote.observed` for the members it played.
+    """
+    members: dict[int, tuple[str, bytes, float | None]] = {}
+    for part in seen_by:
+        members.update(part["members"])
     returns = [away[m][1] for m in note.members if m in away]
     last_return = max(returns, default=0.0)
-    last_edit = note.last_edit - t0
-    converged = None if note.converged_at is None else note.converged_at - t0
+    last_edit = max(part["last_edit"] for part in seen_by) - t0
+    full = [when for _, _, when in members.values() if when is not None]
+    converged = max(full) - t0 if len(full) == len(note.members) else None
     after = None if converged is None else converged - max(last_return, last_edit)
+    texts = {text for text, _, _ in members.values()}
     return {
         "members": len(note.members),
         "members_away": len(returns),
-        "edits": note.edits,
+        "edits": sum(part["edits"] for part in seen_by),
         "last_return_s": round(last_return, 3),
         "last_edit_s": round(last_edit, 3),
         "converged": converged is not None,
         "converged_at_s": None if converged is None else round(converged, 3),
         "converged_after_s": None if after is None else round(max(0.0, after), 3),
-        "identical": note.identical(),
-        "text_bytes": len(note.text(note.members[0]).encode()),
+        "identical": len(texts) == 1 and len({state for _, state, _ in members.values()}) == 1,
+        "text_bytes": len(members[note.members[0]][0].encode()),
     }
 
 

@@ -106,6 +106,24 @@ def test_same_seed_same_run() -> None:
     assert measured(5) == measured(5)
 
 
+def test_a_run_spread_over_processes_measures_what_one_process_does() -> None:
+    # the parts swap frames across their border each lookahead window; the same events in
+    # the same order give the same metrics (only the cost, and calls each part replays, differ)
+    def measured(parts: int) -> dict[str, Any]:
+        result = run(
+            Scenario(nodes=60, churn=0.2, gossip=True, gossip_config=TREE, direct=20, loss=0.01),
+            parts=parts,
+        )
+        assert result["cost"]["parts"] == parts
+        del result["cost"]
+        return result
+
+    one = measured(1)
+    assert one["traffic"]["lost_to_link_loss"] > 0 and one["note"]["converged"]
+    assert measured(2) == one
+    assert measured(3) == one
+
+
 @pytest.fixture
 def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[list[str]], object]:
     """benchmarks.scale's main, writing under tmp_path and running no scenario if it gets far."""

@@ -490,7 +490,7 @@ def _coverage(results: list[dict[str, Any]]) -> str:
                     "  A 5,000-node run of the tree mode with 20% churn was stopped at 36 of its "
                     "80 virtual seconds, after 82 CPU minutes, holding 18.5 GB (2026-12-02)."
                 )
-    return "\n".join(lines)
+    return "".join(line + "\n" for line in lines)  # each ends its line: none, no blank line
 
 
 def write_doc(results: list[dict[str, Any]], plots: list[str], sizes: list[int]) -> None:
@@ -549,11 +549,11 @@ envelopes from the link's own peer are not checked, in the simulator as in a nod
   IHAVE/IWANT repairing). A node's default, `--rooms auto`, floods while it knows fewer
   than 64 peers and is the tree past that: in every scenario here it is the tree (each node
   knows 99 peers or more), which `tests/sim/test_scale.py` checks at 100 nodes.
-{_coverage(results)}
-- Each scenario ran alone, one after the other, its nodes spread over two processes (one per
-  core): each plays the routers, hooks and room logs of its part of the graph, and the parts
-  swap the frames that cross between them in time windows as long as the fastest link between
-  parts (`tests/sim/engine.py`; parts are cut along slow links, so a window is about 10 ms).
+{_coverage(results)}- Each scenario ran alone, one after the other, its nodes spread over two
+  processes (one per core): each plays the routers, hooks and room logs of its part of the
+  graph, and the parts swap the frames that cross between them in time windows as long as
+  the fastest link between parts (`tests/sim/engine.py`; parts are cut along slow links, so
+  a window is about 10 ms).
   The metrics are the ones a single process measures (`tests/sim/test_scale.py` checks that
   runs over one, two and three processes agree). Wall seconds are the run's time on this
   2-core machine; CPU seconds add up the parts. Memory is the growth of the parts'

@@ -24,8 +24,10 @@ routers it owns handle events, and frames for another part's nodes wait in
 :attr:`Sim.outgoing` until the parts swap them. The parts advance in windows
 no longer than the least latency of a link between two parts (a conservative
 lookahead): nothing sent within a window can arrive inside it. A run is
-deterministic given its seed and its partition; lost frames are drawn per
-sending node, so link loss does not depend on the partition either.
+deterministic given its seed and its partition, and gives what one process
+gives unless two events at one node fall at the very same virtual time (ties
+break by order of scheduling, which a partition changes). Lost frames are
+drawn per sending node, so link loss does not depend on the partition.
 
 Signatures: a node checks an envelope's signature once, when it first gets
 it; the simulator, which plays every node on one machine, checks each

@@ -147,6 +147,8 @@ def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[list[st
         (["--sizes", "0,100"], "node counts of 2 or more"),
         (["--sizes", ""], "node counts of 2 or more"),
         (["--report-only"], "run the scenarios"),
+        (["--parts", "0"], "1 or more"),
+        (["--parts", "2", "--workers", "2"], "spread one scenario, or run several at once"),
     ],
 )
 def test_the_scenario_runner_refuses_bad_arguments_in_one_line(

@@ -18,7 +18,7 @@ Hooks let a scenario observe traffic without touching the routers:
 
 Partitions: :meth:`Sim.partition` makes this copy of a simulation play only
 some of the nodes (its *part*), for runs spread over processes
-(:func:`run_parts`). Every part holds the whole graph and replays the same
+(:func:`play_parts`). Every part holds the whole graph and replays the same
 scheduled calls, so link states and churn stay the same everywhere; only the
 routers it owns handle events, and frames for another part's nodes wait in
 :attr:`Sim.outgoing` until the parts swap them. The parts advance in windows

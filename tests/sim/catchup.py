@@ -132,13 +132,6 @@ class SharedNote:
         """Edits in all, once every member made its own."""
         return len(self.members) * self.edits_each
 
-    @property
-    def converged_at(self) -> float | None:
-        """When the last member became full (in a run in one process), or None."""
-        if len(self.full_at) < len(self.members):
-            return None
-        return max(self.full_at.values())
-
     def text(self, member: int) -> str:
         return str(self.docs[member].get("body", type=pycrdt.Text))
 
@@ -194,9 +187,3 @@ class SharedNote:
             "edits": self.edits,
             "last_edit": self.last_edit,
         }
-
-    def identical(self) -> bool:
-        """Whether every member's text and full document encoding are the same bytes."""
-        texts = {self.text(m).encode() for m in self.members}
-        states = {bytes(self.docs[m].get_update()) for m in self.members}
-        return len(texts) == 1 and len(states) == 1

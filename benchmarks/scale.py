@@ -100,17 +100,15 @@ def run_jobs(jobs: list[tuple[str, Scenario]], parts: int, workers: int) -> list
     return [r for r in results if r is not None]
 
 
+def _scenario(nodes: int, mode: str, churn: float, seed: int) -> tuple[str, Scenario]:
+    gossip, cfg = MODES[mode]
+    return mode, Scenario(nodes=nodes, churn=churn, gossip=gossip, gossip_config=cfg, seed=seed)
+
+
 def scenarios(sizes: list[int], seed: int) -> list[tuple[str, Scenario]]:
-    jobs = []
-    for n in sizes:
-        for churn in (0.0, 0.2):
-            for mode, (gossip, cfg) in MODES.items():
-                jobs.append(
-                    (
-                        mode,
-                        Scenario(nodes=n, churn=churn, gossip=gossip, gossip_config=cfg, seed=seed),
-                    )
-                )
+    jobs = [
+        _scenario(n, mode, churn, seed) for n in sizes for churn in (0.0, 0.2) for mode in MODES
+    ]
     # the biggest first (with --workers, they then finish together)
     return sorted(jobs, key=lambda j: (-j[1].nodes, -j[1].churn))
 
@@ -505,6 +503,14 @@ def _coverage(results: list[dict[str, Any]]) -> str:
     return "".join(line + "\n" for line in lines)  # each ends its line: none, no blank line
 
 
+def _parts(results: list[dict[str, Any]]) -> str:
+    """How many processes the runs used, in words (runs from before parts were one)."""
+    counts = sorted({r["cost"].get("parts", 1) for r in results})
+    if counts == [2]:
+        return "two processes (one per core)"
+    return " or ".join(str(c) for c in counts) + " processes (see the table)"
+
+
 def write_doc(results: list[dict[str, Any]], plots: list[str], sizes: list[int]) -> None:
     sample = results[0]["scenario"]
     lat_lo, lat_hi = (1000 * x for x in sample["latency"])
@@ -561,8 +567,8 @@ envelopes from the link's own peer are not checked, in the simulator as in a nod
   IHAVE/IWANT repairing). A node's default, `--rooms auto`, floods while it knows fewer
   than 64 peers and is the tree past that: in every scenario here it is the tree (each node
   knows 99 peers or more), which `tests/sim/test_scale.py` checks at 100 nodes.
-{_coverage(results)}- Each scenario ran alone, one after the other, its nodes spread over two
-  processes (one per core): each plays the routers, hooks and room logs of its part of the
+{_coverage(results)}- Each scenario ran alone, one after the other, its nodes spread over
+  {_parts(results)}: each plays the routers, hooks and room logs of its part of the
   graph, and the parts swap the frames that cross between them in time windows as long as
   the fastest link between parts (`tests/sim/engine.py`; parts are cut along slow links, so
   a window is about 10 ms).
@@ -626,8 +632,7 @@ def _only(spec: str, seed: int) -> tuple[str, Scenario]:
         raise ValueError(f"--only {spec!r}: NODES is a whole number, CHURN a share") from None
     if nodes < 2 or not 0.0 <= churn <= 1.0:
         raise ValueError(f"--only {spec!r}: NODES >= 2, CHURN from 0 to 1 (or 0% to 100%)")
-    gossip, cfg = MODES[mode]
-    return mode, Scenario(nodes=nodes, churn=churn, gossip=gossip, gossip_config=cfg, seed=seed)
+    return _scenario(nodes, mode, churn, seed)
 
 
 def main(argv: list[str] | None = None) -> int:

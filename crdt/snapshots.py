@@ -187,13 +187,10 @@ class Snapshots:
         """
         if not updates:
             return
-        have = document.state_vector()
-        waiting = self._pending.get(note_id, []) + [
-            u for u in updates if inserts_held_back(u, have)
-        ]
-        if waiting:
-            # one whose dependency came meanwhile may be stuck: see integrate_stuck
-            waiting = integrate_stuck(document.apply_update, document.state_vector, waiting)
+        # one whose dependency came meanwhile may be stuck: see integrate_stuck
+        waiting = integrate_stuck(
+            document.apply_update, document.state_vector, self._pending.get(note_id, []), updates
+        )
         if waiting:
             self._pending[note_id] = waiting
         else:

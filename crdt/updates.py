@@ -102,10 +102,14 @@ def waits_on_another_client(update: bytes, state_vector: bytes) -> bool:
 
 
 def integrate_stuck(
-    apply: Callable[[bytes], None], state: Callable[[], bytes], waiting: list[bytes]
+    apply: Callable[[bytes], None],
+    state: Callable[[], bytes],
+    waiting: list[bytes],
+    applied: list[bytes] | tuple[bytes, ...] = (),
 ) -> list[bytes]:
-    """Apply again the held-back `waiting` updates that wait on another client's item, as
-    long as that makes the document grow; return those still held back.
+    """The updates still held back among `waiting` (held back before) and `applied` (just
+    applied), after applying again those that wait on another client's item, as long as
+    that makes the document grow.
 
     pycrdt can hold an update back for good: one whose left neighbour came in
     an update of another client that arrived after a held-back later update
@@ -114,15 +118,17 @@ def integrate_stuck(
     missing its dependency is held back again, at the cost of one apply.
     """
     have = state()
-    while True:
+    waiting = waiting + [u for u in applied if inserts_held_back(u, have)]
+    while waiting:
         stuck = [u for u in waiting if waits_on_another_client(u, have)]
         for update in stuck:
             apply(update)
         now = state()
         waiting = [u for u in waiting if inserts_held_back(u, now)]
         if not stuck or now == have:
-            return waiting
+            break
         have = now
+    return waiting
 
 
 def held_back(update: bytes, state_vector: bytes) -> bool:

@@ -45,8 +45,10 @@ _HEAD = struct.Struct(">BBBB32sB")  # version, type, flags, hop_limit, author, d
 _TAIL = struct.Struct(">QQI")  # timestamp_ms, seq, payload_len
 SIGNATURE_SIZE = 64
 MIN_SIZE = 1 + _HEAD.size + _TAIL.size + SIGNATURE_SIZE
-_AUTHOR_AT = 1 + 4  # after the hop count and version, type, flags, hop_limit
-_AUTHOR_END = _AUTHOR_AT + 32
+#: offsets in an encoded envelope, for code that reads raw frames (the router's duplicate check)
+AUTHOR_AT = 1 + 4  # after the hop count and version, type, flags, hop_limit
+AUTHOR_END = AUTHOR_AT + 32
+DEST_AT = AUTHOR_END + 1  # after the destination kind
 MAX_SIZE = 1 + _HEAD.size + 32 + _TAIL.size + MAX_PAYLOAD + SIGNATURE_SIZE
 
 
@@ -286,7 +288,7 @@ def wire_signature_holds(data: bytes) -> bool | None:
         return None
     try:
         nacl.bindings.crypto_sign_open(
-            data[-SIGNATURE_SIZE:] + data[1:-SIGNATURE_SIZE], data[_AUTHOR_AT:_AUTHOR_END]
+            data[-SIGNATURE_SIZE:] + data[1:-SIGNATURE_SIZE], data[AUTHOR_AT:AUTHOR_END]
         )
     except (nacl.exceptions.BadSignatureError, ValueError):
         return False

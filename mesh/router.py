@@ -72,6 +72,9 @@ from typing import Any
 
 from mesh.actions import Action, Close, Deliver, Keep, Send
 from mesh.envelope import (
+    AUTHOR_AT,
+    AUTHOR_END,
+    DEST_AT,
     MAX_HOPS,
     MAX_PAYLOAD,
     DestKind,
@@ -247,9 +250,6 @@ class Route:
 
 
 _NEVER = float("inf")
-_AUTHOR_AT = 5  # in an encoded envelope: after hops, version, type, flags, hop_limit
-_AUTHOR_END = _AUTHOR_AT + 32
-_DEST_AT = _AUTHOR_END + 1  # after the destination kind
 
 
 @dataclass(slots=True)
@@ -404,19 +404,19 @@ class Router:
         if seen and message_id is not None:  # (the second test only tells mypy so)
             kind = data[2]
             if kind == EnvelopeType.ANNOUNCE:
-                author = data[_AUTHOR_AT:_AUTHOR_END]
+                author = data[AUTHOR_AT:AUTHOR_END]
                 if state.owed:
                     state.owed.pop(author, None)  # it has a path: nothing owed to it
                 if self._has_path(author, data[0], link, now):
                     self.offers.cancel(link, author)  # as below, for one that goes on
                     return self._duplicate()
-            elif self.gossip is not None and data[_DEST_AT - 1] == DestKind.ROOM:
+            elif self.gossip is not None and data[DEST_AT - 1] == DestKind.ROOM:
                 self.gossip.heard(message_id, link)  # no IHAVE of it to that neighbour
                 return self._duplicate()
             elif (
                 kind < EnvelopeType.DATA
-                or data[_DEST_AT - 1] != DestKind.PEER
-                or data[_DEST_AT : _DEST_AT + 32] != self._me
+                or data[DEST_AT - 1] != DestKind.PEER
+                or data[DEST_AT : DEST_AT + 32] != self._me
             ):
                 return self._duplicate()  # not one to hand up again
         try:

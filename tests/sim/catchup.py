@@ -24,7 +24,7 @@ from typing import Any
 
 import pycrdt
 
-from crdt.updates import inserts_held_back, integrate_stuck
+from crdt.updates import integrate_stuck
 from mesh.envelope import DestKind, Envelope, EnvelopeType
 from mesh.pacer import InventoryPacer
 from mesh.roomlog import RoomLog
@@ -161,13 +161,12 @@ class SharedNote:
         """A member got a note update: apply it, as crdt/snapshots.py's check_pending does."""
         doc = self.docs[member]
         doc.apply_update(envelope.payload)
-        waiting = self.waiting.get(member, [])
-        if inserts_held_back(envelope.payload, bytes(doc.get_state())):
-            waiting.append(envelope.payload)
-        if waiting:
-            self.waiting[member] = integrate_stuck(
-                doc.apply_update, lambda: bytes(doc.get_state()), waiting
-            )
+        self.waiting[member] = integrate_stuck(
+            doc.apply_update,
+            lambda: bytes(doc.get_state()),
+            self.waiting.get(member, []),
+            [envelope.payload],
+        )
         self._applied(sim, member, envelope)
 
     def _applied(self, sim: Sim, member: int, envelope: Envelope) -> None:

@@ -36,7 +36,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from mesh.envelope import FLAG_FLOOD, DestKind, EnvelopeType
+from mesh.envelope import DEST_AT, FLAG_FLOOD, DestKind, EnvelopeType
 from mesh.gossip import GossipConfig
 from mesh.router import Deliver, RouterConfig
 from tests.sim.catchup import CatchUp, SharedNote
@@ -45,9 +45,8 @@ from tests.sim.engine import Graph, Sim, play_parts
 DATA, RECEIPT, NOTE = int(EnvelopeType.DATA), int(EnvelopeType.RECEIPT), int(EnvelopeType.NOTE)
 INVENTORY = int(EnvelopeType.INVENTORY)
 
-#: where an encoded ROOM-addressed envelope names its room (mesh/envelope.py's layout:
-#: hops, version, type, flags, hop limit, author, destination kind, destination)
-_ROOM_AT = slice(38, 70)
+#: where an encoded ROOM-addressed envelope names its room
+_ROOM_AT = slice(DEST_AT, DEST_AT + 32)
 
 
 @dataclass(frozen=True)

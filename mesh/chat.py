@@ -38,6 +38,7 @@ from mesh.listeners import Listeners
 from mesh.node import Node
 from mesh.outbox import MAX_RECEIPT_IDS, Outbox
 from mesh.pairwise import box, unbox
+from mesh.replay import ReplayGuard
 from mesh.rooms import Rooms
 from mesh.senderkey import Chain, associated_data, new_chain_key, open_sealed, seal
 from mesh.store import Store
@@ -70,6 +71,8 @@ class Chat:
             node, store, self.contacts, self._queue_control, self._emit, self._wake_up
         )
         self.counters: dict[str, int] = {}
+        #: envelopes receipted lately: a replay of one is receipted again once per interval
+        self.receipted = ReplayGuard()
         self.listeners = Listeners(log, self.counters)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -436,7 +439,16 @@ class Chat:
 
     def _send_receipt(self, dest: bytes, env_ids: list[bytes], flood: bool = False) -> None:
         """Receipt envelopes; flooded when the sender had to flood (its path is suspect:
-        the receipt's way back may run through the same relay) or the path to it is."""
+        the receipt's way back may run through the same relay) or the path to it is.
+
+        An envelope receipted less than REPLAY_INTERVAL ago is not receipted again:
+        each replay of a captured message would otherwise cost a signed receipt."""
+        now = self.node.clock()
+        self.receipted.expire(now)
+        fresh = [env_id for env_id in env_ids if self.receipted.allow(env_id, now)]
+        if len(fresh) < len(env_ids):
+            self._count("receipt_refused_replay")
+        env_ids = fresh
         if self.outbox.path_suspect(encode_peer_id(dest), self.node.clock()):
             flood = True
         for start in range(0, len(env_ids), MAX_RECEIPT_IDS):
@@ -513,6 +525,8 @@ class Chat:
 
 
 def _reason(exc: ChatError) -> str:
+    if exc.reason != "other":
+        return exc.reason
     text = str(exc)
     for word, reason in (
         ("replayed", "replayed"),

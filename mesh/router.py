@@ -88,6 +88,7 @@ from mesh.gossip import CONTROL_TYPES, Control, Gossip, GossipAction, GossipConf
 from mesh.identity import Identity, encode_peer_id
 from mesh.parking import ParkingLot
 from mesh.ratelimit import PenaltyScore, TokenBucket
+from mesh.replay import ReplayGuard
 from mesh.reshare import Offers
 from mesh.seen import SeenCache
 
@@ -227,6 +228,9 @@ PENALTIES: dict[str, float] = {
     "bad_signature": 25.0,
     "future": 5.0,
     "rate_limited": 0.5,
+    # an envelope for us handed up again within the replay interval of its last redelivery:
+    # a mailbox hands a copy over once per link-up; only a replayer sends it again and again
+    "replayed": 1.0,
 }
 
 
@@ -275,6 +279,8 @@ class Router:
     def __post_init__(self) -> None:
         self._me = self.identity.public_key  # read per envelope: a property builds it
         self.seen = SeenCache(self.config.seen_capacity, self.config.seen_ttl)
+        #: envelopes for us handed up again (redelivered) lately: replays of them are refused
+        self.redeliveries = ReplayGuard()
         self.routes: dict[bytes, Route] = {}
         self.links: dict[int, _Link] = {}
         self.counters: dict[str, int] = {}
@@ -437,7 +443,10 @@ class Router:
                 state.owed.pop(envelope.author, None)
         message_id = envelope.message_id
         if seen:
+            if self._stored_for_me(envelope) and self.redeliveries.seen_recently(message_id, now):
+                return self._reject(link, "replayed", now)  # before any signature check
             if self._is_redelivery(envelope):
+                self.redeliveries.allow(message_id, now)
                 return [Deliver(envelope, link)]
             return self._relearn(envelope, data, link, now) or self._duplicate()
         if signature_ok is None:
@@ -503,6 +512,7 @@ class Router:
         """Do timed work: announce when due, expire paths, seen ids, penalties and bans."""
         self.now = now
         self.seen.expire(now)
+        self.redeliveries.expire(now)
         if now >= self._route_check:
             # a scan of the whole table only when some path may have run out: new paths
             # expire later than every path already there, so the minimum stays a bound
@@ -619,6 +629,10 @@ class Router:
                 "routes": {"size": len(self.routes), "bound": self.config.max_routes},
                 "bans": {"size": len(self.bans), "bound": self.config.max_bans},
                 "parked": {"size": len(self.lot), "bound": self.config.max_parked},
+                "redeliveries": {
+                    "size": len(self.redeliveries),
+                    "bound": self.redeliveries.capacity,
+                },
             },
             "bans": [encode_peer_id(p) for p, until in self.bans.items() if until > now],
             "rooms": self._rooms_status(),
@@ -751,11 +765,7 @@ class Router:
         It goes up again so that the layer above can receipt it once more (the
         first receipt may have been lost); that layer deduplicates.
         """
-        if not (
-            envelope.type >= EnvelopeType.DATA
-            and envelope.dest_kind == DestKind.PEER
-            and envelope.dest == self._me
-        ):
+        if not self._stored_for_me(envelope):
             return False
         try:
             envelope.verify()
@@ -763,6 +773,13 @@ class Router:
             return False
         self.count("redelivered")
         return True
+
+    def _stored_for_me(self, envelope: Envelope) -> bool:
+        return (
+            envelope.type >= EnvelopeType.DATA
+            and envelope.dest_kind == DestKind.PEER
+            and envelope.dest == self._me
+        )
 
     def _has_path(self, author: bytes, hops: int, link: int, now: float) -> bool:
         """For an announce seen before, from `hops` away: whether our path makes it a duplicate.

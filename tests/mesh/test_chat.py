@@ -15,6 +15,7 @@ from mesh.envelope import DestKind, Envelope, EnvelopeType
 from mesh.errors import UsageError
 from mesh.identity import Identity
 from mesh.node import Node
+from mesh.replay import REPLAY_INTERVAL
 from mesh.store import Store
 
 
@@ -79,15 +80,24 @@ def test_a_direct_message_is_stored_once_and_receipted(pair: tuple[Peer, Peer]) 
     assert a.chat.status()["outbox"] == 0
 
 
-def test_replays_show_once_but_are_receipted_again(pair: tuple[Peer, Peer]) -> None:
+def test_replays_show_once_and_are_receipted_again_once_per_interval(
+    pair: tuple[Peer, Peer],
+) -> None:
     a, b = pair
+    now = [1_000_000.0]
+    b.node.clock = lambda: now[0]
     a.chat.send_direct(b.id, "once")
     [envelope] = a.take(EnvelopeType.CHAT)
     rewrapped = resign(a, envelope, envelope.payload)  # an outbox retry looks like this
     deliver(b, [envelope, envelope, rewrapped])
     assert b.texts(a.id) == ["once"]
     assert b.chat.counters["chat_duplicate"] == 2
-    assert len(b.take(EnvelopeType.RECEIPT)) == 3
+    # the replay of the very envelope within the interval is not receipted again
+    assert len(b.take(EnvelopeType.RECEIPT)) == 2
+    assert b.chat.counters["receipt_refused_replay"] == 1
+    now[0] += REPLAY_INTERVAL
+    deliver(b, [envelope])  # a lost first receipt is still made up for, later
+    assert len(b.take(EnvelopeType.RECEIPT)) == 1
 
 
 def test_tampered_content_is_rejected_and_counted(pair: tuple[Peer, Peer]) -> None:

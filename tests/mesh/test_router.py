@@ -10,7 +10,9 @@ import pytest
 from mesh.envelope import FLAG_FLOOD, MAX_HOPS, MAX_PAYLOAD, DestKind, Envelope, EnvelopeType
 from mesh.errors import EnvelopeError, UsageError
 from mesh.identity import Identity, encode_peer_id
+from mesh.replay import REPLAY_CAPACITY
 from mesh.router import (
+    PENALTIES,
     Close,
     RouterConfig,
     Send,
@@ -544,13 +546,27 @@ def test_a_stored_type_seen_again_is_handed_up_again_for_a_new_receipt() -> None
     a, b = net.line("a", "b")
     wire = data(a, net.now, b.key).encode()
     net.inject("a", "b", wire)
-    net.inject("a", "b", wire)
     net.inject("a", "b", flip(wire, len(wire) - 1))  # same id, forged signature: not handed up
+    net.inject("a", "b", wire)
     net.run_until_idle()
 
     assert len(b.delivered) == 2
     assert counter(b, "redelivered") == 1
     assert counter(b, "dropped_duplicate") == 1
+
+
+def test_a_redelivery_replayed_within_the_interval_is_dropped_and_charged() -> None:
+    """Once handed up again, the same envelope is not handed up again for REPLAY_INTERVAL."""
+    net = Network(config())
+    a, b = net.line("a", "b")
+    wire = data(a, net.now, b.key).encode()
+    for _ in range(4):
+        net.inject("a", "b", wire)
+    net.run_until_idle()
+
+    assert len(b.delivered) == 2  # the first time, and one redelivery
+    assert counter(b, "dropped_replayed") == 2
+    assert b.router.penalties[a.key].score == 2 * PENALTIES["replayed"]
 
 
 def test_relays_keep_stored_types_for_peers_that_are_not_neighbours() -> None:
@@ -970,6 +986,7 @@ def test_status_reports_routes_counters_and_bounded_caches() -> None:
         "routes": {"size": 2, "bound": 100},
         "bans": {"size": 0, "bound": RouterConfig().max_bans},
         "parked": {"size": 0, "bound": RouterConfig().max_parked},
+        "redeliveries": {"size": 0, "bound": REPLAY_CAPACITY},
     }
     assert status["bans"] == []
 

@@ -33,6 +33,14 @@ class MailboxLimits:
             raise ValueError("mailbox limits must be positive")
 
 
+#: rows one step of a hand-over reads at most (the node yields to its loop between)
+HANDOVER_PAGE_ROWS = 256
+#: seconds after a hand-over within which the same peer is handed only newer mail
+HANDOVER_REPEAT = 30.0
+#: peers whose last hand-over is remembered at most
+MAX_HANDED_PEERS = 1024
+
+
 class Mailbox:
     """The mailbox in the home's database; `counters` names every refusal.
 
@@ -49,6 +57,8 @@ class Mailbox:
         self.counters: dict[str, int] = {}
         self._per_dest: dict[str, list[int]] | None = None  # dest -> [items, bytes]
         self._total = [0, 0]
+        #: dest -> [when, (stored_at, rowid) of the last envelope handed over]
+        self._handed: dict[str, list[Any]] = {}
 
     def _count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n
@@ -156,21 +166,66 @@ class Mailbox:
         return True
 
     def handover(self, peer: bytes) -> list[Envelope]:
-        """The kept envelopes addressed to `peer`, oldest first (they stay until receipted)."""
+        """The kept envelopes addressed to `peer`, oldest first (they stay until receipted).
+
+        All of :meth:`handover_pages` at once, with no memory of earlier hand-overs.
+        """
+        return [
+            Envelope.decode(data)
+            for page in self._handover(encode_peer_id(peer), (float("-inf"), 0), None)
+            for data in page
+        ]
+
+    def handover_pages(
+        self, peer: bytes, now: float, page_rows: int = HANDOVER_PAGE_ROWS
+    ) -> Iterator[list[bytes]]:
+        """The kept envelopes (encoded) addressed to `peer`, oldest first, in pages.
+
+        A hand-over to the same peer less than HANDOVER_REPEAT seconds after the
+        last one starts where that one ended: a peer that reconnects again and
+        again is not handed the same mail each time (its senders retry).
+        """
         dest = encode_peer_id(peer)
-        rows = self.store.query(
-            "SELECT envelope, size FROM mailbox WHERE dest = ? ORDER BY stored_at", (dest,)
-        )
-        self._count("mailbox_handed_over", len(rows))
-        envelopes = [Envelope.decode(row["envelope"]) for row in rows]
-        # receipts are never receipted themselves: handed over once is done (a lost one
-        # only makes the sender resend, and the recipient receipts again)
-        with self._transaction():
-            for envelope, row in zip(envelopes, rows, strict=True):
-                if envelope.type == EnvelopeType.RECEIPT:
-                    self.store.execute("DELETE FROM mailbox WHERE env_id = ?", (_id(envelope),))
-                    self._forget(dest, row["size"])
-        return envelopes
+        last = self._handed.pop(dest, None)
+        cursor = last[1] if last is not None and now - last[0] < HANDOVER_REPEAT else None
+        if cursor is not None:
+            self._count("mailbox_handover_resumed")
+        while len(self._handed) >= MAX_HANDED_PEERS:
+            del self._handed[next(iter(self._handed))]
+        mark = [now, cursor or (float("-inf"), 0)]
+        self._handed[dest] = mark
+        return self._handover(dest, cursor or (float("-inf"), 0), mark, page_rows)
+
+    def _handover(
+        self,
+        dest: str,
+        cursor: tuple[float, int],
+        mark: list[Any] | None,
+        page_rows: int = HANDOVER_PAGE_ROWS,
+    ) -> Iterator[list[bytes]]:
+        stored_at, rowid = cursor
+        while True:
+            rows = self.store.query(
+                "SELECT rowid, envelope, size, stored_at FROM mailbox WHERE dest = ? AND"
+                " (stored_at > ? OR (stored_at = ? AND rowid > ?))"
+                " ORDER BY stored_at, rowid LIMIT ?",
+                (dest, stored_at, stored_at, rowid, page_rows),
+            )
+            if not rows:
+                return
+            stored_at, rowid = rows[-1]["stored_at"], rows[-1]["rowid"]
+            if mark is not None:
+                mark[1] = (stored_at, rowid)
+            self._count("mailbox_handed_over", len(rows))
+            # receipts are never receipted themselves: handed over once is done (a lost one
+            # only makes the sender resend, and the recipient receipts again)
+            receipts = [row for row in rows if row["envelope"][2] == EnvelopeType.RECEIPT]
+            if receipts:
+                with self._transaction():
+                    for row in receipts:
+                        self.store.execute("DELETE FROM mailbox WHERE rowid = ?", (row["rowid"],))
+                        self._forget(dest, row["size"])
+            yield [row["envelope"] for row in rows]
 
     def acknowledge(self, dest: bytes, env_ids: list[bytes]) -> None:
         """`dest` receipted these envelopes: the copies kept for it are done."""

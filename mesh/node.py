@@ -18,7 +18,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as ws_serve
 
 from mesh.address import PeerAddress
+from mesh.answers import AnswerBudget, AnswerLimits
 from mesh.envelope import DestKind, Envelope, EnvelopeType
 from mesh.errors import (
     LinkTimeout,
@@ -41,10 +42,11 @@ from mesh.errors import (
 )
 from mesh.identity import Identity, decode_peer_id, encode_peer_id
 from mesh.link import Link, LinkConfig, LinkState
+from mesh.looplag import LagWindow, watch_loop
 from mesh.mailbox import Mailbox
 from mesh.netkey import DEFAULT_NETWORK_KEY
 from mesh.pacer import InventoryPacer
-from mesh.roomlog import RoomLog
+from mesh.roomlog import RoomLog, Sent
 from mesh.router import (
     Action,
     Close,
@@ -95,6 +97,8 @@ class NodeConfig:
     reconnect_max: float = 30.0
     max_address_records: int = 1000
     address_record_ttl: float = 24 * 3600.0
+    #: what one link's free requests (inventories, mail hand-over) may cost us
+    answers: AnswerLimits = field(default_factory=AnswerLimits)
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,15 @@ class PingReply:
 class _Conn:
     """One websocket connection and the link state on it."""
 
-    def __init__(self, link_id: int, ws: Connection, link: Link, direction: str, address: str):
+    def __init__(
+        self,
+        link_id: int,
+        ws: Connection,
+        link: Link,
+        direction: str,
+        address: str,
+        budget: AnswerBudget,
+    ):
         self.id = link_id
         self.ws = ws
         self.link = link
@@ -115,6 +127,10 @@ class _Conn:
         self.wake = asyncio.Event()
         self.closing = False
         self.bursts_in_flight = 0  # read, queued and not routed yet
+        self.budget = budget  # what answering its free requests may still cost
+        self.sent: Sent = {}  # what its inventories were answered with
+        self.inventory: bytes | None = None  # the latest inventory not answered yet
+        self.answering = False
 
     @property
     def peer_key(self) -> bytes | None:
@@ -162,6 +178,7 @@ class Node:
         self._timer_wake = asyncio.Event()
         self._stopped = asyncio.Event()
         self.started_at = clock()
+        self.loop_lag = LagWindow()
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -198,6 +215,7 @@ class Node:
             url_host = f"[{sockname[0]}]" if ":" in sockname[0] else sockname[0]
             self.listen_url = f"ws://{url_host}:{sockname[1]}"
         self._spawn(self._timer_loop())
+        self._spawn(watch_loop(self.loop_lag))
         for address in self.config.peers:
             self.connect(address)
         if self.config.auto_connect:
@@ -338,6 +356,7 @@ class Node:
             "uptime_s": round(now - self.started_at, 1),
             "links": links,
             "pending_handshakes": self._pending_handshakes,
+            "loop_lag_ms": self.loop_lag.summary(time.monotonic()),
             **status,
         }
 
@@ -404,7 +423,8 @@ class Node:
         burst the event loop reads and opens the next and routes the one before;
         a few small frames with nothing queued ahead are routed here at once.
         """
-        conn = _Conn(next(self._ids), ws, link, direction, address)
+        budget = AnswerBudget(self.config.answers, self.clock())
+        conn = _Conn(next(self._ids), ws, link, direction, address, budget)
         self.conns[conn.id] = conn
         self._pending_handshakes += 1
         handshaking = True
@@ -553,13 +573,8 @@ class Node:
             asyncio.get_running_loop().call_later(delay, self._send_due_inventories)
         if self.mailbox is not None:
             self._flush_keeps()
-            try:
-                kept = self.mailbox.handover(peer)
-            except StorageError as exc:
-                log.warning("mailbox unreadable: %s", exc)
-                kept = []
-            for envelope in kept:
-                self._send_on(conn, _handed_on(envelope))
+            pages = self.mailbox.handover_pages(peer, self.clock())
+            self._spawn(self._stream(conn, pages, "mailbox_handed_over"))
         for handler in self._link_up_handlers:
             handler(peer)
 
@@ -681,21 +696,71 @@ class Node:
         self._send_on(conn, inventory.encode())
 
     def _answer_inventory(self, envelope: Envelope, link: int | None) -> None:
-        """A neighbour listed what it holds: send it what it lacks, as we received it."""
+        """A neighbour listed what it holds: send it what it lacks, as we received it.
+
+        Streamed within the link's budget (mesh/answers.py), one answer at a time
+        per link; an inventory that comes meanwhile replaces the one waiting.
+        """
         conn = self.conns.get(link) if link is not None else None
         if conn is None or self.roomlog is None:
             return
+        if conn.inventory is not None:
+            self.router.count("inventory_coalesced")
+        conn.inventory = envelope.payload
+        if not conn.answering:
+            conn.answering = True
+            self._spawn(self._answer_inventories(conn))
+
+    async def _answer_inventories(self, conn: _Conn) -> None:
         try:
-            missing = self.roomlog.missing(envelope.payload)
-        except StorageError as exc:
-            log.warning("room log unreadable: %s", exc)
-            return
-        except (ValueError, TypeError, msgpack.UnpackException):
-            self.router.count("dropped_bad_inventory")
-            return
-        for kept in missing:
-            self._send_on(conn, _handed_on(kept))
-        self.router.count("roomlog_sent", len(missing))
+            while conn.inventory is not None and self.roomlog is not None:
+                payload, conn.inventory = conn.inventory, None
+                started = time.perf_counter()
+                try:
+                    pages = self.roomlog.answer(payload, conn.sent)
+                except (ValueError, TypeError, msgpack.UnpackException):
+                    self.router.count("dropped_bad_inventory")
+                    continue
+                finally:  # reading the inventory is work done for the link too
+                    conn.budget.charge(0, time.perf_counter() - started, self.clock())
+                if not await self._stream(conn, pages, "roomlog_sent"):
+                    self.router.count("inventory_answered_empty")
+        finally:
+            conn.answering = False
+
+    async def _stream(self, conn: _Conn, pages: Iterator[list[bytes]], counter: str) -> int:
+        """Send the pages of an answer on `conn`, within its budget; return envelopes sent.
+
+        Between pages the event loop runs; a page waits while the link's budget
+        is spent or its unsent bytes are above the backlog bound.
+        """
+        sent = 0
+        while True:
+            wait = conn.budget.wait(self.clock())
+            if wait > 0:
+                self.router.count("answer_budget_waits")
+                await asyncio.sleep(wait)
+            while conn.link.backlog > self.config.answers.max_backlog and not conn.closing:
+                await asyncio.sleep(0.01)
+            if conn.closing or conn.link.state is not LinkState.OPEN:
+                return sent
+            started = time.perf_counter()
+            try:
+                page = next(pages, None)
+            except StorageError as exc:
+                log.warning("cannot read an answer: %s", exc)
+                return sent
+            if page is None:
+                return sent
+            size = 0
+            for data in page:
+                self._send_on(conn, _handed_on_raw(data))
+                size += len(data)
+            conn.budget.charge(size, time.perf_counter() - started, self.clock())
+            if page:
+                self.router.count(counter, len(page))
+                sent += len(page)
+            await asyncio.sleep(0)
 
     def _own_address_record(self) -> Envelope | None:
         """Our signed address record, renewed hourly; None when there is nothing to dial."""
@@ -788,6 +853,8 @@ class Node:
         task.add_done_callback(self._tasks.discard)
 
 
-def _handed_on(envelope: Envelope) -> bytes:
-    """A kept envelope handed straight to a neighbour: one more link, within its hop limit."""
-    return envelope.with_hops(min(envelope.hops + 1, envelope.hop_limit - 1)).encode()
+def _handed_on_raw(data: bytes) -> bytes:
+    """A kept envelope (encoded) handed straight to a neighbour: one more link, within its
+    hop limit. The hop count is the first byte and outside the signature; the hop limit
+    is the fifth (mesh/envelope.py)."""
+    return bytes((max(0, min(data[0] + 1, data[4] - 1)),)) + data[1:]

@@ -26,13 +26,14 @@ it holds past its vector (the longest few), and those are not sent again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import msgpack
 
 from mesh.envelope import DestKind, Envelope, EnvelopeType
+from mesh.errors import EnvelopeError
 from mesh.identity import decode_peer_id, encode_peer_id
 from mesh.store import Store
 
@@ -49,6 +50,13 @@ MAX_SNAPSHOT_PARTS = 64
 HELD = b"held"
 #: runs one room's inventory entry names at most (the longest)
 MAX_HELD_RANGES = 8
+#: rows one step of an inventory's answer reads at most (the node yields to its loop between)
+ANSWER_PAGE_ROWS = 256
+#: rooms whose sent envelopes one link's answers remember at most (the oldest forgotten)
+MAX_SENT_ROOMS = 1024
+
+#: what one link was sent of each room: {room: {author id: highest seq sent}}
+Sent = dict[bytes, dict[str, int]]
 
 
 @dataclass(frozen=True)
@@ -123,6 +131,42 @@ def _held(theirs: dict[Any, Any]) -> dict[str, list[tuple[int, int]]]:
         ):
             held[encode_peer_id(author)] = list(zip(runs[0::2], runs[1::2], strict=False))
     return held
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """One room of an inventory: what the asker holds, whose snapshots it takes."""
+
+    room: bytes
+    have: dict[str, int]
+    trusted: set[str]
+    held: dict[str, list[tuple[int, int]]]
+
+
+def _parse_inventory(payload: bytes) -> list[_Ask]:
+    """The rooms an INVENTORY payload asks about; ValueError (or msgpack's) when malformed."""
+    body = msgpack.unpackb(payload, strict_map_key=False)
+    if not isinstance(body, dict) or len(body) > MAX_INVENTORY_ROOMS:
+        raise ValueError("malformed inventory")
+    asks = []
+    for room, theirs in body.items():
+        if not isinstance(room, bytes) or len(room) != 32 or not isinstance(theirs, dict):
+            raise ValueError("malformed inventory")
+        if len(theirs) > MAX_INVENTORY_AUTHORS:
+            raise ValueError("malformed inventory")
+        have = {
+            encode_peer_id(a): int(n)
+            for a, n in theirs.items()
+            if isinstance(a, bytes) and len(a) == 32 and isinstance(n, int)
+        }
+        trusted = theirs.get(SNAPSHOT_AUTHORS)
+        trusted_ids = (
+            {encode_peer_id(a) for a in trusted if isinstance(a, bytes) and len(a) == 32}
+            if isinstance(trusted, list)
+            else set()
+        )
+        asks.append(_Ask(room, have, trusted_ids, _held(theirs)))
+    return asks
 
 
 class RoomLog:
@@ -278,86 +322,108 @@ class RoomLog:
     def missing(self, payload: bytes, limit: int = 20_000) -> list[Envelope]:
         """The envelopes a neighbour lacks, given its inventory (oldest first per author).
 
+        All of :meth:`answer` at once (tests and tools; the node streams it).
         Raises ValueError (or a msgpack error) for a malformed inventory.
         """
-        body = msgpack.unpackb(payload, strict_map_key=False)
-        if not isinstance(body, dict) or len(body) > MAX_INVENTORY_ROOMS:
-            raise ValueError("malformed inventory")
         found: list[Envelope] = []
-        for room, theirs in body.items():
-            if not isinstance(room, bytes) or len(room) != 32 or not isinstance(theirs, dict):
-                raise ValueError("malformed inventory")
-            if len(theirs) > MAX_INVENTORY_AUTHORS:
-                raise ValueError("malformed inventory")
-            have = {
-                encode_peer_id(a): int(n)
-                for a, n in theirs.items()
-                if isinstance(a, bytes) and len(a) == 32 and isinstance(n, int)
-            }
-            trusted = theirs.get(SNAPSHOT_AUTHORS)
-            trusted_ids = (
-                {encode_peer_id(a) for a in trusted if isinstance(a, bytes) and len(a) == 32}
-                if isinstance(trusted, list)
-                else set()
-            )
-            found += self._after(room, have, trusted_ids, limit - len(found), _held(theirs))
+        for page in self.answer(payload):
+            found += [Envelope.decode(data) for data in page]
             if len(found) >= limit:
-                return found
+                return found[:limit]
         return found
+
+    def answer(
+        self, payload: bytes, sent: Sent | None = None, page_rows: int = ANSWER_PAGE_ROWS
+    ) -> Iterator[list[bytes]]:
+        """The envelopes (encoded, as kept) a neighbour lacks, given its inventory, in pages.
+
+        Each step of the iterator reads at most `page_rows` rows (the node yields
+        to its event loop between steps and charges each to the link's budget);
+        a page may be empty. With `sent`, what this link was already sent counts
+        as held, and what is sent now is added to it: the same inventory repeated
+        is answered with nothing. Raises ValueError (or a msgpack error) at once
+        for a malformed inventory.
+        """
+        return self._pages(_parse_inventory(payload), sent, page_rows)
 
     def after(self, room: bytes, vector: Vector) -> list[Envelope]:
         """What the log holds of a room past `vector` (any number of authors), oldest first
         per author: a node's own replay of what it has not applied yet."""
-        return self._after(room, {encode_peer_id(a): n for a, n in vector.items()}, set(), None)
+        ask = _Ask(room, {encode_peer_id(a): n for a, n in vector.items()}, set(), {})
+        return [Envelope.decode(d) for page in self._pages([ask], None, 1024) for d in page]
 
-    def _after(
-        self,
-        room: bytes,
-        have: dict[str, int],
-        trusted: set[str],
-        limit: int | None,
-        held: dict[str, list[tuple[int, int]]] | None = None,
-    ) -> list[Envelope]:
-        rows = self.store.query(
-            "SELECT author, seq, envelope FROM room_log WHERE room_id = ? ORDER BY author, seq",
-            (encode_peer_id(room),),
-        )
-        if trusted:
-            rows = self._without_covered(rows, trusted)
-        found: list[Envelope] = []
-        held = held or {}
-        for row in rows:
-            seq = row["seq"]
-            if seq > have.get(row["author"], 0) and not any(
-                first <= seq <= last for first, last in held.get(row["author"], ())
-            ):
-                found.append(Envelope.decode(row["envelope"]))
-                if limit is not None and len(found) >= limit:
+    def _pages(self, asks: list[_Ask], sent: Sent | None, page_rows: int) -> Iterator[list[bytes]]:
+        for ask in asks:
+            room_id = encode_peer_id(ask.room)
+            already: dict[str, int] = {}
+            if sent is not None:
+                if ask.room not in sent and len(sent) >= MAX_SENT_ROOMS:
+                    del sent[next(iter(sent))]  # the oldest room this link asked for
+                already = sent.setdefault(ask.room, {})
+            have = dict(ask.have)
+            for author, n in already.items():
+                if n > have.get(author, 0):
+                    have[author] = n
+            skip: set[tuple[str, int]] = set()
+            if ask.trusted:
+                skip = yield from self._covered(room_id, ask.trusted, page_rows)
+            author, seq = "", 0
+            while True:
+                rows = self.store.query(
+                    "SELECT author, seq, envelope FROM room_log WHERE room_id = ? AND"
+                    " (author > ? OR (author = ? AND seq > ?)) ORDER BY author, seq LIMIT ?",
+                    (room_id, author, author, seq, page_rows),
+                )
+                if not rows:
                     break
-        return found
+                page: list[bytes] = []
+                for row in rows:
+                    author, seq = row["author"], row["seq"]
+                    floor = have.get(author, 0)
+                    if seq <= floor:
+                        seq = floor  # jump past what it holds: the next read starts there
+                        break
+                    if (author, seq) in skip or any(
+                        first <= seq <= last for first, last in ask.held.get(author, ())
+                    ):
+                        continue
+                    page.append(row["envelope"])
+                    if sent is not None and seq > already.get(author, 0):
+                        already[author] = seq
+                yield page
 
-    def _without_covered(
-        self, rows: list[dict[str, Any]], trusted: set[str]
-    ) -> list[dict[str, Any]]:
-        """The rows minus the NOTE envelopes that the best snapshot of their note covers.
+    def _covered(
+        self, room_id: str, trusted: set[str], page_rows: int
+    ) -> Generator[list[bytes], None, set[tuple[str, int]]]:
+        """The (author, seq) of the NOTE envelopes that the best snapshot of their note
+        covers, read in pages (yielding an empty page after each).
 
         Per note, the best snapshot is the complete one (every part here) by a
-        trusted author that covers most; its own parts are kept.
+        trusted author that covers most; its own parts are not covered.
         """
-        notes: dict[int, bytes] = {}  # row index -> note id, for NOTE rows
+        notes: list[tuple[str, int, bytes]] = []
         parts: dict[tuple[bytes, str, int], dict[int, SnapshotHeader]] = {}
-        for i, row in enumerate(rows):
-            envelope = Envelope.decode(row["envelope"])
-            if envelope.type != EnvelopeType.NOTE:
-                continue
-            try:
-                note, snap = note_header(envelope.payload)
-            except ValueError:
-                continue  # not ours to judge: members refuse it and count it
-            notes[i] = note
-            if snap is not None and row["author"] in trusted:
-                base = row["seq"] - snap.part
-                parts.setdefault((note, row["author"], base), {})[snap.part] = snap
+        author, seq = "", 0
+        while True:
+            rows = self.store.query(
+                "SELECT author, seq, envelope FROM room_log WHERE room_id = ? AND"
+                " (author > ? OR (author = ? AND seq > ?)) ORDER BY author, seq LIMIT ?",
+                (room_id, author, author, seq, page_rows),
+            )
+            if not rows:
+                break
+            for row in rows:
+                author, seq, data = row["author"], row["seq"], row["envelope"]
+                if data[2] != EnvelopeType.NOTE:  # the type byte: no need to decode others
+                    continue
+                try:
+                    note, snap = note_header(Envelope.decode(data).payload)
+                except (ValueError, EnvelopeError):
+                    continue  # not ours to judge: members refuse it and count it
+                notes.append((author, seq, note))
+                if snap is not None and author in trusted:
+                    parts.setdefault((note, author, seq - snap.part), {})[snap.part] = snap
+            yield []
         # note -> (score, author, base, parts, covers)
         best: dict[bytes, tuple[int, str, int, int, Vector]] = {}
         for (note, author, base), got in parts.items():
@@ -370,22 +436,15 @@ class RoomLog:
             score = sum(first.covers.values())
             if note not in best or score > best[note][0]:
                 best[note] = (score, author, base, first.parts, first.covers)
-        if not best:
-            return rows
-        covered = {
-            note: ({encode_peer_id(a): n for a, n in covers.items()}, author, base, count)
-            for note, (_, author, base, count, covers) in best.items()
-        }
-        kept = []
-        for i, row in enumerate(rows):
-            note_id = notes.get(i)
-            if note_id is not None and note_id in covered:
-                covers, author, base, count = covered[note_id]
-                own_part = row["author"] == author and base <= row["seq"] < base + count
-                if not own_part and row["seq"] <= covers.get(row["author"], 0):
-                    continue  # in the snapshot
-            kept.append(row)
-        return kept
+        skip: set[tuple[str, int]] = set()
+        for author, seq, note in notes:
+            if note not in best:
+                continue
+            _, by, base, count, covers = best[note]
+            own_part = author == by and base <= seq < base + count
+            if not own_part and seq <= covers.get(decode_peer_id(author), 0):
+                skip.add((author, seq))
+        return skip
 
     def status(self) -> dict[str, Any]:
         row = self.store.query("SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS b FROM room_log")[0]

@@ -22,4 +22,11 @@ class NoteUsageError(NoteError, UsageError):
 
 
 class NoteUpdateError(NoteError):
-    """A remote note update failed decryption or could not be applied."""
+    """A remote note update failed decryption or could not be applied.
+
+    `reason` is the short name its refusal is counted under (``notes_rejected_<reason>``).
+    """
+
+    def __init__(self, message: str, reason: str = "other") -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -68,6 +68,7 @@ class Inbox:
                 item = self.open_envelope(envelope)
             except (NoteUpdateError, ChatError) as exc:
                 self.notes._count("notes_rejected")
+                self.notes._count(f"notes_rejected_{exc.reason}")
                 log.info("note update rejected: %s", exc)
                 continue
             if item is not None and (item.conv_id, item.author_id, item.seq) not in seen:
@@ -127,8 +128,20 @@ class Inbox:
             return None
         fields = payload.decode_payload(envelope.payload)
         if envelope.author not in state.members and envelope.author not in state.departed:
-            raise NoteUpdateError("note update from someone who was never a member")
+            raise NoteUpdateError(
+                "note update from someone who was never a member", reason="not_member"
+            )
+        if not state.counts(envelope.author, envelope.seq):
+            raise NoteUpdateError(
+                "note update from a departed member, past the cut of its departure",
+                reason="after_removal",
+            )
+        if not payload.belongs(room, fields.note):
+            raise NoteUpdateError("note update names a note of another room", reason="wrong_room")
         note_id = encode_peer_id(fields.note)
+        stored = self.store.query("SELECT room_id FROM notes WHERE note_id = ?", (note_id,))
+        if stored and stored[0]["room_id"] != conv_id:
+            raise NoteUpdateError("note update names a note of another room", reason="wrong_room")
         covered = self.notes.snapshots.covered_of(note_id)
         if fields.snapshot is None and envelope.seq <= covered.get(author_id, 0):
             # a snapshot we applied holds it already

@@ -41,7 +41,6 @@ from mesh.chat import Chat
 from mesh.envelope import DestKind, Envelope, EnvelopeType
 from mesh.identity import decode_peer_id, encode_peer_id
 from mesh.listeners import Listeners
-from mesh.senderkey import new_chain_key
 from mesh.store import Store, run_script
 
 log = logging.getLogger("meshnotes.notes")
@@ -176,7 +175,7 @@ class Notes:
         state = self.chat.rooms.state(conv_id)
         if self.identity.public_key not in state.members:
             raise NoteUsageError("you are not a member of that room")
-        note_id = encode_peer_id(new_chain_key())
+        note_id = encode_peer_id(payload.new_note_id(state.room_id))
         now = self.node.clock()
         self.store.execute(
             "INSERT INTO notes (note_id, room_id, title, created_at, updated_at)"

@@ -3,6 +3,10 @@
 Payload: msgpack ``[note_id (32 bytes), epoch, sealed update]``; a snapshot
 part (the note's whole state, cut into parts) adds ``[part, parts, covers]``,
 the per-author sequence vector the state includes (see mesh/roomlog.py).
+A note id binds the note to its room for good: 16 random bytes, then the
+first 16 bytes of BLAKE2b-256 over (room id, those random bytes)
+(:func:`new_note_id`, :func:`belongs`), so a note id copied into another
+room's envelope is refused by anyone, key or no key.
 The update is sealed with the room's document key of its epoch
 (XChaCha20-Poly1305); the header — room, note, epoch, author, sequence, and a
 snapshot part's fourth field — is the associated data.
@@ -10,6 +14,8 @@ snapshot part's fourth field — is the associated data.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import struct
 from dataclasses import dataclass
 
@@ -45,6 +51,17 @@ class Fields:
     epoch: int
     sealed: bytes
     snapshot: SnapshotHeader | None
+
+
+def new_note_id(room: bytes, nonce: bytes | None = None) -> bytes:
+    """A fresh note id of `room` (random unless `nonce`, 16 bytes, is given)."""
+    nonce = os.urandom(16) if nonce is None else nonce
+    return nonce + hashlib.blake2b(room + nonce, digest_size=32).digest()[:16]
+
+
+def belongs(room: bytes, note: bytes) -> bool:
+    """Whether a note id was made for `room`."""
+    return len(note) == 32 and new_note_id(room, note[:16]) == note
 
 
 def aad(

@@ -68,4 +68,11 @@ class EnvelopeError(ProtocolError):
 
 
 class ChatError(ProtocolError):
-    """A chat, receipt or membership message failed decoding, decryption or a membership check."""
+    """A chat, receipt or membership message failed decoding, decryption or a membership check.
+
+    `reason` is the short name its refusal is counted under (``control_rejected_<reason>``).
+    """
+
+    def __init__(self, message: str, reason: str = "other") -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -1,11 +1,18 @@
 """Rooms: creating them, inviting, joining and removing members, and the events that say so.
 
-The membership rules live in :mod:`mesh.room` (a fold over signed events);
-this module stores the events, keeps each conversation's state column in step,
-and sends events to the members who must learn of them (pairwise-boxed
-control messages, through the outbox). The admin passes every event it
-learns on to all members, so members who joined at the same time learn of
-each other, and sends a joiner the whole history of events.
+The membership rules live in :mod:`mesh.room` (a fold over signed events
+hash-linked back to the room's genesis); this module stores the events, keeps
+each conversation's state column in step, and sends events to the members who
+must learn of them (pairwise-boxed control messages, through the outbox). The
+admin passes every event it learns on to all members, so members who joined at
+the same time learn of each other, and sends a joiner the whole history.
+
+What it refuses, and counts (``control_rejected_<reason>``): events for a room
+whose genesis this node does not hold (`unknown_room`), events whose author
+lacks the power for them even in its own past (`no_power`), events that follow
+unknown events when the sender is not in the room or too many wait already
+(`unknown_parent`), invitations whose events do not make the sender the admin
+and us an invitee (`not_admin`).
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from mesh.senderkey import new_chain_key
 from mesh.store import Store
 
 MAX_NAME = 100
+#: events one room keeps that wait for events not known here (from peers in the room)
+MAX_WAITING = 64
 
 
 class Rooms:
@@ -80,11 +89,21 @@ class Rooms:
         cached = self._states.get(conv_id)
         if cached is not None:
             return cached
-        rows = self.store.query("SELECT signed FROM room_events WHERE conv_id = ?", (conv_id,))
-        state = fold(decode_peer_id(conv_id), [RoomEvent.decode(r["signed"]) for r in rows])
+        state = fold(decode_peer_id(conv_id), self._events(conv_id))
         if not self.store.db.conn.in_transaction:
             self._states[conv_id] = state
         return state
+
+    def _events(self, conv_id: str) -> list[RoomEvent]:
+        """The room's stored events; ones of an older format (before rooms were bound to
+        their genesis) no longer decode and are left out."""
+        events = []
+        for row in self.store.query("SELECT signed FROM room_events WHERE conv_id = ?", (conv_id,)):
+            try:
+                events.append(RoomEvent.decode(row["signed"]))
+            except ChatError:
+                continue
+        return events
 
     def joined(self) -> list[bytes]:
         """The ids of the rooms this peer is a member of."""
@@ -102,9 +121,8 @@ class Rooms:
         name = name.strip()
         if not 0 < len(name) <= MAX_NAME:
             raise UsageError(f"a room name has 1..{MAX_NAME} characters")
-        room_id = new_chain_key()  # 32 random bytes
-        conv_id = encode_peer_id(room_id)
-        event = RoomEvent.create(self.identity, room_id, "create", self._now_ms(), name=name)
+        event = RoomEvent.genesis(self.identity, self._now_ms(), name, new_chain_key())
+        conv_id = encode_peer_id(event.room_id)
         with self.store.atomic():
             self.store.execute(
                 "INSERT INTO conversations (conv_id, kind, name, state, epoch, created_at)"
@@ -123,7 +141,7 @@ class Rooms:
             raise UsageError("only the room's admin can invite")
         if key in state.members:
             raise UsageError(f"{encode_peer_id(key)[:8]} is already a member")
-        event = RoomEvent.create(self.identity, state.room_id, "invite", self._now_ms(), target=key)
+        event = self._event(state, "invite", target=key)
         now = self.node.clock()
         with self.store.atomic():
             self._store_event(conv_id, event)
@@ -148,7 +166,8 @@ class Rooms:
             raise UsageError(f"{encode_peer_id(key)[:8]} is not in the room")
         if key == self.identity.public_key:
             raise UsageError("the admin cannot remove itself")
-        event = RoomEvent.create(self.identity, state.room_id, "remove", self._now_ms(), target=key)
+        # its room envelopes up to the last one we hold count; any later one is refused
+        event = self._event(state, "remove", target=key, cut=self._last_seq(state.room_id, key))
         now = self.node.clock()
         with self.store.atomic():
             self._store_event(conv_id, event)
@@ -179,18 +198,43 @@ class Rooms:
         if me not in state.members:
             raise UsageError("you are not a member of that room")
         if me == state.admin:
-            raise UsageError("the admin cannot leave the room")
-        event = RoomEvent.create(self.identity, state.room_id, "leave", self._now_ms())
+            raise UsageError("the admin cannot leave the room; hand the room over first")
+        event = self._event(state, "leave", cut=self._last_seq(state.room_id, me))
         with self.store.atomic():
             self._store_event(conv_id, event)
             self._broadcast_event(state, event, self.node.clock())
         self.wake()
         return {"room_id": conv_id, "state": "left"}
 
-    def _join(self, conv_id: str, state: RoomState, now: float) -> None:
-        event = RoomEvent.create(
-            self.identity, state.room_id, "join", self._now_ms(), target=self.identity.public_key
+    def hand_over(self, room: str, peer: str) -> dict[str, Any]:
+        """Make a member the room's admin (the admin only); this peer stays a member."""
+        conv_id = self.resolve(room)
+        key = self.contacts.resolve(peer)
+        state = self.state(conv_id)
+        if state.admin != self.identity.public_key:
+            raise UsageError("only the room's admin can hand the room over")
+        if key not in state.members or key == self.identity.public_key:
+            raise UsageError(f"{encode_peer_id(key)[:8]} is not another member of the room")
+        event = self._event(state, "admin", target=key)
+        with self.store.atomic():
+            self._store_event(conv_id, event)
+            self._broadcast_event(state, event, self.node.clock())
+        self.wake()
+        return {"room_id": conv_id, "admin": encode_peer_id(key)}
+
+    def _event(self, state: RoomState, kind: str, target: bytes = b"", cut: int = 0) -> RoomEvent:
+        """A new event of ours that follows every event we know of the room."""
+        return RoomEvent.make(
+            self.identity, state.room_id, kind, self._now_ms(), state.heads[-16:], target, cut
         )
+
+    def _last_seq(self, room_id: bytes, author: bytes) -> int:
+        """The last of `author`'s room envelopes this node holds with none missing before it."""
+        roomlog = self.node.roomlog
+        return roomlog.vector(room_id).get(author, 0) if roomlog is not None else 0
+
+    def _join(self, conv_id: str, state: RoomState, now: float) -> None:
+        event = self._event(state, "join")
         with self.store.atomic():
             self._store_event(conv_id, event)
             self._broadcast_event(state, event, now)
@@ -215,6 +259,18 @@ class Rooms:
                 }
             )
         return result
+
+    def _check_event(self, before: RoomState, event: RoomEvent, sender: bytes) -> None:
+        """Raise ChatError for an event not to be kept: one whose author lacks the power
+        for it in its own past, or one that follows unknown events, unless a peer of the
+        room sent it and few wait already."""
+        after = fold(before.room_id, [*before.applied, *before.refused, *before.waiting, event])
+        if any(e.event_id == event.event_id for e in after.powerless):
+            raise ChatError(f"{event.kind} event by a peer without the power", reason="no_power")
+        if any(e.event_id == event.event_id for e in after.waiting):
+            in_room = sender in before.members or sender in before.invited
+            if not in_room or len(before.waiting) >= MAX_WAITING:
+                raise ChatError("event that follows events not known here", reason="unknown_parent")
 
     def _store_event(self, conv_id: str, event: RoomEvent) -> bool:
         """Store an event (in the caller's transaction) and refresh the conversation's state."""
@@ -272,8 +328,12 @@ class Rooms:
                 raise ChatError("malformed invitation")
             events = [RoomEvent.decode(s) for s in signed if isinstance(s, bytes)]
             state = fold(room_id, events)
+            if not state.known:
+                raise ChatError("invitation to a room without its genesis", reason="unknown_room")
             if state.admin != sender or self.identity.public_key not in state.invited:
-                raise ChatError("invitation not from the admin, or not for us")
+                raise ChatError("invitation not from the admin, or not for us", reason="not_admin")
+            refused = {e.event_id for e in state.powerless + state.waiting}
+            events = [e for e in events if e.event_id not in refused]
             with self.store.atomic():
                 self.store.execute(
                     "INSERT OR IGNORE INTO conversations (conv_id, kind, name, state, epoch,"
@@ -294,11 +354,14 @@ class Rooms:
             return conv_id
         if kind == "event":
             if self.conversation(conv_id) is None:
-                raise ChatError("event for an unknown room")
+                raise ChatError("event for an unknown room", reason="unknown_room")
             event = RoomEvent.decode(body.get("event", b""))
             if event.room_id != room_id:
-                raise ChatError("event for another room")
+                raise ChatError("event for another room", reason="malformed")
             before = self.state(conv_id)
+            if not before.known:
+                raise ChatError("event for a room whose genesis we lack", reason="unknown_room")
+            self._check_event(before, event, sender)
             with self.store.atomic():
                 added = self._store_event(conv_id, event)
             after = self.state(conv_id)
@@ -354,7 +417,9 @@ class Rooms:
     def _receive_document_keys(self, sender: bytes, conv_id: str, keys: object) -> str:
         state = self.state(conv_id)
         if state.admin != sender or self.identity.public_key not in state.members:
-            raise ChatError("document keys not from the admin, or not for a member")
+            raise ChatError(
+                "document keys not from the admin, or not for a member", reason="not_admin"
+            )
         valid = isinstance(keys, list) and all(
             isinstance(pair, list)
             and len(pair) == 2
@@ -365,7 +430,7 @@ class Rooms:
             for pair in keys
         )
         if not valid or not isinstance(keys, list):
-            raise ChatError("malformed document keys")
+            raise ChatError("malformed document keys", reason="malformed")
         with self.store.atomic():
             for epoch, key in keys:
                 self.store.execute(
@@ -376,8 +441,9 @@ class Rooms:
         return conv_id
 
     def _send_events(self, conv_id: str, peer: bytes, now: float) -> None:
+        """Every stored event of the room, so the peer holds the whole graph."""
         state = self.state(conv_id)
-        for event in state.applied:
+        for event in self._events(conv_id):
             self.send_control(
                 peer, {"k": "event", "room": state.room_id, "event": event.signed}, now
             )

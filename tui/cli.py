@@ -196,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     q = rooms.add_parser("join", help="accept a pending invitation")
     q.add_argument("room", metavar="ROOM")
     q.set_defaults(func=cmd_room_join)
+    q = rooms.add_parser("handover", help="make another member the room's admin (admin only)")
+    q.add_argument("room", metavar="ROOM")
+    q.add_argument("peer", metavar="PEER")
+    q.set_defaults(func=cmd_room_handover)
     q = rooms.add_parser("leave", help="leave a room (not its admin); starts a new key epoch")
     q.add_argument("room", metavar="ROOM")
     q.set_defaults(func=cmd_room_leave)
@@ -480,6 +484,14 @@ def cmd_room_remove(args: argparse.Namespace, home: Home) -> int:
 def cmd_room_join(args: argparse.Namespace, home: Home) -> int:
     result = control.call(home.control_socket, "room.join", {"room": args.room})
     print(f"joined {result['room_id']}")
+    return 0
+
+
+def cmd_room_handover(args: argparse.Namespace, home: Home) -> int:
+    result = control.call(
+        home.control_socket, "room.handover", {"room": args.room, "peer": args.peer}
+    )
+    print(f"{result['admin']} is now the admin of {result['room_id']}")
     return 0
 
 

@@ -34,6 +34,7 @@ import pycrdt
 from crdt.bridge import YjsBridge
 from crdt.errors import NoteError
 from crdt.notes import Notes, _aad
+from crdt.payload import new_note_id
 from crdt.service import NotesService
 from mesh.chat import Chat, dm_conversation_id
 from mesh.daemon import Daemon
@@ -625,7 +626,7 @@ class NotePayload(Target):
         text = doc.get("body", type=pycrdt.Text)
         text += "hello fuzz"
         self.valid_update = bytes(doc.get_update())
-        self.notes_ids = [bytes([i]) * 32 for i in range(1, 4)]
+        self.notes_ids = [new_note_id(self.room, bytes([i]) * 16) for i in range(1, 4)]
         self.seq = 0
 
     def generate(self, rng: random.Random) -> tuple[str, Any]:

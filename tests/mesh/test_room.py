@@ -1,4 +1,4 @@
-"""Tests for mesh.room: the membership fold rules and strict decoding of signed events."""
+"""Tests for mesh.room: the authority rules of the membership fold and strict decoding of events."""
 
 from __future__ import annotations
 
@@ -13,203 +13,301 @@ from hypothesis import strategies as st
 
 from mesh.errors import ChatError
 from mesh.identity import Identity
-from mesh.room import MAX_EVENT_SIZE, MAX_NAME, RoomEvent, RoomState, fold
+from mesh.room import MAX_EVENT_SIZE, MAX_NAME, MAX_PREV, RoomEvent, RoomState, fold
 
 ADMIN = Identity.from_seed(bytes(range(32)))
 BOB = Identity.from_seed(bytes(range(32, 64)))
 CAROL = Identity.from_seed(bytes(range(64, 96)))
 MALLORY = Identity.from_seed(bytes(range(96, 128)))
-ROOM = bytes(range(0xA0, 0xC0))
-OTHER_ROOM = bytes(range(0xC0, 0xE0))
 T = 1_700_000_000_000
+GENESIS = RoomEvent.genesis(ADMIN, T, "garden", bytes(range(0xA0, 0xC0)))
+ROOM = GENESIS.room_id
 
 
-def ev(who: Identity, kind: str, ts: int, target: Identity | None = None, **kw: Any) -> RoomEvent:
-    tgt = target.public_key if target is not None else b""
-    return RoomEvent.create(who, kw.pop("room", ROOM), kind, T + ts, target=tgt, **kw)
+class Log:
+    """A room's events as their authors write them: each follows the heads known so far."""
+
+    def __init__(self, *events: RoomEvent) -> None:
+        self.events = [GENESIS, *events]
+
+    def add(
+        self,
+        who: Identity,
+        kind: str,
+        target: Identity | None = None,
+        ts: int = 0,
+        prev: list[bytes] | None = None,
+        cut: int = 0,
+    ) -> RoomEvent:
+        heads = fold(ROOM, self.events).heads if prev is None else prev
+        tgt = target.public_key if target is not None else b""
+        event = RoomEvent.make(who, ROOM, kind, T + ts, heads, target=tgt, cut=cut)
+        self.events.append(event)
+        return event
+
+    def state(self) -> RoomState:
+        return fold(ROOM, self.events)
 
 
-def create(ts: int = 0) -> RoomEvent:
-    return ev(ADMIN, "create", ts, name="garden")
-
-
-def invite(who: Identity, ts: int, by: Identity = ADMIN) -> RoomEvent:
-    return ev(by, "invite", ts, who)
-
-
-def join(who: Identity, ts: int) -> RoomEvent:
-    return ev(who, "join", ts, who)
+def base() -> Log:
+    """A room where bob is a member and carol an invitee, at epoch 0."""
+    log = Log()
+    log.add(ADMIN, "invite", BOB, 1)
+    log.add(BOB, "join", ts=2)
+    log.add(ADMIN, "invite", CAROL, 3)
+    return log
 
 
 def membership(state: RoomState) -> tuple[Any, ...]:
-    """What the fold decides, without the bookkeeping list of applied events."""
+    """What the fold decides, without the bookkeeping lists."""
     return (
         state.admin,
         state.name,
         frozenset(state.members),
         frozenset(state.invited),
         frozenset(state.departed),
+        tuple(sorted(state.cuts.items())),
         state.epoch,
     )
 
 
-#: a room where bob is a member and carol an invitee, at epoch 0
-BASE = [create(0), invite(BOB, 1), join(BOB, 2), invite(CAROL, 3)]
+# --- the genesis binds the room to its creator ------------------------------------------
 
 
-# --- fold rules -----------------------------------------------------------------------
-
-
-def test_create_makes_its_author_admin_and_member() -> None:
-    state = fold(ROOM, [create()])
-    assert state.admin == ADMIN.public_key
-    assert state.name == "garden"
+def test_the_room_id_is_the_genesis_id_and_its_author_the_admin() -> None:
+    state = fold(ROOM, [GENESIS])
+    assert GENESIS.event_id == ROOM
+    assert state.admin == ADMIN.public_key and state.name == "garden"
     assert state.members == {ADMIN.public_key}
     assert (state.invited, state.departed, state.epoch) == (set(), set(), 0)
+    assert state.heads == [ROOM]
 
 
-def test_a_second_create_is_ignored() -> None:
-    state = fold(ROOM, [create(0), ev(BOB, "create", 1, name="mine")])
-    assert (state.admin, state.name) == (ADMIN.public_key, "garden")
-    assert state.members == {ADMIN.public_key}
+def test_a_stranger_cannot_make_a_genesis_for_a_known_room_id() -> None:
+    # the takeover seen in the field: a create with a very early timestamp
+    forged = RoomEvent.genesis(MALLORY, 0, "garden", bytes(range(0xA0, 0xC0)))
+    assert forged.room_id != ROOM
+    log = base()
+    state = fold(ROOM, [*log.events, forged])
+    assert membership(state) == membership(log.state())
+    assert fold(ROOM, [forged]).admin is None
 
 
-def test_a_create_with_a_target_is_ignored() -> None:
-    state = fold(ROOM, [ev(ADMIN, "create", 0, BOB, name="garden")])
+def test_nothing_counts_in_a_room_whose_genesis_is_missing() -> None:
+    log = base()
+    state = fold(ROOM, log.events[1:])
     assert state.admin is None and state.members == set()
+    assert not state.known
+    assert len(state.waiting) == 3
 
 
-def test_only_the_admin_can_invite() -> None:
-    state = fold(ROOM, [*BASE, invite(MALLORY, 10, by=BOB), invite(MALLORY, 11, by=MALLORY)])
-    assert MALLORY.public_key not in state.invited
+def test_events_that_follow_unknown_events_wait_for_them() -> None:
+    log = base()
+    join = log.add(CAROL, "join", ts=4)
+    state = fold(ROOM, [GENESIS, join])  # the invitation has not arrived
+    assert CAROL.public_key not in state.members
+    assert state.waiting == [join]
+    assert CAROL.public_key in log.state().members
+
+
+# --- powers -------------------------------------------------------------------------------
 
 
 def test_the_admin_invites_and_the_invitee_joins() -> None:
-    state = fold(ROOM, BASE)
+    state = base().state()
     assert state.members == {ADMIN.public_key, BOB.public_key}
     assert state.invited == {CAROL.public_key}
     assert state.epoch == 0
 
 
-def test_a_join_without_an_invite_is_ignored() -> None:
-    state = fold(ROOM, [*BASE, join(MALLORY, 10)])
-    assert MALLORY.public_key not in state.members
+def test_only_the_admin_can_invite() -> None:
+    log = base()
+    by_member = log.add(BOB, "invite", MALLORY, 10)
+    by_stranger = log.add(MALLORY, "invite", MALLORY, 11)
+    state = log.state()
+    assert MALLORY.public_key not in state.invited
+    assert {e.event_id for e in state.powerless} == {by_member.event_id, by_stranger.event_id}
 
 
-def test_removing_a_member_starts_a_new_epoch() -> None:
-    state = fold(ROOM, [*BASE, ev(ADMIN, "remove", 10, BOB)])
+def test_a_join_without_an_invite_is_refused() -> None:
+    log = base()
+    log.add(MALLORY, "join", ts=10)
+    assert MALLORY.public_key not in log.state().members
+
+
+def test_removing_a_member_starts_a_new_epoch_and_records_its_cut() -> None:
+    log = base()
+    log.add(ADMIN, "remove", BOB, 10, cut=7)
+    state = log.state()
     assert state.members == {ADMIN.public_key}
     assert state.departed == {BOB.public_key}
     assert state.epoch == 1
+    assert state.cuts == {BOB.public_key: 7}
+    assert state.counts(BOB.public_key, 7) and not state.counts(BOB.public_key, 8)
+    assert state.counts(ADMIN.public_key, 10**6)
+    assert not state.counts(MALLORY.public_key, 1)
 
 
 def test_removing_an_invitee_does_not_start_a_new_epoch() -> None:
-    state = fold(ROOM, [*BASE, ev(ADMIN, "remove", 10, CAROL)])
-    assert state.invited == set()
-    assert state.departed == {CAROL.public_key}
+    log = base()
+    log.add(ADMIN, "remove", CAROL, 10)
+    state = log.state()
+    assert state.invited == set() and state.departed == {CAROL.public_key}
     assert state.epoch == 0
-    # and the removed invitee can no longer join
-    later = fold(ROOM, [*BASE, ev(ADMIN, "remove", 10, CAROL), join(CAROL, 11)])
-    assert CAROL.public_key not in later.members
+    log.add(CAROL, "join", ts=11)
+    assert CAROL.public_key not in log.state().members
 
 
 def test_only_the_admin_can_remove() -> None:
-    state = fold(ROOM, [*BASE, join(CAROL, 4), ev(BOB, "remove", 10, CAROL)])
-    assert CAROL.public_key in state.members
-    assert state.epoch == 0
-
-
-def test_removing_a_stranger_changes_nothing() -> None:
-    state = fold(ROOM, [*BASE, ev(ADMIN, "remove", 10, MALLORY)])
-    assert membership(state) == membership(fold(ROOM, BASE))
+    log = base()
+    log.add(CAROL, "join", ts=4)
+    log.add(BOB, "remove", CAROL, 10)
+    state = log.state()
+    assert CAROL.public_key in state.members and state.epoch == 0
 
 
 def test_leaving_starts_a_new_epoch() -> None:
-    state = fold(ROOM, [*BASE, ev(BOB, "leave", 10)])
+    log = base()
+    log.add(BOB, "leave", ts=10, cut=3)
+    state = log.state()
     assert state.members == {ADMIN.public_key}
-    assert state.departed == {BOB.public_key}
+    assert state.departed == {BOB.public_key} and state.cuts == {BOB.public_key: 3}
     assert state.epoch == 1
 
 
 def test_an_invitee_cannot_leave() -> None:
-    state = fold(ROOM, [*BASE, ev(CAROL, "leave", 10)])
-    assert state.invited == {CAROL.public_key}
-    assert state.epoch == 0
+    log = base()
+    log.add(CAROL, "leave", ts=10)
+    state = log.state()
+    assert state.invited == {CAROL.public_key} and state.epoch == 0
 
 
 def test_every_departure_counts_an_epoch() -> None:
-    events = [*BASE, join(CAROL, 4), ev(BOB, "leave", 10), ev(ADMIN, "remove", 11, CAROL)]
-    assert fold(ROOM, events).epoch == 2
+    log = base()
+    log.add(CAROL, "join", ts=4)
+    log.add(BOB, "leave", ts=10)
+    log.add(ADMIN, "remove", CAROL, 11)
+    assert log.state().epoch == 2
 
 
 def test_the_admin_cannot_be_removed_or_leave() -> None:
-    state = fold(ROOM, [*BASE, ev(ADMIN, "remove", 10, ADMIN), ev(ADMIN, "leave", 11)])
-    assert state.admin == ADMIN.public_key
-    assert ADMIN.public_key in state.members
+    log = base()
+    log.add(ADMIN, "remove", ADMIN, 10)
+    log.add(ADMIN, "leave", ts=11)
+    state = log.state()
+    assert state.admin == ADMIN.public_key and ADMIN.public_key in state.members
     assert state.epoch == 0
 
 
 def test_a_departed_member_can_be_invited_back() -> None:
-    events = [*BASE, ev(ADMIN, "remove", 10, BOB), invite(BOB, 11), join(BOB, 12)]
-    state = fold(ROOM, events)
+    log = base()
+    log.add(ADMIN, "remove", BOB, 10)
+    log.add(ADMIN, "invite", BOB, 11)
+    log.add(BOB, "join", ts=12)
+    state = log.state()
     assert BOB.public_key in state.members
-    assert state.departed == set()
+    assert state.departed == set() and state.cuts == {}
     assert state.epoch == 1  # rejoining does not undo the departure's epoch
 
 
-def test_nothing_counts_in_a_room_that_was_never_created() -> None:
-    state = fold(ROOM, [invite(BOB, 1), join(BOB, 2), ev(BOB, "leave", 3)])
-    assert state.admin is None
-    assert (state.members, state.invited, state.departed, state.epoch) == (set(), set(), set(), 0)
-    assert state.applied == []
+def test_the_admin_hands_the_room_over_explicitly() -> None:
+    log = base()
+    log.add(ADMIN, "admin", BOB, 10)
+    log.add(ADMIN, "invite", MALLORY, 11)  # no longer the admin's to do
+    log.add(BOB, "invite", MALLORY, 12)
+    log.add(ADMIN, "leave", ts=13)  # an ordinary member now, free to leave
+    state = log.state()
+    assert state.admin == BOB.public_key
+    assert state.invited == {CAROL.public_key, MALLORY.public_key}
+    assert state.departed == {ADMIN.public_key} and state.epoch == 1
 
 
-def test_events_timestamped_before_the_create_wait_for_it() -> None:
-    # clocks differ: an invite stamped before the create is retried once the room exists
-    state = fold(ROOM, [create(100), invite(BOB, 1)])
-    assert state.invited == {BOB.public_key}
-    assert [e.kind for e in state.applied] == ["create", "invite"]
+def test_the_room_can_only_go_to_a_member() -> None:
+    log = base()
+    log.add(ADMIN, "admin", CAROL, 10)  # an invitee
+    log.add(ADMIN, "admin", MALLORY, 11)  # a stranger
+    assert log.state().admin == ADMIN.public_key
 
 
-def test_a_join_stamped_before_its_invite_still_applies() -> None:
-    state = fold(ROOM, [create(0), join(BOB, 5), invite(BOB, 10)])
-    assert BOB.public_key in state.members
-    assert [e.kind for e in state.applied] == ["create", "invite", "join"]
+# --- timestamps and concurrency -------------------------------------------------------------
+
+
+def test_a_timestamp_never_grants_power() -> None:
+    log = base()
+    head = log.state().heads
+    log.add(ADMIN, "remove", BOB, 10, cut=5)
+    # bob, removed, writes a leave stamped long before, naming only what came before
+    # the removal, with a cut that would keep its later edits
+    log.add(BOB, "leave", ts=-(10**9), prev=head, cut=10**9)
+    state = log.state()
+    assert state.departed == {BOB.public_key}
+    assert state.cuts == {BOB.public_key: 5}
+    assert state.epoch == 1
+
+
+def test_an_event_counts_only_if_its_author_had_the_power_in_its_own_past() -> None:
+    log = base()
+    head = log.state().heads
+    # mallory joins naming only events before any invitation of hers ...
+    join = log.add(MALLORY, "join", ts=20, prev=head)
+    # ... and is invited afterwards, concurrently: her join does not count
+    log.add(ADMIN, "invite", MALLORY, 10)
+    state = log.state()
+    assert MALLORY.public_key in state.invited and MALLORY.public_key not in state.members
+    assert join in state.powerless
+
+
+def test_a_concurrent_hand_over_and_removal_resolve_the_same_everywhere() -> None:
+    log = base()
+    log.add(CAROL, "join", ts=4)
+    head = log.state().heads
+    log.add(ADMIN, "admin", BOB, 10, prev=head)
+    log.add(BOB, "remove", CAROL, 11)  # the new admin, after the hand-over
+    log.add(ADMIN, "remove", BOB, 9, prev=head)  # the old admin, concurrently
+    states = {
+        membership(fold(ROOM, random.Random(i).sample(log.events, len(log.events))))
+        for i in range(20)
+    }
+    assert len(states) == 1
 
 
 def test_duplicate_events_are_harmless() -> None:
-    events = [*BASE, join(CAROL, 4), ev(BOB, "leave", 10), ev(ADMIN, "remove", 11, CAROL)]
+    log = base()
+    log.add(CAROL, "join", ts=4)
+    log.add(BOB, "leave", ts=10)
+    log.add(ADMIN, "remove", CAROL, 11)
+    events = log.events
     state = fold(ROOM, events + events + events[::-1])
-    assert membership(state) == membership(fold(ROOM, events))
+    assert membership(state) == membership(log.state())
     assert state.epoch == 2
 
 
-def test_events_for_another_room_are_ignored() -> None:
-    foreign = [
-        ev(ADMIN, "invite", 5, MALLORY, room=OTHER_ROOM),
-        ev(ADMIN, "remove", 6, BOB, room=OTHER_ROOM),
-    ]
-    state = fold(ROOM, [*BASE, *foreign])
-    assert membership(state) == membership(fold(ROOM, BASE))
-    assert fold(OTHER_ROOM, BASE).admin is None
+def test_events_of_another_room_are_ignored() -> None:
+    other = RoomEvent.genesis(ADMIN, T, "elsewhere", bytes(32))
+    foreign = RoomEvent.make(
+        ADMIN, other.room_id, "invite", T + 5, [other.room_id], target=MALLORY.public_key
+    )
+    log = base()
+    assert membership(fold(ROOM, [*log.events, other, foreign])) == membership(log.state())
+    assert fold(other.room_id, log.events).admin is None
 
 
 @settings(max_examples=50, deadline=None, derandomize=True)
 @given(st.randoms(use_true_random=False))
 def test_fold_converges_whatever_the_arrival_order(rng: random.Random) -> None:
-    events = [
-        *BASE,
-        join(CAROL, 4),
-        ev(BOB, "leave", 10),
-        invite(MALLORY, 11),
-        join(MALLORY, 12),
-        ev(ADMIN, "remove", 13, CAROL),
-        invite(BOB, 14),
-        join(BOB, 15),
-    ]
-    shuffled = events[:]
+    log = base()
+    log.add(CAROL, "join", ts=4)
+    head = log.state().heads
+    log.add(BOB, "leave", ts=10)
+    log.add(ADMIN, "invite", MALLORY, 11, prev=head)  # concurrent with bob's leave
+    log.add(MALLORY, "join", ts=12)
+    log.add(ADMIN, "remove", CAROL, 13, prev=head)
+    log.add(CAROL, "leave", ts=13, prev=head, cut=4)  # concurrent with her removal
+    log.add(ADMIN, "invite", BOB, 14)
+    log.add(BOB, "join", ts=15)
+    shuffled = log.events[:]
     rng.shuffle(shuffled)
-    assert membership(fold(ROOM, shuffled)) == membership(fold(ROOM, events))
+    assert membership(fold(ROOM, shuffled)) == membership(log.state())
 
 
 # --- encoding and decoding -----------------------------------------------------------
@@ -222,19 +320,26 @@ def signed(body: Any, signer: Identity = ADMIN) -> bytes:
 
 def good_body(**changes: Any) -> list[Any]:
     fields = {
-        "version": 1,
+        "version": 2,
         "room_id": ROOM,
         "kind": "invite",
         "target": BOB.public_key,
         "ts": T,
         "author": ADMIN.public_key,
         "name": "",
+        "prev": [ROOM],
+        "cut": 0,
     }
     fields.update(changes)
     return list(fields.values())
 
 
-def test_decode_returns_what_create_made() -> None:
+def ev(who: Identity, kind: str, ts: int, target: Identity | None = None) -> RoomEvent:
+    tgt = target.public_key if target is not None else b""
+    return RoomEvent.make(who, ROOM, kind, T + ts, [ROOM], target=tgt)
+
+
+def test_decode_returns_what_make_made() -> None:
     event = ev(ADMIN, "invite", 1, BOB)
     decoded = RoomEvent.decode(event.signed)
     assert decoded == event
@@ -242,11 +347,15 @@ def test_decode_returns_what_create_made() -> None:
     assert RoomEvent.decode(signed(good_body())).target == BOB.public_key
 
 
-def test_create_truncates_long_names_and_refuses_unknown_kinds() -> None:
-    event = ev(ADMIN, "create", 0, name="x" * (MAX_NAME + 50))
+def test_genesis_truncates_long_names_and_make_refuses_unknown_kinds() -> None:
+    event = RoomEvent.genesis(ADMIN, T, "x" * (MAX_NAME + 50), bytes(32))
     assert RoomEvent.decode(event.signed).name == "x" * MAX_NAME
     with pytest.raises(ValueError):
-        RoomEvent.create(ADMIN, ROOM, "promote", T)
+        RoomEvent.make(ADMIN, ROOM, "promote", T, [ROOM])
+    with pytest.raises(ValueError):
+        RoomEvent.make(ADMIN, ROOM, "create", T, [ROOM])
+    with pytest.raises(ValueError):
+        RoomEvent.make(ADMIN, ROOM, "invite", T, [], target=BOB.public_key)
 
 
 def test_decode_rejects_a_signature_by_someone_else() -> None:
@@ -275,7 +384,7 @@ def test_decode_rejects_bad_sizes(size: int) -> None:
 
 
 def test_decode_rejects_an_oversize_but_well_signed_event() -> None:
-    data = signed(good_body(name="x" * 2000))
+    data = signed(good_body(kind="create", room_id=b"", prev=[], name="x" * 2000))
     assert len(data) > MAX_EVENT_SIZE
     with pytest.raises(ChatError, match="bad size"):
         RoomEvent.decode(data)
@@ -284,7 +393,7 @@ def test_decode_rejects_an_oversize_but_well_signed_event() -> None:
 @pytest.mark.parametrize(
     "body",
     [
-        good_body(version=2),
+        good_body(version=1),
         good_body(room_id="not bytes"),
         good_body(room_id=ROOM[:31]),
         good_body(kind="promote"),
@@ -296,8 +405,19 @@ def test_decode_rejects_an_oversize_but_well_signed_event() -> None:
         good_body(ts=1.5),
         good_body(author=ADMIN.public_key[:31]),
         good_body(name=b"bytes"),
-        good_body(name="x" * (MAX_NAME + 1)),
-        good_body()[:6],
+        good_body(name="named"),
+        good_body(prev=[]),
+        good_body(prev=[ROOM[:31]]),
+        good_body(prev=[ROOM, ROOM]),
+        good_body(prev=sorted([bytes([i]) * 32 for i in range(MAX_PREV + 1)])),
+        good_body(prev=[bytes([2]) * 32, bytes([1]) * 32]),
+        good_body(cut=5),
+        good_body(cut=-1),
+        good_body(kind="join"),
+        good_body(kind="create", room_id=b"", prev=[]),
+        good_body(kind="create", room_id=b"", target=bytes(32), prev=[], name=""),
+        good_body(kind="create", room_id=ROOM, target=bytes(32), prev=[], name="x"),
+        good_body()[:8],
         [*good_body(), "extra"],
         {"kind": "invite"},
         42,
@@ -315,7 +435,18 @@ def test_decode_rejects_an_oversize_but_well_signed_event() -> None:
         "ts-float",
         "author-len",
         "name-type",
-        "name-long",
+        "name-on-invite",
+        "no-prev",
+        "prev-len",
+        "prev-repeated",
+        "prev-too-many",
+        "prev-unsorted",
+        "cut-on-invite",
+        "cut-negative",
+        "join-with-target",
+        "create-without-nonce",
+        "create-without-name",
+        "create-with-room",
         "too-few",
         "too-many",
         "map",

@@ -35,6 +35,7 @@ import msgpack
 from mesh.envelope import DestKind, Envelope, EnvelopeType
 from mesh.errors import EnvelopeError
 from mesh.identity import decode_peer_id, encode_peer_id
+from mesh.pool import ROW_OVERHEAD, StrangerPool
 from mesh.store import Store
 
 #: rooms and authors one inventory names at most (it must fit in one envelope)
@@ -64,6 +65,14 @@ class RoomLogLimits:
     per_room_items: int = 50_000
     per_room_bytes: int = 64 * 1024 * 1024
     max_rooms: int = 1000
+    #: all logs of rooms this node is a member of (oldest entries evicted past it)
+    member_bytes: int = 1024 * 1024 * 1024
+    #: all logs of other rooms together, entries charged with ROW_OVERHEAD (mesh/pool.py)
+    stranger_bytes: int = 32 * 1024 * 1024
+
+
+#: seconds the member rooms are taken as known before they are asked for again
+MEMBERS_TTL = 1.0
 
 
 Vector = dict[bytes, int]
@@ -172,10 +181,22 @@ def _parse_inventory(payload: bytes) -> list[_Ask]:
 class RoomLog:
     """The room logs in the home's database."""
 
-    def __init__(self, store: Store, limits: RoomLogLimits | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        limits: RoomLogLimits | None = None,
+        members: Callable[[], Iterable[bytes]] = tuple,
+    ) -> None:
+        """`members` names the rooms this node is a member of: their logs are never
+        evicted for strangers' rooms, which share the stranger pool (mesh/pool.py)."""
         self.store = store
         self.limits = limits or RoomLogLimits()
+        self.members = members
         self.counters: dict[str, int] = {}
+        self._member_ids: tuple[str, ...] = ()
+        self._members_until = float("-inf")
+        self._pool: StrangerPool | None = None  # read from the database on first use
+        self._member_total: int | None = None
         # per-room [entries, bytes] and the number of rooms, read from the database on first
         # use and kept up to date here: summing a large log at every keep cost more than the
         # keep itself (no other code writes the room_log table)
@@ -193,6 +214,7 @@ class RoomLog:
             return False
         room, author = encode_peer_id(envelope.dest), encode_peer_id(envelope.author)
         data = envelope.encode()
+        member = room in self._members(now)
         try:
             with self.store.atomic():
                 added = self.store.execute(
@@ -203,13 +225,107 @@ class RoomLog:
                 if added:
                     self._added(room, len(data))
                     self._enforce_quota(room)
+                    if member:
+                        self._added_for_member(len(data))
+                    else:
+                        self._added_for_stranger(author, len(data))
         except BaseException:
             self._totals.clear()  # rolled back: read the totals again
             self._room_count = None
+            self._pool = None
+            self._member_total = None
             raise
         if added:
             self._count("roomlog_kept")
         return bool(added)
+
+    def _members(self, now: float) -> tuple[str, ...]:
+        """The ids of the rooms this node is a member of (asked at most once a MEMBERS_TTL)."""
+        if now >= self._members_until or now < self._members_until - MEMBERS_TTL:
+            ids = tuple(sorted(encode_peer_id(room) for room in self.members()))
+            if ids != self._member_ids:
+                self._member_ids = ids
+                self._pool = None  # rooms changed sides: tally both again
+                self._member_total = None
+            self._members_until = now + MEMBERS_TTL
+        return self._member_ids
+
+    def _not_members(self) -> tuple[str, tuple[str, ...]]:
+        """A WHERE clause (and its parameters) for the entries of strangers' rooms."""
+        ids = self._member_ids
+        return f"room_id NOT IN ({','.join('?' * len(ids))})", ids
+
+    def _stranger_pool(self) -> StrangerPool:
+        if self._pool is None:
+            where, params = self._not_members()
+            rows = self.store.query(
+                f"SELECT author, SUM(size) + COUNT(*) * {ROW_OVERHEAD} AS b FROM room_log"
+                f" WHERE {where} GROUP BY author",
+                params,
+            )
+            self._pool = StrangerPool(
+                self.limits.stranger_bytes, {r["author"]: r["b"] for r in rows}
+            )
+        return self._pool
+
+    def _added_for_stranger(self, author: str, size: int) -> None:
+        """Charge a new entry of a stranger's room to the pool; evict while it is over:
+        the oldest entries of the author holding most, a sixteenth of the pool at a time."""
+        counted = self._pool is None  # a tally read now holds the new entry already
+        pool = self._stranger_pool()
+        if not counted:
+            pool.add(author, size + ROW_OVERHEAD)
+        where, params = self._not_members()
+        while pool.excess():
+            heaviest = pool.heaviest()
+            assert heaviest is not None
+            target = max(pool.excess(), pool.bound // 16)
+            rows = self.store.query(
+                f"SELECT rowid, room_id, size FROM room_log WHERE author = ? AND {where}"
+                " ORDER BY stored_at LIMIT 4096",
+                (heaviest, *params),
+            )
+            if not rows:
+                self._pool = None  # the tally disagrees with the table: count again
+                return
+            freed = 0
+            for row in rows:
+                self.store.execute("DELETE FROM room_log WHERE rowid = ?", (row["rowid"],))
+                pool.remove(heaviest, row["size"] + ROW_OVERHEAD)
+                self._totals.pop(row["room_id"], None)  # read again on next use
+                freed += row["size"] + ROW_OVERHEAD
+                if freed >= target:
+                    break
+            self._room_count = None
+            self._count("roomlog_evicted_stranger_pool", len(rows))
+
+    def _added_for_member(self, size: int) -> None:
+        """Count a new entry of a member room; past member_bytes, evict the oldest of those."""
+        if self._member_total is None:
+            ids = self._member_ids
+            self._member_total = self.store.query(
+                "SELECT COALESCE(SUM(size), 0) AS b FROM room_log"
+                f" WHERE room_id IN ({','.join('?' * len(ids))})",
+                ids,
+            )[0]["b"]
+        else:
+            self._member_total += size
+        ids = self._member_ids
+        while self._member_total > self.limits.member_bytes:
+            rows = self.store.query(
+                "SELECT rowid, room_id, size FROM room_log"
+                f" WHERE room_id IN ({','.join('?' * len(ids))}) ORDER BY stored_at LIMIT 256",
+                ids,
+            )
+            if not rows:
+                self._member_total = None
+                return
+            for row in rows:
+                self.store.execute("DELETE FROM room_log WHERE rowid = ?", (row["rowid"],))
+                self._member_total -= row["size"]
+                self._totals.pop(row["room_id"], None)
+            self._room_count = None
+            self._count("roomlog_evicted_member_budget", len(rows))
 
     def _added(self, room: str, size: int) -> None:
         """Count a new entry (already inserted) in the cached totals."""
@@ -239,18 +355,27 @@ class RoomLog:
             )
             self._count("roomlog_evicted", excess)
             del self._totals[room]  # read again on next use
+            self._pool = None
+            self._member_total = None
         if self._room_count is None:
             self._room_count = self.store.query(
                 "SELECT COUNT(DISTINCT room_id) AS n FROM room_log"
             )[0]["n"]
         if self._room_count > self.limits.max_rooms:
+            # only a stranger's room goes: a member room is never evicted for another
+            where, params = self._not_members()
             oldest = self.store.query(
-                "SELECT room_id FROM room_log GROUP BY room_id ORDER BY MAX(stored_at) LIMIT 1"
-            )[0]["room_id"]
-            self.store.execute("DELETE FROM room_log WHERE room_id = ?", (oldest,))
+                f"SELECT room_id FROM room_log WHERE {where} GROUP BY room_id"
+                " ORDER BY MAX(stored_at) LIMIT 1",
+                params,
+            )
+            if not oldest:
+                return
+            self.store.execute("DELETE FROM room_log WHERE room_id = ?", (oldest[0]["room_id"],))
             self._count("roomlog_rooms_evicted")
-            self._totals.pop(oldest, None)
+            self._totals.pop(oldest[0]["room_id"], None)
             self._room_count -= 1
+            self._pool = None
 
     def vector(self, room: bytes) -> Vector:
         """{author: highest n such that 1..n are all here} for one room."""
@@ -454,4 +579,7 @@ class RoomLog:
             "bytes": row["b"],
             "rooms": len(self.rooms()),
             "rooms_bound": self.limits.max_rooms,
+            "stranger_bytes": self._stranger_pool().total,
+            "stranger_bytes_bound": self.limits.stranger_bytes,
+            "member_bytes_bound": self.limits.member_bytes,
         }

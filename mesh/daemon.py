@@ -74,6 +74,7 @@ class Daemon:
             "room.remove": self._room_remove,
             "room.join": self._room_join,
             "room.leave": self._room_leave,
+            "room.handover": self._room_handover,
             "room.list": self._room_list,
         }.items():
             self.control.register(name, command)
@@ -201,3 +202,6 @@ class Daemon:
 
     async def _room_leave(self, args: dict[str, Any]) -> dict[str, Any]:
         return self.chat.rooms.leave(str(args["room"]))
+
+    async def _room_handover(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self.chat.rooms.hand_over(str(args["room"]), str(args["peer"]))

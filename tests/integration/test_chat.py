@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from mesh.daemon import Daemon
 from mesh.envelope import Envelope, EnvelopeType
+from mesh.errors import UsageError
 from mesh.home import Home
 from tests.conftest import wait_until
 from tests.integration.harness import Mesh, room_with
@@ -160,3 +163,28 @@ async def test_a_message_to_a_peer_that_left_waits_in_the_mesh_after_the_sender_
     await mesh.stop("A")
     c = await mesh.start("C", dial="B")
     await wait_until(has(c, mesh.ids["A"], "after you left", "received"), what="handover at B")
+
+
+async def test_a_handed_over_room_takes_its_new_admins_invitations_and_keys(mesh: Mesh) -> None:
+    a, b, c = await mesh.line("A", "B", "C")
+    room = await room_with(mesh, "A", ["B"])
+    c.chat.contacts.add(mesh.ids["B"])  # invitations from contacts: automatic
+    a.chat.rooms.hand_over(room, mesh.ids["B"])
+    await wait_until(
+        lambda: b.chat.rooms.state(room).admin == b.node.identity.public_key,
+        what="B learns it is the admin",
+    )
+    # the old admin no longer may invite; the new one does, and C joins with every key
+    with pytest.raises(UsageError, match="admin"):
+        a.chat.rooms.invite(room, mesh.ids["C"])
+    b.chat.rooms.invite(room, mesh.ids["C"])
+    for peer in (a, b, c):
+        await wait_until(
+            lambda p=peer: len(p.chat.rooms.state(room).members) == 3,
+            what="everyone sees C join",
+        )
+    await wait_until(lambda: c.chat.rooms.document_key(room, 0) is not None, what="C's key")
+    # the old admin is an ordinary member now, and may leave; the new admin rekeys
+    a.chat.rooms.leave(room)
+    await wait_until(lambda: c.chat.rooms.document_key(room, 1) is not None, what="epoch 1 key")
+    assert a.node.identity.public_key in c.chat.rooms.state(room).departed

@@ -19,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from benchmarks import latency, memory, notes_relay, relay, tui_start
+from benchmarks import abuse, latency, memory, notes_relay, relay, tui_start
 from benchmarks.common import Row
 from benchmarks.plot import plot
 
@@ -29,6 +29,7 @@ SUITE = {
     "notes": notes_relay.run,  # figures 3, 4 and 7 (history)
     "memory": memory.run,  # figure 5
     "tui": tui_start.run,  # figure 6
+    "abuse": abuse.run,  # issue 17: INVENTORY flood, room-id flood
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

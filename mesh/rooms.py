@@ -30,7 +30,7 @@ from mesh.store import Store
 
 MAX_NAME = 100
 #: events one room keeps that wait for events not known here (from peers in the room)
-MAX_WAITING = 64
+MAX_WAITING = 256
 
 
 class Rooms:

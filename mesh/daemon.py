@@ -97,7 +97,13 @@ class Daemon:
         await self.control.start()  # first: refuses a second node on the same home
         try:
             self.store = Store(self.home.database)
-            self.node.mailbox = Mailbox(self.store)
+            # mail for the chat layer's contacts is kept apart from strangers' (it starts below)
+            self.node.mailbox = Mailbox(
+                self.store,
+                is_contact=lambda peer: (
+                    self._chat is not None and self._chat.contacts.is_contact(peer)
+                ),
+            )
             # the rooms the chat layer joined (it sets room_interests when it starts)
             self.node.roomlog = RoomLog(self.store, members=lambda: self.node.room_interests())
             self._chat = Chat(self.node, self.store)

@@ -6,17 +6,24 @@ to that peer comes up, the node hands the copies over. A signed receipt from
 the destination, passing through or handed over, deletes what it
 acknowledges. Quotas bound the mailbox per destination and in all, and copies
 expire after `max_age`. Kept in the home's database, so they survive restarts.
+
+Mail for this node's contacts is never evicted to make room for strangers'
+traffic: mail for anyone else shares a stranger pool (``stranger_bytes``,
+charged as in mesh/pool.py), and when it is over, the author holding most of
+it loses its oldest mail first. Mail for a contact that finds the mailbox
+full evicts strangers' mail before any contact's.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from mesh.envelope import Envelope, EnvelopeType
 from mesh.identity import encode_peer_id
+from mesh.pool import ROW_OVERHEAD, StrangerPool
 from mesh.store import Store
 
 
@@ -26,10 +33,19 @@ class MailboxLimits:
     per_dest_bytes: int = 8 * 1024 * 1024
     total_items: int = 20_000
     total_bytes: int = 128 * 1024 * 1024
+    #: mail for peers who are not contacts, all together (entries charged ROW_OVERHEAD more)
+    stranger_bytes: int = 32 * 1024 * 1024
     max_age: float = 7 * 24 * 3600.0
 
     def __post_init__(self) -> None:
-        if min(self.per_dest_items, self.per_dest_bytes, self.total_items, self.total_bytes) < 1:
+        smallest = min(
+            self.per_dest_items,
+            self.per_dest_bytes,
+            self.total_items,
+            self.total_bytes,
+            self.stranger_bytes,
+        )
+        if smallest < 1:
             raise ValueError("mailbox limits must be positive")
 
 
@@ -51,9 +67,18 @@ class Mailbox:
     envelopes in one transaction.
     """
 
-    def __init__(self, store: Store, limits: MailboxLimits | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        limits: MailboxLimits | None = None,
+        is_contact: Callable[[str], bool] | None = None,
+    ) -> None:
+        """`is_contact(peer_id)` says whose mail is kept apart from the stranger pool
+        (without it, everyone's mail is a stranger's)."""
         self.store = store
         self.limits = limits or MailboxLimits()
+        self.is_contact = is_contact or (lambda _peer: False)
+        self._pool: StrangerPool | None = None  # read from the database on first use
         self.counters: dict[str, int] = {}
         self._per_dest: dict[str, list[int]] | None = None  # dest -> [items, bytes]
         self._total = [0, 0]
@@ -72,8 +97,10 @@ class Mailbox:
             self._total = [sum(r["n"] for r in rows), sum(r["b"] for r in rows)]
         return self._per_dest
 
-    def _forget(self, dest: str, size: int) -> None:
-        """Account for one row of `dest` deleted."""
+    def _forget(self, dest: str, size: int, author: str | None = None, stranger: int = 0) -> None:
+        """Account for one row of `dest` deleted (a stranger's mail leaves the pool too)."""
+        if stranger and self._pool is not None:
+            self._pool.remove(str(author), size + ROW_OVERHEAD)
         totals = self._totals()
         mine = totals.get(dest)
         if mine is not None:
@@ -97,6 +124,19 @@ class Mailbox:
     def _reload(self) -> None:
         """Count again from the database (after deletes whose sizes we did not read)."""
         self._per_dest = None
+        self._pool = None
+
+    def _stranger_pool(self) -> StrangerPool:
+        if self._pool is None:
+            rows = self.store.query(
+                "SELECT author, SUM(size) AS b, COUNT(*) AS n FROM mailbox WHERE stranger = 1"
+                " GROUP BY author"
+            )
+            self._pool = StrangerPool(
+                self.limits.stranger_bytes,
+                {str(r["author"]): r["b"] + r["n"] * ROW_OVERHEAD for r in rows},
+            )
+        return self._pool
 
     def keep(self, envelope: Envelope, now: float, store: bool = True) -> None:
         """Keep a copy for its destination, within the quotas (oldest evicted when full).
@@ -128,6 +168,8 @@ class Mailbox:
             self._count("mailbox_refused_size")
             return False
         dest = encode_peer_id(envelope.dest)
+        author = encode_peer_id(envelope.author)
+        stranger = not self.is_contact(dest)
         totals = self._totals()
         while dest in totals and (
             totals[dest][0] >= limits.per_dest_items
@@ -136,33 +178,57 @@ class Mailbox:
             if not self._evict_oldest("dest = ?", (dest,)):
                 break
             self._count("mailbox_evicted_dest_quota")
+        if stranger:
+            if len(data) + ROW_OVERHEAD > limits.stranger_bytes:
+                self._count("mailbox_refused_size")
+                return False
+            pool = self._stranger_pool()
+            while pool.total + len(data) + ROW_OVERHEAD > pool.bound:
+                heaviest = pool.heaviest()
+                if heaviest is None or not self._evict_oldest(
+                    "stranger = 1 AND author = ?", (heaviest,)
+                ):
+                    break
+                self._count("mailbox_evicted_stranger_pool")
         while (
             self._total[0] >= limits.total_items or self._total[1] + len(data) > limits.total_bytes
         ):
-            if not self._evict_oldest("1", ()):
+            # strangers' mail goes first; a stranger's never evicts a contact's
+            if not self._evict_oldest("stranger = 1", ()) and (
+                stranger or not self._evict_oldest("1", ())
+            ):
                 break
             self._count("mailbox_evicted_total_quota")
+        if self._total[0] >= limits.total_items or self._total[1] + len(data) > limits.total_bytes:
+            self._count("mailbox_refused_full")
+            return False
         self.store.execute(
-            "INSERT INTO mailbox (env_id, dest, envelope, stored_at, size) VALUES (?,?,?,?,?)",
-            (env_id, dest, data, now, len(data)),
+            "INSERT INTO mailbox (env_id, dest, envelope, stored_at, size, author, stranger)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (env_id, dest, data, now, len(data), author, int(stranger)),
         )
         mine = totals.setdefault(dest, [0, 0])
         mine[0] += 1
         mine[1] += len(data)
         self._total[0] += 1
         self._total[1] += len(data)
+        if stranger:
+            self._stranger_pool().add(author, len(data) + ROW_OVERHEAD)
         return True
 
     def _evict_oldest(self, where: str, params: tuple[Any, ...]) -> bool:
         rows = self.store.query(
-            f"SELECT env_id, dest, size FROM mailbox WHERE {where} ORDER BY stored_at LIMIT 1",
+            f"SELECT env_id, dest, size, author, stranger FROM mailbox WHERE {where}"
+            " ORDER BY stored_at LIMIT 1",
             params,
         )
         if not rows:
-            self._reload()  # the totals disagree with the table: count again
+            if where == "1":
+                self._reload()  # the totals disagree with the table: count again
             return False
         self.store.execute("DELETE FROM mailbox WHERE env_id = ?", (rows[0]["env_id"],))
-        self._forget(rows[0]["dest"], rows[0]["size"])
+        row = rows[0]
+        self._forget(row["dest"], row["size"], row["author"], row["stranger"])
         return True
 
     def handover(self, peer: bytes) -> list[Envelope]:
@@ -206,7 +272,8 @@ class Mailbox:
         stored_at, rowid = cursor
         while True:
             rows = self.store.query(
-                "SELECT rowid, envelope, size, stored_at FROM mailbox WHERE dest = ? AND"
+                "SELECT rowid, envelope, size, stored_at, author, stranger FROM mailbox"
+                " WHERE dest = ? AND"
                 " (stored_at > ? OR (stored_at = ? AND rowid > ?))"
                 " ORDER BY stored_at, rowid LIMIT ?",
                 (dest, stored_at, stored_at, rowid, page_rows),
@@ -224,7 +291,7 @@ class Mailbox:
                 with self._transaction():
                     for row in receipts:
                         self.store.execute("DELETE FROM mailbox WHERE rowid = ?", (row["rowid"],))
-                        self._forget(dest, row["size"])
+                        self._forget(dest, row["size"], row["author"], row["stranger"])
             yield [row["envelope"] for row in rows]
 
     def acknowledge(self, dest: bytes, env_ids: list[bytes]) -> None:
@@ -236,11 +303,12 @@ class Mailbox:
         peer = encode_peer_id(dest)
         for env_id in env_ids:
             rows = self.store.query(
-                "SELECT size FROM mailbox WHERE env_id = ? AND dest = ?", (env_id.hex(), peer)
+                "SELECT size, author, stranger FROM mailbox WHERE env_id = ? AND dest = ?",
+                (env_id.hex(), peer),
             )
             if rows:
                 self.store.execute("DELETE FROM mailbox WHERE env_id = ?", (env_id.hex(),))
-                self._forget(peer, rows[0]["size"])
+                self._forget(peer, rows[0]["size"], rows[0]["author"], rows[0]["stranger"])
 
     def expire(self, now: float) -> None:
         removed = self.store.execute(
@@ -257,6 +325,8 @@ class Mailbox:
             "bound": self.limits.total_items,
             "bytes": self._total[1],
             "bytes_bound": self.limits.total_bytes,
+            "stranger_bytes": self._stranger_pool().total,
+            "stranger_bytes_bound": self.limits.stranger_bytes,
         }
 
 

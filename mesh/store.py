@@ -99,6 +99,13 @@ SCHEMA_V3 = """
 CREATE INDEX mailbox_age ON mailbox(stored_at);
 """
 
+# mail for peers who are not this node's contacts shares the stranger pool, fairly per author
+SCHEMA_V4 = """
+ALTER TABLE mailbox ADD COLUMN author TEXT;
+ALTER TABLE mailbox ADD COLUMN stranger INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX mailbox_stranger ON mailbox(stranger, author, stored_at);
+"""
+
 
 @functools.cache
 def _statements(script: str) -> tuple[str, ...]:
@@ -130,6 +137,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], object]] = [
     lambda db: run_script(db, SCHEMA_V1),
     lambda db: run_script(db, SCHEMA_V2),
     lambda db: run_script(db, SCHEMA_V3),
+    lambda db: run_script(db, SCHEMA_V4),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -15,6 +15,7 @@ import msgpack
 
 from mesh.envelope import DestKind, Envelope, EnvelopeType
 from mesh.identity import Identity, encode_peer_id
+from mesh.mailbox import MailboxLimits
 from mesh.pool import ROW_OVERHEAD
 from mesh.roomlog import RoomLogLimits
 from tests.conftest import wait_until
@@ -206,3 +207,70 @@ async def test_a_replayed_dm_is_receipted_once_and_bans_the_replayer(tmp_path: P
         await hostile.close()
         await b.stop()
         await a.stop()
+
+
+def mail(author: Identity, dest: bytes, seq: int, size: int, now: float) -> Envelope:
+    return Envelope.create(
+        author,
+        EnvelopeType.CHAT,
+        dest_kind=DestKind.PEER,
+        dest=dest,
+        timestamp_ms=int(now * 1000),
+        seq=seq,
+        payload=os.urandom(size),
+    )
+
+
+async def test_a_stranger_flooding_mail_stays_in_the_pool_and_a_contacts_mail_stays(
+    tmp_path: Path,
+) -> None:
+    """Hole 5, mailboxes: mail for made-up peers fills only the stranger pool; mail kept for
+    one of the relay's contacts, who is away, is never evicted for it."""
+    b = await start_daemon(tmp_path, "b")
+    carol, friend = Identity.generate("carol"), Identity.generate("friend")
+    b.chat.contacts.add(carol.peer_id)
+    pool = 256 * 1024
+    assert b.node.mailbox is not None
+    b.node.mailbox.limits = MailboxLimits(stranger_bytes=pool, total_bytes=pool * 2)
+    honest, flooder = HostileLink(friend), HostileLink(Identity.generate("flooder"))
+    try:
+        await honest.open(b.node.address or "")
+        now = time.time()
+        for_carol = [mail(friend, carol.public_key, s, 2000, now) for s in range(1, 21)]
+        await honest.send(*(e.encode() for e in for_carol))
+        await wait_until(
+            lambda: (
+                b.node.mailbox is not None and len(b.node.mailbox.handover(carol.public_key)) == 20
+            ),
+            what="b keeps carol's mail",
+        )
+        await honest.close()
+        await flooder.open(b.node.address or "")
+        flood = [
+            mail(flooder.identity, os.urandom(32), s, 3000, now).encode() for s in range(1, 401)
+        ]
+        for start in range(0, len(flood), 20):  # 60 kB a websocket message
+            await flooder.send(*flood[start : start + 20])
+            await asyncio.sleep(0)
+        await wait_until(
+            lambda: (
+                b.node.mailbox is not None
+                and b.node.mailbox.counters.get("mailbox_evicted_stranger_pool", 0) > 0
+                and b.node.mailbox.handover(Envelope.decode(flood[-1]).dest)
+            ),
+            timeout=30,
+            what="the flood's last envelope kept, older ones evicted",
+        )
+        status = await b._status({})
+        assert status["caches"]["mailbox"]["stranger_bytes"] <= pool  # the flood sent 1.2 MB
+        held = b.store.query(
+            "SELECT COALESCE(SUM(size), 0) + COUNT(*) * ? AS b FROM mailbox WHERE stranger = 1",
+            (ROW_OVERHEAD,),
+        )[0]["b"]
+        assert 0 < held <= pool
+        assert [e.message_id for e in b.node.mailbox.handover(carol.public_key)] == [
+            e.message_id for e in for_carol
+        ]
+    finally:
+        await flooder.close()
+        await b.stop()

@@ -9,6 +9,7 @@ import pytest
 from mesh.envelope import DestKind, Envelope, EnvelopeType
 from mesh.identity import Identity
 from mesh.mailbox import Mailbox, MailboxLimits, receipt_ids
+from mesh.pool import ROW_OVERHEAD
 from mesh.router import Router
 from mesh.store import Store
 
@@ -246,16 +247,26 @@ def test_copies_expire_after_max_age(alice: Author) -> None:
 
 
 def test_status_reports_size_and_bounds(alice: Author) -> None:
-    box = mailbox(total_items=50, total_bytes=100_000)
-    assert box.status() == {"size": 0, "bound": 50, "bytes": 0, "bytes_bound": 100_000}
+    box = mailbox(total_items=50, total_bytes=100_000, stranger_bytes=9_000)
+    assert box.status() == {
+        "size": 0,
+        "bound": 50,
+        "bytes": 0,
+        "bytes_bound": 100_000,
+        "stranger_bytes": 0,
+        "stranger_bytes_bound": 9_000,
+    }
     a, b = alice.data(BOB, b"1"), alice.data(CAROL, b"22")
     box.keep(a, T0)
     box.keep(b, T0)
+    size = len(a.encode()) + len(b.encode())
     assert box.status() == {
         "size": 2,
         "bound": 50,
-        "bytes": len(a.encode()) + len(b.encode()),
+        "bytes": size,
         "bytes_bound": 100_000,
+        "stranger_bytes": size + 2 * ROW_OVERHEAD,
+        "stranger_bytes_bound": 9_000,
     }
 
 
@@ -332,3 +343,68 @@ def test_a_failed_transaction_leaves_the_totals_true(alice: Author) -> None:
     status = box.status()
     assert {"size": status["size"], "bytes": status["bytes"]} == _counted(box)
     assert status["size"] == 1  # the whole burst rolled back, the first keep with it
+
+
+# --- the stranger pool ----------------------------------------------------------------
+
+
+def contacts_mailbox(contacts: set[Identity], **limits: float) -> Mailbox:
+    names = {c.peer_id for c in contacts}
+    return Mailbox(Store(None), MailboxLimits(**limits), is_contact=names.__contains__)  # type: ignore[arg-type]
+
+
+def test_strangers_mail_shares_a_pool_and_the_heaviest_author_loses_its_oldest_first(
+    alice: Author,
+) -> None:
+    mallory = Author(MALLORY)
+    box = contacts_mailbox({CAROL}, stranger_bytes=8 * (200 + ROW_OVERHEAD))
+    mine = alice.data(BOB, b"a" * 100)  # bob is no contact: a stranger's mail too
+    box.keep(mine, T0)
+    flood = [mallory.data(Identity.from_seed(bytes([i]) * 32), b"m" * 100) for i in range(50)]
+    for i, envelope in enumerate(flood):
+        box.keep(envelope, T0 + 1 + i)
+    assert box.status()["stranger_bytes"] <= box.limits.stranger_bytes
+    assert box.counters["mailbox_evicted_stranger_pool"] > 0
+    # alice, who holds little, keeps her mail; mallory's newest are what is left of his
+    assert ids(box.handover(BOB.public_key)) == ids([mine])
+    last = flood[-1]
+    assert ids(box.handover(last.dest)) == ids([last])
+    assert box.handover(flood[0].dest) == []
+
+
+def test_strangers_mail_never_evicts_a_contacts(alice: Author) -> None:
+    mallory = Author(MALLORY)
+    box = contacts_mailbox({CAROL}, total_items=3, stranger_bytes=10**6)
+    for_carol = [alice.data(CAROL, bytes([i])) for i in range(3)]
+    for i, envelope in enumerate(for_carol):
+        box.keep(envelope, T0 + i)
+    # the mailbox is full of a contact's mail: a stranger's is refused, not kept instead
+    box.keep(mallory.data(BOB), T0 + 10)
+    assert box.counters["mailbox_refused_full"] == 1
+    assert ids(box.handover(CAROL.public_key)) == ids(for_carol)
+    assert box.handover(BOB.public_key) == []
+
+
+def test_a_contacts_mail_evicts_strangers_mail_first(alice: Author) -> None:
+    mallory = Author(MALLORY)
+    box = contacts_mailbox({CAROL}, total_items=3, stranger_bytes=10**6)
+    old_contact = alice.data(CAROL, b"0")
+    box.keep(old_contact, T0)  # the oldest of all, and a contact's
+    strangers = [mallory.data(BOB, bytes([i])) for i in range(2)]
+    for i, envelope in enumerate(strangers):
+        box.keep(envelope, T0 + 1 + i)
+    new_contact = alice.data(CAROL, b"1")
+    box.keep(new_contact, T0 + 10)
+    assert ids(box.handover(CAROL.public_key)) == ids([old_contact, new_contact])
+    assert ids(box.handover(BOB.public_key)) == ids(strangers[1:])
+
+
+def test_the_pool_is_counted_again_from_the_database(tmp_path: Path, alice: Author) -> None:
+    path = tmp_path / "mail.db"
+    box = Mailbox(Store(path), MailboxLimits(stranger_bytes=10**6))
+    kept = alice.data(BOB, b"x" * 10)
+    box.keep(kept, T0)
+    again = Mailbox(Store(path), MailboxLimits(stranger_bytes=10**6))
+    assert again.status()["stranger_bytes"] == len(kept.encode()) + ROW_OVERHEAD
+    again.acknowledge(BOB.public_key, [kept.message_id])
+    assert again.status()["stranger_bytes"] == 0

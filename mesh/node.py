@@ -579,15 +579,19 @@ class Node:
             handler(peer)
 
     async def _writer(self, conn: _Conn) -> None:
-        while True:
-            await conn.wake.wait()
-            conn.wake.clear()
-            data = conn.link.data_to_send()
-            for start in range(0, len(data), WS_CHUNK):
-                await conn.ws.send(data[start : start + WS_CHUNK])
-            if conn.closing:
-                await conn.ws.close()  # ends the reader's recv() too
-                return
+        # a socket closed under it ends the writer quietly: the reader sees the close and
+        # takes the link down (the reader may itself be cancelled at shutdown, and then
+        # nobody would retrieve the writer's error)
+        with contextlib.suppress(websockets.exceptions.ConnectionClosed):
+            while True:
+                await conn.wake.wait()
+                conn.wake.clear()
+                data = conn.link.data_to_send()
+                for start in range(0, len(data), WS_CHUNK):
+                    await conn.ws.send(data[start : start + WS_CHUNK])
+                if conn.closing:
+                    await conn.ws.close()  # ends the reader's recv() too
+                    return
 
     def _send_on(self, conn: _Conn, data: bytes) -> None:
         if conn.link.state is not LinkState.OPEN:

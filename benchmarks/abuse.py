@@ -25,10 +25,10 @@ from typing import Any
 import msgpack
 
 from benchmarks.common import Row
-from mesh.envelope import DestKind, Envelope, EnvelopeType
-from mesh.identity import Identity
-from mesh.roomlog import RoomLogLimits
-from tests.hardening.wire import HostileLink, befriend, linked, start_daemon
+from mesh.storage.roomlog import RoomLogLimits
+from mesh.wire.envelope import DestKind, Envelope, EnvelopeType
+from mesh.wire.identity import Identity
+from sim.hostile import HostileLink, befriend, linked, start_daemon
 
 
 def _flood(address: str, kind: str, room: bytes, seconds: float) -> None:

@@ -5,7 +5,7 @@
                                          [--dests K]
 
 Both speak the real link protocol (secret handshake, box-stream, frames, via
-`mesh.link.Link`) and nothing else, so that nearly all the CPU of a run goes to
+`mesh.wire.link.Link`) and nothing else, so that nearly all the CPU of a run goes to
 the relay under test: the source sends envelopes it signed before the clock
 starts; the sink opens the box-stream and counts CHAT frames without checking
 signatures again (the relay checked them; a receiving node would too).
@@ -23,18 +23,18 @@ import time
 import msgpack
 from websockets.asyncio.client import connect as ws_connect
 
-from mesh.address import PeerAddress
-from mesh.envelope import DestKind, Envelope, EnvelopeType
-from mesh.identity import Identity, decode_peer_id
-from mesh.link import Link, LinkState
-from mesh.netkey import DEFAULT_NETWORK_KEY
-from mesh.senderkey import associated_data, seal
+from chat.senderkey import associated_data, seal
+from mesh.wire.address import PeerAddress
+from mesh.wire.envelope import DestKind, Envelope, EnvelopeType
+from mesh.wire.identity import Identity, decode_peer_id
+from mesh.wire.link import Link, LinkState
+from mesh.wire.netkey import DEFAULT_NETWORK_KEY
 
 WS_CHUNK = 64 * 1024
 
 
 def chat_envelope(identity: Identity, dest: bytes, size: int, seq: int, now: float) -> Envelope:
-    """A CHAT envelope shaped as mesh.chat makes it, whose encoding is `size` bytes (>= ~250)."""
+    """A CHAT envelope shaped as chat.messages makes it, encoding to `size` bytes (>= ~250)."""
     conv = b"\x01" * 32
     key = b"\x02" * 32
 

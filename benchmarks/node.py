@@ -2,7 +2,7 @@
 
     python -m benchmarks.node --home DIR [--listen 127.0.0.1:0] [--peer ADDRESS ...]
 
-The node is the product's own: `tui.session.Session` (a `mesh.daemon.Daemon` with
+The node is the product's own: `tui.session.Session` (a `chat.daemon.Daemon` with
 `crdt.service.NotesService`). The extra control verbs only drive it from inside
 its process (type an editing trace, time when a text appears), so that timing
 is taken where the work happens and not across a control-socket round trip.
@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mesh.address import PeerAddress
-from mesh.home import Home
-from mesh.node import NodeConfig
+from mesh.runtime.home import Home
+from mesh.runtime.node import NodeConfig
+from mesh.wire.address import PeerAddress
 from tui.session import Session
 
 _trace: dict[str, Any] | None = None

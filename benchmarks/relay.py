@@ -13,9 +13,9 @@ from typing import Any
 
 from benchmarks.common import PY, Cluster, Row
 from benchmarks.linkpeer import chat_envelope
-from mesh.boxstream import BoxStreamDecoder, BoxStreamEncoder
-from mesh.envelope import Envelope
-from mesh.identity import Identity
+from mesh.wire.boxstream import BoxStreamDecoder, BoxStreamEncoder
+from mesh.wire.envelope import Envelope
+from mesh.wire.identity import Identity
 
 HEADLINE_SIZE = 512
 SIZES = [256 << i for i in range(9)]  # 256 B .. 64 KiB

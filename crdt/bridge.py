@@ -31,7 +31,7 @@ from websockets.http11 import Request, Response
 
 from crdt.errors import NoteError, NoteUsageError
 from crdt.notes import Notes
-from mesh.identity import write_private_file
+from mesh.wire.identity import write_private_file
 
 log = logging.getLogger("meshnotes.bridge")
 

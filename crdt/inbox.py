@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 from crdt import payload
 from crdt.errors import NoteUpdateError
 from crdt.payload import Opened
-from mesh.envelope import DestKind, Envelope, EnvelopeType
 from mesh.errors import ChatError, MeshError
-from mesh.identity import decode_peer_id, encode_peer_id
+from mesh.wire.envelope import DestKind, Envelope, EnvelopeType
+from mesh.wire.identity import decode_peer_id, encode_peer_id
 
 if TYPE_CHECKING:
     from crdt.notes import Notes

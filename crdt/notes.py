@@ -6,7 +6,7 @@ room, note, epoch, author, sequence — is the associated data), signed, and
 flooded to the mesh as a room envelope (type NOTE) numbered with the
 author's per-room sequence. Every node keeps those envelopes in its room
 log, so members catch up from whichever node is online, relays included,
-which hold only ciphertext (see mesh/roomlog.py).
+which hold only ciphertext (see mesh/storage/roomlog.py).
 
 The payload and its sealing are in crdt/payload.py, receiving in
 crdt/inbox.py; members also publish snapshots of a note's whole state, so
@@ -31,17 +31,17 @@ import nacl.bindings
 import nacl.exceptions
 import pycrdt
 
+from chat.messages import Chat
 from crdt import payload
 from crdt.errors import NoteError, NoteUsageError
 from crdt.inbox import Inbox
 from crdt.note import Note
 from crdt.snapshots import Snapshots
 from crdt.updates import held_back_among, merge_many
-from mesh.chat import Chat
-from mesh.envelope import DestKind, Envelope, EnvelopeType
-from mesh.identity import decode_peer_id, encode_peer_id
-from mesh.listeners import Listeners
-from mesh.store import Store, run_script
+from mesh.runtime.listeners import Listeners
+from mesh.storage.store import Store, run_script
+from mesh.wire.envelope import DestKind, Envelope, EnvelopeType
+from mesh.wire.identity import decode_peer_id, encode_peer_id
 
 log = logging.getLogger("meshnotes.notes")
 

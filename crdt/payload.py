@@ -2,7 +2,7 @@
 
 Payload: msgpack ``[note_id (32 bytes), epoch, sealed update]``; a snapshot
 part (the note's whole state, cut into parts) adds ``[part, parts, covers]``,
-the per-author sequence vector the state includes (see mesh/roomlog.py).
+the per-author sequence vector the state includes (see mesh/storage/roomlog.py).
 A note id binds the note to its room for good: 16 random bytes, then the
 first 16 bytes of BLAKE2b-256 over (room id, those random bytes)
 (:func:`new_note_id`, :func:`belongs`), so a note id copied into another
@@ -22,10 +22,10 @@ from dataclasses import dataclass
 import msgpack
 import nacl.bindings
 
+from chat.senderkey import NONCE_SIZE, open_sealed, seal
 from crdt.errors import NoteUpdateError
-from mesh.envelope import MAX_PAYLOAD
-from mesh.roomlog import SnapshotHeader
-from mesh.senderkey import NONCE_SIZE, open_sealed, seal
+from mesh.storage.roomlog import SnapshotHeader
+from mesh.wire.envelope import MAX_PAYLOAD
 
 TAG_SIZE = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_ABYTES
 

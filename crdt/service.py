@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from chat.daemon import Daemon
 from crdt.bridge import YjsBridge, bridge_token
 from crdt.notes import Notes
-from mesh.daemon import Daemon
 
 
 class NotesService:

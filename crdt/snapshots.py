@@ -4,7 +4,7 @@ A member publishes a note's whole state as NOTE envelopes of its own per-room
 sequence, one per part, whose payload names what the state covers (see
 crdt/payload.py). Relays keep them in the room log as ciphertext, and a
 member's inventory is answered with the newest snapshot plus the tail (see
-mesh/roomlog.py). Here: when to publish one (and when not: unsent edits of
+mesh/storage/roomlog.py). Here: when to publish one (and when not: unsent edits of
 ours, updates pycrdt holds back), putting received parts together, skipping a
 snapshot that holds nothing new, and remembering what applied ones cover.
 """
@@ -20,10 +20,10 @@ from crdt.errors import NoteUpdateError
 from crdt.note import Note
 from crdt.payload import Opened, seal_payload
 from crdt.updates import inserts_held_back, integrate_stuck
-from mesh.envelope import DestKind, EnvelopeType
 from mesh.errors import MeshError
-from mesh.identity import decode_peer_id, encode_peer_id
-from mesh.roomlog import MAX_SNAPSHOT_PARTS, SnapshotHeader
+from mesh.storage.roomlog import MAX_SNAPSHOT_PARTS, SnapshotHeader
+from mesh.wire.envelope import DestKind, EnvelopeType
+from mesh.wire.identity import decode_peer_id, encode_peer_id
 
 if TYPE_CHECKING:
     from crdt.notes import Notes

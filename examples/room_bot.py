@@ -26,12 +26,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mesh.address import PeerAddress
-from mesh.chat import Chat
-from mesh.daemon import Daemon
+from chat.daemon import Daemon
+from chat.messages import Chat
 from mesh.errors import MeshError
-from mesh.home import Home
-from mesh.node import NodeConfig
+from mesh.runtime.home import Home
+from mesh.runtime.node import NodeConfig
+from mesh.wire.address import PeerAddress
 
 
 def reply_to(text: str) -> str | None:

@@ -18,12 +18,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from chat.daemon import Daemon
 from crdt.notes import Notes
 from crdt.service import NotesService
-from mesh.address import PeerAddress
-from mesh.daemon import Daemon
-from mesh.home import Home
-from mesh.node import NodeConfig
+from mesh.runtime.home import Home
+from mesh.runtime.node import NodeConfig
+from mesh.wire.address import PeerAddress
 
 
 async def until(condition: Callable[[], object], what: str, timeout: float = 30) -> None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 
-from mesh.address import PeerAddress
-from mesh.identity import Identity
-from mesh.node import Node, NodeConfig
+from mesh.runtime.node import Node, NodeConfig
+from mesh.wire.address import PeerAddress
+from mesh.wire.identity import Identity
 
 
 async def main() -> None:

@@ -19,15 +19,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from chat.daemon import MAX_PING_COUNT, Daemon
 from crdt.bridge import bridge_token
-from mesh import control
-from mesh.address import PeerAddress, parse_listen
-from mesh.daemon import MAX_PING_COUNT, Daemon
 from mesh.errors import MeshError, UsageError
-from mesh.home import PASSPHRASE_ENV, Home
-from mesh.netkey import DEFAULT_NETWORK_KEY, load_network_key
-from mesh.node import NodeConfig
-from mesh.router import AUTO_TREE_FROM, ROOM_MODES, room_routing
+from mesh.routing.router import AUTO_TREE_FROM, ROOM_MODES, room_routing
+from mesh.runtime import control
+from mesh.runtime.home import PASSPHRASE_ENV, Home
+from mesh.runtime.node import NodeConfig
+from mesh.wire.address import PeerAddress, parse_listen
+from mesh.wire.netkey import DEFAULT_NETWORK_KEY, load_network_key
 from tui.session import Session
 
 PROG = "meshnotes"

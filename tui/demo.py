@@ -20,8 +20,8 @@ from typing import Any
 from textual import events
 
 from mesh.errors import MeshError
-from mesh.home import Home
-from mesh.node import NodeConfig
+from mesh.runtime.home import Home
+from mesh.runtime.node import NodeConfig
 from tui.app import MeshnotesApp
 from tui.session import Session
 
@@ -55,7 +55,7 @@ class Demo:
     def _session(self, name: str, dial: Session | None) -> Session:
         peers = []
         if dial is not None:
-            from mesh.address import PeerAddress
+            from mesh.wire.address import PeerAddress
 
             peers = [PeerAddress.parse(str(dial.node.address))]
         config = NodeConfig(listen=("127.0.0.1", 0), peers=peers, auto_connect=False)

@@ -12,8 +12,8 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Static
 
-from mesh.address import PeerAddress
 from mesh.errors import MeshError
+from mesh.wire.address import PeerAddress
 from tui.dialogs import Prompt
 from tui.session import Session
 from tui.widgets.chat_view import ChatView

@@ -7,9 +7,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from mesh.address import PeerAddress
 from mesh.errors import MeshError
-from mesh.identity import decode_peer_id, safety_number
+from mesh.wire.address import PeerAddress
+from mesh.wire.identity import decode_peer_id, safety_number
 from tui.dialogs import Message, Prompt
 from tui.session import Session
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 
+from chat.daemon import Daemon
+from chat.messages import Chat
 from crdt.notes import Notes
 from crdt.service import NotesService
-from mesh.chat import Chat
-from mesh.daemon import Daemon
-from mesh.home import Home
-from mesh.node import Node, NodeConfig
+from mesh.runtime.home import Home
+from mesh.runtime.node import Node, NodeConfig
 
 
 class Session:

@@ -11,14 +11,14 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from chat.daemon import Daemon
 from crdt.bridge import YjsBridge
 from crdt.errors import NoteUsageError
 from crdt.notes import Notes
 from crdt.service import NotesService
-from mesh.daemon import Daemon
-from mesh.home import Home
-from mesh.link import LinkConfig
-from mesh.node import NodeConfig
+from mesh.runtime.home import Home
+from mesh.runtime.node import NodeConfig
+from mesh.wire.link import LinkConfig
 from tests.conftest import wait_until
 
 SYNC, AWARENESS = pycrdt.YMessageType.SYNC, pycrdt.YMessageType.AWARENESS

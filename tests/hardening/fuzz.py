@@ -31,23 +31,23 @@ from typing import Any
 import msgpack
 import pycrdt
 
+from chat.daemon import Daemon
+from chat.messages import Chat, dm_conversation_id
+from chat.pairwise import box
+from chat.senderkey import seal
 from crdt.bridge import YjsBridge
 from crdt.errors import NoteError
 from crdt.notes import Notes, _aad
 from crdt.payload import new_note_id
 from crdt.service import NotesService
-from mesh.chat import Chat, dm_conversation_id
-from mesh.daemon import Daemon
-from mesh.envelope import DestKind, Envelope, EnvelopeType
 from mesh.errors import EnvelopeError, FrameError, HandshakeError
-from mesh.home import Home
-from mesh.identity import Identity, decode_peer_id, encode_peer_id
-from mesh.link import Link
-from mesh.node import Node, NodeConfig
-from mesh.pairwise import box
-from mesh.roomlog import RoomLog
-from mesh.senderkey import seal
-from mesh.store import Store
+from mesh.runtime.home import Home
+from mesh.runtime.node import Node, NodeConfig
+from mesh.storage.roomlog import RoomLog
+from mesh.storage.store import Store
+from mesh.wire.envelope import DestKind, Envelope, EnvelopeType
+from mesh.wire.identity import Identity, decode_peer_id, encode_peer_id
+from mesh.wire.link import Link
 
 #: a case that takes longer than this counts as a hang
 CASE_LIMIT = 5.0
@@ -361,7 +361,7 @@ class Withdraw(Target):
     name = "withdraw"
 
     def setup(self, loop: asyncio.AbstractEventLoop) -> None:
-        from mesh.router import Router, RouterConfig
+        from mesh.routing.router import Router, RouterConfig
 
         self.me = Identity.from_seed(b"w" * 32)
         self.neighbour = Identity.from_seed(b"n" * 32)
@@ -410,7 +410,7 @@ class Table(Target):
     name = "table"
 
     def setup(self, loop: asyncio.AbstractEventLoop) -> None:
-        from mesh.router import Router, RouterConfig, pack_table
+        from mesh.routing.router import Router, RouterConfig, pack_table
 
         now = time.time()
         self.me = Identity.from_seed(b"t" * 32)
@@ -502,7 +502,7 @@ class ChatPayload(Target):
         return random_bytes(rng)
 
     def _sealed_content(self, rng: random.Random) -> bytes:
-        from mesh.senderkey import Chain, associated_data, new_chain_key
+        from chat.senderkey import Chain, associated_data, new_chain_key
 
         chain = Chain(new_chain_key(), 0)
         key, _ = chain.advance()
@@ -595,7 +595,7 @@ class ReceiptPayload(Target):
         )
 
     def check(self, case: bytes) -> str:
-        from mesh.mailbox import receipt_ids
+        from mesh.storage.mailbox import receipt_ids
 
         named = self.sent.message_id in receipt_ids(case)
         # a third party naming our envelope id acknowledges nothing

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import msgpack
 
-from mesh.envelope import DestKind, Envelope, EnvelopeType
-from mesh.identity import Identity, encode_peer_id
-from mesh.mailbox import MailboxLimits
-from mesh.pool import ROW_OVERHEAD
-from mesh.roomlog import RoomLogLimits
+from mesh.storage.mailbox import MailboxLimits
+from mesh.storage.pool import ROW_OVERHEAD
+from mesh.storage.roomlog import RoomLogLimits
+from mesh.wire.envelope import DestKind, Envelope, EnvelopeType
+from mesh.wire.identity import Identity, encode_peer_id
+from sim.hostile import HostileLink, befriend, linked, start_daemon
 from tests.conftest import wait_until
-from tests.hardening.wire import HostileLink, befriend, linked, start_daemon
 
 
 def room_envelope(author: Identity, room: bytes, seq: int, size: int, now: float) -> Envelope:

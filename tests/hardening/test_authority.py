@@ -17,14 +17,14 @@ import msgpack
 import pycrdt
 import pytest
 
+from chat.daemon import Daemon
+from chat.pairwise import box
+from chat.room import RoomEvent
 from crdt import payload
-from mesh.daemon import Daemon
-from mesh.envelope import DestKind, EnvelopeType
-from mesh.identity import Identity, decode_peer_id, encode_peer_id
-from mesh.pairwise import box
-from mesh.room import RoomEvent
+from mesh.wire.envelope import DestKind, EnvelopeType
+from mesh.wire.identity import Identity, decode_peer_id, encode_peer_id
+from sim.hostile import HostileLink, befriend, linked, notes_of, start_daemon
 from tests.conftest import wait_until
-from tests.hardening.wire import HostileLink, befriend, linked, notes_of, start_daemon
 
 
 @dataclass

@@ -13,11 +13,11 @@ import threading
 import time
 from pathlib import Path
 
-from mesh import control
 from mesh.errors import MeshError
+from mesh.runtime import control
+from sim.hostile import TapProxy, full_or_ci, linked, notes_of, start_daemon
 from tests.conftest import deadline, wait_until
 from tests.hardening.conftest import record
-from tests.hardening.wire import TapProxy, full_or_ci, linked, notes_of, start_daemon
 from tests.integration.test_cli_line import Line
 
 

@@ -6,13 +6,13 @@ import asyncio
 import time
 from pathlib import Path
 
-from mesh.envelope import EnvelopeType
-from mesh.identity import Identity
-from mesh.outbox import RetryPolicy
-from mesh.router import Keep, RouterConfig, Send
+from chat.outbox import RetryPolicy
+from mesh.routing.router import Keep, RouterConfig, Send
+from mesh.wire.envelope import EnvelopeType
+from mesh.wire.identity import Identity
+from sim.hostile import HostileLink, befriend, full_or_ci, linked, start_daemon
 from tests.conftest import wait_until
 from tests.hardening.conftest import record
-from tests.hardening.wire import HostileLink, befriend, full_or_ci, linked, start_daemon
 
 
 def texts(daemon, peer) -> list[str]:  # type: ignore[no-untyped-def]

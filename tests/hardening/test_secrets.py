@@ -1,6 +1,6 @@
 """Threat 7: nothing readable on the wire, owner-only files, the control socket for its owner only.
 
-Passphrase-locked key files are covered by tests/mesh/test_identity.py and
+Passphrase-locked key files are covered by tests/mesh/wire/test_identity.py and
 tests/integration/test_cli_line.py; wrong bridge tokens by tests/crdt/test_bridge.py.
 """
 
@@ -18,10 +18,10 @@ import pytest
 
 from crdt.bridge import bridge_token
 from crdt.errors import NoteError
-from mesh import control
-from mesh.control import ControlServer, _same_user
+from mesh.runtime import control
+from mesh.runtime.control import ControlServer, _same_user
+from sim.hostile import TapProxy, befriend, linked, notes_of, start_daemon
 from tests.conftest import wait_until
-from tests.hardening.wire import TapProxy, befriend, linked, notes_of, start_daemon
 
 MARKER = "zebra-7f3c-secret-marker"
 

@@ -1,6 +1,6 @@
 """Threats 2 and 3 over real websockets on loopback: oversize and slow peers, forgery and replay.
 
-What the sans-I/O tests already check (tests/mesh/test_link.py, test_router.py, test_chat.py,
+What the sans-I/O tests already check (tests/mesh/wire/test_link.py, test_router.py, test_chat.py,
 tests/integration/test_node_line.py) is not repeated; these drive a real node from outside.
 """
 
@@ -16,16 +16,16 @@ import pytest
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
-from mesh.daemon import Daemon
-from mesh.envelope import EnvelopeType
-from mesh.handshake import MSG1_LEN, ClientHandshake
-from mesh.identity import Identity
-from mesh.link import LinkConfig
-from mesh.netkey import DEFAULT_NETWORK_KEY
-from mesh.node import WS_CHUNK
+from chat.daemon import Daemon
+from mesh.runtime.node import WS_CHUNK
+from mesh.wire.envelope import EnvelopeType
+from mesh.wire.handshake import MSG1_LEN, ClientHandshake
+from mesh.wire.identity import Identity
+from mesh.wire.link import LinkConfig
+from mesh.wire.netkey import DEFAULT_NETWORK_KEY
+from sim.hostile import HostileLink, TapProxy, befriend, full_or_ci, linked, start_daemon
 from tests.conftest import wait_until
 from tests.hardening.conftest import record
-from tests.hardening.wire import HostileLink, TapProxy, befriend, full_or_ci, linked, start_daemon
 
 
 @pytest.fixture

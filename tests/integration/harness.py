@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from chat.daemon import Daemon
 from crdt.notes import Notes
 from crdt.service import NotesService
-from mesh.address import PeerAddress
-from mesh.daemon import Daemon
-from mesh.home import Home
-from mesh.link import LinkConfig
-from mesh.node import NodeConfig
+from mesh.runtime.home import Home
+from mesh.runtime.node import NodeConfig
+from mesh.wire.address import PeerAddress
+from mesh.wire.link import LinkConfig
 from tests.conftest import wait_until
 
 FAST_LINK = LinkConfig(handshake_timeout=2.0, heartbeat_interval=1.0, idle_timeout=5.0)

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from mesh.daemon import Daemon
-from mesh.envelope import Envelope, EnvelopeType
+from chat.daemon import Daemon
 from mesh.errors import UsageError
-from mesh.home import Home
+from mesh.runtime.home import Home
+from mesh.wire.envelope import Envelope, EnvelopeType
 from tests.conftest import wait_until
 from tests.integration.harness import Mesh, room_with
 

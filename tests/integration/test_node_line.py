@@ -9,11 +9,11 @@ import pytest
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
-from mesh.address import PeerAddress
-from mesh.envelope import DestKind, Envelope, EnvelopeType
-from mesh.identity import Identity
-from mesh.link import LinkConfig
-from mesh.node import Node, NodeConfig
+from mesh.runtime.node import Node, NodeConfig
+from mesh.wire.address import PeerAddress
+from mesh.wire.envelope import DestKind, Envelope, EnvelopeType
+from mesh.wire.identity import Identity
+from mesh.wire.link import LinkConfig
 from tests.conftest import wait_until
 
 FAST_LINK = LinkConfig(handshake_timeout=2.0, heartbeat_interval=1.0, idle_timeout=5.0)

@@ -14,12 +14,12 @@ import pytest
 
 import crdt.notes as notes_module
 import crdt.snapshots as snapshots_module
-from mesh.address import PeerAddress
-from mesh.daemon import Daemon
-from mesh.envelope import DestKind, Envelope, EnvelopeType
-from mesh.identity import decode_peer_id
-from mesh.roomlog import SnapshotHeader
-from mesh.senderkey import seal
+from chat.daemon import Daemon
+from chat.senderkey import seal
+from mesh.storage.roomlog import SnapshotHeader
+from mesh.wire.address import PeerAddress
+from mesh.wire.envelope import DestKind, Envelope, EnvelopeType
+from mesh.wire.identity import decode_peer_id
 from tests.conftest import wait_until
 from tests.integration.harness import Mesh, room_with
 from tests.traces import load_trace

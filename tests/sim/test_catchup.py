@@ -1,13 +1,13 @@
-"""Tests for tests/sim/catchup.py with the product's pacing: a node back on three links."""
+"""Tests for sim/catchup.py with the product's pacing: a node back on three links."""
 
 from __future__ import annotations
 
 import hashlib
 
-from mesh.envelope import DestKind, Envelope, EnvelopeType
-from mesh.router import Deliver, RouterConfig
-from tests.sim.catchup import CatchUp
-from tests.sim.engine import Graph, Sim
+from mesh.routing.router import Deliver, RouterConfig
+from mesh.wire.envelope import DestKind, Envelope, EnvelopeType
+from sim.catchup import CatchUp
+from sim.engine import Graph, Sim
 
 ROOM = hashlib.blake2b(b"room", digest_size=32).digest()
 

@@ -1,4 +1,4 @@
-"""Tests for tests/sim/engine.py: shared signature verdicts are the ones routers would reach."""
+"""Tests for sim/engine.py: shared signature verdicts are the ones routers would reach."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from mesh.envelope import DestKind, EnvelopeType
-from mesh.router import Close, Deliver, RouterConfig, Send
-from tests.sim.engine import Graph, Sim, play_parts
+from mesh.routing.router import Close, Deliver, RouterConfig, Send
+from mesh.wire.envelope import DestKind, EnvelopeType
+from sim.engine import Graph, Sim, play_parts
 
 
 @pytest.mark.parametrize("share", [True, False])

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from mesh.gossip import GossipConfig
-from mesh.router import room_routing
-from tests.sim.scenarios import Scenario, run
+from mesh.routing.gossip import GossipConfig
+from mesh.routing.router import room_routing
+from sim.scenarios import Scenario, run
 
 TREE = GossipConfig(tree=True)
 AUTO = room_routing("auto").gossip  # a node's default: flood below 64 known peers, tree above

@@ -36,12 +36,12 @@ from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
 import tui.widgets.chat_view
+from chat.daemon import Daemon
 from crdt.service import NotesService
-from mesh.address import PeerAddress
-from mesh.daemon import Daemon
-from mesh.home import Home
-from mesh.identity import Identity
-from mesh.node import Node, NodeConfig
+from mesh.runtime.home import Home
+from mesh.runtime.node import Node, NodeConfig
+from mesh.wire.address import PeerAddress
+from mesh.wire.identity import Identity
 from tests.conftest import wait_until
 from tests.integration.harness import Mesh, room_with
 from tui.app import MeshnotesApp

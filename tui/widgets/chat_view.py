@@ -10,7 +10,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Input, Static
 
 from mesh.errors import MeshError
-from mesh.identity import encode_peer_id
+from mesh.wire.identity import encode_peer_id
 from tui.session import Session
 from tui.widgets.format import STATUS_MARKS, clock_time
 

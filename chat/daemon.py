@@ -1,0 +1,213 @@
+"""A node serving its home: the node, its control socket, and the commands the CLI uses.
+
+:class:`Daemon` is what ``meshnotes run`` starts, and what front ends embed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+from typing import Any, Protocol
+
+from chat.messages import Chat
+from mesh.errors import UsageError
+from mesh.runtime.control import ControlServer
+from mesh.runtime.home import Home
+from mesh.runtime.node import Node, NodeConfig
+from mesh.storage.mailbox import Mailbox
+from mesh.storage.roomlog import RoomLog
+from mesh.storage.store import Store
+from mesh.wire.address import PeerAddress
+from mesh.wire.identity import Identity, encode_peer_id
+
+MAX_PING_COUNT = 1000
+
+
+class Extension(Protocol):
+    """A layer above the mesh (notes, say) that runs inside a daemon.
+
+    `attach` runs once the store and chat exist and before the node starts
+    (register commands and handlers there); `start` after the node started;
+    `stop` before chat and node stop.
+    """
+
+    async def attach(self, daemon: Daemon) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def status(self) -> dict[str, Any]:
+        """Its part of ``status --json``; a "counters" key is merged into the node's."""
+        ...
+
+
+class Daemon:
+    """A node bound to a home directory and reachable through its control socket."""
+
+    def __init__(
+        self,
+        home: Home,
+        identity: Identity,
+        config: NodeConfig,
+        extensions: list[Extension] | None = None,
+    ) -> None:
+        self.home = home
+        self.extensions = list(extensions or [])
+        self.node = Node(identity, config)
+        self.control = ControlServer(home.control_socket)
+        self.store: Store | None = None
+        self._chat: Chat | None = None
+        for name, command in {
+            "id": self._id,
+            "status": self._status,
+            "ping": self._ping,
+            "connect": self._connect,
+            "contacts.add": self._contacts_add,
+            "contacts.list": self._contacts_list,
+            "contacts.verify": self._contacts_verify,
+            "dm": self._dm,
+            "say": self._say,
+            "history": self._history,
+            "room.new": self._room_new,
+            "room.invite": self._room_invite,
+            "room.remove": self._room_remove,
+            "room.join": self._room_join,
+            "room.leave": self._room_leave,
+            "room.handover": self._room_handover,
+            "room.list": self._room_list,
+        }.items():
+            self.control.register(name, command)
+
+    @property
+    def chat(self) -> Chat:
+        if self._chat is None:
+            raise UsageError("the node is not started")
+        return self._chat
+
+    async def __aenter__(self) -> Daemon:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        self.home.ensure()
+        await self.control.start()  # first: refuses a second node on the same home
+        try:
+            self.store = Store(self.home.database)
+            # mail for the chat layer's contacts is kept apart from strangers' (it starts below)
+            self.node.mailbox = Mailbox(
+                self.store,
+                is_contact=lambda peer: (
+                    self._chat is not None and self._chat.contacts.is_contact(peer)
+                ),
+            )
+            # the rooms the chat layer joined (it sets room_interests when it starts)
+            self.node.roomlog = RoomLog(self.store, members=lambda: self.node.room_interests())
+            self._chat = Chat(self.node, self.store)
+            for extension in self.extensions:
+                await extension.attach(self)
+            await self.node.start()
+            self._chat.start()
+            for extension in self.extensions:
+                await extension.start()
+        except BaseException:
+            await self.control.stop()
+            if self._chat is not None:
+                await self._chat.stop()
+            await self.node.stop()
+            if self.store is not None:
+                self.store.close()
+            raise
+
+    async def stop(self) -> None:
+        await self.control.stop()
+        for extension in reversed(self.extensions):
+            await extension.stop()
+        if self._chat is not None:
+            await self._chat.stop()
+        await self.node.stop()
+        if self.store is not None:
+            self.store.close()
+
+    # -- commands --------------------------------------------------------------
+
+    async def _id(self, args: dict[str, Any]) -> dict[str, Any]:
+        identity = self.node.identity
+        return {"peer_id": identity.peer_id, "name": identity.name, "address": self.node.address}
+
+    async def _status(self, args: dict[str, Any]) -> dict[str, Any]:
+        status = self.node.status()
+        status["caches"]["control_refused"] = self.control.refused
+        chat = self.chat.status()
+        status["counters"].update(chat.pop("counters"))
+        status["chat"] = chat
+        for extension in self.extensions:
+            extra = extension.status()
+            status["counters"].update(extra.pop("counters", {}))
+            status.update(extra)
+        return status
+
+    async def _ping(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        dest = self.chat.contacts.resolve(str(args["peer"]))
+        count = int(args.get("count", 1))
+        interval = float(args.get("interval", 0.2))
+        timeout = float(args.get("timeout", 5.0))
+        if not 1 <= count <= MAX_PING_COUNT:
+            raise UsageError(f"--count must be 1..{MAX_PING_COUNT}")
+        if not (0 <= interval <= 60 and 0 < timeout <= 300):
+            raise UsageError("--interval must be 0..60 s and --timeout 0..300 s")
+        replies: list[dict[str, Any]] = []
+        for i in range(count):
+            if i:
+                await asyncio.sleep(interval)
+            reply = await self.node.ping(dest, timeout=timeout)
+            replies.append({"seq": i + 1, **(asdict(reply) if reply else {"lost": True})})
+        return replies
+
+    async def _connect(self, args: dict[str, Any]) -> dict[str, Any]:
+        address = PeerAddress.parse(str(args["address"]))
+        self.node.connect(address)
+        return {"dialing": str(address), "peer_id": encode_peer_id(address.peer_key)}
+
+    async def _contacts_add(self, args: dict[str, Any]) -> dict[str, Any]:
+        name = args.get("name")
+        return self.chat.contacts.add(str(args["peer"]), None if name is None else str(name))
+
+    async def _contacts_list(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.chat.contacts.all()
+
+    async def _contacts_verify(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self.chat.contacts.verify(str(args["peer"]), bool(args.get("verified", True)))
+
+    async def _dm(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"id": self.chat.send_direct(str(args["peer"]), str(args["text"]))}
+
+    async def _say(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"id": self.chat.say(str(args["room"]), str(args["text"]))}
+
+    async def _history(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.chat.history(str(args["conversation"]), int(args.get("limit", 50)))
+
+    async def _room_new(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"room_id": self.chat.rooms.new(str(args["name"]))}
+
+    async def _room_invite(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self.chat.rooms.invite(str(args["room"]), str(args["peer"]))
+
+    async def _room_remove(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self.chat.rooms.remove(str(args["room"]), str(args["peer"]))
+
+    async def _room_join(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self.chat.rooms.join(str(args["room"]))
+
+    async def _room_list(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.chat.rooms.all()
+
+    async def _room_leave(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self.chat.rooms.leave(str(args["room"]))
+
+    async def _room_handover(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self.chat.rooms.hand_over(str(args["room"]), str(args["peer"]))

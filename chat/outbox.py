@@ -1,0 +1,200 @@
+"""Reliable delivery: every chat and control item waits in the outbox until its receipt.
+
+An item is one payload for one destination. Each (re)transmission wraps it
+in a fresh signed envelope (relays deduplicate envelope ids, so a resend
+needs a new one); the ids of all of them map back to the item. From the
+third try on the envelope is flagged FLOOD, so a path that swallows traffic
+is bypassed; the path to that destination is then suspect for `suspect_ttl`
+(every item to it floods from its first try), so one lying relay costs
+each later message nothing. Tries back off exponentially with jitter up to `max_delay`, and
+all are due again when a link comes up. Items expire after `ttl`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mesh.storage.mailbox import receipt_ids
+from mesh.storage.store import Store
+from mesh.wire.envelope import FLAG_FLOOD, MAX_PAYLOAD, DestKind, Envelope, EnvelopeType
+from mesh.wire.identity import decode_peer_id, encode_peer_id
+
+#: envelope ids one receipt acknowledges at most
+MAX_RECEIPT_IDS = 1024
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    initial_delay: float = 2.0
+    max_delay: float = 300.0
+    flood_after: int = 2
+    ttl: float = 7 * 24 * 3600.0
+    suspect_ttl: float = 600.0
+
+
+#: destinations remembered as having a suspect path, at most
+MAX_SUSPECT = 10_000
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    """An outbox item its destination receipted."""
+
+    item_id: str
+    msg_id: str | None
+    conv_id: str | None
+    epoch: int | None
+    dest: str
+    type: int
+
+
+class Outbox:
+    """The outbox of one node; `send` hands signed envelopes to the node."""
+
+    def __init__(
+        self,
+        store: Store,
+        make: Callable[..., Envelope],
+        send: Callable[[Envelope], None],
+        policy: RetryPolicy | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.make = make
+        self.send = send
+        self.policy = policy or RetryPolicy()
+        self.rng = rng or random.Random()
+        self.dropped_oversize = 0
+        self.flooded_suspect = 0
+        #: dest -> until when its path is suspect (a try had to flood): in memory, bounded
+        self._suspect: dict[str, float] = {}
+
+    def add(
+        self,
+        item_id: str,
+        dest: str,
+        type: EnvelopeType,
+        payload: bytes,
+        now: float,
+        *,
+        msg_id: str | None = None,
+        conv_id: str | None = None,
+        epoch: int | None = None,
+    ) -> None:
+        """Queue an item (inside the caller's transaction); :meth:`flush` sends it."""
+        self.store.execute(
+            "INSERT OR IGNORE INTO outbox (item_id, msg_id, conv_id, epoch, dest, type, payload,"
+            " tries, next_try, expires) VALUES (?,?,?,?,?,?,?,0,?,?)",
+            (item_id, msg_id, conv_id, epoch, dest, int(type), payload, now, now + self.policy.ttl),
+        )
+
+    def flush(self, now: float) -> int:
+        """Transmit every item that is due; drop expired ones. Return how many went out."""
+        with self.store.atomic():
+            # the envelope ids of expired items go too, or they would pile up forever
+            self.store.execute(
+                "DELETE FROM outbox_envelopes WHERE item_id IN"
+                " (SELECT item_id FROM outbox WHERE expires <= ?)",
+                (now,),
+            )
+            self.store.execute("DELETE FROM outbox WHERE expires <= ?", (now,))
+        due = self.store.query(
+            "SELECT * FROM outbox WHERE next_try <= ? ORDER BY next_try LIMIT 500", (now,)
+        )
+        for item in due:
+            self._transmit(item, now)
+        return len(due)
+
+    def make_all_due(self, now: float, dest: str | None = None) -> None:
+        """A link came up: try everything (or everything for `dest`) again now."""
+        if dest is None:
+            self.store.execute("UPDATE outbox SET next_try = ? WHERE next_try > ?", (now, now))
+        else:
+            self.store.execute(
+                "UPDATE outbox SET next_try = ? WHERE dest = ? AND next_try > ?", (now, dest, now)
+            )
+
+    def _transmit(self, item: dict[str, Any], now: float) -> None:
+        tries = int(item["tries"])
+        dest = str(item["dest"])
+        flags = 0
+        if tries >= self.policy.flood_after:
+            flags = FLAG_FLOOD
+            self._suspect_path(dest, now)
+        elif self.path_suspect(dest, now):
+            flags = FLAG_FLOOD
+            self.flooded_suspect += 1
+        if len(item["payload"]) > MAX_PAYLOAD:
+            # it can never go out: drop it rather than block everything queued behind it
+            self.store.execute("DELETE FROM outbox WHERE item_id = ?", (item["item_id"],))
+            self.dropped_oversize += 1
+            return
+        envelope = self.make(
+            item["type"],
+            now,
+            dest_kind=DestKind.PEER,
+            dest=decode_peer_id(item["dest"]),
+            payload=item["payload"],
+            flags=flags,
+        )
+        delay = min(self.policy.max_delay, self.policy.initial_delay * 2**tries)
+        with self.store.atomic():
+            self.store.execute(
+                "INSERT OR IGNORE INTO outbox_envelopes (env_id, item_id) VALUES (?, ?)",
+                (envelope.message_id.hex(), item["item_id"]),
+            )
+            self.store.execute(
+                "UPDATE outbox SET tries = ?, next_try = ? WHERE item_id = ?",
+                (tries + 1, now + delay * self.rng.uniform(0.8, 1.2), item["item_id"]),
+            )
+        self.send(envelope)
+
+    def path_suspect(self, dest: str, now: float) -> bool:
+        """Whether an earlier item to `dest` went unreceipted until it flooded, lately."""
+        until = self._suspect.get(dest)
+        return until is not None and until > now
+
+    def _suspect_path(self, dest: str, now: float) -> None:
+        self._suspect.pop(dest, None)
+        self._suspect[dest] = now + self.policy.suspect_ttl
+        while len(self._suspect) > MAX_SUSPECT:
+            del self._suspect[next(iter(self._suspect))]  # the oldest entry
+
+    def next_due(self) -> float | None:
+        rows = self.store.query("SELECT MIN(next_try) AS t FROM outbox")
+        value = rows[0]["t"] if rows else None
+        return None if value is None else float(value)
+
+    def acknowledge(self, receipt: Envelope) -> list[Acknowledged]:
+        """Apply a receipt: delete the items it acknowledges that were addressed to its author."""
+        author = encode_peer_id(receipt.author)
+        done: list[Acknowledged] = []
+        with self.store.atomic():
+            for env_id in receipt_ids(receipt.payload)[:MAX_RECEIPT_IDS]:
+                rows = self.store.query(
+                    "SELECT o.* FROM outbox_envelopes e JOIN outbox o ON o.item_id = e.item_id"
+                    " WHERE e.env_id = ? AND o.dest = ?",
+                    (env_id.hex(), author),
+                )
+                for item in rows:
+                    self.store.execute("DELETE FROM outbox WHERE item_id = ?", (item["item_id"],))
+                    self.store.execute(
+                        "DELETE FROM outbox_envelopes WHERE item_id = ?", (item["item_id"],)
+                    )
+                    done.append(
+                        Acknowledged(
+                            item["item_id"],
+                            item["msg_id"],
+                            item["conv_id"],
+                            item["epoch"],
+                            item["dest"],
+                            item["type"],
+                        )
+                    )
+        return done
+
+    def pending_count(self) -> int:
+        return int(self.store.query("SELECT COUNT(*) AS n FROM outbox")[0]["n"])

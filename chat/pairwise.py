@@ -1,0 +1,33 @@
+"""Pairwise boxes: crypto_box between two peers' static X25519 keys, for control traffic."""
+
+from __future__ import annotations
+
+import nacl.bindings
+import nacl.exceptions
+import nacl.public
+
+from mesh.errors import ChatError
+from mesh.wire.identity import Identity
+
+
+def _box(identity: Identity, peer: bytes) -> nacl.public.Box:
+    try:
+        peer_x25519 = nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(peer)
+    except (nacl.exceptions.CryptoError, ValueError, RuntimeError) as exc:
+        raise ChatError("not a valid peer key") from exc
+    return nacl.public.Box(
+        nacl.public.PrivateKey(identity.x25519_private_key), nacl.public.PublicKey(peer_x25519)
+    )
+
+
+def box(identity: Identity, peer: bytes, plaintext: bytes) -> bytes:
+    """Encrypt for `peer` (its Ed25519 key): random nonce || ciphertext."""
+    return bytes(_box(identity, peer).encrypt(plaintext))
+
+
+def unbox(identity: Identity, peer: bytes, ciphertext: bytes) -> bytes:
+    """Open what `peer` boxed for us; raise ChatError if it fails."""
+    try:
+        return bytes(_box(identity, peer).decrypt(ciphertext))
+    except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
+        raise ChatError("a pairwise box failed to open") from exc

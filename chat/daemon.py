@@ -9,9 +9,10 @@ import asyncio
 from dataclasses import asdict
 from typing import Any, Protocol
 
+from chat.client import Verb
 from chat.messages import Chat
 from mesh.errors import UsageError
-from mesh.runtime.control import ControlServer
+from mesh.runtime.control import Command, ControlServer
 from mesh.runtime.home import Home
 from mesh.runtime.node import Node, NodeConfig
 from mesh.storage.mailbox import Mailbox
@@ -58,25 +59,26 @@ class Daemon:
         self.control = ControlServer(home.control_socket)
         self.store: Store | None = None
         self._chat: Chat | None = None
-        for name, command in {
-            "id": self._id,
-            "status": self._status,
-            "ping": self._ping,
-            "connect": self._connect,
-            "contacts.add": self._contacts_add,
-            "contacts.list": self._contacts_list,
-            "contacts.verify": self._contacts_verify,
-            "dm": self._dm,
-            "say": self._say,
-            "history": self._history,
-            "room.new": self._room_new,
-            "room.invite": self._room_invite,
-            "room.remove": self._room_remove,
-            "room.join": self._room_join,
-            "room.leave": self._room_leave,
-            "room.handover": self._room_handover,
-            "room.list": self._room_list,
-        }.items():
+        commands: dict[Verb, Command] = {
+            Verb.ID: self._id,
+            Verb.STATUS: self._status,
+            Verb.PING: self._ping,
+            Verb.CONNECT: self._connect,
+            Verb.CONTACTS_ADD: self._contacts_add,
+            Verb.CONTACTS_LIST: self._contacts_list,
+            Verb.CONTACTS_VERIFY: self._contacts_verify,
+            Verb.DM: self._dm,
+            Verb.SAY: self._say,
+            Verb.HISTORY: self._history,
+            Verb.ROOM_NEW: self._room_new,
+            Verb.ROOM_INVITE: self._room_invite,
+            Verb.ROOM_REMOVE: self._room_remove,
+            Verb.ROOM_JOIN: self._room_join,
+            Verb.ROOM_LEAVE: self._room_leave,
+            Verb.ROOM_HANDOVER: self._room_handover,
+            Verb.ROOM_LIST: self._room_list,
+        }
+        for name, command in commands.items():
             self.control.register(name, command)
 
     @property

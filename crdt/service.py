@@ -6,7 +6,9 @@ from typing import Any
 
 from chat.daemon import Daemon
 from crdt.bridge import YjsBridge, bridge_token
+from crdt.client import NoteVerb
 from crdt.notes import Notes
+from mesh.runtime.control import Command
 
 
 class NotesService:
@@ -20,13 +22,13 @@ class NotesService:
     async def attach(self, daemon: Daemon) -> None:
         assert daemon.store is not None
         self.notes = Notes(daemon.chat, daemon.store)
-        commands = {
-            "note.new": self._new,
-            "note.list": self._list,
-            "note.cat": self._cat,
-            "note.append": self._append,
-            "note.import": self._import,
-            "note.export": self._export,
+        commands: dict[NoteVerb, Command] = {
+            NoteVerb.NEW: self._new,
+            NoteVerb.LIST: self._list,
+            NoteVerb.CAT: self._cat,
+            NoteVerb.APPEND: self._append,
+            NoteVerb.IMPORT: self._import,
+            NoteVerb.EXPORT: self._export,
         }
         for name, command in commands.items():
             daemon.control.register(name, command)

@@ -1,0 +1,127 @@
+"""The chat node's control verbs, each named once, and a typed client that calls them.
+
+:class:`chat.daemon.Daemon` serves the :class:`Verb` names on the home's
+control socket (:mod:`mesh.runtime.control`); front ends call them through
+:class:`ChatClient`, one method per verb, and never spell a name themselves.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from mesh.runtime import control
+
+#: how long a verb may take before the client gives up on the node
+TIMEOUT = 30.0
+
+
+class Verb(StrEnum):
+    """The control verbs of a node and its chat layer (the names on the wire)."""
+
+    ID = "id"
+    STATUS = "status"
+    PING = "ping"
+    CONNECT = "connect"
+    CONTACTS_ADD = "contacts.add"
+    CONTACTS_LIST = "contacts.list"
+    CONTACTS_VERIFY = "contacts.verify"
+    DM = "dm"
+    SAY = "say"
+    HISTORY = "history"
+    ROOM_NEW = "room.new"
+    ROOM_INVITE = "room.invite"
+    ROOM_REMOVE = "room.remove"
+    ROOM_JOIN = "room.join"
+    ROOM_LEAVE = "room.leave"
+    ROOM_HANDOVER = "room.handover"
+    ROOM_LIST = "room.list"
+
+
+class ChatClient:
+    """Calls a running node's chat verbs over the control socket at `socket` (blocking).
+
+    Every method raises NodeNotRunningError when no node answers, and
+    MeshError with the node's one-line message when the verb fails.
+    """
+
+    def __init__(self, socket: Path) -> None:
+        self.socket = socket
+
+    def call(self, verb: str, args: dict[str, Any] | None = None, timeout: float = TIMEOUT) -> Any:
+        return control.call(self.socket, verb, args, timeout=timeout)
+
+    def identity(self, timeout: float = TIMEOUT) -> dict[str, Any]:
+        """{"peer_id", "name", "address"} of the running node."""
+        result: dict[str, Any] = self.call(Verb.ID, timeout=timeout)
+        return result
+
+    def status(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.call(Verb.STATUS)
+        return result
+
+    def ping(self, peer: str, count: int, interval: float, timeout: float) -> list[dict[str, Any]]:
+        """`count` pings, `interval` s apart, each waiting `timeout` s: one reply dict each."""
+        request = {"peer": peer, "count": count, "interval": interval, "timeout": timeout}
+        wait = count * (timeout + interval) + 10
+        result: list[dict[str, Any]] = self.call(Verb.PING, request, timeout=wait)
+        return result
+
+    def connect(self, address: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.call(Verb.CONNECT, {"address": address})
+        return result
+
+    def contacts_add(self, peer: str, name: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = self.call(Verb.CONTACTS_ADD, {"peer": peer, "name": name})
+        return result
+
+    def contacts_list(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.call(Verb.CONTACTS_LIST)
+        return result
+
+    def contacts_verify(self, peer: str, verified: bool = True) -> dict[str, Any]:
+        request = {"peer": peer, "verified": verified}
+        result: dict[str, Any] = self.call(Verb.CONTACTS_VERIFY, request)
+        return result
+
+    def dm(self, peer: str, text: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.call(Verb.DM, {"peer": peer, "text": text})
+        return result
+
+    def say(self, room: str, text: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.call(Verb.SAY, {"room": room, "text": text})
+        return result
+
+    def history(self, conversation: str, limit: int = 50) -> list[dict[str, Any]]:
+        request = {"conversation": conversation, "limit": limit}
+        result: list[dict[str, Any]] = self.call(Verb.HISTORY, request)
+        return result
+
+    def room_new(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.call(Verb.ROOM_NEW, {"name": name})
+        return result
+
+    def room_invite(self, room: str, peer: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.call(Verb.ROOM_INVITE, {"room": room, "peer": peer})
+        return result
+
+    def room_remove(self, room: str, peer: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.call(Verb.ROOM_REMOVE, {"room": room, "peer": peer})
+        return result
+
+    def room_join(self, room: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.call(Verb.ROOM_JOIN, {"room": room})
+        return result
+
+    def room_leave(self, room: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.call(Verb.ROOM_LEAVE, {"room": room})
+        return result
+
+    def room_handover(self, room: str, peer: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.call(Verb.ROOM_HANDOVER, {"room": room, "peer": peer})
+        return result
+
+    def room_list(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.call(Verb.ROOM_LIST)
+        return result

@@ -1,0 +1,55 @@
+"""The notes verbs, each named once, and the client front ends use for every verb.
+
+:class:`crdt.service.NotesService` serves the :class:`NoteVerb` names;
+:class:`Client` adds one method per notes verb to the chat verbs of
+:class:`chat.client.ChatClient`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from chat.client import ChatClient
+
+
+class NoteVerb(StrEnum):
+    """The control verbs of the notes layer (the names on the wire)."""
+
+    NEW = "note.new"
+    LIST = "note.list"
+    CAT = "note.cat"
+    APPEND = "note.append"
+    IMPORT = "note.import"
+    EXPORT = "note.export"
+
+
+class Client(ChatClient):
+    """Calls a running node's chat and notes verbs over its control socket (blocking)."""
+
+    def note_new(self, room: str, title: str) -> dict[str, Any]:
+        """{"note_id"} of a new note in `room`."""
+        result: dict[str, Any] = self.call(NoteVerb.NEW, {"room": room, "title": title})
+        return result
+
+    def note_list(self, room: str | None = None) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.call(NoteVerb.LIST, {"room": room})
+        return result
+
+    def note_cat(self, note: str) -> dict[str, Any]:
+        """{"note_id", "text"} of a note named by id, id prefix or title."""
+        result: dict[str, Any] = self.call(NoteVerb.CAT, {"note": note})
+        return result
+
+    def note_append(self, note: str, text: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.call(NoteVerb.APPEND, {"note": note, "text": text})
+        return result
+
+    def note_import(self, room: str, title: str, text: str) -> dict[str, Any]:
+        request = {"room": room, "title": title, "text": text}
+        result: dict[str, Any] = self.call(NoteVerb.IMPORT, request)
+        return result
+
+    def note_export(self, note: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.call(NoteVerb.EXPORT, {"note": note})
+        return result

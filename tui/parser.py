@@ -1,0 +1,229 @@
+"""The ``meshnotes`` argument parser: every verb, its arguments and its help.
+
+Each verb's work is a function in :mod:`tui.verbs`; ``args.func`` names it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mesh.errors import UsageError
+from mesh.routing.router import AUTO_TREE_FROM, ROOM_MODES
+from mesh.runtime.home import PASSPHRASE_ENV
+from tui.verbs import PROG
+from tui.verbs.chat import (
+    cmd_contacts,
+    cmd_dm,
+    cmd_history,
+    cmd_room_handover,
+    cmd_room_invite,
+    cmd_room_join,
+    cmd_room_leave,
+    cmd_room_list,
+    cmd_room_new,
+    cmd_room_remove,
+    cmd_say,
+)
+from tui.verbs.node import (
+    cmd_bridge_token,
+    cmd_connect,
+    cmd_demo,
+    cmd_id,
+    cmd_init,
+    cmd_ping,
+    cmd_run,
+    cmd_status,
+)
+from tui.verbs.notes import (
+    cmd_note_append,
+    cmd_note_cat,
+    cmd_note_export,
+    cmd_note_import,
+    cmd_note_list,
+    cmd_note_new,
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Encrypted, decentralized mesh chat and shared notes.",
+    )
+    parser.add_argument("--home", help="home directory (default: $MESHNOTES_HOME or user data dir)")
+    parser.add_argument(
+        "--log-level",
+        default=None,
+        choices=["debug", "info", "warning", "error"],
+        help="log detail on stderr (default: info for run, warning otherwise)",
+    )
+    parser.add_argument(
+        "--passphrase-file",
+        type=Path,
+        help=f"file holding the key file's passphrase (or set ${PASSPHRASE_ENV})",
+    )
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+
+    p = verbs.add_parser("init", help="create an identity and print its peer id")
+    p.add_argument("--name", default="", help="display name shown to others")
+    p.set_defaults(func=cmd_init)
+
+    p = verbs.add_parser("id", help="print this home's peer id and name")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_id)
+
+    p = verbs.add_parser("run", help="run a node: in the terminal UI, or --headless until a signal")
+    p.add_argument("--headless", action="store_true", help="no UI: run until SIGINT/SIGTERM")
+    p.add_argument(
+        "--listen",
+        default="127.0.0.1:0",
+        metavar="HOST:PORT",
+        help="listen address (default 127.0.0.1:0, a free port)",
+    )
+    p.add_argument(
+        "--peer",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="ws://HOST:PORT#ID",
+        help="peer to keep a link to (repeatable)",
+    )
+    p.add_argument(
+        "--no-auto-connect",
+        action="store_true",
+        help="dial only --peer and 'connect' addresses, not learned ones",
+    )
+    p.add_argument(
+        "--mesh-key-file",
+        type=Path,
+        metavar="FILE",
+        help="private mesh key: one line of base64 holding 32 bytes",
+    )
+    p.add_argument("--name", default="", help="display name if a new identity is created")
+    p.add_argument(
+        "--rooms",
+        choices=ROOM_MODES,
+        default="auto",
+        help="how room traffic travels: flood (every link), tree (each author's shortest-path"
+        f" tree), auto (flood below {AUTO_TREE_FROM} known peers, tree above; the default)",
+    )
+    p.add_argument(
+        "--yjs-bridge",
+        metavar="127.0.0.1:PORT",
+        help="serve notes to Yjs editors (y-websocket) on this loopback address",
+    )
+    p.set_defaults(func=cmd_run)
+
+    p = verbs.add_parser("bridge-token", help="print the token Yjs clients give the bridge")
+    p.set_defaults(func=cmd_bridge_token)
+
+    p = verbs.add_parser("note", help="shared notes: new, list, cat, append, import, export")
+    notes = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser, required=True)
+    q = notes.add_parser("new", help="create a note in a room; prints its id")
+    q.add_argument("room", metavar="ROOM")
+    q.add_argument("title", metavar="TITLE")
+    q.add_argument("--json", action="store_true", help='print {"note_id": ...}')
+    q.set_defaults(func=cmd_note_new)
+    q = notes.add_parser("list", help="list notes (of one room)")
+    q.add_argument("room", metavar="ROOM", nargs="?")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.set_defaults(func=cmd_note_list)
+    q = notes.add_parser("cat", help="print a note's text")
+    q.add_argument("note", metavar="NOTE", help="note id, unambiguous id prefix, or title")
+    q.set_defaults(func=cmd_note_cat)
+    q = notes.add_parser("append", help="append text to a note")
+    q.add_argument("note", metavar="NOTE")
+    q.add_argument("text", metavar="TEXT")
+    q.set_defaults(func=cmd_note_append)
+    q = notes.add_parser("import", help="create a note from a Markdown file")
+    q.add_argument("room", metavar="ROOM")
+    q.add_argument("file", metavar="FILE", type=Path)
+    q.set_defaults(func=cmd_note_import)
+    q = notes.add_parser("export", help="write a note to a Markdown file")
+    q.add_argument("note", metavar="NOTE")
+    q.add_argument("file", metavar="FILE", type=Path)
+    q.set_defaults(func=cmd_note_export)
+
+    p = verbs.add_parser("status", help="show the running node's links, routes and counters")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_status)
+
+    p = verbs.add_parser("ping", help="send signed end-to-end pings to a peer")
+    p.add_argument("peer", metavar="PEER", help="peer id or unambiguous id prefix")
+    p.add_argument("--count", "-c", type=int, default=1, help="number of pings (default 1)")
+    p.add_argument("--interval", type=float, default=0.2, help="seconds between pings")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for each reply")
+    p.add_argument("--json", action="store_true", help="print JSON: a list of {rtt_ms, hops}")
+    p.set_defaults(func=cmd_ping)
+
+    p = verbs.add_parser("contacts", help="list contacts, or add / verify one")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_contacts)
+    sub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    q = sub.add_parser("add", help="add a contact (or rename one)")
+    q.add_argument("peer", metavar="PEERID", help="peer id (or unambiguous prefix of a known peer)")
+    q.add_argument("--name", help="nickname to use instead of the id")
+    q.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+    q = sub.add_parser("verify", help="mark a contact verified after comparing safety numbers")
+    q.add_argument("peer", metavar="PEER")
+    q.add_argument("--undo", action="store_true", help="mark it unverified again")
+    q.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+
+    p = verbs.add_parser("dm", help="send a direct message; prints its id")
+    p.add_argument("peer", metavar="PEER", help="nickname, peer id or unambiguous id prefix")
+    p.add_argument("text", metavar="TEXT")
+    p.set_defaults(func=cmd_dm)
+
+    p = verbs.add_parser("say", help="send a message to a room; prints its id")
+    p.add_argument("room", metavar="ROOM", help="room id, unambiguous id prefix, or name")
+    p.add_argument("text", metavar="TEXT")
+    p.set_defaults(func=cmd_say)
+
+    p = verbs.add_parser("history", help="show a room's or a direct conversation's messages")
+    p.add_argument("conversation", metavar="ROOM_OR_PEER")
+    p.add_argument("--limit", type=int, default=50, help="last N messages (default 50)")
+    p.add_argument("--json", action="store_true", help="print JSON: {id, author, text, ts, status}")
+    p.set_defaults(func=cmd_history)
+
+    p = verbs.add_parser("room", help="create, list, join rooms; invite and remove members")
+    rooms = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser, required=True)
+    q = rooms.add_parser("new", help="create a room; prints its id")
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("--json", action="store_true", help='print {"room_id": ...}')
+    q.set_defaults(func=cmd_room_new)
+    q = rooms.add_parser("invite", help="invite a peer (admin only)")
+    q.add_argument("room", metavar="ROOM")
+    q.add_argument("peer", metavar="PEER")
+    q.set_defaults(func=cmd_room_invite)
+    q = rooms.add_parser("remove", help="remove a member (admin only); starts a new key epoch")
+    q.add_argument("room", metavar="ROOM")
+    q.add_argument("peer", metavar="PEER")
+    q.set_defaults(func=cmd_room_remove)
+    q = rooms.add_parser("join", help="accept a pending invitation")
+    q.add_argument("room", metavar="ROOM")
+    q.set_defaults(func=cmd_room_join)
+    q = rooms.add_parser("handover", help="make another member the room's admin (admin only)")
+    q.add_argument("room", metavar="ROOM")
+    q.add_argument("peer", metavar="PEER")
+    q.set_defaults(func=cmd_room_handover)
+    q = rooms.add_parser("leave", help="leave a room (not its admin); starts a new key epoch")
+    q.add_argument("room", metavar="ROOM")
+    q.set_defaults(func=cmd_room_leave)
+    q = rooms.add_parser("list", help="list rooms with their members")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.set_defaults(func=cmd_room_list)
+
+    p = verbs.add_parser("demo", help="three local peers, a shared room and note, in the UI")
+    p.set_defaults(func=cmd_demo)
+
+    p = verbs.add_parser("connect", help="make the running node dial a peer")
+    p.add_argument("address", metavar="ws://HOST:PORT#PEERID")
+    p.set_defaults(func=cmd_connect)
+    return parser

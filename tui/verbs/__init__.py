@@ -1,0 +1,25 @@
+"""What each ``meshnotes`` verb does, one module per part: node, chat, notes.
+
+A verb is a function ``(args, home) -> exit status``; :mod:`tui.parser` binds
+each to its arguments. Verbs that need a running node call it through
+:class:`crdt.client.Client`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from crdt.client import Client
+from mesh.runtime.home import Home
+
+PROG = "meshnotes"
+
+
+def client(home: Home) -> Client:
+    """The control client of the node running for `home`."""
+    return Client(home.control_socket)
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2))

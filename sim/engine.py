@@ -285,7 +285,7 @@ class Sim:
         for dest in range(self.graph.n):
             dist = self.graph.distances(dest)
             key = keys[dest]
-            announce = self.routers[dest]._last_announce
+            announce = self.routers[dest].last_announce
             message_id = announce.message_id if announce is not None else None
             stored: dict[int, bytes] = {}  # hop count -> encoded copy, shared by every holder
             for u in played:

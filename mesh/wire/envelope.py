@@ -45,10 +45,16 @@ _HEAD = struct.Struct(">BBBB32sB")  # version, type, flags, hop_limit, author, d
 _TAIL = struct.Struct(">QQI")  # timestamp_ms, seq, payload_len
 SIGNATURE_SIZE = 64
 MIN_SIZE = 1 + _HEAD.size + _TAIL.size + SIGNATURE_SIZE
-#: offsets in an encoded envelope, for code that reads raw frames (the router's duplicate check)
+#: offsets in an encoded envelope, for code that reads raw frames (the router's duplicate
+#: check); the wire_* functions below name the checks made on them
+HOPS_AT = 0
+TYPE_AT = 2  # after the hop count and version
+HOP_LIMIT_AT = 4  # after the hop count and version, type, flags
 AUTHOR_AT = 1 + 4  # after the hop count and version, type, flags, hop_limit
 AUTHOR_END = AUTHOR_AT + 32
+DEST_KIND_AT = AUTHOR_END
 DEST_AT = AUTHOR_END + 1  # after the destination kind
+DEST_END = DEST_AT + 32
 MAX_SIZE = 1 + _HEAD.size + 32 + _TAIL.size + MAX_PAYLOAD + SIGNATURE_SIZE
 
 
@@ -186,8 +192,13 @@ class Envelope:
             raise EnvelopeError("bad envelope signature") from exc
 
     @classmethod
-    def decode(cls, data: bytes) -> Envelope:
-        """Parse wire bytes strictly; the signature is not checked here (see :meth:`verify`)."""
+    def decode(cls, data: bytes, message_id: bytes | None = None) -> Envelope:
+        """Parse wire bytes strictly; the signature is not checked here (see :meth:`verify`).
+
+        `message_id` is ``wire_message_id(data)`` when the caller already computed it
+        (a relay does, to drop duplicates first): the envelope keeps it instead of
+        hashing its signed part again.
+        """
         if len(data) < MIN_SIZE:
             raise EnvelopeError(f"envelope too short ({len(data)} bytes)")
         if len(data) > MAX_SIZE:
@@ -240,6 +251,8 @@ class Envelope:
             version=version,
             signed_bytes=data[1:end],
         )
+        if message_id is not None:
+            envelope.__dict__["_message_id"] = message_id  # as the message_id property caches it
         return envelope
 
 
@@ -269,7 +282,7 @@ def wire_message_id(data: bytes) -> bytes | None:
     part (BLAKE2b is collision resistant) with some hop count and 64 bytes of
     signature: a relay can drop a duplicate without parsing it.
     """
-    if not MIN_SIZE <= len(data) <= MAX_SIZE or data[0] > data[4]:
+    if not MIN_SIZE <= len(data) <= MAX_SIZE or data[HOPS_AT] > data[HOP_LIMIT_AT]:
         return None
     return hashlib.blake2b(data[1:-SIGNATURE_SIZE], digest_size=32).digest()
 
@@ -293,3 +306,48 @@ def wire_signature_holds(data: bytes) -> bool | None:
     except (nacl.exceptions.BadSignatureError, ValueError):
         return False
     return True
+
+
+# Raw-frame readers: for bytes that are (or are checked to be) an encoded envelope, at least
+# up to the field read; each names one check that code handling raw frames makes.
+
+
+def wire_type(data: bytes) -> int:
+    """The type byte of an encoded envelope."""
+    return data[TYPE_AT]
+
+
+def wire_author(data: bytes) -> bytes:
+    """The author key of an encoded envelope."""
+    return data[AUTHOR_AT:AUTHOR_END]
+
+
+def wire_hops(data: bytes) -> int:
+    """The hop count of an encoded envelope: the relays it passed (unsigned)."""
+    return data[HOPS_AT]
+
+
+def wire_may_cross_a_link(data: bytes) -> bool:
+    """Whether an encoded envelope may cross one more link: its hop count stays within its
+    hop limit once a relay adds one."""
+    return data[HOPS_AT] + 1 <= data[HOP_LIMIT_AT]
+
+
+def wire_to_room(data: bytes) -> bool:
+    """Whether an encoded envelope is addressed to a room."""
+    return data[DEST_KIND_AT] == DestKind.ROOM
+
+
+def wire_to_peer(data: bytes, peer: bytes) -> bool:
+    """Whether an encoded envelope is addressed to the peer with public key `peer`."""
+    return data[DEST_KIND_AT] == DestKind.PEER and data[DEST_AT:DEST_END] == peer
+
+
+def wire_room(data: bytes) -> bytes:
+    """The destination of an encoded envelope that :func:`wire_to_room` says is for a room."""
+    return data[DEST_AT:DEST_END]
+
+
+def wire_same_but_hops(a: bytes, b: bytes) -> bool:
+    """Whether two encoded envelopes are the same bytes but for the (unsigned) hop count."""
+    return a[1:] == b[1:]

@@ -384,7 +384,7 @@ class Withdraw(Target):
         hop_limit, payload = case
         now = time.time()
         for dest in self.dests[:5]:  # paths through the neighbour, for withdrawals to hit
-            self.router._learn(dest, 1, 3, now, None)
+            self.router.paths.learn(dest, 1, 3, now, None)
         self.seq += 1
         envelope = Envelope.create(
             self.neighbour,

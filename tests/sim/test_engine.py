@@ -60,7 +60,7 @@ def test_a_warm_start_leaves_the_tables_a_converged_announce_round_would() -> No
             near = {link for link, st in w.links.items() if st.bit & route.near}
             assert near == {k for k, v in neighbour.items() if hops[v][dest] <= route.hops}
             # the destination's announce, at the hop count it would arrive with, seen
-            announce = warm.routers[dest]._last_announce
+            announce = warm.routers[dest].last_announce
             assert (
                 announce is not None and route.announce == announce.with_hops(route.hops).encode()
             )

@@ -77,4 +77,4 @@ class KeyStore:
         if shared is not None and shared.index == index:
             # it arrived after a later message whose share started the chain
             return message_key(shared.chain_key)
-        raise ChatError("message key already used (replayed) or too old")
+        raise ChatError("message key already used (replayed) or too old", reason="replayed")

@@ -29,6 +29,7 @@ from typing import Any
 
 import msgpack
 
+from chat import history
 from chat.contacts import Contacts
 from chat.keystore import KeyStore
 from chat.outbox import MAX_RECEIPT_IDS, Outbox
@@ -227,7 +228,7 @@ class Chat:
                     epoch=epoch,
                 )
         # committed: now it may be shown as sent, and go out
-        self._emit("message", self._message_view(self._message(msg_id)))
+        self._emit("message", history.message(self.store, msg_id))
         self._wake_up()
         return msg_id
 
@@ -242,7 +243,7 @@ class Chat:
         try:
             delivered = self._receive_chat(envelope)
         except ChatError as exc:
-            self._count(f"chat_rejected_{_reason(exc)}")
+            self._count(f"chat_rejected_{exc.reason}")
             log.info("chat message rejected from %s: %s", encode_peer_id(envelope.author), exc)
             return
         except MeshError as exc:
@@ -261,7 +262,7 @@ class Chat:
         try:
             conv, epoch, index, sealed, share = msgpack.unpackb(envelope.payload)
         except (ValueError, TypeError, msgpack.UnpackException) as exc:
-            raise ChatError("malformed chat payload") from exc
+            raise ChatError("malformed chat payload", reason="malformed") from exc
         if not (
             isinstance(conv, bytes)
             and len(conv) == 32
@@ -272,7 +273,7 @@ class Chat:
             and isinstance(sealed, bytes)
             and (share is None or isinstance(share, bytes))
         ):
-            raise ChatError("malformed chat payload")
+            raise ChatError("malformed chat payload", reason="malformed")
         author = envelope.author
         author_id = encode_peer_id(author)
         conv_id = encode_peer_id(conv)
@@ -287,11 +288,11 @@ class Chat:
             state = self.rooms.state(conv_id) if self.rooms.conversation(conv_id) else None
             if state is None or author not in state.members:
                 if state is not None and author in state.departed:
-                    raise ChatError("sender is not a member of the room")
+                    raise ChatError("sender is not a member of the room", reason="not_member")
                 self._hold(envelope, conv_id)
                 return False
             if self.identity.public_key not in state.members:
-                raise ChatError("not a member of the room")
+                raise ChatError("not a member of the room", reason="not_member")
         now = self.node.clock()
         with self.store.atomic():
             if is_dm:
@@ -306,7 +307,7 @@ class Chat:
                 content = msgpack.unpackb(open_sealed(key, sealed, aad))
             except (ValueError, TypeError, msgpack.UnpackException) as exc:
                 # authentic (the author holds the key) but not what a chat client writes
-                raise ChatError("malformed chat content") from exc
+                raise ChatError("malformed chat content", reason="malformed") from exc
             if not (
                 isinstance(content, dict)
                 and isinstance(content.get("t"), str)
@@ -318,7 +319,7 @@ class Chat:
                 and len(content["t"]) <= MAX_TEXT
                 and len(content["id"]) <= 64
             ):
-                raise ChatError("malformed chat content")
+                raise ChatError("malformed chat content", reason="malformed")
             added = self.store.execute(
                 "INSERT OR IGNORE INTO messages (msg_id, conv_id, author, text, ts, seq, status,"
                 " stored_at, epoch, idx) VALUES (?,?,?,?,?,?,'received',?,?,?)",
@@ -337,7 +338,7 @@ class Chat:
             self.store.execute("DELETE FROM pending WHERE env_id = ?", (envelope.message_id.hex(),))
         if added:
             self._count("chat_received")
-            self._emit("message", self._message_view(self._message(content["id"])))
+            self._emit("message", history.message(self.store, content["id"]))
         else:
             self._count("chat_duplicate")
         return True
@@ -351,7 +352,7 @@ class Chat:
         try:
             s_conv, s_epoch, s_key, s_index = msgpack.unpackb(unbox(self.identity, author, share))
         except (ValueError, TypeError, msgpack.UnpackException) as exc:
-            raise ChatError("malformed key share") from exc
+            raise ChatError("malformed key share", reason="malformed") from exc
         valid = (
             s_conv == conv
             and s_epoch == epoch
@@ -361,7 +362,7 @@ class Chat:
             and 0 <= s_index <= index
         )
         if not valid:
-            raise ChatError("key share does not match its message")
+            raise ChatError("key share does not match its message", reason="bad_key_share")
         return Chain(s_key, s_index)
 
     def _hold(self, envelope: Envelope, conv_id: str) -> None:
@@ -396,10 +397,10 @@ class Chat:
         try:
             body = msgpack.unpackb(unbox(self.identity, envelope.author, envelope.payload))
             if not isinstance(body, dict):
-                raise ChatError("malformed control message")
+                raise ChatError("malformed control message", reason="malformed")
             conv_id = self.rooms.handle_control(envelope.author, body)
         except ChatError as exc:
-            self._count(f"control_rejected_{_reason(exc)}")
+            self._count(f"control_rejected_{exc.reason}")
             log.info("control message rejected: %s", exc)
             return
         except (ValueError, TypeError, KeyError, msgpack.UnpackException):
@@ -435,7 +436,7 @@ class Chat:
             return
         for item in done:
             if item.msg_id is not None:
-                self._emit("status", self._message_view(self._message(item.msg_id)))
+                self._emit("status", history.message(self.store, item.msg_id))
 
     def _send_receipt(self, dest: bytes, env_ids: list[bytes], flood: bool = False) -> None:
         """Receipt envelopes; flooded when the sender had to flood (its path is suspect:
@@ -462,51 +463,21 @@ class Chat:
             )
             self.node.send(receipt)
 
+    # -- history -----------------------------------------------------------------------
+
     def conversations(self) -> list[dict[str, Any]]:
         """Every conversation (rooms and direct ones), with unread-free summary fields."""
-        rows = self.store.query("SELECT * FROM conversations ORDER BY kind, name, conv_id")
-        return [
-            {
-                "conv_id": r["conv_id"],
-                "kind": r["kind"],
-                "name": r["name"],
-                "peer_id": r["peer_id"],
-                "state": r["state"],
-            }
-            for r in rows
-        ]
+        return history.conversations(self.store)
 
-    # -- history -----------------------------------------------------------------------
+    def conversation(self, conv_id: str) -> dict[str, Any] | None:
+        """One conversation by its exact id (as in :meth:`conversations`), or None."""
+        return history.conversation(self.store, conv_id)
 
     def history(self, conversation: str, limit: int = 50) -> list[dict[str, Any]]:
         """The last `limit` messages of a room or direct conversation, oldest first."""
         if not 1 <= limit <= 10_000:
             raise UsageError("--limit must be between 1 and 10000")
-        conv_id = self.resolve_conversation(conversation)
-        rows = self.store.query(
-            "SELECT * FROM (SELECT * FROM messages WHERE conv_id = ?"
-            " ORDER BY ts DESC, author DESC, seq DESC LIMIT ?) ORDER BY ts, author, seq",
-            (conv_id, limit),
-        )
-        return [self._message_view(row) for row in rows]
-
-    def _message(self, msg_id: str) -> dict[str, Any]:
-        return self.store.query("SELECT * FROM messages WHERE msg_id = ?", (msg_id,))[0]
-
-    def _message_view(self, row: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "id": row["msg_id"],
-            "conv_id": row["conv_id"],
-            "author": row["author"],
-            "text": row["text"],
-            "ts": row["ts"],
-            "status": row["status"],
-        }
-
-    # -- keys -----------------------------------------------------------------------------
-
-    def _now_ms(self) -> int:
-        return int(self.node.clock() * 1000)
+        return history.last_messages(self.store, self.resolve_conversation(conversation), limit)
 
     def status(self) -> dict[str, Any]:
         return {
@@ -522,22 +493,3 @@ class Chat:
                 )
             ),
         }
-
-
-def _reason(exc: ChatError) -> str:
-    if exc.reason != "other":
-        return exc.reason
-    text = str(exc)
-    for word, reason in (
-        ("replayed", "replayed"),
-        ("authentication", "tampered"),
-        ("member", "not_member"),
-        ("admin", "not_admin"),
-        ("malformed", "malformed"),
-        ("key share", "bad_key_share"),
-        ("box", "bad_box"),
-        ("signature", "bad_signature"),
-    ):
-        if word in text:
-            return reason
-    return "other"

@@ -14,7 +14,7 @@ def _box(identity: Identity, peer: bytes) -> nacl.public.Box:
     try:
         peer_x25519 = nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(peer)
     except (nacl.exceptions.CryptoError, ValueError, RuntimeError) as exc:
-        raise ChatError("not a valid peer key") from exc
+        raise ChatError("not a valid peer key", reason="other") from exc
     return nacl.public.Box(
         nacl.public.PrivateKey(identity.x25519_private_key), nacl.public.PublicKey(peer_x25519)
     )
@@ -30,4 +30,4 @@ def unbox(identity: Identity, peer: bytes, ciphertext: bytes) -> bytes:
     try:
         return bytes(_box(identity, peer).decrypt(ciphertext))
     except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
-        raise ChatError("a pairwise box failed to open") from exc
+        raise ChatError("a pairwise box failed to open", reason="bad_box") from exc

@@ -319,13 +319,13 @@ class Rooms:
     def handle_control(self, sender: bytes, body: dict[str, Any]) -> str | None:
         kind, room_id = body.get("k"), body.get("room")
         if not isinstance(room_id, bytes) or len(room_id) != 32:
-            raise ChatError("control message without a room")
+            raise ChatError("control message without a room", reason="other")
         conv_id = encode_peer_id(room_id)
         now = self.node.clock()
         if kind == "invite":
             signed = body.get("events")
             if not isinstance(signed, list) or len(signed) > 10_000:
-                raise ChatError("malformed invitation")
+                raise ChatError("malformed invitation", reason="malformed")
             events = [RoomEvent.decode(s) for s in signed if isinstance(s, bytes)]
             state = fold(room_id, events)
             if not state.known:
@@ -380,7 +380,7 @@ class Rooms:
             return conv_id
         if kind == "dockeys":
             return self._receive_document_keys(sender, conv_id, body.get("keys"))
-        raise ChatError(f"unknown control kind {kind!r}")
+        raise ChatError(f"unknown control kind {kind!r}", reason="other")
 
     # -- document keys -------------------------------------------------------------
 

@@ -62,9 +62,11 @@ class Chain:
         skipped already) or more than MAX_SKIP ahead.
         """
         if index < self.index:
-            raise ChatError(f"message index {index} is behind the chain ({self.index})")
+            raise ChatError(
+                f"message index {index} is behind the chain ({self.index})", reason="other"
+            )
         if index - self.index > MAX_SKIP:
-            raise ChatError(f"message index {index} is too far ahead of the chain")
+            raise ChatError(f"message index {index} is too far ahead of the chain", reason="other")
         skipped: dict[int, bytes] = {}
         chain = self
         while chain.index < index:
@@ -90,7 +92,7 @@ def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
 def open_sealed(key: bytes, sealed: bytes, aad: bytes) -> bytes:
     """Decrypt what :func:`seal` made; raise ChatError if it was tampered with or misaddressed."""
     if len(sealed) < NONCE_SIZE + 16:
-        raise ChatError("sealed message too short")
+        raise ChatError("sealed message too short", reason="other")
     try:
         return bytes(
             nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(
@@ -98,4 +100,4 @@ def open_sealed(key: bytes, sealed: bytes, aad: bytes) -> bytes:
             )
         )
     except nacl.exceptions.CryptoError as exc:
-        raise ChatError("message failed authentication") from exc
+        raise ChatError("message failed authentication", reason="tampered") from exc

@@ -96,6 +96,11 @@ class Contacts:
     def is_contact(self, peer_id: str) -> bool:
         return bool(self.store.query("SELECT 1 FROM contacts WHERE peer_id = ?", (peer_id,)))
 
+    def reachable(self, peer: str) -> bool:
+        """Whether this node knows a live route to the peer (nickname, id or id prefix) now."""
+        key = self.resolve(peer)
+        return self.node.router.route_to(key, self.node.clock()) is not None
+
     def _view(self, row: dict[str, Any]) -> dict[str, Any]:
         return {
             "peer_id": row["peer_id"],

@@ -80,9 +80,7 @@ class Demo:
     async def _seed(self, you: Session, third: Session) -> None:
         """Once the third peer reaches you: the room, the note, then live edits."""
         with contextlib.suppress(asyncio.CancelledError, MeshError):
-            while (
-                third.node.router.route_to(you.node.identity.public_key, third.node.clock()) is None
-            ):
+            while not third.chat.contacts.reachable(you.me):
                 await asyncio.sleep(0.1)
             room = third.chat.rooms.new("welcome")
             third.chat.rooms.invite(room, you.me)
@@ -104,10 +102,8 @@ class Demo:
 
         def send() -> None:
             with contextlib.suppress(MeshError):
-                rows = third.chat.store.query(
-                    "SELECT kind FROM conversations WHERE conv_id = ?", (data["conv_id"],)
-                )
-                if rows and rows[0]["kind"] == "dm":
+                conversation = third.chat.conversation(data["conv_id"])
+                if conversation is not None and conversation["kind"] == "dm":
                     third.chat.send_direct(data["author"], reply)
                 else:
                     third.chat.say(data["conv_id"], reply)

@@ -163,10 +163,8 @@ class MainScreen(Screen[None]):
         if kind == "room":
             return target
         if kind == "note":
-            rows = self.session.chat.store.query(
-                "SELECT room_id FROM notes WHERE note_id = ?", (target,)
-            )
-            return str(rows[0]["room_id"]) if rows else None
+            rooms = (n["room_id"] for n in self.session.notes.all() if n["note_id"] == target)
+            return next(rooms, None)
         return None
 
     def _need_room(self) -> str | None:

@@ -107,9 +107,7 @@ class ChatView(Vertical):
     def _title(self) -> str:
         assert self.conv_id is not None
         if self.kind == "dm":
-            conv = next(
-                (c for c in self.session.chat.conversations() if c["conv_id"] == self.conv_id), None
-            )
+            conv = self.session.chat.conversation(self.conv_id)
             peer = conv["peer_id"] if conv else "?"
             request = (
                 "  [i](message request: add them as a contact to accept)[/]"
@@ -151,9 +149,8 @@ class ChatView(Vertical):
         box = self.query_one("#chat-input", HistoryInput)
         try:
             if self.kind == "dm":
-                conv = next(
-                    c for c in self.session.chat.conversations() if c["conv_id"] == self.conv_id
-                )
+                conv = self.session.chat.conversation(self.conv_id)
+                assert conv is not None, "a direct conversation on screen is stored"
                 self.session.chat.send_direct(conv["peer_id"], text)
             else:
                 self.session.chat.say(self.conv_id, text)

@@ -30,10 +30,9 @@ class Sidebar(OptionList):
         """Rebuild the list from the session, keeping the highlighted entry."""
         highlighted = self.highlighted_option.id if self.highlighted_option else None
         chat, notes = self.session.chat, self.session.notes
-        online = {link["peer_id"] for link in self.session.node.status()["links"]}
-        reachable = {
-            r["dest"] for r in self.session.node.router.status(self.session.node.clock())["routes"]
-        }
+        status = self.session.node.status()
+        online = {link["peer_id"] for link in status["links"]}
+        reachable = {route["dest"] for route in status["routes"]}
         options: list[Option | None] = [Option("Rooms", disabled=True)]
         for room in chat.rooms.all():
             state = "" if room["state"] == "joined" else f" ({room['state']})"

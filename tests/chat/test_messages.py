@@ -224,3 +224,17 @@ def test_removal_starts_an_epoch_the_removed_member_cannot_read() -> None:
     deliver(goes, [sent[0]])
     assert goes.texts(room) == []
     assert goes.chat.keys.chain(room, 1, admin.id) is None
+
+
+def test_a_conversation_is_found_by_its_exact_id(pair: tuple[Peer, Peer]) -> None:
+    a, b = pair
+    a.chat.send_direct(b.id, "hi")
+    [listed] = a.chat.conversations()
+    assert a.chat.conversation(listed["conv_id"]) == listed
+    assert listed["kind"] == "dm" and listed["peer_id"] == b.id
+    assert a.chat.conversation("no-such-id") is None
+
+
+def test_a_peer_without_a_route_is_not_reachable(pair: tuple[Peer, Peer]) -> None:
+    a, b = pair
+    assert not a.chat.contacts.reachable(b.id)

@@ -1,0 +1,116 @@
+"""Tests for chat.rooms: creating rooms, inviting, joining, leaving, handing over, removing.
+
+Rooms are stepped by hand as in tests/chat/test_messages.py: unstarted nodes,
+control envelopes passed from one peer's outbox to the other.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from chat.rooms import MAX_NAME
+from mesh.errors import UsageError
+from mesh.wire.envelope import EnvelopeType
+from tests.chat.test_messages import Peer, deliver
+
+
+def member_of(admin: Peer, room: str, *peers: Peer) -> None:
+    """Invite `peers` (who accept the admin at once) and let everyone hear every event."""
+    for peer in peers:
+        peer.chat.contacts.add(admin.id)
+        admin.chat.rooms.invite(room, peer.id)
+        deliver(peer, admin.take(EnvelopeType.CONTROL, peer))
+        deliver(admin, peer.take(EnvelopeType.CONTROL))
+    for peer in peers:
+        deliver(peer, admin.take(EnvelopeType.CONTROL, peer))
+
+
+def test_a_new_room_is_joined_with_its_creator_as_admin() -> None:
+    admin = Peer("admin")
+    room = admin.chat.rooms.new("  plans  ")
+    [listed] = admin.chat.rooms.all()
+    assert listed["room_id"] == room and listed["name"] == "plans"
+    assert listed["state"] == "joined" and listed["epoch"] == 0
+    assert admin.chat.rooms.state(room).admin == admin.node.identity.public_key
+    assert admin.chat.rooms.resolve("plans") == room
+    assert admin.chat.rooms.resolve(room[:6]) == room
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * (MAX_NAME + 1)])
+def test_a_room_name_has_1_to_max_name_characters(name: str) -> None:
+    with pytest.raises(UsageError, match="room name"):
+        Peer("admin").chat.rooms.new(name)
+
+
+def test_an_unknown_room_is_one_clear_error() -> None:
+    with pytest.raises(UsageError, match="no room matches 'nowhere'"):
+        Peer("admin").chat.rooms.invite("nowhere", Peer("guest").id)
+
+
+def test_an_invitee_joins_and_the_admin_counts_it_a_member() -> None:
+    admin, guest = Peer("admin"), Peer("guest")
+    room = admin.chat.rooms.new("plans")
+    result = admin.chat.rooms.invite(room, guest.id)
+    assert result == {"room_id": room, "invited": guest.id}
+    deliver(guest, admin.take(EnvelopeType.CONTROL, guest))
+    assert guest.chat.rooms.all()[0]["state"] == "invited"
+    assert guest.chat.rooms.join(room) == {"room_id": room, "state": "joined"}
+    deliver(admin, guest.take(EnvelopeType.CONTROL))
+    assert guest.node.identity.public_key in admin.chat.rooms.state(room).members
+    with pytest.raises(UsageError, match="already a member"):
+        guest.chat.rooms.join(room)
+    with pytest.raises(UsageError, match="already a member"):
+        admin.chat.rooms.invite(room, guest.id)
+
+
+def test_only_the_admin_invites_removes_and_hands_over() -> None:
+    admin, member, other = Peer("admin"), Peer("member"), Peer("other")
+    room = admin.chat.rooms.new("plans")
+    member_of(admin, room, member)
+    with pytest.raises(UsageError, match="only the room's admin can invite"):
+        member.chat.rooms.invite(room, other.id)
+    with pytest.raises(UsageError, match="only the room's admin can remove"):
+        member.chat.rooms.remove(room, admin.id)
+    with pytest.raises(UsageError, match="only the room's admin can hand"):
+        member.chat.rooms.hand_over(room, member.id)
+
+
+def test_removing_needs_someone_in_the_room_and_not_the_admin() -> None:
+    admin, outsider = Peer("admin"), Peer("outsider")
+    room = admin.chat.rooms.new("plans")
+    with pytest.raises(UsageError, match="is not in the room"):
+        admin.chat.rooms.remove(room, outsider.id)
+    with pytest.raises(UsageError, match="cannot remove itself"):
+        admin.chat.rooms.remove(room, admin.id)
+    with pytest.raises(UsageError, match="not another member"):
+        admin.chat.rooms.hand_over(room, outsider.id)
+    member_of(admin, room, outsider)
+    result = admin.chat.rooms.remove(room, outsider.id)
+    assert result == {"room_id": room, "removed": outsider.id, "epoch": 1}
+    assert admin.chat.rooms.state(room).epoch == 1
+
+
+def test_a_member_leaves_but_the_admin_must_hand_over_first() -> None:
+    admin, member = Peer("admin"), Peer("member")
+    room = admin.chat.rooms.new("plans")
+    member_of(admin, room, member)
+    with pytest.raises(UsageError, match="hand the room over first"):
+        admin.chat.rooms.leave(room)
+    member.chat.rooms.leave(room)
+    deliver(admin, member.take(EnvelopeType.CONTROL))
+    assert member.node.identity.public_key not in admin.chat.rooms.state(room).members
+    with pytest.raises(UsageError, match="not a member"):
+        member.chat.rooms.leave(room)
+
+
+def test_a_handed_over_room_has_a_new_admin_everywhere() -> None:
+    admin, heir = Peer("admin"), Peer("heir")
+    room = admin.chat.rooms.new("plans")
+    member_of(admin, room, heir)
+    admin.chat.rooms.hand_over(room, heir.id)
+    deliver(heir, admin.take(EnvelopeType.CONTROL, heir))
+    heir_key = heir.node.identity.public_key
+    assert admin.chat.rooms.state(room).admin == heir_key
+    assert heir.chat.rooms.state(room).admin == heir_key
+    admin.chat.rooms.leave(room)  # no longer the admin: it may go
+    assert admin.node.identity.public_key not in admin.chat.rooms.state(room).members

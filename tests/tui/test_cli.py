@@ -1,0 +1,80 @@
+"""Tests for the command line (tui.cli, tui.parser, tui.verbs) run in-process, without a node.
+
+Verbs against running nodes are in tests/integration/test_cli_line.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tui.cli import main
+from tui.parser import build_parser
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_every_verb_and_action_has_a_function() -> None:
+    parser = build_parser()
+    for args in (
+        ["init"],
+        ["id"],
+        ["run"],
+        ["bridge-token"],
+        ["note", "list"],
+        ["status"],
+        ["ping", "x"],
+        ["contacts", "add", "x"],
+        ["dm", "x", "hi"],
+        ["say", "r", "hi"],
+        ["history", "r"],
+        ["room", "handover", "r", "x"],
+        ["demo"],
+        ["connect", "ws://127.0.0.1:1#x"],
+    ):
+        assert callable(parser.parse_args(args).func), args
+
+
+def test_verbs_without_a_node_fail_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = str(tmp_path / "h")
+    assert run(capsys, "--home", home, "init")[0] == 0
+    for verb in (
+        ["status", "--json"],
+        ["ping", "abc"],
+        ["connect", "ws://127.0.0.1:1#" + "a" * 52],
+    ):
+        code, _, err = run(capsys, "--home", home, *verb)
+        assert code != 0, verb
+        assert "Traceback" not in err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and "no node is running" in lines[0], (verb, err)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--headless", "--listen", "nope"], "HOST:PORT"),
+        (["run", "--headless", "--peer", "ws://127.0.0.1:9"], "#PEERID"),
+        (["run", "--headless", "--mesh-key-file", "/nonexistent/key"], "mesh key file"),
+        (["run", "--headless", "--rooms", "gossip"], "--rooms"),
+        (["ping", "x", "--count", "0"], "--count"),
+        (["connect", "http://127.0.0.1:9#abc"], "ws://HOST:PORT#PEERID"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_give_one_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    home = str(tmp_path / "h")
+    run(capsys, "--home", home, "init")
+    code, _, err = run(capsys, "--home", home, *args)
+    assert code == 2
+    assert "Traceback" not in err
+    assert message in err.strip().splitlines()[-1]

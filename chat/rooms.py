@@ -17,6 +17,7 @@ and us an invitee (`not_admin`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,8 @@ from mesh.errors import ChatError, UsageError
 from mesh.runtime.node import Node
 from mesh.storage.store import Store
 from mesh.wire.identity import decode_peer_id, encode_peer_id
+
+log = logging.getLogger("meshnotes.chat")
 
 MAX_NAME = 100
 #: events one room keeps that wait for events not known here (from peers in the room)
@@ -53,6 +56,23 @@ class Rooms:
         self.emit = emit
         self.wake = wake
         self._states: dict[str, RoomState] = {}
+        self._key_hooks: list[Callable[[str, list[int]], None]] = []
+        self._membership_hooks: list[Callable[[str, str], None]] = []
+
+    def on_document_keys(self, hook: Callable[[str, list[int]], None]) -> None:
+        """Call `hook(room id, epochs)` whenever document keys of a room arrive from its admin."""
+        self._key_hooks.append(hook)
+
+    def on_membership(self, hook: Callable[[str, str], None]) -> None:
+        """Call `hook(room id, event kind)` whenever a room event from a peer is taken."""
+        self._membership_hooks.append(hook)
+
+    def _notify(self, hooks: list[Callable[..., None]], *args: object) -> None:
+        for hook in list(hooks):
+            try:
+                hook(*args)
+            except Exception:  # a layer above failing must not undo what was received
+                log.exception("a room hook failed")
 
     def _now_ms(self) -> int:
         return int(self.node.clock() * 1000)
@@ -377,6 +397,7 @@ class Rooms:
                         self._new_document_key(conv_id, after.epoch, after.members, now)
                 self.wake()
             self.emit("room", {"room_id": conv_id, "event": event.kind})
+            self._notify(self._membership_hooks, conv_id, event.kind)
             return conv_id
         if kind == "dockeys":
             return self._receive_document_keys(sender, conv_id, body.get("keys"))
@@ -437,7 +458,9 @@ class Rooms:
                     "INSERT OR IGNORE INTO doc_keys (conv_id, epoch, key) VALUES (?, ?, ?)",
                     (conv_id, epoch, key),
                 )
-        self.emit("dockeys", {"room_id": conv_id, "epochs": sorted(e for e, _ in keys)})
+        epochs = sorted(e for e, _ in keys)
+        self.emit("dockeys", {"room_id": conv_id, "epochs": epochs})
+        self._notify(self._key_hooks, conv_id, epochs)
         return conv_id
 
     def _send_events(self, conv_id: str, peer: bytes, now: float) -> None:

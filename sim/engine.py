@@ -18,7 +18,7 @@ Hooks let a scenario observe traffic without touching the routers:
 
 Partitions: :meth:`Sim.partition` makes this copy of a simulation play only
 some of the nodes (its *part*), for runs spread over processes
-(:func:`play_parts`). Every part holds the whole graph and replays the same
+(:func:`sim.parts.play_parts`). Every part holds the whole graph and replays the same
 scheduled calls, so link states and churn stay the same everywhere; only the
 routers it owns handle events, and frames for another part's nodes wait in
 :attr:`Sim.outgoing` until the parts swap them. The parts advance in windows
@@ -43,23 +43,19 @@ import heapq
 import itertools
 import marshal
 import math
-import multiprocessing
 import random
-import traceback
-from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any, TypeVar
 
 from mesh.routing.router import Action, Close, Deliver, Keep, Route, Router, RouterConfig, Send
 from mesh.wire.envelope import wire_signature_holds
 from mesh.wire.identity import Identity
+from sim.graph import Graph
 from sim.network import START, seed_for
 
-_ARRIVE, _TICK, _CALL = 0, 1, 2
+__all__ = ["MAX_VERDICTS", "Crossing", "Graph", "Sim"]
 
-_T = TypeVar("_T")
+_ARRIVE, _TICK, _CALL = 0, 1, 2
 
 #: a frame on its way to another part: (arrival, node, link id there, link epoch, bytes),
 #: with None for bytes when the sender closed the link
@@ -67,50 +63,6 @@ Crossing = tuple[float, int, int, int, "bytes | None"]
 
 #: signature verdicts remembered at most (then forgotten all at once)
 MAX_VERDICTS = 200_000
-
-
-@dataclass
-class Graph:
-    """An undirected graph on nodes ``0..n-1``, edges as ``(u, v)`` with ``u < v``."""
-
-    n: int
-    edges: list[tuple[int, int]]
-    adjacency: list[list[int]] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.adjacency = [[] for _ in range(self.n)]
-        for u, v in self.edges:
-            self.adjacency[u].append(v)
-            self.adjacency[v].append(u)
-
-    @classmethod
-    def random(cls, n: int, mean_degree: float, rng: random.Random) -> Graph:
-        """A connected random graph: a random spanning tree plus uniform random extra edges."""
-        order = list(range(n))
-        rng.shuffle(order)
-        edges: set[tuple[int, int]] = set()
-        for i in range(1, n):
-            u, v = order[i], order[rng.randrange(i)]
-            edges.add((min(u, v), max(u, v)))
-        target = max(n - 1, round(n * mean_degree / 2))
-        while len(edges) < target:
-            u, v = rng.randrange(n), rng.randrange(n)
-            if u != v:
-                edges.add((min(u, v), max(u, v)))
-        return cls(n, sorted(edges))
-
-    def distances(self, source: int) -> list[int]:
-        """Hop counts from `source` by BFS (-1 when unreachable)."""
-        dist = [-1] * self.n
-        dist[source] = 0
-        queue = deque([source])
-        while queue:
-            u = queue.popleft()
-            for w in self.adjacency[u]:
-                if dist[w] < 0:
-                    dist[w] = dist[u] + 1
-                    queue.append(w)
-        return dist
 
 
 class Sim:
@@ -448,7 +400,7 @@ class Sim:
 
     # -- actions ---------------------------------------------------------------
 
-    def execute(self, node: int, actions: list[Action]) -> None:
+    def execute(self, node: int, actions: Sequence[Action]) -> None:
         """Carry out a router's actions, then make sure its next tick is scheduled."""
         if actions:
             up, now, sent, remote = self.up, self.now, self._sent, self._remote
@@ -517,73 +469,3 @@ class Sim:
 
     def _push(self, when: float, kind: int, node: int, payload: object) -> None:
         heapq.heappush(self._heap, (when, next(self._seq), kind, node, payload))
-
-
-def play_parts(parts: int, play: Callable[[int, dict[int, Connection]], _T]) -> list[_T]:
-    """Run ``play(part, peers)`` for each part in a process of its own; the results by part.
-
-    This process plays part 0 and forks one child per other part (each child
-    starts from this process's state: build the simulation first). `peers`
-    maps every other part to a pipe for :meth:`Sim.run_part`. A child's error
-    comes back here as a RuntimeError with its traceback; a child that dies
-    closes its pipes, so the others stop instead of waiting.
-    """
-    if parts <= 1:
-        return [play(0, {})]
-    ctx = multiprocessing.get_context("fork")
-    ends: dict[tuple[int, int], Connection] = {}  # (part, other part) -> its end of their pipe
-    for a, b in itertools.combinations(range(parts), 2):
-        ends[a, b], ends[b, a] = ctx.Pipe()
-    results = [ctx.Pipe(duplex=False) for _ in range(1, parts)]  # (read end, write end)
-
-    def keep_only(part: int) -> dict[int, Connection]:
-        for (owner, _), conn in ends.items():
-            if owner != part:
-                conn.close()
-        return {other: conn for (owner, other), conn in ends.items() if owner == part}
-
-    def child(part: int) -> None:
-        write = results[part - 1][1]
-        for i, (read, other) in enumerate(results):
-            read.close()
-            if i != part - 1:
-                other.close()
-        try:
-            write.send(("ok", play(part, keep_only(part))))
-        except BaseException:
-            write.send(("error", traceback.format_exc()))
-
-    children = [ctx.Process(target=child, args=(p,), daemon=True) for p in range(1, parts)]
-    for process in children:
-        process.start()
-    for _, write in results:
-        write.close()
-    peers = keep_only(0)
-    try:
-        out = [play(0, peers)]
-        for part, (read, _) in enumerate(results, start=1):
-            out.append(_child_result(part, read))
-        return out
-    except (EOFError, BrokenPipeError, ConnectionResetError) as exc:
-        for part, (read, _) in enumerate(results, start=1):
-            if read.poll(5.0):
-                _child_result(part, read)  # raises with the child's traceback, if it sent one
-        raise RuntimeError(f"a simulation part stopped: {exc!r}") from exc
-    finally:
-        for conn in peers.values():
-            conn.close()  # a child still waiting on us stops
-        for process in children:
-            process.join(timeout=10.0)
-            if process.is_alive():
-                process.kill()
-                process.join()
-
-
-def _child_result(part: int, read: Connection) -> Any:
-    try:
-        status, value = read.recv()
-    except EOFError:
-        raise RuntimeError(f"simulation part {part} exited without a result") from None
-    if status != "ok":
-        raise RuntimeError(f"simulation part {part} failed:\n{value}")
-    return value

@@ -20,7 +20,7 @@
 - path-table and seen-cache sizes per node, gossip control traffic, wall time.
 
 ``run(scenario, parts=2)`` spreads the nodes over two processes
-(:func:`~sim.engine.play_parts`): each plays its own nodes' routers,
+(:func:`~sim.parts.play_parts`): each plays its own nodes' routers,
 hooks and logs, and the parts' observations are merged into the same metrics.
 A run is deterministic given its seed and its number of parts.
 """
@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import os
 import random
-import statistics
 import time
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
@@ -41,7 +39,10 @@ from mesh.routing.gossip import GossipConfig
 from mesh.routing.router import Deliver, RouterConfig
 from mesh.wire.envelope import DEST_AT, FLAG_FLOOD, DestKind, EnvelopeType
 from sim.catchup import CatchUp, SharedNote
-from sim.engine import Graph, Sim, play_parts
+from sim.engine import Sim
+from sim.graph import Graph
+from sim.metrics import DirectMessage, RoomMessage, measure, memory_kib
+from sim.parts import play_parts, split
 
 DATA, RECEIPT, NOTE = int(EnvelopeType.DATA), int(EnvelopeType.RECEIPT), int(EnvelopeType.NOTE)
 INVENTORY = int(EnvelopeType.INVENTORY)
@@ -97,97 +98,8 @@ class Scenario:
         )
 
 
-@dataclass
-class _Direct:
-    sender: int
-    recipient: int
-    sent: float
-    reachable: float
-    shortest: int
-    number: int = 0
-    tries: int = 0
-    transmissions: int = 0
-    delivered: float | None = None
-    acked: float | None = None
-
-
-@dataclass
-class _RoomMsg:
-    room: int
-    author: int
-    sent: float
-    copies: int = 0
-    delivered: dict[int, float] = field(default_factory=dict)
-
-
-def _memory_kib() -> int:
-    """This process's proportional set size: pages shared with another part count half."""
-    try:
-        with open(f"/proc/{os.getpid()}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    with open(f"/proc/{os.getpid()}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def split(graph: Graph, parts: int, latency: list[float]) -> list[int]:
-    """Each node's part, for a run over `parts` processes: even work, slow links between parts.
-
-    The parts advance in windows as long as the fastest link between two of
-    them (:meth:`Sim.lookahead`), so links are merged into groups fastest
-    first, as long as a group stays within a part's share of the work (a
-    node's degree, plus one, stands for its work); the groups then go, the
-    biggest first, to the part with the least work so far.
-    """
-    weight = [1 + len(a) for a in graph.adjacency]
-    share = sum(weight) / parts
-    parent = list(range(graph.n))
-    size = weight[:]
-
-    def root(u: int) -> int:
-        while parent[u] != u:
-            parent[u] = parent[parent[u]]
-            u = parent[u]
-        return u
-
-    for e in sorted(range(len(graph.edges)), key=latency.__getitem__):
-        a, b = (root(w) for w in graph.edges[e])
-        if a != b and size[a] + size[b] <= share:
-            parent[b] = a
-            size[a] += size[b]
-    groups: dict[int, list[int]] = {}
-    for u in range(graph.n):
-        groups.setdefault(root(u), []).append(u)
-    owner = [0] * graph.n
-    load = [0] * parts
-    for r in sorted(groups, key=lambda r: (-size[r], r)):
-        part = load.index(min(load))
-        load[part] += size[r]
-        for u in groups[r]:
-            owner[u] = part
-    return owner
-
-
 def _id(data: bytes) -> bytes:
     return hashlib.blake2b(data[1:-64], digest_size=32).digest()
-
-
-def _summary(values: list[float]) -> dict[str, float | None]:
-    if not values:
-        return {"mean": None, "median": None, "p95": None, "max": None}
-    ordered = sorted(values)
-    return {
-        "mean": round(statistics.fmean(ordered), 4),
-        "median": round(statistics.median(ordered), 4),
-        "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 4),
-        "max": round(ordered[-1], 4),
-    }
 
 
 def run(scenario: Scenario, parts: int = 1) -> dict[str, Any]:
@@ -196,7 +108,7 @@ def run(scenario: Scenario, parts: int = 1) -> dict[str, Any]:
         raise ValueError("parts must be at least 1")
     wall = time.perf_counter()
     cpu = time.process_time()
-    memory0 = _memory_kib()
+    memory0 = memory_kib()
     sc = scenario
     rng = random.Random(sc.seed)
     graph = Graph.random(sc.nodes, sc.mean_degree, rng)
@@ -235,12 +147,12 @@ def run(scenario: Scenario, parts: int = 1) -> dict[str, Any]:
         return t
 
     # -- direct messages ---------------------------------------------------------
-    directs: list[_Direct] = []
-    by_env: dict[bytes, _Direct] = {}
-    pending: dict[int, list[_Direct]] = {}  # sender -> items waiting for a retry on return
+    directs: list[DirectMessage] = []
+    by_env: dict[bytes, DirectMessage] = {}
+    pending: dict[int, list[DirectMessage]] = {}  # sender -> items waiting for a retry on return
     dist_cache: dict[int, list[int]] = {}
 
-    def try_send(item: _Direct) -> None:
+    def try_send(item: DirectMessage) -> None:
         if not sim.mine(item.sender) or item.acked is not None or sim.now - t0 > sc.end - 1.0:
             return
         if not sim.online[item.sender]:
@@ -272,7 +184,9 @@ def run(scenario: Scenario, parts: int = 1) -> dict[str, Any]:
         sent = rng.uniform(sc.traffic_start, sc.traffic_end)
         if a not in dist_cache:
             dist_cache[a] = graph.distances(a)
-        item = _Direct(a, b, sent, both_online_from(a, b, sent), dist_cache[a][b], len(directs))
+        item = DirectMessage(
+            a, b, sent, both_online_from(a, b, sent), dist_cache[a][b], len(directs)
+        )
         directs.append(item)
         sim.at(t0 + sent, partial(try_send, item))
 
@@ -280,7 +194,7 @@ def run(scenario: Scenario, parts: int = 1) -> dict[str, Any]:
     room_ids = [hashlib.blake2b(b"room %d" % r, digest_size=32).digest() for r in range(sc.rooms)]
     room_of = {room_id: r for r, room_id in enumerate(room_ids)}
     members = [set(rng.sample(range(sc.nodes), min(sc.room_size, sc.nodes))) for _ in room_ids]
-    room_msgs: dict[bytes, _RoomMsg] = {}  # those this part's nodes published
+    room_msgs: dict[bytes, RoomMessage] = {}  # those this part's nodes published
     arrivals: dict[bytes, int] = {}  # message id -> arrivals at members played here
     firsts: dict[bytes, dict[int, float]] = {}  # message id -> member played here -> delivery
 
@@ -298,7 +212,7 @@ def run(scenario: Scenario, parts: int = 1) -> dict[str, Any]:
             payload=b"note update",
             seq=seq,
         )
-        room_msgs[env.message_id] = _RoomMsg(room, author, sim.now - t0)
+        room_msgs[env.message_id] = RoomMessage(room, author, sim.now - t0)
         firsts.setdefault(env.message_id, {})[author] = sim.now - t0
         if catch_up is not None:
             catch_up.keep(author, env)
@@ -449,130 +363,25 @@ def run(scenario: Scenario, parts: int = 1) -> dict[str, Any]:
             "warm_seconds": warm,
             # a child's clock starts at its fork; this process's counts the build too
             "cpu_seconds": time.process_time() - (cpu if part == 0 else 0.0),
-            "memory_kib": _memory_kib(),
+            "memory_kib": memory_kib(),
         }
 
     seen_by = play_parts(parts, play)
     run_wall = time.perf_counter() - wall
     run_cpu = sum(o["cpu_seconds"] for o in seen_by)
     memory = sum(o["memory_kib"] for o in seen_by) - memory0
-
-    # -- merge the parts' observations ---------------------------------------
-    data_ids: dict[bytes, int] = {}
-    for o in seen_by:
-        data_ids.update(o["data_ids"])
-    for i, item in enumerate(directs):
-        seen_as = [o["directs"][i] for o in seen_by]
-        item.tries = sum(t for t, _, _ in seen_as)
-        item.delivered = min((d for _, d, _ in seen_as if d is not None), default=None)
-        item.acked = min((a for _, _, a in seen_as if a is not None), default=None)
-        item.transmissions = 0
-    for o in seen_by:
-        for mid, count in o["sent_data"].items():
-            number = data_ids.get(mid)
-            if number is not None:
-                directs[number].transmissions += count
-    published: dict[bytes, _RoomMsg] = {}
-    for o in seen_by:
-        published.update(o["room_msgs"])
-    for mid, msg in published.items():
-        msg.copies = sum(o["arrivals"].get(mid, 0) for o in seen_by)
-        for o in seen_by:
-            for member, when in o["firsts"].get(mid, {}).items():
-                msg.delivered[member] = min(when, msg.delivered.get(member, when))
-
-    # -- metrics ---------------------------------------------------------------
-    mean_latency = statistics.fmean(sim.latency)
-    delivered = [d for d in directs if d.delivered is not None]
-    delays = [max(0.0, d.delivered - d.reachable) for d in delivered]  # type: ignore[operator]
-    ratios = [d.transmissions / d.shortest for d in delivered if d.shortest > 0]
-    room_delivery = []
-    room_delivery_stayed = []
-    copies = []
-    for msg in published.values():
-        group = members[msg.room] - {msg.author}
-        got = sum(1 for m in group if m in msg.delivered)
-        room_delivery.append(got / len(group))
-        # members online from publication until well after it: churn cannot excuse a miss
-        stayed = [m for m in group if all(online_at(m, msg.sent + s) for s in (0, 5, 10, 15))]
-        if stayed:
-            room_delivery_stayed.append(sum(1 for m in stayed if m in msg.delivered) / len(stayed))
-        receivers = len(msg.delivered) - 1
-        if receivers:
-            copies.append(msg.copies / receivers)
-    routes = [x for o in seen_by for x in o["routes"]]
-    counters: dict[str, int] = {}
-    for o in seen_by:
-        for name, value in o["counters"].items():
-            counters[name] = counters.get(name, 0) + value
-    seen = [x for o in seen_by for x in o["seen"]]
-    sent_by_type: dict[int, int] = {}
-    for o in seen_by:
-        for kind, count in o["sent_by_type"].items():
-            sent_by_type[kind] = sent_by_type.get(kind, 0) + count
-    inventories = [o["catch_up"] for o in seen_by if o["catch_up"] is not None]
-    out: dict[str, Any] = {
-        "scenario": {k: v for k, v in asdict(sc).items() if k != "gossip_config"},
-        "mode": "gossip" if sc.gossip else "flood",
-        "graph": {
-            "nodes": graph.n,
-            "links": len(graph.edges),
-            "mean_degree": round(2 * len(graph.edges) / graph.n, 2),
-            "max_degree": max(len(a) for a in graph.adjacency),
-            "mean_link_latency_ms": round(1000 * mean_latency, 2),
-        },
-        "direct": {
-            "sent": len(directs),
-            "delivered": len(delivered),
-            "delivery_ratio": round(len(delivered) / len(directs), 4) if directs else None,
-            "acked": sum(1 for d in directs if d.acked is not None),
-            "delay_ms": _summary([1000 * d for d in delays]),
-            "delay_in_link_latencies": _summary([d / mean_latency for d in delays]),
-            "shortest_path_hops": _summary([float(d.shortest) for d in directs]),
-            "tries": _summary([float(d.tries) for d in directs]),
-            "flooded_share": round(sum(1 for d in directs if d.tries >= 2) / len(directs), 4)
-            if directs
-            else None,
-            "transmissions_per_shortest_path": _summary(ratios),
-            "transmissions_over_shortest_total": round(
-                sum(d.transmissions for d in delivered)
-                / max(1, sum(d.shortest for d in delivered)),
-                3,
-            ),
-        },
-        "room": {
-            "messages": len(published),
-            "room_size": sc.room_size,
-            "delivery_ratio": _summary(room_delivery),
-            "delivery_ratio_members_online_throughout": _summary(room_delivery_stayed),
-            "copies_per_member": _summary(copies),
-        },
-        "note": _note_metrics(note, [o["note"] for o in seen_by], away, t0)
-        if note is not None
-        else None,
-        "catch_up": {
-            "inventories": sum(c[0] for c in inventories),
-            "handed_on": sum(c[1] for c in inventories),
-            "room_logs": sum(c[2] for c in inventories),
-        }
-        if inventories
-        else None,
-        "tables": {
-            "routes_per_node": _summary([float(x) for x in routes]),
-            "seen_ids_per_node": _summary([float(x) for x in seen]),
-        },
-        "traffic": {
-            "transmissions": sum(sent_by_type.values()),
-            "by_type": {
-                (EnvelopeType(k).name if k in EnvelopeType._value2member_map_ else str(k)): v
-                for k, v in sorted(sent_by_type.items())
-            },
-            "lost_in_flight_on_link_down": sum(o["cut"] for o in seen_by),
-            "lost_to_link_loss": sum(o["lost"] for o in seen_by),
-            "router_counters": dict(sorted(counters.items())),
-            "events": sum(o["events"] for o in seen_by),
-        },
-        "cost": {
+    return measure(
+        asdict(sc),
+        graph,
+        sim.latency,
+        directs,
+        members,
+        online_at,
+        note,
+        away,
+        t0,
+        seen_by,
+        {
             "parts": parts,  # processes the nodes were spread over
             "wall_seconds": round(run_wall, 2),
             # every part's CPU time together; wall time suffers when other work shares the cores
@@ -581,49 +390,7 @@ def run(scenario: Scenario, parts: int = 1) -> dict[str, Any]:
             "rss_delta_kib": memory,  # proportional set sizes, summed over the parts
             "rss_kib_per_node": round(memory / graph.n, 1),
         },
-    }
-    if sc.gossip:
-        mesh_sizes = [x for o in seen_by for x in o["mesh_sizes"]]
-        out["gossip"] = {
-            "mesh_peers_per_topic": _summary([float(x) for x in mesh_sizes]),
-            "topics_per_node": _summary([float(x) for o in seen_by for x in o["topics"]]),
-            "config": asdict(sc.gossip_config),
-        }
-    return out
-
-
-def _note_metrics(
-    note: SharedNote,
-    seen_by: list[dict[str, Any]],
-    away: dict[int, tuple[float, float]],
-    t0: float,
-) -> dict[str, Any]:
-    """When every member held every edit, counted from the later of last return and last edit.
-
-    `seen_by` holds each part's :meth:`SharedNote.observed` for the members it played.
-    """
-    members: dict[int, tuple[str, bytes, float | None]] = {}
-    for part in seen_by:
-        members.update(part["members"])
-    returns = [away[m][1] for m in note.members if m in away]
-    last_return = max(returns, default=0.0)
-    last_edit = max(part["last_edit"] for part in seen_by) - t0
-    full = [when for _, _, when in members.values() if when is not None]
-    converged = max(full) - t0 if len(full) == len(note.members) else None
-    after = None if converged is None else converged - max(last_return, last_edit)
-    texts = {text for text, _, _ in members.values()}
-    return {
-        "members": len(note.members),
-        "members_away": len(returns),
-        "edits": sum(part["edits"] for part in seen_by),
-        "last_return_s": round(last_return, 3),
-        "last_edit_s": round(last_edit, 3),
-        "converged": converged is not None,
-        "converged_at_s": None if converged is None else round(converged, 3),
-        "converged_after_s": None if after is None else round(max(0.0, after), 3),
-        "identical": len(texts) == 1 and len({state for _, state, _ in members.values()}) == 1,
-        "text_bytes": len(members[note.members[0]][0].encode()),
-    }
+    )
 
 
 def quick(nodes: int = 100, **kw: Any) -> dict[str, Any]:

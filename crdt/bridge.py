@@ -144,7 +144,7 @@ class YjsBridge:
 
     async def _serve(self, ws: ServerConnection) -> None:
         note_id = self.notes.resolve(self._note_of(ws.request.path if ws.request else ""))
-        note = self.notes._open(note_id)
+        note = self.notes.document(note_id)
         self.clients.setdefault(note_id, set()).add(ws)
         self._count("bridge_connections")
         try:
@@ -167,7 +167,7 @@ class YjsBridge:
         if kind == pycrdt.YMessageType.SYNC:
             sync = message[1]
             if sync == pycrdt.YSyncMessageType.SYNC_STEP1:
-                note = self.notes._open(note_id)
+                note = self.notes.document(note_id)
                 state = _sync_payload(message)
                 header = bytes([pycrdt.YMessageType.SYNC, pycrdt.YSyncMessageType.SYNC_STEP2])
                 await ws.send(header + pycrdt.write_message(note.update_since(state)))

@@ -11,19 +11,16 @@ Malformed payloads and updates that do not open or apply are counted
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 from crdt import payload
+from crdt.documents import Documents
 from crdt.errors import NoteUpdateError
 from crdt.payload import Opened
+from crdt.snapshots import Snapshots
 from mesh.errors import ChatError, MeshError
 from mesh.wire.envelope import DestKind, Envelope, EnvelopeType
 from mesh.wire.identity import decode_peer_id, encode_peer_id
-
-if TYPE_CHECKING:
-    from crdt.notes import Notes
 
 log = logging.getLogger("meshnotes.notes")
 
@@ -31,29 +28,29 @@ log = logging.getLogger("meshnotes.notes")
 class Inbox:
     """The NOTE envelopes one peer receives (a part of :class:`crdt.notes.Notes`)."""
 
-    def __init__(self, notes: Notes) -> None:
-        self.notes = notes
-        self.store = notes.store
-        self.chat = notes.chat
-        self.node = notes.node
-        self.identity = notes.identity
+    def __init__(self, documents: Documents, snapshots: Snapshots) -> None:
+        self.documents = documents
+        self.snapshots = snapshots
+        self.store = documents.store
+        self.chat = documents.chat
+        self.node = documents.node
+        self.identity = documents.identity
         self._incoming: list[Envelope] = []
-        self._drain_handle: asyncio.Handle | None = None
 
-    def queue(self, envelope: Envelope) -> None:
-        """From the node: envelopes arriving together (an inventory answer, a catch-up) are
+    def queue(self, envelope: Envelope) -> bool:
+        """Hold an envelope for the next :meth:`drain`; return whether it is the first held
+        (a drain is due). Envelopes arriving together (an inventory answer, a catch-up) are
         applied together, as one merged update per note, once the current burst is read."""
         self._incoming.append(envelope)
-        if self._drain_handle is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                self.drain()
-                return
-            self._drain_handle = loop.call_soon(self.drain)
+        return len(self._incoming) == 1
+
+    @property
+    def waiting(self) -> bool:
+        """Whether envelopes wait for a drain."""
+        return bool(self._incoming)
 
     def drain(self) -> None:
-        self._drain_handle = None
+        """Apply the envelopes held."""
         batch, self._incoming = self._incoming, []
         self.apply_all(batch)
 
@@ -67,17 +64,17 @@ class Inbox:
             try:
                 item = self.open_envelope(envelope)
             except (NoteUpdateError, ChatError) as exc:
-                self.notes._count("notes_rejected")
-                self.notes._count(f"notes_rejected_{exc.reason}")
+                self.documents.count("notes_rejected")
+                self.documents.count(f"notes_rejected_{exc.reason}")
                 log.info("note update rejected: %s", exc)
                 continue
             if item is not None and (item.conv_id, item.author_id, item.seq) not in seen:
                 seen.add((item.conv_id, item.author_id, item.seq))
                 if item.snapshot is not None:
                     try:
-                        item = self.notes.snapshots.assemble(item)
+                        item = self.snapshots.assemble(item)
                     except NoteUpdateError as exc:
-                        self.notes._count("notes_rejected")
+                        self.documents.count("notes_rejected")
                         log.info("note snapshot rejected: %s", exc)
                         continue
                     if item is None:
@@ -86,7 +83,7 @@ class Inbox:
                     continue
                 opened.setdefault(item.note_id, []).append(item)
         for item in snapshots:  # applied only when it holds more than we have (with this batch)
-            if not self.notes.snapshots.covers_already(item, seen):
+            if not self.snapshots.covers_already(item, seen):
                 opened.setdefault(item.note_id, []).append(item)
         for note_id, items in opened.items():
             items.sort(key=lambda i: i.snapshot is None)  # a snapshot first: the rest builds on it
@@ -94,18 +91,18 @@ class Inbox:
                 self.apply_to_note(note_id, items)
             except NoteUpdateError:
                 if len(items) == 1:
-                    self.notes._count("notes_rejected")
+                    self.documents.count("notes_rejected")
                     continue
                 for item in items:  # one bad update must not sink the others
                     try:
                         self.apply_to_note(note_id, [item])
                     except NoteUpdateError:
-                        self.notes._count("notes_rejected")
+                        self.documents.count("notes_rejected")
                     except MeshError as exc:
-                        self.notes._count("notes_store_error")
+                        self.documents.count("notes_store_error")
                         log.warning("note update not stored: %s", exc)
             except MeshError as exc:
-                self.notes._count("notes_store_error")
+                self.documents.count("notes_store_error")
                 log.warning("note update not stored: %s", exc)
 
     def open_envelope(self, envelope: Envelope) -> Opened | None:
@@ -142,18 +139,18 @@ class Inbox:
         stored = self.store.query("SELECT room_id FROM notes WHERE note_id = ?", (note_id,))
         if stored and stored[0]["room_id"] != conv_id:
             raise NoteUpdateError("note update names a note of another room", reason="wrong_room")
-        covered = self.notes.snapshots.covered_of(note_id)
+        covered = self.snapshots.covered_of(note_id)
         if fields.snapshot is None and envelope.seq <= covered.get(author_id, 0):
             # a snapshot we applied holds it already
             self.store.execute(
                 "INSERT OR IGNORE INTO note_applied (room_id, author, seq) VALUES (?, ?, ?)",
                 (conv_id, author_id, envelope.seq),
             )
-            self.notes._count("notes_covered_skipped")
+            self.documents.count("notes_covered_skipped")
             return None
         key = self.chat.rooms.document_key(conv_id, fields.epoch)
         if key is None:
-            self.notes._count("notes_waiting_for_key")
+            self.documents.count("notes_waiting_for_key")
             return None
         update = payload.open_payload(key, room, envelope.author, envelope.seq, fields)
         return Opened(conv_id, note_id, author_id, envelope.seq, update, fields.snapshot)
@@ -172,7 +169,7 @@ class Inbox:
                 " VALUES (?, ?, '', ?, ?)",
                 (note_id, items[0].conv_id, now, now),
             )
-            document = self.notes._open(note_id)
+            document = self.documents.open(note_id)
             for item in items:
                 document.apply_update(item.update)
                 self.store.execute(
@@ -186,32 +183,31 @@ class Inbox:
                         (item.conv_id, item.author_id, seq),
                     )
                 if item.snapshot is not None:
-                    self.notes.snapshots.record_covered(note_id, item.snapshot)
-                    self.notes._count("notes_snapshots_applied")
+                    self.snapshots.record_covered(note_id, item.snapshot)
+                    self.documents.count("notes_snapshots_applied")
             self.store.execute(
                 "UPDATE notes SET title = ?, updated_at = ? WHERE note_id = ?",
                 (document.title, now, note_id),
             )
         # a whole state depends on nothing outside it
-        self.notes.snapshots.check_pending(
+        self.documents.check_pending(
             note_id, document, [i.update for i in items if i.snapshot is None]
         )
-        counters = self.notes.counters
-        counters["notes_applied"] = counters.get("notes_applied", 0) + len(items)
+        self.documents.count("notes_applied", len(items))
         for item in items:
-            self.notes._call_hooks(note_id, item.update, None)
+            self.documents.updated(note_id, item.update, None)
         for author_id in dict.fromkeys(item.author_id for item in items):
-            self.notes._emit(
+            self.documents.emit(
                 "note", {"note_id": note_id, "room_id": items[0].conv_id, "author": author_id}
             )
-        self.notes._maybe_compact(note_id)
+        self.documents.maybe_compact(note_id)
 
     def replay_room_log(self, room: bytes) -> None:
         """Apply what the room log holds for a room and we have not applied yet."""
         roomlog = self.node.roomlog
         if roomlog is None:
             return
-        # past what we applied already: on a member's join (a "room" event) the admin would
+        # past what we applied already: on a member's join (a membership event) the admin would
         # otherwise open and skip the whole history before its keys go out
         conv_id = encode_peer_id(room)
         applied: dict[str, int] = {}

@@ -11,34 +11,34 @@ which hold only ciphertext (see mesh/storage/roomlog.py).
 The payload and its sealing are in crdt/payload.py, receiving in
 crdt/inbox.py; members also publish snapshots of a note's whole state, so
 that catch-up sends a snapshot and the tail instead of the whole history
-(crdt/snapshots.py).
+(crdt/snapshots.py). The documents, their storage and compaction, and what
+those parts share are in crdt/documents.py.
 
-Locally every update, ours or not, is kept in SQLite; past
-`COMPACT_AFTER` rows a note is compacted into one checkpoint (the merged
-state) signed with this peer's key, so load time stays bounded.
+Notes never schedule on the event loop: what is due later (a flush when the
+coalescing window closes, a snapshot once a note is quiet, envelopes waiting
+to be applied together) is told by :meth:`Notes.next_deadline` and done by
+:meth:`Notes.run_due`, which the I/O edge (crdt/service.py) calls; `wake`
+tells it that a new deadline came.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import nacl.bindings
-import nacl.exceptions
 import pycrdt
 
 from chat.messages import Chat
 from crdt import payload
-from crdt.errors import NoteError, NoteUsageError
+from crdt.documents import Documents
+from crdt.errors import NoteUsageError
 from crdt.inbox import Inbox
 from crdt.note import Note
 from crdt.snapshots import Snapshots
-from crdt.updates import held_back_among, merge_many
-from mesh.runtime.listeners import Listeners
+from crdt.updates import merge_many
+from mesh.errors import MeshError
 from mesh.storage.store import Store, run_script
 from mesh.wire.envelope import DestKind, Envelope, EnvelopeType
 from mesh.wire.identity import decode_peer_id, encode_peer_id
@@ -49,8 +49,6 @@ log = logging.getLogger("meshnotes.notes")
 COALESCE_WINDOW = 0.03
 #: ... unless they grow past this many bytes first
 FLUSH_BYTES = 48 * 1024
-#: updates kept per note before they are compacted into a checkpoint
-COMPACT_AFTER = 500
 #: text imported in pieces of this many characters (each must fit in one envelope)
 IMPORT_PIECE = 16 * 1024
 MAX_TITLE = 200
@@ -87,44 +85,42 @@ MIGRATIONS: list[Callable[[Any], object]] = [
 ]
 
 
-#: kept importable from here (tests and fuzzers build NOTE payloads with it)
-_aad = payload.aad
-
-
 class Notes:
-    """The notes of one peer. Call :meth:`start` inside the event loop."""
+    """The notes of one peer.
 
-    def __init__(self, chat: Chat, store: Store) -> None:
+    `wake` is called when work became due earlier than :meth:`next_deadline`
+    said before (see the module's docstring); without it, envelopes are applied
+    as they come and edits are sent by :meth:`flush` only (a plain script).
+    """
+
+    def __init__(self, chat: Chat, store: Store, wake: Callable[[], None] | None = None) -> None:
         self.chat = chat
         self.node = chat.node
         self.store = store
         self.identity = chat.identity
-        self.notes: dict[str, Note] = {}
-        self.counters: dict[str, int] = {}
-        self.listeners = Listeners(log, self.counters)
-        #: called with (note_id, update, origin) for every update made or applied here;
-        #: origin is what :meth:`apply_external` was given (the bridge passes its client)
-        self.update_hooks: list[Callable[[str, bytes, object], None]] = []
+        self.wake = wake
+        store.migrate_component("notes", MIGRATIONS)
+        self.documents = Documents(chat, store, self._local_edit)
+        self.snapshots = Snapshots(self.documents)
+        self.inbox = Inbox(self.documents, self.snapshots)
+        #: the open documents, the counters, the front ends' listeners and the update hooks
+        #: (called with (note_id, update, origin) for every update made or applied here;
+        #: origin is what :meth:`apply_external` was given: the bridge passes its client)
+        self.notes = self.documents.notes
+        self.counters = self.documents.counters
+        self.listeners = self.documents.listeners
+        self.update_hooks = self.documents.update_hooks
         self._buffers: dict[str, list[bytes]] = {}
         self._buffered: dict[str, int] = {}  # bytes in each buffer
-        self._incoming: list[Envelope] = []
-        self._drain_handle: asyncio.Handle | None = None
-        self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._kept: dict[str, int] = {}  # per note, held-back updates its last compaction kept
-        self.snapshots = Snapshots(self)
-        self.inbox = Inbox(self)
-        store.migrate_component("notes", MIGRATIONS)
-        self.node.on_deliver(EnvelopeType.NOTE, self.inbox.queue)
-        chat.listeners.append(self._on_chat_event)
-        if self.node.roomlog is not None:
-            self.node.roomlog.snapshot_authors = self.snapshots.authors
+        self._flush_due: dict[str, float] = {}  # note -> when its edits are sent
+        self.node.on_deliver(EnvelopeType.NOTE, self._deliver)
+        chat.rooms.on_document_keys(self._document_keys)
+        chat.rooms.on_membership(self._membership)
 
     # -- lifecycle -----------------------------------------------------------
 
     def start(self) -> None:
         """Catch up on what the room logs hold (envelopes that came while we were away)."""
-        if self.node.roomlog is not None:
-            self.node.roomlog.snapshot_authors = self.snapshots.authors
         # pycrdt imports anyio's backend when the first document is made (~16 ms, measured):
         # here, not when the first note arrives (a new member's catch-up)
         pycrdt.Doc()
@@ -133,15 +129,51 @@ class Notes:
             self._send_unsent(encode_peer_id(room))
 
     def stop(self) -> None:
-        for note_id in list(dict.fromkeys([*self._buffers, *self._timers, *self.notes])):
+        for note_id in list(dict.fromkeys([*self._buffers, *self._flush_due, *self.notes])):
             self.flush(note_id)
         self.snapshots.stop()
 
     def _count(self, name: str) -> None:
-        self.counters[name] = self.counters.get(name, 0) + 1
+        self.documents.count(name)
 
-    def _emit(self, kind: str, data: dict[str, Any]) -> None:
-        self.listeners.emit(kind, data)
+    # -- what is due -----------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`run_due` has work next, on the node's clock (None: nothing is due)."""
+        if self.inbox.waiting:
+            return self.node.clock()
+        times = [*self._flush_due.values()]
+        snapshot = self.snapshots.next_deadline()
+        if snapshot is not None:
+            times.append(snapshot)
+        return min(times, default=None)
+
+    def run_due(self, now: float) -> None:
+        """Do what is due by `now`: apply the envelopes that came, send the edits whose window
+        closed, publish the snapshots of notes that went quiet."""
+        if self.inbox.waiting:
+            self.inbox.drain()
+        for note_id in [n for n, at in self._flush_due.items() if at <= now]:
+            try:
+                self.flush(note_id)
+            except MeshError as exc:
+                self._flush_due.pop(note_id, None)
+                self._count("notes_store_error")
+                log.warning("the edits of note %s are not sent yet: %s", note_id, exc)
+        for note_id in self.snapshots.take_due(now):
+            try:
+                self._publish(note_id)
+            except MeshError as exc:
+                self._count("notes_snapshot_error")
+                log.warning("no snapshot of note %s: %s", note_id, exc)
+
+    def _deliver(self, envelope: Envelope) -> None:
+        """From the node: held until the current burst is read (see :meth:`Inbox.queue`)."""
+        if self.inbox.queue(envelope):
+            if self.wake is None:
+                self.inbox.drain()
+            else:
+                self.wake()
 
     # -- names -----------------------------------------------------------------
 
@@ -182,7 +214,7 @@ class Notes:
             " VALUES (?, ?, ?, ?, ?)",
             (note_id, conv_id, title, now, now),
         )
-        note = self._open(note_id)
+        note = self.documents.open(note_id)
         with note.doc.transaction():
             note.set_meta("title", title)
             note.set_meta("created", int(now * 1000))
@@ -192,7 +224,11 @@ class Notes:
 
     def get(self, name: str) -> Note:
         """The live document of a note (edits on it sync to the room)."""
-        return self._open(self.resolve(name))
+        return self.documents.open(self.resolve(name))
+
+    def document(self, note_id: str) -> Note:
+        """The live document of a note by its id."""
+        return self.documents.open(note_id)
 
     def all(self, room: str | None = None) -> list[dict[str, Any]]:
         if room is None:
@@ -207,7 +243,7 @@ class Notes:
                 "note_id": r["note_id"],
                 "room_id": r["room_id"],
                 "title": r["title"],
-                "length": len(self._open(r["note_id"]).text),
+                "length": len(self.documents.open(r["note_id"]).text),
                 "updated": r["updated_at"],
             }
             for r in rows
@@ -219,7 +255,7 @@ class Notes:
         if not 0 < len(title) <= MAX_TITLE:
             raise NoteUsageError(f"a title has 1..{MAX_TITLE} characters")
         note_id = self.resolve(name)
-        self._open(note_id).set_meta("title", title)
+        self.documents.open(note_id).set_meta("title", title)
         self.store.execute("UPDATE notes SET title = ? WHERE note_id = ?", (title, note_id))
         self.flush(note_id)
 
@@ -228,7 +264,7 @@ class Notes:
 
     def append(self, name: str, text: str) -> None:
         note_id = self.resolve(name)
-        self._open(note_id).append(text)
+        self.documents.open(note_id).append(text)
         self.flush(note_id)
 
     def import_file(self, room: str, path: Path, title: str | None = None) -> str:
@@ -242,7 +278,7 @@ class Notes:
     def import_text(self, room: str, title: str, text: str) -> str:
         """Create a note holding `text`, sent in pieces that each fit one envelope."""
         note_id = self.new(room, title)
-        note = self._open(note_id)
+        note = self.documents.open(note_id)
         for start in range(0, len(text), IMPORT_PIECE):
             note.append(text[start : start + IMPORT_PIECE])
             self.flush(note_id)
@@ -257,55 +293,20 @@ class Notes:
             raise NoteUsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
         return len(text)
 
-    # -- documents ---------------------------------------------------------------
-
-    def _open(self, note_id: str) -> Note:
-        """The note's document, loaded from its checkpoint and updates on first use."""
-        note = self.notes.get(note_id)
-        if note is not None:
-            return note
-        if not self.store.query("SELECT 1 FROM notes WHERE note_id = ?", (note_id,)):
-            raise NoteUsageError(f"no note {note_id}")
-        note = Note()
-        checkpoint = self.store.query(
-            "SELECT state, signature FROM note_checkpoints WHERE note_id = ?", (note_id,)
-        )
-        if checkpoint:
-            state, signature = bytes(checkpoint[0]["state"]), bytes(checkpoint[0]["signature"])
-            try:
-                nacl.bindings.crypto_sign_open(
-                    signature + note_id.encode() + state, self.identity.public_key
-                )
-            except (nacl.exceptions.BadSignatureError, ValueError) as exc:
-                raise NoteError(f"the checkpoint of note {note_id} is corrupt") from exc
-            note.apply_update(state)
-        blobs = [
-            bytes(row["update_blob"])
-            for row in self.store.query(
-                "SELECT update_blob FROM note_updates WHERE note_id = ? ORDER BY id", (note_id,)
-            )
-        ]
-        for blob in blobs:
-            note.apply_update(blob)
-        self.snapshots.check_pending(note_id, note, blobs)
-        note.on_local_edit = lambda now, n=note_id: self._local_edit(n, now)
-        self.notes[note_id] = note
-        return note
-
     def apply_external(self, note_id: str, update: bytes, origin: object = None) -> None:
         """An update made by a client of this peer (the Yjs bridge): apply it, send it on.
 
         It is kept as received (see crdt/note.py) and goes out with the note's
         next flush; the other clients hear of it at once.
         """
-        note = self._open(note_id)
+        note = self.documents.open(note_id)
         note.apply_update(update)
-        self.snapshots.check_pending(note_id, note, [update])
+        self.documents.check_pending(note_id, note, [update])
         buffer = self._buffers.setdefault(note_id, [])
         buffer.append(update)
         size = self._buffered.get(note_id, 0) + len(update)
         self._buffered[note_id] = size
-        self._call_hooks(note_id, update, origin)
+        self.documents.updated(note_id, update, origin)
         self._local_edit(note_id, size >= FLUSH_BYTES)
 
     def _local_edit(self, note_id: str, now: bool) -> None:
@@ -314,41 +315,30 @@ class Notes:
         Keystrokes are not written one by one (each write is a synced
         transaction): a crash loses at most the last window of typing.
         """
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+        if self.wake is None:
             if now:
                 self.flush(note_id)
-            return  # no loop (a plain script): flush() sends it
+            return  # no I/O edge (a plain script): flush() sends it
+        clock = self.node.clock()
         if now:
             # not from inside the edit (it may be within an open transaction): next turn
-            timer = self._timers.pop(note_id, None)
-            if timer is not None:
-                timer.cancel()
-            self._timers[note_id] = loop.call_later(0, self.flush, note_id)
-        elif note_id not in self._timers:
-            self._timers[note_id] = loop.call_later(COALESCE_WINDOW, self.flush, note_id)
-
-    def _call_hooks(self, note_id: str, update: bytes, origin: object) -> None:
-        for hook in self.update_hooks:
-            try:
-                hook(note_id, update, origin)
-            except Exception:
-                self._count("hook_errors")
-                log.exception("a note update hook failed")
+            self._flush_due[note_id] = clock
+        elif note_id not in self._flush_due:
+            self._flush_due[note_id] = clock + COALESCE_WINDOW
+        else:
+            return
+        self.wake()
 
     def flush(self, note_id: str) -> None:
         """Send a note's local edits (and a bridge client's updates) now, as one update."""
-        timer = self._timers.pop(note_id, None)
-        if timer is not None:
-            timer.cancel()
+        self._flush_due.pop(note_id, None)
         buffer = self._buffers.pop(note_id, None) or []
         self._buffered.pop(note_id, None)
         note = self.notes.get(note_id)
         local = note.take_local_update() if note is not None else None
         if local is not None:
             buffer.append(local)
-            self._call_hooks(note_id, local, None)
+            self.documents.updated(note_id, local, None)
         row = self.store.query("SELECT room_id FROM notes WHERE note_id = ?", (note_id,))
         with self.store.atomic():  # one commit (one fsync) per flush
             if buffer:
@@ -371,10 +361,13 @@ class Notes:
         for note_id, envelope in outgoing:
             self.node.send(envelope)
             self._count("notes_sent")
-            self._maybe_compact(note_id)
+            self.documents.maybe_compact(note_id)
             self.snapshots.sent(note_id, len(envelope.payload))
+        due = False
         for note_id in dict.fromkeys(n for n, _ in outgoing):
-            self.snapshots.due(note_id)
+            due = self.snapshots.due(note_id, self.node.clock()) is not None or due
+        if due and self.wake is not None:
+            self.wake()
 
     def _seal_unsent(self, conv_id: str, only: str | None = None) -> list[tuple[str, Envelope]]:
         """Seal unsent local updates into envelopes (inside the caller's transaction)."""
@@ -448,12 +441,9 @@ class Notes:
 
     # -- remote updates ------------------------------------------------------------
 
-    def _on_envelope(self, envelope: Envelope) -> None:
-        """Apply one NOTE envelope now."""
-        self.inbox.apply_all([envelope])
-
-    def _apply_all(self, envelopes: list[Envelope]) -> None:
-        """Apply NOTE envelopes that arrived together (see crdt/inbox.py)."""
+    def receive(self, envelopes: list[Envelope]) -> None:
+        """Apply NOTE envelopes now, together (see crdt/inbox.py); the node's arrive by
+        themselves."""
         self.inbox.apply_all(envelopes)
 
     # -- snapshots and catch-up ---------------------------------------------------------
@@ -463,62 +453,27 @@ class Notes:
 
         See :meth:`crdt.snapshots.Snapshots.publish` for when none is made.
         """
-        return self.snapshots.publish(self.resolve(name))
+        return self._publish(self.resolve(name))
 
-    def _on_chat_event(self, kind: str, data: dict[str, Any]) -> None:
-        """Keys or membership changed: held updates may open now, unsent ones may go."""
-        if kind in ("dockeys", "room"):
-            conv_id = data["room_id"]
-            self.inbox.replay_room_log(decode_peer_id(conv_id))
-            self._send_unsent(conv_id)
-            if kind == "dockeys":
-                # we may have joined: neighbours' room logs hold what came before
-                self.node.request_catch_up()
+    def _publish(self, note_id: str) -> int:
+        self.flush(note_id)
+        return self.snapshots.publish(note_id)
 
-    # -- compaction ------------------------------------------------------------------
+    def _membership(self, conv_id: str, event: str) -> None:
+        """Membership changed: held updates may open now, unsent ones may go."""
+        self.inbox.replay_room_log(decode_peer_id(conv_id))
+        self._send_unsent(conv_id)
 
-    def _maybe_compact(self, note_id: str) -> None:
-        rows = self.store.query(
-            "SELECT COUNT(*) AS n, SUM(unsent) AS unsent FROM note_updates WHERE note_id = ?",
-            (note_id,),
-        )[0]
-        if rows["n"] - self._kept.get(note_id, 0) >= COMPACT_AFTER and not rows["unsent"]:
-            self.compact(note_id)
+    def _document_keys(self, conv_id: str, epochs: list[int]) -> None:
+        """Keys came: held updates may open now, unsent ones may go."""
+        self._membership(conv_id, "dockeys")
+        # we may have joined: neighbours' room logs hold what came before
+        self.node.request_catch_up()
 
     def compact(self, note_id: str) -> None:
-        """Replace a note's stored updates with one signed checkpoint of its state.
-
-        The state leaves out what pycrdt holds back (updates whose dependencies
-        are missing): those updates stay stored, to be applied again after the
-        checkpoint, until a later compaction finds them integrated.
-        """
-        note = self._open(note_id)
-        state = note.update_since(None)
-        vector = note.state_vector()
-        signature = self.identity.sign(note_id.encode() + state)
-        rows = self.store.query(
-            "SELECT id, update_blob FROM note_updates WHERE note_id = ? AND unsent = 0",
-            (note_id,),
-        )
-        blobs = [bytes(r["update_blob"]) for r in rows]
-        kept = [rows[i]["id"] for i in held_back_among(blobs, vector)]
-        with self.store.atomic():
-            self.store.execute(
-                "INSERT OR REPLACE INTO note_checkpoints (note_id, state, signature)"
-                " VALUES (?, ?, ?)",
-                (note_id, state, signature),
-            )
-            self.store.execute(
-                "DELETE FROM note_updates WHERE note_id = ? AND unsent = 0"
-                " AND id NOT IN (SELECT value FROM json_each(?))",
-                (note_id, json.dumps(kept)),
-            )
-        self._kept[note_id] = len(kept)
-        self._count("notes_compacted")
-        if kept:
-            self.counters["notes_compaction_kept"] = self.counters.get(
-                "notes_compaction_kept", 0
-            ) + len(kept)
+        """Replace a note's stored updates with one signed checkpoint of its state
+        (see :meth:`crdt.documents.Documents.compact`)."""
+        self.documents.compact(note_id)
 
     def status(self) -> dict[str, Any]:
         row = self.store.query("SELECT COUNT(*) AS n FROM notes")[0]

@@ -2,7 +2,8 @@
 
 Payload: msgpack ``[note_id (32 bytes), epoch, sealed update]``; a snapshot
 part (the note's whole state, cut into parts) adds ``[part, parts, covers]``,
-the per-author sequence vector the state includes (see mesh/storage/roomlog.py).
+the per-author sequence vector the state includes, in clear: relays read it
+(:class:`NoteReader`, given to the room log: see mesh/storage/covering.py).
 A note id binds the note to its room for good: 16 random bytes, then the
 first 16 bytes of BLAKE2b-256 over (room id, those random bytes)
 (:func:`new_note_id`, :func:`belongs`), so a note id copied into another
@@ -17,17 +18,84 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import msgpack
 import nacl.bindings
 
 from chat.senderkey import NONCE_SIZE, open_sealed, seal
 from crdt.errors import NoteUpdateError
-from mesh.storage.roomlog import SnapshotHeader
-from mesh.wire.envelope import MAX_PAYLOAD
+from mesh.storage.inventory import MAX_INVENTORY_AUTHORS
+from mesh.wire.envelope import MAX_PAYLOAD, EnvelopeType
 
 TAG_SIZE = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_ABYTES
+#: parts one snapshot has at most
+MAX_SNAPSHOT_PARTS = 64
+
+
+@dataclass(frozen=True)
+class SnapshotHeader:
+    """The clear part of a snapshot envelope: which part it is and what the state covers."""
+
+    part: int
+    parts: int
+    covers: dict[bytes, int]
+
+    def encode(self) -> list[Any]:
+        return [self.part, self.parts, self.covers]
+
+    @classmethod
+    def decode(cls, value: object) -> SnapshotHeader:
+        """Raises ValueError for anything but [part, parts, {32-byte author: seq}]."""
+        if not (isinstance(value, list) and len(value) == 3):
+            raise ValueError("malformed snapshot header")
+        part, parts, covers = value
+        if not (
+            isinstance(part, int)
+            and isinstance(parts, int)
+            and 0 <= part < parts <= MAX_SNAPSHOT_PARTS
+            and isinstance(covers, dict)
+            and len(covers) <= MAX_INVENTORY_AUTHORS
+            and all(
+                isinstance(a, bytes) and len(a) == 32 and isinstance(n, int) and 0 <= n < 2**63
+                for a, n in covers.items()
+            )
+        ):
+            raise ValueError("malformed snapshot header")
+        return cls(part, parts, dict(covers))
+
+
+def note_header(payload: bytes) -> tuple[bytes, SnapshotHeader | None]:
+    """(note id, snapshot header or None) of a NOTE payload; ValueError when malformed."""
+    try:
+        fields = msgpack.unpackb(payload)
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        raise ValueError("malformed note payload") from exc
+    if not isinstance(fields, list) or len(fields) not in (3, 4):
+        raise ValueError("malformed note payload")
+    note = fields[0]
+    if not (isinstance(note, bytes) and len(note) == 32):
+        raise ValueError("malformed note payload")
+    return note, (SnapshotHeader.decode(fields[3]) if len(fields) == 4 else None)
+
+
+class NoteReader:
+    """What the room log learns of NOTE payloads (a :class:`mesh.storage.covering.SnapshotReader`):
+    the note and snapshot header of each, and whose snapshots this node takes."""
+
+    envelope_type = EnvelopeType.NOTE
+
+    def __init__(self, authors: Callable[[bytes], list[bytes]] | None = None) -> None:
+        """`authors` names, per room, whose snapshots we take (none without it: a relay)."""
+        self._authors = authors
+
+    def read(self, payload: bytes) -> tuple[bytes, SnapshotHeader | None]:
+        return note_header(payload)
+
+    def authors(self, room: bytes) -> list[bytes]:
+        return self._authors(room) if self._authors is not None else []
 
 
 @dataclass(frozen=True)

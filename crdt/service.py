@@ -1,14 +1,25 @@
-"""Notes inside a running node: the control commands and the optional Yjs bridge."""
+"""Notes inside a running node: the control commands, the optional Yjs bridge, and the timers.
+
+The notes layer never schedules on the event loop itself: it says when it
+has work due (:meth:`crdt.notes.Notes.next_deadline`) and wakes this service
+when that moves earlier; one task here waits for it and runs it.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from typing import Any
 
 from chat.daemon import Daemon
 from crdt.bridge import YjsBridge, bridge_token
 from crdt.client import NoteVerb
 from crdt.notes import Notes
+from crdt.payload import NoteReader
 from mesh.runtime.control import Command
+
+log = logging.getLogger("meshnotes.notes")
 
 
 class NotesService:
@@ -18,10 +29,15 @@ class NotesService:
         self.bridge_address = bridge
         self.notes: Notes | None = None
         self.bridge: YjsBridge | None = None
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
 
     async def attach(self, daemon: Daemon) -> None:
         assert daemon.store is not None
-        self.notes = Notes(daemon.chat, daemon.store)
+        self.notes = Notes(daemon.chat, daemon.store, wake=self._wake.set)
+        if daemon.node.roomlog is not None:
+            # relays read snapshot headers too: whose snapshots we take is ours to say
+            daemon.node.roomlog.read_snapshots(NoteReader(self.notes.snapshots.authors))
         commands: dict[NoteVerb, Command] = {
             NoteVerb.NEW: self._new,
             NoteVerb.LIST: self._list,
@@ -40,14 +56,37 @@ class NotesService:
     async def start(self) -> None:
         assert self.notes is not None
         self.notes.start()
+        self._task = asyncio.create_task(self._run_due(self.notes))
         if self.bridge is not None:
             await self.bridge.start()
 
     async def stop(self) -> None:
         if self.bridge is not None:
             await self.bridge.stop()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
         if self.notes is not None:
             self.notes.stop()
+
+    async def _run_due(self, notes: Notes) -> None:
+        """Run the notes' due work when it is due, or when woken for earlier work."""
+        while True:
+            self._wake.clear()
+            deadline = notes.next_deadline()
+            delay = None if deadline is None else deadline - notes.node.clock()
+            if delay is None or delay > 0:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the cancel of stop()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
+            else:
+                await asyncio.sleep(0)  # due now: after what the current loop turn reads
+            try:
+                notes.run_due(notes.node.clock())
+            except Exception:  # one failure must not stop the edits and snapshots to come
+                log.exception("the notes' due work failed")
 
     def status(self) -> dict[str, Any]:
         if self.notes is None:

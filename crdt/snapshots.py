@@ -4,31 +4,21 @@ A member publishes a note's whole state as NOTE envelopes of its own per-room
 sequence, one per part, whose payload names what the state covers (see
 crdt/payload.py). Relays keep them in the room log as ciphertext, and a
 member's inventory is answered with the newest snapshot plus the tail (see
-mesh/storage/roomlog.py). Here: when to publish one (and when not: unsent edits of
+mesh/storage/covering.py). Here: when to publish one (and when not: unsent edits of
 ours, updates pycrdt holds back), putting received parts together, skipping a
 snapshot that holds nothing new, and remembering what applied ones cover.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Collection
-from typing import TYPE_CHECKING
 
+from crdt.documents import Documents
 from crdt.errors import NoteUpdateError
-from crdt.note import Note
-from crdt.payload import Opened, seal_payload
-from crdt.updates import inserts_held_back, integrate_stuck
+from crdt.payload import MAX_SNAPSHOT_PARTS, Opened, SnapshotHeader, seal_payload
 from mesh.errors import MeshError
-from mesh.storage.roomlog import MAX_SNAPSHOT_PARTS, SnapshotHeader
 from mesh.wire.envelope import DestKind, EnvelopeType
 from mesh.wire.identity import decode_peer_id, encode_peer_id
-
-if TYPE_CHECKING:
-    from crdt.notes import Notes
-
-log = logging.getLogger("meshnotes.notes")
 
 #: a member publishes a snapshot of a note once it sent this many bytes of its updates since
 #: the last one and the note was quiet for SNAPSHOT_QUIET seconds (or at once past SNAPSHOT_FORCE)
@@ -44,27 +34,23 @@ MAX_ASSEMBLING = 32
 class Snapshots:
     """The snapshots of one peer's notes (a part of :class:`crdt.notes.Notes`)."""
 
-    def __init__(self, notes: Notes) -> None:
-        self.notes = notes
-        self.store = notes.store
-        self.chat = notes.chat
-        self.node = notes.node
-        self.identity = notes.identity
+    def __init__(self, documents: Documents) -> None:
+        self.documents = documents
+        self.store = documents.store
+        self.chat = documents.chat
+        self.node = documents.node
+        self.identity = documents.identity
         self._since: dict[str, int] = {}  # bytes we sent since our last snapshot
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._due: dict[str, float] = {}  # note -> when to publish its snapshot
         # (room, note, author, first seq) -> {part: opened part}
         self._assembling: dict[tuple[str, str, str, int], dict[int, Opened]] = {}
-        # per note, applied updates pycrdt holds back (dependencies missing): pending
-        self._pending: dict[str, list[bytes]] = {}
         self._covered: dict[str, dict[str, int]] = {}  # note -> {author: upto}, from snapshots
 
     def _count(self, name: str) -> None:
-        self.notes.counters[name] = self.notes.counters.get(name, 0) + 1
+        self.documents.count(name)
 
     def stop(self) -> None:
-        for timer in self._timers.values():
-            timer.cancel()
-        self._timers.clear()
+        self._due.clear()
 
     # -- who, and what they cover --------------------------------------------------------
 
@@ -177,82 +163,52 @@ class Snapshots:
         self._count("notes_snapshots_skipped")
         return True
 
-    def check_pending(self, note_id: str, document: Note, updates: list[bytes]) -> None:
-        """Remember applied updates pycrdt holds back (missing dependencies): no snapshot until
-        they are integrated, as the document's state would not hold them. Those held back
-        whose dependency has come are applied again (:func:`crdt.updates.integrate_stuck`).
-
-        Only their inserts are looked at: reading each update's delete set costs more than
-        applying it (see crdt/updates.py), so a held-back deletion goes unnoticed here.
-        """
-        if not updates:
-            return
-        # one whose dependency came meanwhile may be stuck: see integrate_stuck
-        waiting = integrate_stuck(
-            document.apply_update, document.state_vector, self._pending.get(note_id, []), updates
-        )
-        if waiting:
-            self._pending[note_id] = waiting
-        else:
-            self._pending.pop(note_id, None)
-
-    def has_pending(self, note_id: str, document: Note) -> bool:
-        waiting = self._pending.get(note_id)
-        if not waiting:
-            return False
-        have = document.state_vector()
-        waiting[:] = [u for u in waiting if inserts_held_back(u, have)]
-        return bool(waiting)
-
     # -- publishing ------------------------------------------------------------------------
 
     def sent(self, note_id: str, size: int) -> None:
         """We sent `size` bytes of updates of a note."""
         self._since[note_id] = self._since.get(note_id, 0) + size
 
-    def due(self, note_id: str) -> None:
-        """After we sent updates: publish a snapshot once the note is quiet (or large)."""
+    def due(self, note_id: str, now: float) -> float | None:
+        """After we sent updates: when to publish a snapshot, once the note is quiet for
+        SNAPSHOT_QUIET seconds (at once when large); None while none is due."""
         sent = self._since.get(note_id, 0)
         if sent < SNAPSHOT_AFTER:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # no loop: Notes.snapshot() is called by hand
-        timer = self._timers.pop(note_id, None)
-        if timer is not None:
-            timer.cancel()
+            return None
         delay = 0.0 if sent >= SNAPSHOT_FORCE else SNAPSHOT_QUIET
-        self._timers[note_id] = loop.call_later(delay, self._later, note_id)
+        self._due[note_id] = now + delay
+        return self._due[note_id]
 
-    def _later(self, note_id: str) -> None:
-        self._timers.pop(note_id, None)
-        try:
-            self.publish(note_id)
-        except MeshError as exc:
-            self._count("notes_snapshot_error")
-            log.warning("no snapshot of note %s: %s", note_id, exc)
+    def next_deadline(self) -> float | None:
+        """When the next snapshot is due (None: none is)."""
+        return min(self._due.values(), default=None)
+
+    def take_due(self, now: float) -> list[str]:
+        """The notes whose snapshot is due by `now` (no longer due after this)."""
+        due = [note_id for note_id, at in self._due.items() if at <= now]
+        for note_id in due:
+            del self._due[note_id]
+        return due
 
     def publish(self, note_id: str) -> int:
         """Publish the note's whole state as a snapshot; return its number of parts (0: none).
 
-        None is made while edits of ours are unsent, while pycrdt holds back an
-        update's inserts (its state would lack them), without the room's current key, or
-        for a state over MAX_SNAPSHOT_PARTS parts.
+        The caller flushes the note's edits first. None is made while edits of ours
+        are unsent, while pycrdt holds back an update's inserts (its state would lack
+        them), without the room's current key, or for a state over MAX_SNAPSHOT_PARTS parts.
         """
-        self.notes.flush(note_id)
         rows = self.store.query("SELECT room_id FROM notes WHERE note_id = ?", (note_id,))
         conv_id = str(rows[0]["room_id"])
         state = self.chat.rooms.state(conv_id)
         key = self.chat.rooms.document_key(conv_id, state.epoch)
-        document = self.notes._open(note_id)
+        document = self.documents.open(note_id)
         unsent = self.store.query(
             "SELECT 1 FROM note_updates WHERE note_id = ? AND unsent = 1 LIMIT 1", (note_id,)
         )
         if key is None or self.identity.public_key not in state.members or unsent:
             self._count("notes_snapshot_postponed")
             return 0
-        if self.has_pending(note_id, document):
+        if self.documents.has_pending(note_id, document):
             self._count("notes_snapshot_postponed")
             return 0
         covers = self.covers(conv_id, note_id)

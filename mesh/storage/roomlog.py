@@ -5,18 +5,17 @@ and kept, per room, by every node they pass — members and relays alike; a
 relay holds only ciphertext. Each author numbers its envelopes for a room
 1, 2, 3...; a log is summed up as a vector {author: n} where n is the highest
 number below which nothing is missing. When a link comes up, the two nodes
-swap their vectors (an INVENTORY envelope, neighbour-only) and each sends the
-other the envelopes it lacks, so a peer that was away for a week catches up
-from whichever node is online. Quotas bound each room's log and all of them.
+swap their vectors (an INVENTORY envelope, neighbour-only: mesh/storage/inventory.py)
+and each sends the other the envelopes it lacks, so a peer that was away for
+a week catches up from whichever node is online. Quotas bound each room's log
+and all of them (mesh/storage/roomquota.py).
 
-Snapshots. A member may publish a note's whole state as a snapshot: NOTE
-envelopes whose payload ``[note, epoch, sealed part, [part, parts, covers]]``
-names, in clear, the per-author sequence vector ``covers`` whose NOTE
-envelopes of that note the state includes. A node that asks in its inventory
-for snapshots by some authors (the room's members, which only a member knows)
-gets, per note, the most covering complete snapshot by one of them and the
-envelopes of that note it does not cover, instead of the whole history. Every
-other inventory, a relay's say, is answered with everything, as before.
+Snapshots. A node that asks in its inventory for snapshots by some authors
+(the room's members, which only a member knows) gets, per document, the most
+covering complete snapshot by one of them and the envelopes it does not
+cover, instead of the whole history (mesh/storage/covering.py; the layer that
+owns the payloads reads them for the log). Every other inventory, a relay's
+say, is answered with everything.
 
 Held ranges. A member that caught up from a snapshot lacks the envelopes the
 snapshot covers, for good, so its vector stops below everything it holds
@@ -27,30 +26,20 @@ it holds past its vector (the longest few), and those are not sent again.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import msgpack
 
-from mesh.errors import EnvelopeError
-from mesh.storage.pool import ROW_OVERHEAD, StrangerPool
+from mesh.errors import EnvelopeError, UsageError
+from mesh.storage.covering import Coverage, SnapshotReader
+from mesh.storage.inventory import MAX_INVENTORY_ROOMS, Ask, Vector, entry, parse_inventory
+from mesh.storage.roomquota import RoomLogLimits, RoomQuota
 from mesh.storage.store import Store
-from mesh.wire.envelope import DestKind, Envelope, EnvelopeType
+from mesh.wire.envelope import DestKind, Envelope
 from mesh.wire.identity import decode_peer_id, encode_peer_id
 
-#: rooms and authors one inventory names at most (it must fit in one envelope)
-MAX_INVENTORY_ROOMS = 64
-MAX_INVENTORY_AUTHORS = 64
-#: the key, in a room's inventory entry, of the authors whose snapshots the asker takes
-#: (not 32 bytes long, so a node that knows nothing of snapshots skips it)
-SNAPSHOT_AUTHORS = b"snap"
-#: parts one snapshot has at most
-MAX_SNAPSHOT_PARTS = 64
-#: the key, in a room's inventory entry, of the runs of sequence numbers held past the vector:
-#: {author: [first, last, first, last, ...]} (not 32 bytes long either)
-HELD = b"held"
-#: runs one room's inventory entry names at most (the longest)
-MAX_HELD_RANGES = 8
+__all__ = ["ANSWER_PAGE_ROWS", "MAX_SENT_ROOMS", "RoomLog", "RoomLogLimits", "Sent", "Vector"]
+
 #: rows one step of an inventory's answer reads at most (the node yields to its loop between)
 ANSWER_PAGE_ROWS = 256
 #: rooms whose sent envelopes one link's answers remember at most (the oldest forgotten)
@@ -58,124 +47,6 @@ MAX_SENT_ROOMS = 1024
 
 #: what one link was sent of each room: {room: {author id: highest seq sent}}
 Sent = dict[bytes, dict[str, int]]
-
-
-@dataclass(frozen=True)
-class RoomLogLimits:
-    per_room_items: int = 50_000
-    per_room_bytes: int = 64 * 1024 * 1024
-    max_rooms: int = 1000
-    #: all logs of rooms this node is a member of (oldest entries evicted past it)
-    member_bytes: int = 1024 * 1024 * 1024
-    #: all logs of other rooms together, entries charged with ROW_OVERHEAD (mesh/storage/pool.py)
-    stranger_bytes: int = 32 * 1024 * 1024
-
-
-#: seconds the member rooms are taken as known before they are asked for again
-MEMBERS_TTL = 1.0
-
-
-Vector = dict[bytes, int]
-
-
-@dataclass(frozen=True)
-class SnapshotHeader:
-    """The clear part of a snapshot envelope: which part it is and what the state covers."""
-
-    part: int
-    parts: int
-    covers: Vector
-
-    def encode(self) -> list[Any]:
-        return [self.part, self.parts, self.covers]
-
-    @classmethod
-    def decode(cls, value: object) -> SnapshotHeader:
-        """Raises ValueError for anything but [part, parts, {32-byte author: seq}]."""
-        if not (isinstance(value, list) and len(value) == 3):
-            raise ValueError("malformed snapshot header")
-        part, parts, covers = value
-        if not (
-            isinstance(part, int)
-            and isinstance(parts, int)
-            and 0 <= part < parts <= MAX_SNAPSHOT_PARTS
-            and isinstance(covers, dict)
-            and len(covers) <= MAX_INVENTORY_AUTHORS
-            and all(
-                isinstance(a, bytes) and len(a) == 32 and isinstance(n, int) and 0 <= n < 2**63
-                for a, n in covers.items()
-            )
-        ):
-            raise ValueError("malformed snapshot header")
-        return cls(part, parts, dict(covers))
-
-
-def note_header(payload: bytes) -> tuple[bytes, SnapshotHeader | None]:
-    """(note id, snapshot header or None) of a NOTE payload; ValueError when malformed."""
-    try:
-        fields = msgpack.unpackb(payload)
-    except (ValueError, TypeError, msgpack.UnpackException) as exc:
-        raise ValueError("malformed note payload") from exc
-    if not isinstance(fields, list) or len(fields) not in (3, 4):
-        raise ValueError("malformed note payload")
-    note = fields[0]
-    if not (isinstance(note, bytes) and len(note) == 32):
-        raise ValueError("malformed note payload")
-    return note, (SnapshotHeader.decode(fields[3]) if len(fields) == 4 else None)
-
-
-def _held(theirs: dict[Any, Any]) -> dict[str, list[tuple[int, int]]]:
-    """The runs an inventory entry says it holds past its vector (malformed ones ignored)."""
-    value = theirs.get(HELD)
-    if not isinstance(value, dict) or len(value) > MAX_INVENTORY_AUTHORS:
-        return {}
-    held = {}
-    for author, runs in value.items():
-        if (
-            isinstance(author, bytes)
-            and len(author) == 32
-            and isinstance(runs, list)
-            and len(runs) <= 2 * MAX_HELD_RANGES
-            and all(isinstance(n, int) for n in runs)
-        ):
-            held[encode_peer_id(author)] = list(zip(runs[0::2], runs[1::2], strict=False))
-    return held
-
-
-@dataclass(frozen=True)
-class _Ask:
-    """One room of an inventory: what the asker holds, whose snapshots it takes."""
-
-    room: bytes
-    have: dict[str, int]
-    trusted: set[str]
-    held: dict[str, list[tuple[int, int]]]
-
-
-def _parse_inventory(payload: bytes) -> list[_Ask]:
-    """The rooms an INVENTORY payload asks about; ValueError (or msgpack's) when malformed."""
-    body = msgpack.unpackb(payload, strict_map_key=False)
-    if not isinstance(body, dict) or len(body) > MAX_INVENTORY_ROOMS:
-        raise ValueError("malformed inventory")
-    asks = []
-    for room, theirs in body.items():
-        if not isinstance(room, bytes) or len(room) != 32 or not isinstance(theirs, dict):
-            raise ValueError("malformed inventory")
-        if len(theirs) > MAX_INVENTORY_AUTHORS:
-            raise ValueError("malformed inventory")
-        have = {
-            encode_peer_id(a): int(n)
-            for a, n in theirs.items()
-            if isinstance(a, bytes) and len(a) == 32 and isinstance(n, int)
-        }
-        trusted = theirs.get(SNAPSHOT_AUTHORS)
-        trusted_ids = (
-            {encode_peer_id(a) for a in trusted if isinstance(a, bytes) and len(a) == 32}
-            if isinstance(trusted, list)
-            else set()
-        )
-        asks.append(_Ask(room, have, trusted_ids, _held(theirs)))
-    return asks
 
 
 class RoomLog:
@@ -186,27 +57,30 @@ class RoomLog:
         store: Store,
         limits: RoomLogLimits | None = None,
         members: Callable[[], Iterable[bytes]] = tuple,
+        snapshots: SnapshotReader | None = None,
     ) -> None:
         """`members` names the rooms this node is a member of: their logs are never
-        evicted for strangers' rooms, which share the stranger pool (mesh/storage/pool.py)."""
+        evicted for strangers' rooms, which share the stranger pool (mesh/storage/pool.py).
+        `snapshots` reads the snapshots among the room envelopes (see :meth:`read_snapshots`)."""
         self.store = store
-        self.limits = limits or RoomLogLimits()
-        self.members = members
         self.counters: dict[str, int] = {}
-        self._member_ids: tuple[str, ...] = ()
-        self._members_until = float("-inf")
-        self._pool: StrangerPool | None = None  # read from the database on first use
-        self._member_total: int | None = None
-        # per-room [entries, bytes] and the number of rooms, read from the database on first
-        # use and kept up to date here: summing a large log at every keep cost more than the
-        # keep itself (no other code writes the room_log table)
-        self._totals: dict[str, list[int]] = {}
-        self._room_count: int | None = None
-        #: the authors whose snapshots of a room's notes we take (set by the notes layer)
-        self.snapshot_authors: Callable[[bytes], list[bytes]] | None = None
+        self.quota = RoomQuota(store, limits or RoomLogLimits(), members, self.counters)
+        self._snapshots = snapshots
 
-    def _count(self, name: str, by: int = 1) -> None:
-        self.counters[name] = self.counters.get(name, 0) + by
+    @property
+    def limits(self) -> RoomLogLimits:
+        return self.quota.limits
+
+    @limits.setter
+    def limits(self, limits: RoomLogLimits) -> None:
+        self.quota.limits = limits
+
+    def read_snapshots(self, reader: SnapshotReader) -> None:
+        """Let the layer that owns the room envelopes' payloads read snapshots for this log
+        (once: a second reader is a mistake)."""
+        if self._snapshots is not None and self._snapshots is not reader:
+            raise UsageError("the room log reads snapshots with another reader already")
+        self._snapshots = reader
 
     def keep(self, envelope: Envelope, now: float) -> bool:
         """Keep a room envelope (once per room, author and sequence); return whether it is new."""
@@ -214,7 +88,7 @@ class RoomLog:
             return False
         room, author = encode_peer_id(envelope.dest), encode_peer_id(envelope.author)
         data = envelope.encode()
-        member = room in self._members(now)
+        member = self.quota.is_member(room, now)
         try:
             with self.store.atomic():
                 added = self.store.execute(
@@ -223,159 +97,13 @@ class RoomLog:
                     (room, author, envelope.seq, envelope.message_id.hex(), data, now, len(data)),
                 )
                 if added:
-                    self._added(room, len(data))
-                    self._enforce_quota(room)
-                    if member:
-                        self._added_for_member(len(data))
-                    else:
-                        self._added_for_stranger(author, len(data))
+                    self.quota.charge(room, author, len(data), member)
         except BaseException:
-            self._totals.clear()  # rolled back: read the totals again
-            self._room_count = None
-            self._pool = None
-            self._member_total = None
+            self.quota.forget()  # rolled back: read the totals again
             raise
         if added:
-            self._count("roomlog_kept")
+            self.counters["roomlog_kept"] = self.counters.get("roomlog_kept", 0) + 1
         return bool(added)
-
-    def _members(self, now: float) -> tuple[str, ...]:
-        """The ids of the rooms this node is a member of (asked at most once a MEMBERS_TTL)."""
-        if now >= self._members_until or now < self._members_until - MEMBERS_TTL:
-            ids = tuple(sorted(encode_peer_id(room) for room in self.members()))
-            if ids != self._member_ids:
-                self._member_ids = ids
-                self._pool = None  # rooms changed sides: tally both again
-                self._member_total = None
-            self._members_until = now + MEMBERS_TTL
-        return self._member_ids
-
-    def _not_members(self) -> tuple[str, tuple[str, ...]]:
-        """A WHERE clause (and its parameters) for the entries of strangers' rooms."""
-        ids = self._member_ids
-        return f"room_id NOT IN ({','.join('?' * len(ids))})", ids
-
-    def _stranger_pool(self) -> StrangerPool:
-        if self._pool is None:
-            where, params = self._not_members()
-            rows = self.store.query(
-                f"SELECT author, SUM(size) + COUNT(*) * {ROW_OVERHEAD} AS b FROM room_log"
-                f" WHERE {where} GROUP BY author",
-                params,
-            )
-            self._pool = StrangerPool(
-                self.limits.stranger_bytes, {r["author"]: r["b"] for r in rows}
-            )
-        return self._pool
-
-    def _added_for_stranger(self, author: str, size: int) -> None:
-        """Charge a new entry of a stranger's room to the pool; evict while it is over:
-        the oldest entries of the author holding most, a sixteenth of the pool at a time."""
-        counted = self._pool is None  # a tally read now holds the new entry already
-        pool = self._stranger_pool()
-        if not counted:
-            pool.add(author, size + ROW_OVERHEAD)
-        where, params = self._not_members()
-        while pool.excess():
-            heaviest = pool.heaviest()
-            assert heaviest is not None
-            target = max(pool.excess(), pool.bound // 16)
-            rows = self.store.query(
-                f"SELECT rowid, room_id, size FROM room_log WHERE author = ? AND {where}"
-                " ORDER BY stored_at LIMIT 4096",
-                (heaviest, *params),
-            )
-            if not rows:
-                self._pool = None  # the tally disagrees with the table: count again
-                return
-            freed = 0
-            for row in rows:
-                self.store.execute("DELETE FROM room_log WHERE rowid = ?", (row["rowid"],))
-                pool.remove(heaviest, row["size"] + ROW_OVERHEAD)
-                self._totals.pop(row["room_id"], None)  # read again on next use
-                freed += row["size"] + ROW_OVERHEAD
-                if freed >= target:
-                    break
-            self._room_count = None
-            self._count("roomlog_evicted_stranger_pool", len(rows))
-
-    def _added_for_member(self, size: int) -> None:
-        """Count a new entry of a member room; past member_bytes, evict the oldest of those."""
-        if self._member_total is None:
-            ids = self._member_ids
-            self._member_total = self.store.query(
-                "SELECT COALESCE(SUM(size), 0) AS b FROM room_log"
-                f" WHERE room_id IN ({','.join('?' * len(ids))})",
-                ids,
-            )[0]["b"]
-        else:
-            self._member_total += size
-        ids = self._member_ids
-        while self._member_total > self.limits.member_bytes:
-            rows = self.store.query(
-                "SELECT rowid, room_id, size FROM room_log"
-                f" WHERE room_id IN ({','.join('?' * len(ids))}) ORDER BY stored_at LIMIT 256",
-                ids,
-            )
-            if not rows:
-                self._member_total = None
-                return
-            for row in rows:
-                self.store.execute("DELETE FROM room_log WHERE rowid = ?", (row["rowid"],))
-                self._member_total -= row["size"]
-                self._totals.pop(row["room_id"], None)
-            self._room_count = None
-            self._count("roomlog_evicted_member_budget", len(rows))
-
-    def _added(self, room: str, size: int) -> None:
-        """Count a new entry (already inserted) in the cached totals."""
-        totals = self._totals.get(room)
-        if totals is None:
-            row = self.store.query(
-                "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS b FROM room_log WHERE room_id = ?",
-                (room,),
-            )[0]
-            self._totals[room] = totals = [row["n"], row["b"]]
-        else:
-            totals[0] += 1
-            totals[1] += size
-        if totals[0] == 1 and self._room_count is not None:
-            self._room_count += 1  # a room new to the log
-
-    def _enforce_quota(self, room: str) -> None:
-        count, size = self._totals[room]
-        excess = max(0, count - self.limits.per_room_items)
-        if size > self.limits.per_room_bytes:
-            excess = max(excess, 1 + count // 10)  # make room in a few big steps
-        if excess:
-            self.store.execute(
-                "DELETE FROM room_log WHERE rowid IN (SELECT rowid FROM room_log"
-                " WHERE room_id = ? ORDER BY stored_at LIMIT ?)",
-                (room, excess),
-            )
-            self._count("roomlog_evicted", excess)
-            del self._totals[room]  # read again on next use
-            self._pool = None
-            self._member_total = None
-        if self._room_count is None:
-            self._room_count = self.store.query(
-                "SELECT COUNT(DISTINCT room_id) AS n FROM room_log"
-            )[0]["n"]
-        if self._room_count > self.limits.max_rooms:
-            # only a stranger's room goes: a member room is never evicted for another
-            where, params = self._not_members()
-            oldest = self.store.query(
-                f"SELECT room_id FROM room_log WHERE {where} GROUP BY room_id"
-                " ORDER BY MAX(stored_at) LIMIT 1",
-                params,
-            )
-            if not oldest:
-                return
-            self.store.execute("DELETE FROM room_log WHERE room_id = ?", (oldest[0]["room_id"],))
-            self._count("roomlog_rooms_evicted")
-            self._totals.pop(oldest[0]["room_id"], None)
-            self._room_count -= 1
-            self._pool = None
 
     def vector(self, room: bytes) -> Vector:
         """{author: highest n such that 1..n are all here} for one room."""
@@ -411,37 +139,17 @@ class RoomLog:
         )
         return [decode_peer_id(r["room_id"]) for r in rows]
 
-    def inventory(
-        self,
-        interests: Iterable[bytes] = (),
-        snapshot_authors: Callable[[bytes], list[bytes]] | None = None,
-    ) -> bytes:
+    def inventory(self, interests: Iterable[bytes] = ()) -> bytes:
         """The INVENTORY payload: our vectors for the rooms we log or belong to.
 
-        With `snapshot_authors` (or `self.snapshot_authors`), a room it names
-        authors for also carries them: we take snapshots by those authors.
+        A room the snapshot reader names authors for also carries them: we take
+        snapshots by those authors.
         """
-        authors_of = snapshot_authors or self.snapshot_authors
         rooms = list(dict.fromkeys([*interests, *self.rooms()]))[:MAX_INVENTORY_ROOMS]
         body: dict[bytes, dict[bytes, Any]] = {}
         for room in rooms:
-            trusted = authors_of(room)[:MAX_INVENTORY_AUTHORS] if authors_of else []
-            have, runs = self._holdings(room)
-            vector = sorted(have.items(), key=lambda kv: -kv[1])
-            longest = sorted(
-                ((author, run) for author, held in runs.items() for run in held),
-                key=lambda item: item[1][0] - item[1][1],
-            )[:MAX_HELD_RANGES]
-            held: dict[bytes, list[int]] = {}
-            for author, (first, last) in sorted(longest):
-                held.setdefault(author, []).extend((first, last))
-            named = MAX_INVENTORY_AUTHORS - bool(trusted) - bool(held)
-            entry: dict[bytes, Any] = dict(vector[:named])
-            if trusted:
-                entry[SNAPSHOT_AUTHORS] = list(trusted)
-            if held:
-                entry[HELD] = held
-            body[room] = entry
+            trusted = self._snapshots.authors(room) if self._snapshots is not None else []
+            body[room] = entry(*self._holdings(room), trusted)
         return bytes(msgpack.packb(body))
 
     def missing(self, payload: bytes, limit: int = 20_000) -> list[Envelope]:
@@ -469,15 +177,15 @@ class RoomLog:
         is answered with nothing. Raises ValueError (or a msgpack error) at once
         for a malformed inventory.
         """
-        return self._pages(_parse_inventory(payload), sent, page_rows)
+        return self._pages(parse_inventory(payload), sent, page_rows)
 
     def after(self, room: bytes, vector: Vector) -> list[Envelope]:
         """What the log holds of a room past `vector` (any number of authors), oldest first
         per author: a node's own replay of what it has not applied yet."""
-        ask = _Ask(room, {encode_peer_id(a): n for a, n in vector.items()}, set(), {})
+        ask = Ask(room, {encode_peer_id(a): n for a, n in vector.items()}, set(), {})
         return [Envelope.decode(d) for page in self._pages([ask], None, 1024) for d in page]
 
-    def _pages(self, asks: list[_Ask], sent: Sent | None, page_rows: int) -> Iterator[list[bytes]]:
+    def _pages(self, asks: list[Ask], sent: Sent | None, page_rows: int) -> Iterator[list[bytes]]:
         for ask in asks:
             room_id = encode_peer_id(ask.room)
             already: dict[str, int] = {}
@@ -520,14 +228,13 @@ class RoomLog:
     def _covered(
         self, room_id: str, trusted: set[str], page_rows: int
     ) -> Generator[list[bytes], None, set[tuple[str, int]]]:
-        """The (author, seq) of the NOTE envelopes that the best snapshot of their note
-        covers, read in pages (yielding an empty page after each).
-
-        Per note, the best snapshot is the complete one (every part here) by a
-        trusted author that covers most; its own parts are not covered.
-        """
-        notes: list[tuple[str, int, bytes]] = []
-        parts: dict[tuple[bytes, str, int], dict[int, SnapshotHeader]] = {}
+        """The (author, seq) of the envelopes that the best snapshot of their document
+        covers (see mesh/storage/covering.py), read in pages (yielding an empty page after
+        each)."""
+        coverage = Coverage(trusted)
+        reader = self._snapshots
+        if reader is None:
+            return set()
         author, seq = "", 0
         while True:
             rows = self.store.query(
@@ -539,37 +246,15 @@ class RoomLog:
                 break
             for row in rows:
                 author, seq, data = row["author"], row["seq"], row["envelope"]
-                if data[2] != EnvelopeType.NOTE:  # the type byte: no need to decode others
+                if data[2] != reader.envelope_type:  # the type byte: no need to decode others
                     continue
                 try:
-                    note, snap = note_header(Envelope.decode(data).payload)
+                    document, snap = reader.read(Envelope.decode(data).payload)
                 except (ValueError, EnvelopeError):
                     continue  # not ours to judge: members refuse it and count it
-                notes.append((author, seq, note))
-                if snap is not None and author in trusted:
-                    parts.setdefault((note, author, seq - snap.part), {})[snap.part] = snap
+                coverage.add(author, seq, document, snap)
             yield []
-        # note -> (score, author, base, parts, covers)
-        best: dict[bytes, tuple[int, str, int, int, Vector]] = {}
-        for (note, author, base), got in parts.items():
-            headers = list(got.values())
-            first = headers[0]
-            if len(got) != first.parts or any(
-                h.parts != first.parts or h.covers != first.covers for h in headers
-            ):
-                continue  # incomplete or inconsistent: not usable
-            score = sum(first.covers.values())
-            if note not in best or score > best[note][0]:
-                best[note] = (score, author, base, first.parts, first.covers)
-        skip: set[tuple[str, int]] = set()
-        for author, seq, note in notes:
-            if note not in best:
-                continue
-            _, by, base, count, covers = best[note]
-            own_part = author == by and base <= seq < base + count
-            if not own_part and seq <= covers.get(decode_peer_id(author), 0):
-                skip.add((author, seq))
-        return skip
+        return coverage.covered()
 
     def status(self) -> dict[str, Any]:
         row = self.store.query("SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS b FROM room_log")[0]
@@ -579,7 +264,7 @@ class RoomLog:
             "bytes": row["b"],
             "rooms": len(self.rooms()),
             "rooms_bound": self.limits.max_rooms,
-            "stranger_bytes": self._stranger_pool().total,
+            "stranger_bytes": self.quota.stranger_total(),
             "stranger_bytes_bound": self.limits.stranger_bytes,
             "member_bytes_bound": self.limits.member_bytes,
         }

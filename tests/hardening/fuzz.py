@@ -37,7 +37,8 @@ from chat.pairwise import box
 from chat.senderkey import seal
 from crdt.bridge import YjsBridge
 from crdt.errors import NoteError
-from crdt.notes import Notes, _aad
+from crdt.notes import Notes
+from crdt.payload import aad as payload_aad
 from crdt.payload import new_note_id
 from crdt.service import NotesService
 from mesh.errors import EnvelopeError, FrameError, HandshakeError
@@ -611,7 +612,7 @@ class ReceiptPayload(Target):
 
 
 class NotePayload(Target):
-    """NOTE payloads into Notes._on_envelope, from a member who holds the document key."""
+    """NOTE payloads into Notes.receive, from a member who holds the document key."""
 
     name = "note"
 
@@ -646,7 +647,7 @@ class NotePayload(Target):
         self.seq += 1
         if kind == "sealed":
             note, epoch, update = data
-            aad = _aad(self.room, note, epoch, self.member.key, self.seq)
+            aad = payload_aad(self.room, note, epoch, self.member.key, self.seq)
             payload = packb([note, epoch, seal(self.key, update, aad)])
         else:
             payload = data
@@ -659,7 +660,7 @@ class NotePayload(Target):
             seq=self.seq,
         )
         before = dict(self.notes.counters)
-        self.notes._on_envelope(envelope)
+        self.notes.receive([envelope])
         changed = _changed(before, self.notes.counters)
         assert changed, "a NOTE payload was neither applied nor counted"
         return changed[0]

@@ -12,11 +12,10 @@ import asyncio
 import msgpack
 import pytest
 
-import crdt.notes as notes_module
 import crdt.snapshots as snapshots_module
 from chat.daemon import Daemon
 from chat.senderkey import seal
-from mesh.storage.roomlog import SnapshotHeader
+from crdt.payload import SnapshotHeader, aad
 from mesh.wire.address import PeerAddress
 from mesh.wire.envelope import DestKind, Envelope, EnvelopeType
 from mesh.wire.identity import decode_peer_id
@@ -158,7 +157,7 @@ async def test_compaction_keeps_updates_held_back_until_their_dependency_arrives
 
     await mesh.start("B")  # alone: the envelopes arrive by hand, out of order
     notes_b = mesh.notes_of("B")
-    notes_b._apply_all([second, deletion])
+    notes_b.receive([second, deletion])
     assert notes_b.cat(note_id) == ""  # pycrdt holds both back: their dependency is missing
     notes_b.compact(note_id)
     assert notes_b.counters["notes_compaction_kept"] == 2  # both stay stored
@@ -166,7 +165,7 @@ async def test_compaction_keeps_updates_held_back_until_their_dependency_arrives
     await mesh.stop("B")
     await mesh.start("B")
     notes_b = mesh.notes_of("B")
-    notes_b._apply_all([first])
+    notes_b.receive([first])
     assert notes_b.cat(note_id) == notes_a.cat(note_id) == "irst, then second"
     notes_b.compact(note_id)  # all integrated now: nothing is kept
     await mesh.stop("B")
@@ -259,8 +258,8 @@ async def test_a_snapshot_from_a_non_member_or_with_disagreeing_parts_is_refused
     room_key, note_key = decode_peer_id(room), decode_peer_id(note_id)
 
     def forged(author: Daemon, seq: int, header: SnapshotHeader, chunk: bytes) -> Envelope:
-        aad = notes_module._aad(room_key, note_key, 0, author.node.identity.public_key, seq, header)
-        payload = msgpack.packb([note_key, 0, seal(key, chunk, aad), header.encode()])
+        data = aad(room_key, note_key, 0, author.node.identity.public_key, seq, header)
+        payload = msgpack.packb([note_key, 0, seal(key, chunk, data), header.encode()])
         return author.node.router.make(
             EnvelopeType.NOTE,
             author.node.clock(),
@@ -273,10 +272,10 @@ async def test_a_snapshot_from_a_non_member_or_with_disagreeing_parts_is_refused
     everything = {a.node.identity.public_key: 10**6}
     before = notes_a.counters.get("notes_rejected", 0)
     # B never was a member, even with the room's key it cannot write a snapshot
-    notes_a._apply_all([forged(b, 1, SnapshotHeader(0, 1, everything), b"\x00\x00")])
+    notes_a.receive([forged(b, 1, SnapshotHeader(0, 1, everything), b"\x00\x00")])
     assert notes_a.counters["notes_rejected"] == before + 1
     # parts that disagree on what they cover are refused (a member's, here)
-    notes_a._apply_all(
+    notes_a.receive(
         [
             forged(a, 1000, SnapshotHeader(0, 2, everything), b"\x00"),
             forged(a, 1001, SnapshotHeader(1, 2, {}), b"\x00"),

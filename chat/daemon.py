@@ -54,8 +54,10 @@ class Daemon:
         extensions: list[Extension] | None = None,
     ) -> None:
         self.home = home
+        self.identity = identity
+        self.config = config
         self.extensions = list(extensions or [])
-        self.node = Node(identity, config)
+        self._node: Node | None = None
         self.control = ControlServer(home.control_socket)
         self.store: Store | None = None
         self._chat: Chat | None = None
@@ -82,6 +84,13 @@ class Daemon:
             self.control.register(name, command)
 
     @property
+    def node(self) -> Node:
+        """The node, made when the daemon starts (its mailbox and room log need the store)."""
+        if self._node is None:
+            raise UsageError("the node is not started")
+        return self._node
+
+    @property
     def chat(self) -> Chat:
         if self._chat is None:
             raise UsageError("the node is not started")
@@ -100,15 +109,16 @@ class Daemon:
         try:
             self.store = Store(self.home.database)
             # mail for the chat layer's contacts is kept apart from strangers' (it starts below)
-            self.node.mailbox = Mailbox(
+            mailbox = Mailbox(
                 self.store,
                 is_contact=lambda peer: (
                     self._chat is not None and self._chat.contacts.is_contact(peer)
                 ),
             )
-            # the rooms the chat layer joined (it sets room_interests when it starts)
-            self.node.roomlog = RoomLog(self.store, members=lambda: self.node.room_interests())
-            self._chat = Chat(self.node, self.store)
+            # the rooms the chat layer joined (it registers them with the node when made)
+            roomlog = RoomLog(self.store, members=lambda: self.node.room_interests())
+            self._node = Node(self.identity, self.config, mailbox=mailbox, roomlog=roomlog)
+            self._chat = Chat(self._node, self.store)
             for extension in self.extensions:
                 await extension.attach(self)
             await self.node.start()
@@ -119,7 +129,8 @@ class Daemon:
             await self.control.stop()
             if self._chat is not None:
                 await self._chat.stop()
-            await self.node.stop()
+            if self._node is not None:
+                await self._node.stop()
             if self.store is not None:
                 self.store.close()
             raise
@@ -130,7 +141,8 @@ class Daemon:
             await extension.stop()
         if self._chat is not None:
             await self._chat.stop()
-        await self.node.stop()
+        if self._node is not None:
+            await self._node.stop()
         if self.store is not None:
             self.store.close()
 

@@ -81,7 +81,7 @@ class Chat:
         node.on_deliver(EnvelopeType.CONTROL, self._on_control)
         node.on_deliver(EnvelopeType.RECEIPT, self._on_receipt)
         node.on_link_up(self._on_link_up)
-        node.room_interests = self.rooms.joined  # inventories ask for our rooms' logs
+        node.set_room_interests(self.rooms.joined)  # inventories ask for our rooms' logs
 
     # -- lifecycle -----------------------------------------------------------
 

@@ -303,7 +303,7 @@ class Inventory(Target):
 
 
 class AddressRecord(Target):
-    """ADDRESS payloads in a delivered envelope: Node._store_address_record."""
+    """ADDRESS payloads in a delivered envelope: AddressBook.store."""
 
     name = "address_record"
 
@@ -346,11 +346,11 @@ class AddressRecord(Target):
         counters = self.node.router.counters
         before = counters.get("dropped_bad_address_record", 0)
         self.node._deliver(envelope, None)
-        assert len(self.node._address_records) <= self.node.config.max_address_records
+        assert len(self.node.addresses) <= self.node.config.max_address_records
         assert counters.get("handler_errors", 0) == 0
         if counters.get("dropped_bad_address_record", 0) > before:
             return "dropped_bad_address_record"
-        assert self.node._address_records.get(envelope.author) is envelope
+        assert self.node.addresses.record(envelope.author) is envelope
         # whatever was kept must not break the code that dials it
         self.node.address_of(envelope.author)
         return "accepted"

@@ -111,7 +111,7 @@ async def test_a_stranger_flooding_fresh_rooms_stays_in_the_pool(tmp_path: Path)
     pool = 256 * 1024
     assert b.node.roomlog is not None
     b.node.roomlog.limits = RoomLogLimits(max_rooms=50, stranger_bytes=pool)
-    b.node.room_interests = lambda: [room]  # b has joined this room (as chat would say)
+    b.node.set_room_interests(lambda: [room])  # b has joined this room (as chat would say)
     honest, flooder = HostileLink(member), HostileLink(Identity.generate("flooder"))
     try:
         await honest.open(b.node.address or "")

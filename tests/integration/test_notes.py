@@ -323,7 +323,7 @@ async def test_a_node_linking_to_two_holders_at_once_gets_the_backlog_once(mesh:
             what="both hold the five updates",
         )
     c = await mesh.start("C")
-    c.node.room_interests = lambda: [room]
+    c.node.set_room_interests(lambda: [room])
     for holder in ("A", "B"):  # two links at once: the second asks after the first answered
         c.node.connect(PeerAddress.parse(mesh.addresses[holder]))
     await wait_until(lambda: len(c.node.router.links) == 2, what="C links to A and B")

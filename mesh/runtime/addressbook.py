@@ -1,0 +1,122 @@
+"""Signed address records: ours, passed to every new neighbour, and the ones peers published.
+
+An ADDRESS envelope carries up to four websocket URLs a peer can be dialed at,
+signed by that peer. A node sends its own (renewed hourly) and the ones it
+holds to each new neighbour, one link further each, within the record's hop
+limit (peer exchange); it keeps the newest record per peer, a bounded number
+of them, for a day. With ``auto_connect`` on, the node dials peers from here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import msgpack
+
+from mesh.errors import MeshError
+from mesh.routing.router import Router
+from mesh.wire.address import PeerAddress
+from mesh.wire.envelope import Envelope, EnvelopeType
+from mesh.wire.identity import encode_peer_id
+
+#: how far our address record travels, and how often it is re-signed
+ADDRESS_HOP_LIMIT = 3
+ADDRESS_RECORD_RENEW = 3600.0
+
+
+class AddressBook:
+    """The newest address record of each peer we heard of, and our own."""
+
+    def __init__(
+        self, router: Router, clock: Callable[[], float], *, max_records: int, ttl: float
+    ) -> None:
+        self.router = router
+        self.clock = clock
+        self.max_records = max_records
+        self.ttl = ttl
+        self._records: dict[bytes, Envelope] = {}
+        self._own: Envelope | None = None
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __iter__(self) -> Iterator[bytes]:
+        """The peers whose records we hold."""
+        return iter(self._records)
+
+    def record(self, peer: bytes) -> Envelope | None:
+        return self._records.get(peer)
+
+    def store(self, envelope: Envelope) -> None:
+        """Keep a delivered ADDRESS envelope if it is well formed and newer than the one held."""
+        try:
+            record = msgpack.unpackb(envelope.payload)
+            addrs = [a for a in record["addrs"] if isinstance(a, str)][:4]
+        except (ValueError, KeyError, TypeError, msgpack.UnpackException):
+            self.router.count("dropped_bad_address_record")
+            return
+        if not addrs:
+            self.router.count("dropped_bad_address_record")
+            return
+        current = self._records.get(envelope.author)
+        if current is not None and current.timestamp_ms >= envelope.timestamp_ms:
+            return
+        if current is None and len(self._records) >= self.max_records:
+            oldest = min(self._records.values(), key=lambda e: e.timestamp_ms)
+            del self._records[oldest.author]
+        self._records[envelope.author] = envelope
+
+    def expire(self, now: float) -> None:
+        """Forget the records older than the time to live."""
+        limit = (now - self.ttl) * 1000
+        for peer in [p for p, e in self._records.items() if e.timestamp_ms < limit]:
+            del self._records[peer]
+
+    def address_of(self, peer: bytes) -> PeerAddress | None:
+        """The dialable address a peer published in its signed record, if any."""
+        record = self._records.get(peer)
+        if record is None:
+            return None
+        for url in msgpack.unpackb(record.payload)["addrs"]:
+            with contextlib.suppress(MeshError, TypeError):
+                return PeerAddress.parse(f"{url}#{encode_peer_id(peer)}")
+        return None
+
+    def own(self, listen_url: str | None) -> Envelope | None:
+        """Our signed address record, renewed hourly; None when there is nothing to dial."""
+        if listen_url is None or listen_url.startswith(("ws://0.0.0.0:", "ws://[::]:")):
+            return None
+        now = self.clock()
+        record = self._own
+        if record is None or now - record.timestamp_ms / 1000 > ADDRESS_RECORD_RENEW:
+            record = self._own = self.router.make(
+                EnvelopeType.ADDRESS,
+                now,
+                payload=msgpack.packb({"addrs": [listen_url]}),
+                hop_limit=ADDRESS_HOP_LIMIT,
+            )
+        return record
+
+    def exchange(self, peer: bytes, listen_url: str | None) -> list[Envelope]:
+        """What a new neighbour `peer` gets: our own record, then the ones we hold of others."""
+        own = self.own(listen_url)
+        records = [own] if own is not None else []
+        for author, record in self._records.items():
+            # passed on one more link, as the router would have (within the hop limit)
+            if author != peer and record.hops + 2 <= record.hop_limit:
+                records.append(record.with_hops(record.hops + 1))
+        return records
+
+    def candidates(self, linked: set[bytes], dialing: Callable[[bytes], bool]) -> list[bytes]:
+        """Peers to dial: held records of peers not linked, not dialed and not banned."""
+        now = self.clock()
+        return [
+            peer
+            for peer in self._records
+            if peer not in linked and not dialing(peer) and not self.router.is_banned(peer, now)
+        ]
+
+    def status(self) -> dict[str, Any]:
+        return {"size": len(self._records), "bound": self.max_records}

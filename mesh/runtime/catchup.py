@@ -1,0 +1,106 @@
+"""Room-log catch-up, sans-I/O: what a node keeps, when it sends its inventory, what answers one.
+
+Every room envelope of a stored type that a node sends or delivers goes into
+its room log (mesh/storage/roomlog.py). When a link comes up, each end sends
+the other an INVENTORY (its per-author sequence vectors for the rooms it
+belongs to, neighbour-only), paced by :class:`~mesh.routing.pacer.InventoryPacer`
+so that a node back on many links gets its backlog once; each answers the
+other's inventory with the kept envelopes it lacks, each handed on one more
+link (:func:`handed_on`).
+
+:class:`CatchUp` makes these decisions and reads the log; the caller passes the
+time in and does the sending: the node streams answers within each link's
+budget (mesh/runtime/streams.py), the simulator (sim/catchup.py) sends them at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+
+import msgpack
+
+from mesh.errors import StorageError
+from mesh.routing.pacer import InventoryPacer
+from mesh.routing.router import Router
+from mesh.storage.roomlog import RoomLog, Sent
+from mesh.wire.envelope import DestKind, Envelope, EnvelopeType
+
+log = logging.getLogger("meshnotes.node")
+
+Rooms = Callable[[], Iterable[bytes]]
+
+
+def kept_in_room_log(envelope: Envelope) -> bool:
+    """A room-addressed envelope of a stored type (DATA and up; not the mesh's own)."""
+    return envelope.dest_kind == DestKind.ROOM and envelope.type >= EnvelopeType.DATA
+
+
+def handed_on(data: bytes) -> bytes:
+    """A kept envelope (encoded) handed straight to a neighbour: one more link, within its
+    hop limit. The hop count is the first byte and outside the signature; the hop limit
+    is the fifth (mesh/wire/envelope.py)."""
+    return bytes((max(0, min(data[0] + 1, data[4] - 1)),)) + data[1:]
+
+
+class CatchUp:
+    """One node's catch-up: its room log, the rooms it asks for, and its inventory pacing."""
+
+    def __init__(self, router: Router, roomlog: RoomLog | None, rooms: Rooms = tuple) -> None:
+        self.router = router
+        self.roomlog = roomlog
+        #: the rooms this node belongs to: named in its inventories
+        self.rooms = rooms
+        self.pacer = InventoryPacer()
+
+    def keep(self, envelope: Envelope, now: float) -> None:
+        """Keep `envelope` in the room log if it is a room envelope of a stored type."""
+        if self.roomlog is None or not kept_in_room_log(envelope):
+            return
+        try:
+            self.roomlog.keep(envelope, now)
+        except StorageError as exc:
+            self.router.count("dropped_roomlog_error")
+            log.warning("room log could not keep an envelope: %s", exc)
+
+    def link_up(self, link: int, now: float) -> bool:
+        """A link came up: True to send it our :meth:`inventory` now; False to wait until
+        :meth:`next_deadline` and send it to the links :meth:`due` gives then."""
+        return self.pacer.link_up(link, now)
+
+    def link_down(self, link: int) -> None:
+        self.pacer.link_down(link)
+
+    def next_deadline(self) -> float:
+        """When :meth:`due` next has links (infinity when none waits)."""
+        return self.pacer.next_deadline()
+
+    def due(self) -> list[int]:
+        """The links that waited for our inventory: send it to them now."""
+        return self.pacer.flush()
+
+    def inventory(self, now: float) -> Envelope | None:
+        """Our signed INVENTORY for one neighbour (None without a readable room log)."""
+        if self.roomlog is None:
+            return None
+        try:
+            payload = self.roomlog.inventory(self.rooms())
+        except StorageError as exc:
+            log.warning("room log unreadable: %s", exc)
+            return None
+        inventory = self.router.make(EnvelopeType.INVENTORY, now, payload=payload, hop_limit=1)
+        self.router.seen.add(inventory.message_id, now)
+        return inventory
+
+    def answer(self, payload: bytes, sent: Sent | None = None) -> Iterator[list[bytes]] | None:
+        """The envelopes a neighbour's inventory lacks, as kept, in pages read one by one
+        (hand each on with :func:`handed_on`). With `sent`, what this link was already
+        sent counts as held (see :meth:`RoomLog.answer`). None for a malformed inventory
+        (counted) or without a room log."""
+        if self.roomlog is None:
+            return None
+        try:
+            return self.roomlog.answer(payload, sent)
+        except (ValueError, TypeError, msgpack.UnpackException):
+            self.router.count("dropped_bad_inventory")
+            return None

@@ -1,13 +1,13 @@
 """Room-log catch-up and a shared note on the simulator.
 
-:class:`CatchUp` does for simulated nodes what mesh/runtime/node.py does for real ones,
-with the product's own :class:`~mesh.storage.roomlog.RoomLog` (on an in-memory
-:class:`~mesh.storage.store.Store`): every room envelope of a stored type that a node
-sends or delivers goes into its room log; when a link comes up, each end sends
-the other an INVENTORY (its per-author sequence vectors, neighbour-only),
-paced by :class:`~mesh.routing.pacer.InventoryPacer` as node.py paces it, and answers
-the other's inventory with the kept envelopes it lacks, handed on one more link.
-Only the asyncio glue of node.py is replaced by simulator hooks.
+:class:`CatchUp` runs the node's own catch-up (:class:`mesh.runtime.catchup.CatchUp`,
+with a :class:`~mesh.storage.roomlog.RoomLog` on an in-memory
+:class:`~mesh.storage.store.Store`) on simulated nodes: every room envelope of a
+stored type that a node sends or delivers goes into its room log; when a link
+comes up, each end sends the other an INVENTORY, paced as the node paces it,
+and answers the other's inventory with the kept envelopes it lacks, handed on
+one more link. Only the asyncio glue is replaced: answers go out at once
+rather than streamed within a link's budget.
 
 :class:`SharedNote` is one note edited by a few members: real pycrdt documents
 laid out as crdt/note.py lays them out (a ``body`` Text), whose updates ride as
@@ -25,17 +25,12 @@ from typing import Any
 import pycrdt
 
 from crdt.updates import integrate_stuck
-from mesh.routing.pacer import InventoryPacer
-from mesh.routing.router import Send
+from mesh.routing.router import Action, Send
+from mesh.runtime import catchup
 from mesh.storage.roomlog import RoomLog
 from mesh.storage.store import Store
 from mesh.wire.envelope import DestKind, Envelope, EnvelopeType
 from sim.engine import Sim
-
-
-def handed_on(envelope: Envelope) -> bytes:
-    """A kept envelope handed straight to a neighbour, as mesh/runtime/node.py hands it on."""
-    return envelope.with_hops(min(envelope.hops + 1, envelope.hop_limit - 1)).encode()
 
 
 class CatchUp:
@@ -44,47 +39,46 @@ class CatchUp:
     def __init__(self, sim: Sim, interests: dict[int, list[bytes]]) -> None:
         self.sim = sim
         self.interests = interests  # node -> rooms it belongs to (named in its inventories)
+        self.nodes: dict[int, catchup.CatchUp] = {}
         self.logs: dict[int, RoomLog] = {}
-        self.pacers: dict[int, InventoryPacer] = {}
         self.inventories = 0
         self.handed_on = 0
 
     def log(self, node: int) -> RoomLog:
-        log = self.logs.get(node)
-        if log is None:
+        self._node(node)
+        return self.logs[node]
+
+    def _node(self, node: int) -> catchup.CatchUp:
+        part = self.nodes.get(node)
+        if part is None:
             log = self.logs[node] = RoomLog(Store(None))
-        return log
+            rooms = self.interests.get(node, [])
+            part = self.nodes[node] = catchup.CatchUp(self.sim.routers[node], log, lambda: rooms)
+        return part
 
     def keep(self, node: int, envelope: Envelope) -> None:
         """Keep a room envelope of a stored type that `node` sent or delivered."""
-        if envelope.dest_kind == DestKind.ROOM and envelope.type >= EnvelopeType.DATA:
-            self.log(node).keep(envelope, self.sim.now)
+        if catchup.kept_in_room_log(envelope):
+            self._node(node).keep(envelope, self.sim.now)
 
     def link_up(self, node: int, link: int) -> None:
         """Send our vectors to the new neighbour (nodes that log nothing and join no room: none)."""
         if node not in self.logs and not self.interests.get(node):
             return
-        pacer = self.pacers.setdefault(node, InventoryPacer())
-        if pacer.link_up(link, self.sim.now):
+        part = self._node(node)
+        if part.link_up(link, self.sim.now):
             self._send_inventory(node, link)
         else:
-            self.sim.at(pacer.next_deadline(), lambda: self._send_due(node))
+            self.sim.at(part.next_deadline(), lambda: self._send_due(node))
 
     def _send_due(self, node: int) -> None:
-        for link in self.pacers[node].flush():
+        for link in self.nodes[node].due():
             if self.sim.up[link >> 1]:
                 self._send_inventory(node, link)
 
     def _send_inventory(self, node: int, link: int) -> None:
-        rooms = self.interests.get(node, [])
-        router = self.sim.routers[node]
-        inventory = router.make(
-            EnvelopeType.INVENTORY,
-            self.sim.now,
-            payload=self.log(node).inventory(rooms),
-            hop_limit=1,
-        )
-        router.seen.add(inventory.message_id, self.sim.now)
+        inventory = self._node(node).inventory(self.sim.now)
+        assert inventory is not None  # an in-memory log is always readable
         self.inventories += 1
         self.sim.execute(node, [Send(link, inventory.encode())])
 
@@ -92,9 +86,12 @@ class CatchUp:
         """A neighbour's inventory arrived: send it what it lacks."""
         if link is None or node not in self.logs:
             return
-        missing = self.logs[node].missing(envelope.payload)
-        self.handed_on += len(missing)
-        self.sim.execute(node, [Send(link, handed_on(kept)) for kept in missing])
+        pages = self.nodes[node].answer(envelope.payload)
+        sends: list[Action] = [
+            Send(link, catchup.handed_on(data)) for page in pages or () for data in page
+        ]
+        self.handed_on += len(sends)
+        self.sim.execute(node, sends)
 
 
 @dataclass

@@ -1,0 +1,98 @@
+"""The address book: signed address records kept, bounded, expired and passed on."""
+
+from __future__ import annotations
+
+import random
+
+import msgpack
+
+from mesh.routing.router import Router, RouterConfig
+from mesh.runtime.addressbook import ADDRESS_HOP_LIMIT, AddressBook
+from mesh.wire.envelope import Envelope, EnvelopeType
+from mesh.wire.identity import Identity
+
+NOW = 1_700_000_000.0
+
+
+def book(max_records: int = 10, ttl: float = 3600.0) -> AddressBook:
+    me = Identity.from_seed(b"m" * 32)
+    router = Router(me, NOW, RouterConfig(), random.Random(1))
+    return AddressBook(router, lambda: NOW, max_records=max_records, ttl=ttl)
+
+
+def record(author: Identity, payload: object, at: float = NOW, hops: int = 0) -> Envelope:
+    envelope = Envelope.create(
+        author,
+        EnvelopeType.ADDRESS,
+        timestamp_ms=int(at * 1000),
+        seq=1,
+        payload=msgpack.packb(payload),
+        hop_limit=ADDRESS_HOP_LIMIT,
+    )
+    return envelope.with_hops(hops)
+
+
+def peer(i: int) -> Identity:
+    return Identity.from_seed(bytes([i]) * 32)
+
+
+def test_a_well_formed_record_is_kept_and_its_address_dialable() -> None:
+    addresses = book()
+    alice = peer(1)
+    addresses.store(record(alice, {"addrs": ["ws://127.0.0.1:9"]}))
+    address = addresses.address_of(alice.public_key)
+    assert address is not None and address.url == "ws://127.0.0.1:9"
+    assert list(addresses) == [alice.public_key]
+
+
+def test_a_malformed_record_is_dropped_and_counted() -> None:
+    addresses = book()
+    for payload in ({"addrs": []}, {"addrs": [7]}, {"other": ["ws://x:1"]}, [1, 2]):
+        addresses.store(record(peer(1), payload))
+    assert len(addresses) == 0
+    assert addresses.router.counters["dropped_bad_address_record"] == 4
+
+
+def test_only_a_newer_record_replaces_the_one_held() -> None:
+    addresses = book()
+    newer = record(peer(1), {"addrs": ["ws://127.0.0.1:2"]}, at=NOW)
+    addresses.store(newer)
+    addresses.store(record(peer(1), {"addrs": ["ws://127.0.0.1:1"]}, at=NOW - 1))
+    assert addresses.record(peer(1).public_key) is newer
+
+
+def test_the_book_is_bounded_by_evicting_the_oldest_record() -> None:
+    addresses = book(max_records=3)
+    for i in range(1, 5):
+        addresses.store(record(peer(i), {"addrs": ["ws://127.0.0.1:1"]}, at=NOW + i))
+    assert set(addresses) == {peer(i).public_key for i in (2, 3, 4)}
+    assert addresses.status() == {"size": 3, "bound": 3}
+
+
+def test_records_expire_after_their_time_to_live() -> None:
+    addresses = book(ttl=60.0)
+    addresses.store(record(peer(1), {"addrs": ["ws://127.0.0.1:1"]}, at=NOW - 61))
+    addresses.store(record(peer(2), {"addrs": ["ws://127.0.0.1:1"]}, at=NOW - 59))
+    addresses.expire(NOW)
+    assert list(addresses) == [peer(2).public_key]
+
+
+def test_a_new_neighbour_gets_ours_then_the_others_one_hop_further() -> None:
+    addresses = book()
+    neighbour, far, spent = peer(1), peer(2), peer(3)
+    addresses.store(record(neighbour, {"addrs": ["ws://127.0.0.1:1"]}))
+    addresses.store(record(far, {"addrs": ["ws://127.0.0.1:2"]}, hops=0))
+    addresses.store(record(spent, {"addrs": ["ws://127.0.0.1:3"]}, hops=ADDRESS_HOP_LIMIT - 1))
+    sent = addresses.exchange(neighbour.public_key, "ws://127.0.0.1:7")
+    own, *others = sent
+    assert own.author == addresses.router.identity.public_key
+    assert msgpack.unpackb(own.payload) == {"addrs": ["ws://127.0.0.1:7"]}
+    # not the neighbour's own record back, nor one at the end of its hop limit
+    assert [(e.author, e.hops) for e in others] == [(far.public_key, 1)]
+
+
+def test_a_wildcard_listener_publishes_no_record() -> None:
+    addresses = book()
+    assert addresses.own("ws://0.0.0.0:7") is None
+    assert addresses.own(None) is None
+    assert addresses.own("ws://127.0.0.1:7") is addresses.own("ws://127.0.0.1:7")  # not re-signed

@@ -251,7 +251,7 @@ class HandshakeBytes(Target):
 
 
 class Inventory(Target):
-    """INVENTORY payloads: RoomLog.missing, with the exceptions Node._answer_inventory counts."""
+    """INVENTORY payloads: RoomLog.missing, with the exceptions CatchUp.answer counts."""
 
     name = "inventory"
 
@@ -297,7 +297,7 @@ class Inventory(Target):
         try:
             found = self.log.missing(case)
         except (ValueError, TypeError, msgpack.UnpackException):
-            return "dropped_bad_inventory"  # what Node._answer_inventory counts
+            return "dropped_bad_inventory"  # what CatchUp.answer counts
         assert len(found) <= 3
         return "accepted"
 

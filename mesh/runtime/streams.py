@@ -71,6 +71,7 @@ class AnswerStreams:
                     continue
                 if not await self.stream(conn, pages, "roomlog_sent"):
                     self.router.count("inventory_answered_empty")
+                self.router.count("inventory_answered")
         finally:
             conn.answering = False
 

@@ -322,6 +322,10 @@ async def test_a_node_linking_to_two_holders_at_once_gets_the_backlog_once(mesh:
             lambda log=log: log.vector(room) == {a.node.identity.public_key: 5},
             what="both hold the five updates",
         )
+    def answered() -> int:
+        return sum(d.node.router.counters.get("inventory_answered", 0) for d in (a, b))
+
+    before = answered()
     c = await mesh.start("C")
     c.node.set_room_interests(lambda: [room])
     for holder in ("A", "B"):  # two links at once: the second asks after the first answered
@@ -332,6 +336,7 @@ async def test_a_node_linking_to_two_holders_at_once_gets_the_backlog_once(mesh:
     await wait_until(
         lambda: log_c.vector(room) == {a.node.identity.public_key: 5}, what="C has the backlog"
     )
-    await asyncio.sleep(1.5)  # past the pacing wait: the second inventory went out and was answered
+    # past the pacing wait: the second inventory went out and was answered
+    await wait_until(lambda: answered() >= before + 2, what="A and B answer C's inventories")
     sent = [d.node.router.counters.get("roomlog_sent", 0) for d in (a, b)]
     assert sum(sent) == 5, sent

@@ -26,14 +26,11 @@ across the mesh and relays must carry their traffic.
   each room envelope goes on: those to neighbours not nearer its author than
   this node, by the announces they passed on (every neighbour passes an
   announce on to us except those whose path to its author runs through us).
-  That is the author's reverse shortest-path tree: a node gets a copy from
-  each neighbour one hop nearer the author (1.9 on average in a random graph
-  of mean degree 6) and copies take shortest paths, well inside the hop
-  limit. IHAVE to every neighbour (`d_lazy`) and IWANT repair what churn
-  loses on the way.
-  With ``tree_from``, a node that knows fewer destinations than that treats
-  every link as the tree (plain flooding, with IHAVE to links that came up
-  since): the ``auto`` room mode of :func:`mesh.routing.router.room_routing`.
+  That is the author's reverse shortest-path tree: a node gets a copy from each
+  neighbour one hop nearer the author (1.9 on average at mean degree 6), along
+  shortest paths; IHAVE to every neighbour and IWANT repair what churn loses.
+  With ``tree_from``, a node knowing fewer destinations floods instead (with
+  IHAVE to links that came up since): the ``auto`` mode of `room_routing`.
 - **Score** per neighbour: first deliveries earn a capped credit, invalid
   traffic (reported by the router) costs `invalid_penalty`; scores decay each
   heartbeat. Peers below `graylist` are pruned, never grafted, and their

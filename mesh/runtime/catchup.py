@@ -24,7 +24,7 @@ from mesh.errors import StorageError
 from mesh.routing.pacer import InventoryPacer
 from mesh.routing.router import Router
 from mesh.storage.roomlog import RoomLog, Sent
-from mesh.wire.envelope import DestKind, Envelope, EnvelopeType
+from mesh.wire.envelope import DestKind, Envelope, EnvelopeType, wire_one_hop_on
 
 log = logging.getLogger("meshnotes.node")
 
@@ -38,9 +38,8 @@ def kept_in_room_log(envelope: Envelope) -> bool:
 
 def handed_on(data: bytes) -> bytes:
     """A kept envelope (encoded) handed straight to a neighbour: one more link, within its
-    hop limit. The hop count is the first byte and outside the signature; the hop limit
-    is the fifth (mesh/wire/envelope.py)."""
-    return bytes((max(0, min(data[0] + 1, data[4] - 1)),)) + data[1:]
+    hop limit."""
+    return wire_one_hop_on(data)
 
 
 class CatchUp:

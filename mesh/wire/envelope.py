@@ -348,6 +348,13 @@ def wire_room(data: bytes) -> bytes:
     return data[DEST_AT:DEST_END]
 
 
+def wire_one_hop_on(data: bytes) -> bytes:
+    """An encoded envelope handed straight to a neighbour: its hop count one more, kept
+    within its hop limit (the count is outside the signature)."""
+    hops = max(0, min(data[HOPS_AT] + 1, data[HOP_LIMIT_AT] - 1))
+    return data[:HOPS_AT] + bytes((hops,)) + data[HOPS_AT + 1 :]
+
+
 def wire_same_but_hops(a: bytes, b: bytes) -> bool:
     """Whether two encoded envelopes are the same bytes but for the (unsigned) hop count."""
     return a[1:] == b[1:]

@@ -322,6 +322,7 @@ async def test_a_node_linking_to_two_holders_at_once_gets_the_backlog_once(mesh:
             lambda log=log: log.vector(room) == {a.node.identity.public_key: 5},
             what="both hold the five updates",
         )
+
     def answered() -> int:
         return sum(d.node.router.counters.get("inventory_answered", 0) for d in (a, b))
 

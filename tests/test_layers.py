@@ -66,3 +66,15 @@ def test_a_wrong_import_breaks_a_contract(
     assert result.returncode != 0
     broken = [line for line in result.stdout.splitlines() if line.endswith("BROKEN")]
     assert any(line.startswith(contract) for line in broken), result.stdout
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    grimp = pytest.importorskip("grimp")  # import-linter's graph library
+    graph = grimp.build_graph(*PACKAGES, cache_dir=None)
+    cycles = [
+        (module, imported)
+        for module in sorted(graph.modules)
+        for imported in graph.find_modules_directly_imported_by(module)
+        if graph.chain_exists(importer=imported, imported=module)
+    ]
+    assert cycles == []

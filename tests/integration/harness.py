@@ -11,7 +11,7 @@ from mesh.runtime.home import Home
 from mesh.runtime.node import NodeConfig
 from mesh.wire.address import PeerAddress
 from mesh.wire.link import LinkConfig
-from tests.conftest import wait_until
+from tests.waiting import wait_until
 
 FAST_LINK = LinkConfig(handshake_timeout=2.0, heartbeat_interval=1.0, idle_timeout=5.0)
 

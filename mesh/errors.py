@@ -5,7 +5,8 @@ separates what the local caller got wrong from what a remote peer did::
 
     MeshError
     ├── UsageError            the local caller misused the API or gave bad input
-    │   └── PeerNameError     a peer name that matches no one, or several
+    │   ├── PeerNameError     a peer name that matches no one, or several
+    │   └── InviteError       an invite code that is corrupt, altered, expired or too new
     ├── IdentityError         a key file that is missing, corrupt, or locked
     ├── NodeNotRunningError   no node answers on the home's control socket
     ├── StorageError          the database is unreadable, corrupt, full, or too new
@@ -33,6 +34,17 @@ class UsageError(MeshError):
 
 class PeerNameError(UsageError):
     """A peer name (id, id prefix or nickname) matched no one or several peers."""
+
+
+class InviteError(UsageError):
+    """An invite code is corrupt, was altered, has expired, or is of a newer format.
+
+    `reason` names which: ``format``, ``signature``, ``expired`` or ``version``.
+    """
+
+    def __init__(self, message: str, reason: str = "format") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class IdentityError(MeshError):

@@ -18,6 +18,9 @@ class NodeConfig:
     listen: tuple[str, int] | None = ("127.0.0.1", 0)
     peers: list[PeerAddress] = field(default_factory=list)
     auto_connect: bool = True
+    #: announce on the LAN and browse it (mDNS); found peers are dialed unless auto_connect is
+    #: off. Off here so library users and tests opt in; ``meshnotes run`` turns it on.
+    lan: bool = False
     target_links: int = 4
     max_pending_handshakes: int = 64
     network_key: bytes = DEFAULT_NETWORK_KEY

@@ -30,6 +30,7 @@ from mesh.routing.router import Action, Close, Deliver, Keep, Router, Send
 from mesh.runtime.addressbook import AddressBook
 from mesh.runtime.catchup import CatchUp, Rooms
 from mesh.runtime.config import NodeConfig
+from mesh.runtime.lanpeers import Announcement, LanPeers, mesh_tag
 from mesh.runtime.looplag import LagWindow, watch_loop
 from mesh.runtime.ping import PingReply, Pings, pong_for
 from mesh.runtime.signatures import Verdicts, share_the_gil
@@ -92,6 +93,8 @@ class Node:
             max_backlog=self.config.answers.max_backlog,
         )
         self.pings = Pings()
+        self.lan_peers = LanPeers(identity.public_key, mesh_tag(self.config.network_key))
+        self._lan: Any = None  # mesh.runtime.lan.LanDiscovery, imported only when LAN is on
         self._tasks: set[asyncio.Task[Any]] = set()
         self._handlers: dict[int, list[DeliverHandler]] = {}
         self._link_up_handlers: list[Callable[[bytes], None]] = []
@@ -121,10 +124,14 @@ class Node:
             self.connect(address)
         if self.config.auto_connect:
             self._spawn(self._auto_connect_loop())
+        if self.config.lan:
+            await self._start_lan()
         log.info("node started peer_id=%s listen=%s", self.identity.peer_id, self.listen_url)
 
     async def stop(self) -> None:
         """Close every link (saying goodbye) and the listener; wait for the tasks to end."""
+        if self._lan is not None:
+            await self._lan.stop()
         dialers = await self.transport.close()
         tasks = list(self._tasks) + dialers
         for task in tasks:
@@ -232,12 +239,14 @@ class Node:
                 status["caches"]["mailbox" if part is self.mailbox else "room_log"] = part.status()
             status["counters"].update(part.counters)
         status["caches"]["address_records"] = self.addresses.status()
+        status["counters"].update(self.lan_peers.counters)
         return {
             "peer_id": self.identity.peer_id,
             "name": self.identity.name,
             "address": self.address,
             "uptime_s": round(now - self.started_at, 1),
             "links": links,
+            "lan": self.lan_peers.status(),
             "pending_handshakes": self.transport.pending_handshakes,
             "loop_lag_ms": self.loop_lag.summary(time.monotonic()),
             **status,
@@ -356,6 +365,7 @@ class Node:
             now = self.clock()
             self._execute(self.router.tick(now))
             self.addresses.expire(now)
+            self.lan_peers.expire(now)
             if self.mailbox is not None:
                 with contextlib.suppress(StorageError):
                     self.mailbox.expire(now)
@@ -378,6 +388,38 @@ class Node:
                 address = self.addresses.address_of(peer)
                 if address is not None:
                     self.connect(address, attempts=3)
+            for address in self.lan_peers.to_redial(self.clock(), self._is_busy):
+                self.connect(address, attempts=3)
+
+    # -- LAN discovery (mesh/runtime/lan.py, decisions in mesh/runtime/lanpeers.py) ----
+
+    async def _start_lan(self) -> None:
+        from mesh.runtime.lan import LanDiscovery, reachable_addresses
+
+        announcement = None
+        listen = self.config.listen
+        port = int(self.listen_url.rsplit(":", 1)[1]) if self.listen_url else 0
+        if listen is not None and port:
+            hosts = tuple(reachable_addresses(listen[0]))
+            if hosts:
+                announcement = Announcement(self.identity.peer_id, self.lan_peers.tag, hosts, port)
+                self.lan_peers.announced = True
+        browse = self.config.auto_connect  # --no-auto-connect: LAN peers are not dialed either
+        if announcement is None and not browse:
+            return
+        self._lan = LanDiscovery(announcement, self._lan_found, self.lan_peers.lost, browse=browse)
+        await self._lan.start()
+
+    def _is_busy(self, peer: bytes) -> bool:
+        """Whether a link to `peer` is up or being dialed."""
+        linked = any(c.peer_key == peer for c in self.conns.values())
+        return linked or self.transport.is_dialing(peer)
+
+    def _lan_found(self, announcement: Announcement | None) -> None:
+        address = self.lan_peers.found(announcement, self.clock(), self._is_busy)
+        if address is not None and self.config.auto_connect:
+            log.info("LAN peer found, dialing %s", address)
+            self.connect(address, attempts=3)
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)

@@ -37,6 +37,8 @@ class Verb(StrEnum):
     ROOM_LEAVE = "room.leave"
     ROOM_HANDOVER = "room.handover"
     ROOM_LIST = "room.list"
+    INVITE = "invite"
+    INVITE_ACCEPT = "invite.accept"
 
 
 class ChatClient:
@@ -124,4 +126,16 @@ class ChatClient:
 
     def room_list(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.call(Verb.ROOM_LIST)
+        return result
+
+    def invite(self) -> dict[str, Any]:
+        """{"invite", "peer_id", "name", "addresses", "expires"}: the node's signed invite code."""
+        result: dict[str, Any] = self.call(Verb.INVITE)
+        return result
+
+    def invite_accept(self, invite: str, add: bool, name: str | None = None) -> dict[str, Any]:
+        """Dial an invite's addresses and, with `add`, make it a contact (named `name`, else the
+        invite's name): {"peer_id", "name", "dialing", "contact"}."""
+        request = {"invite": invite, "add": add, "name": name}
+        result: dict[str, Any] = self.call(Verb.INVITE_ACCEPT, request)
         return result

@@ -6,6 +6,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
+import time
 from dataclasses import asdict
 from typing import Any, Protocol
 
@@ -20,6 +23,7 @@ from mesh.storage.roomlog import RoomLog
 from mesh.storage.store import Store
 from mesh.wire.address import PeerAddress
 from mesh.wire.identity import Identity, encode_peer_id
+from mesh.wire.invite import Invite, make_invite
 
 MAX_PING_COUNT = 1000
 
@@ -79,6 +83,8 @@ class Daemon:
             Verb.ROOM_LEAVE: self._room_leave,
             Verb.ROOM_HANDOVER: self._room_handover,
             Verb.ROOM_LIST: self._room_list,
+            Verb.INVITE: self._invite,
+            Verb.INVITE_ACCEPT: self._invite_accept,
         }
         for name, command in commands.items():
             self.control.register(name, command)
@@ -225,3 +231,62 @@ class Daemon:
 
     async def _room_handover(self, args: dict[str, Any]) -> dict[str, Any]:
         return self.chat.rooms.hand_over(str(args["room"]), str(args["peer"]))
+
+    # -- invites (the code's format: mesh/wire/invite.py) ------------------------
+
+    async def make_invite(self) -> dict[str, Any]:
+        """This node's invite code, signed by its identity, naming the addresses other devices
+        can dial it at (as ``id`` lists them, the most widely reachable first)."""
+        info = await self._id({})
+        texts = info.get("addresses") or ([info["address"]] if info.get("address") else [])
+        addresses: list[tuple[str, int]] = []
+        for text in texts:
+            with contextlib.suppress(UsageError):
+                address = PeerAddress.parse(str(text))
+                if not _unspecified(address.host):
+                    addresses.append((address.host, address.port))
+        now = time.time()
+        code = make_invite(self.node.identity, addresses, now)
+        invite = Invite.decode(code, now)
+        return {
+            "invite": code,
+            "peer_id": invite.peer_id,
+            "name": invite.name,
+            "addresses": [str(a) for a in invite.peer_addresses()],
+            "expires": invite.expires,
+        }
+
+    async def accept_invite(self, code: str, add: bool, name: str | None = None) -> dict[str, Any]:
+        """Check an invite code, make its peer a contact (with `add`), and dial its addresses.
+
+        Raises InviteError for a corrupt, altered or expired code, before anything changes.
+        """
+        invite = Invite.decode(code, time.time())
+        if invite.peer_key == self.node.identity.public_key:
+            raise UsageError("that invite is this node's own")
+        contact = None
+        if add:
+            contact = self.chat.contacts.add(invite.peer_id, name or invite.name or None)
+        dialing = []
+        for address in invite.peer_addresses():
+            self.node.connect(address)
+            dialing.append(str(address))
+        shown = contact["name"] if contact else (name or invite.name)
+        return {"peer_id": invite.peer_id, "name": shown, "dialing": dialing, "contact": contact}
+
+    async def _invite(self, args: dict[str, Any]) -> dict[str, Any]:
+        return await self.make_invite()
+
+    async def _invite_accept(self, args: dict[str, Any]) -> dict[str, Any]:
+        name = args.get("name")
+        return await self.accept_invite(
+            str(args["invite"]), bool(args.get("add")), None if name is None else str(name)
+        )
+
+
+def _unspecified(host: str) -> bool:
+    """0.0.0.0 or :: — where a node listens on all interfaces, never where one is dialed."""
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False

@@ -26,6 +26,7 @@ from tui.verbs.chat import (
     cmd_room_remove,
     cmd_say,
 )
+from tui.verbs.invite import cmd_invite
 from tui.verbs.node import (
     cmd_bridge_token,
     cmd_connect,
@@ -168,8 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_contacts)
     sub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
     q = sub.add_parser("add", help="add a contact (or rename one)")
-    q.add_argument("peer", metavar="PEERID", help="peer id (or unambiguous prefix of a known peer)")
-    q.add_argument("--name", help="nickname to use instead of the id")
+    q.add_argument(
+        "peer",
+        metavar="PEERID|INVITE",
+        help="peer id (or unambiguous prefix of a known peer), or an invite code (then dialed)",
+    )
+    q.add_argument("--name", help="nickname to use instead of the id (or the invite's name)")
     q.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
     q = sub.add_parser("verify", help="mark a contact verified after comparing safety numbers")
     q.add_argument("peer", metavar="PEER")
@@ -223,7 +228,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("demo", help="three local peers, a shared room and note, in the UI")
     p.set_defaults(func=cmd_demo)
 
+    p = verbs.add_parser("invite", help="print this node's signed invite code and its QR code")
+    p.add_argument("--json", action="store_true", help='print {"invite": ..., "addresses": ...}')
+    p.set_defaults(func=cmd_invite)
+
     p = verbs.add_parser("connect", help="make the running node dial a peer")
-    p.add_argument("address", metavar="ws://HOST:PORT#PEERID")
+    p.add_argument(
+        "address", metavar="ws://HOST:PORT#PEERID|INVITE", help="a peer address or an invite code"
+    )
     p.set_defaults(func=cmd_connect)
     return parser

@@ -7,10 +7,14 @@ import time
 from typing import Any
 
 from mesh.runtime.home import Home
+from mesh.wire.invite import is_invite
 from tui.verbs import client, print_json
+from tui.verbs.invite import accept_invite
 
 
 def cmd_contacts(args: argparse.Namespace, home: Home) -> int:
+    if args.action == "add" and is_invite(args.peer):
+        return accept_invite(args, home, args.peer, add=True)
     node = client(home)
     if args.action == "add":
         result: Any = node.contacts_add(args.peer, args.name)

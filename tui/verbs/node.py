@@ -16,9 +16,11 @@ from mesh.routing.router import room_routing
 from mesh.runtime.home import Home
 from mesh.runtime.node import NodeConfig
 from mesh.wire.address import PeerAddress, parse_listen
+from mesh.wire.invite import is_invite
 from mesh.wire.netkey import DEFAULT_NETWORK_KEY, load_network_key
 from tui.session import Session
 from tui.verbs import PROG, client, print_json
+from tui.verbs.invite import accept_invite
 
 
 def _passphrase(args: argparse.Namespace) -> str | None:
@@ -155,6 +157,8 @@ def cmd_ping(args: argparse.Namespace, home: Home) -> int:
 
 
 def cmd_connect(args: argparse.Namespace, home: Home) -> int:
+    if is_invite(args.address):
+        return accept_invite(args, home, args.address, add=False)
     address = PeerAddress.parse(args.address)  # check locally first: clearer errors
     result = client(home).connect(str(address))
     print(f"dialing {result['dialing']}")

@@ -37,6 +37,8 @@ class Verb(StrEnum):
     ROOM_LEAVE = "room.leave"
     ROOM_HANDOVER = "room.handover"
     ROOM_LIST = "room.list"
+    DISCONNECT = "disconnect"
+    FORGET = "forget"
     INVITE = "invite"
     INVITE_ACCEPT = "invite.accept"
 
@@ -70,8 +72,21 @@ class ChatClient:
         result: list[dict[str, Any]] = self.call(Verb.PING, request, timeout=wait)
         return result
 
-    def connect(self, address: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.call(Verb.CONNECT, {"address": address})
+    def connect(self, address: str, wait: float = 0.0) -> dict[str, Any]:
+        """Dial `address`; with `wait`, up to that many seconds for it to link or fail once:
+        {"dialing", "peer_id", "dial"} (`dial`: the dial as ``status --json`` lists it)."""
+        request = {"address": address, "wait": wait}
+        result: dict[str, Any] = self.call(Verb.CONNECT, request, timeout=TIMEOUT + wait)
+        return result
+
+    def disconnect(self, peer: str) -> dict[str, Any]:
+        """Close the links with `peer`, no redial for a while: {"peer_id", "closed", "hold_s"}."""
+        result: dict[str, Any] = self.call(Verb.DISCONNECT, {"peer": peer})
+        return result
+
+    def forget(self, address: str) -> dict[str, Any]:
+        """Stop dialing `address`: {"forgot", "peer_id"}."""
+        result: dict[str, Any] = self.call(Verb.FORGET, {"address": address})
         return result
 
     def contacts_add(self, peer: str, name: str | None = None) -> dict[str, Any]:

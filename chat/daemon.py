@@ -16,6 +16,7 @@ from chat.client import Verb
 from chat.messages import Chat
 from mesh.errors import UsageError
 from mesh.runtime.control import Command, ControlServer
+from mesh.runtime.dials import DISCONNECT_HOLD
 from mesh.runtime.home import Home
 from mesh.runtime.node import Node, NodeConfig
 from mesh.storage.mailbox import Mailbox
@@ -26,6 +27,8 @@ from mesh.wire.identity import Identity, encode_peer_id
 from mesh.wire.invite import Invite, make_invite
 
 MAX_PING_COUNT = 1000
+#: how long ``meshnotes connect`` may wait for a dial's first outcome
+MAX_CONNECT_WAIT = 60.0
 
 
 class Extension(Protocol):
@@ -70,6 +73,8 @@ class Daemon:
             Verb.STATUS: self._status,
             Verb.PING: self._ping,
             Verb.CONNECT: self._connect,
+            Verb.DISCONNECT: self._disconnect,
+            Verb.FORGET: self._forget,
             Verb.CONTACTS_ADD: self._contacts_add,
             Verb.CONTACTS_LIST: self._contacts_list,
             Verb.CONTACTS_VERIFY: self._contacts_verify,
@@ -189,8 +194,26 @@ class Daemon:
 
     async def _connect(self, args: dict[str, Any]) -> dict[str, Any]:
         address = PeerAddress.parse(str(args["address"]))
-        self.node.connect(address)
-        return {"dialing": str(address), "peer_id": encode_peer_id(address.peer_key)}
+        dial = self.node.connect(address)
+        result: dict[str, Any] = {
+            "dialing": str(address),
+            "peer_id": encode_peer_id(address.peer_key),
+        }
+        wait = float(args.get("wait", 0))
+        if not 0 <= wait <= MAX_CONNECT_WAIT:
+            raise UsageError(f"--wait must be 0..{MAX_CONNECT_WAIT:g} s")
+        if dial is not None and wait:
+            result["dial"] = await self.node.dial_outcome(dial, wait)
+        return result
+
+    async def _disconnect(self, args: dict[str, Any]) -> dict[str, Any]:
+        peer = self.chat.contacts.resolve(str(args["peer"]))
+        closed = self.node.disconnect(peer)
+        return {"peer_id": encode_peer_id(peer), "closed": closed, "hold_s": DISCONNECT_HOLD}
+
+    async def _forget(self, args: dict[str, Any]) -> dict[str, Any]:
+        dial = self.node.forget(str(args["address"]))
+        return {"forgot": str(dial.address), "peer_id": encode_peer_id(dial.peer)}
 
     async def _contacts_add(self, args: dict[str, Any]) -> dict[str, Any]:
         name = args.get("name")
@@ -256,7 +279,7 @@ class Daemon:
             "expires": invite.expires,
         }
 
-    async def accept_invite(self, code: str, add: bool, name: str | None = None) -> dict[str, Any]:
+    def accept_invite(self, code: str, add: bool, name: str | None = None) -> dict[str, Any]:
         """Check an invite code, make its peer a contact (with `add`), and dial its addresses.
 
         Raises InviteError for a corrupt, altered or expired code, before anything changes.
@@ -279,7 +302,7 @@ class Daemon:
 
     async def _invite_accept(self, args: dict[str, Any]) -> dict[str, Any]:
         name = args.get("name")
-        return await self.accept_invite(
+        return self.accept_invite(
             str(args["invite"]), bool(args.get("add")), None if name is None else str(name)
         )
 

@@ -61,6 +61,16 @@ class MeshnotesApp(App[None]):
             ("Import note", "Create a note from a Markdown file", screen.action_import_note),
             ("Export note", "Write the open note to a Markdown file", screen.action_export_note),
             ("Connect to peer", "Dial ws://HOST:PORT#PEERID", screen.action_connect),
+            (
+                "Share my contact",
+                "Show my invite code and its QR code",
+                screen.action_share_contact,
+            ),
+            (
+                "Add contact from invite",
+                "Paste an invite code: add the contact and dial it",
+                screen.action_add_from_invite,
+            ),
             ("Peers and contacts", "Routes, safety numbers, verification", screen.action_peers),
             ("Help", "Every key binding", screen.action_help),
         ):

@@ -23,6 +23,8 @@ HELP = """[b]meshnotes — keys[/]
   m           import a Markdown file as a note     x   export the open note
   c           connect to a peer (ws://HOST:PORT#PEERID)
   p           peers and contacts
+  s           share my contact (invite code and QR)
+  a           add a contact from an invite code (and dial it)
 
 [b]Chat[/]  enter sends; ↑ ↓ recall what you sent. Your messages read "pending" until the
         recipient's signed receipt arrives, then "delivered".

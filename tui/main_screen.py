@@ -28,6 +28,7 @@ Pick a room, a conversation or a note on the left (arrows, Enter).
   [b]n[/] new room     [b]i[/] invite      [b]r[/] remove member   [b]j[/] accept invitation
   [b]d[/] direct message   [b]o[/] new note   [b]m[/] import note   [b]x[/] export note
   [b]c[/] connect to a peer   [b]p[/] peers and contacts   [b]?[/] help   [b]ctrl+p[/] commands
+  [b]s[/] share my contact (invite code and QR)   [b]a[/] add a contact from an invite
 """
 
 
@@ -44,6 +45,8 @@ class MainScreen(Screen[None]):
         Binding("x", "export_note", "Export", show=False),
         Binding("c", "connect", "Connect", show=False),
         Binding("p", "peers", "Peers"),
+        Binding("s", "share_contact", "Share contact", show=False),
+        Binding("a", "add_from_invite", "Add from invite", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("escape", "focus_sidebar", "Sidebar", show=False),
     ]
@@ -68,6 +71,7 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self.session.chat.listeners.append(self._chat_event)
         self.session.notes.listeners.append(self._notes_event)
+        self.session.node.listeners.append(self._node_event)
         self.query_one(Sidebar).refresh_entries()
         self.query_one(StatusBar).refresh_status()
         self.set_interval(1.0, self._tick)
@@ -77,6 +81,7 @@ class MainScreen(Screen[None]):
         for listeners, listener in (
             (self.session.chat.listeners, self._chat_event),
             (self.session.notes.listeners, self._notes_event),
+            (self.session.node.listeners, self._node_event),
         ):
             if listener in listeners:
                 listeners.remove(listener)
@@ -116,6 +121,26 @@ class MainScreen(Screen[None]):
         return self.session.chat.rooms.state(room_id).members.__contains__(
             self.session.node.identity.public_key
         )
+
+    def _node_event(self, kind: str, data: dict[str, Any]) -> None:
+        self.call_later(self._on_node_event, kind, data)
+
+    def _on_node_event(self, kind: str, data: dict[str, Any]) -> None:
+        who = self.session.display_name(data["peer_id"])
+        if kind == "dial_linked":
+            self.app.notify(f"linked to {who} ({data['address']})", title="Linked")
+        elif kind == "dial_failed" and data["source"] != "address record":
+            # learned addresses go stale; only the user's own dials (and the LAN's) are worth a word
+            retry = (
+                ""
+                if data["next_try_in"] is None
+                else f"; trying again in {data['next_try_in']:g} s"
+            )
+            self.app.notify(
+                f"{who} at {data['address']}: {data['last_error']}{retry}",
+                title="Dial failed",
+                severity="warning",
+            )
 
     def _notes_event(self, kind: str, data: dict[str, Any]) -> None:
         self.call_later(self.query_one(NoteView).note_event, data)
@@ -250,10 +275,11 @@ class MainScreen(Screen[None]):
         self._ask("Export to which file?", export, "e.g. ~/plan.md")
 
     def action_connect(self) -> None:
-        self._ask(
-            "Connect to (ws://HOST:PORT#PEERID)",
-            lambda address: self.session.node.connect(PeerAddress.parse(address)),
-        )
+        def connect(address: str) -> None:
+            # how the dial goes comes back as a notification (_on_node_event)
+            self.session.node.connect(PeerAddress.parse(address))
+
+        self._ask("Connect to (ws://HOST:PORT#PEERID)", connect)
 
     def action_peers(self) -> None:
         from tui.peers_screen import PeersScreen
@@ -264,3 +290,21 @@ class MainScreen(Screen[None]):
         from tui.help_screen import HelpScreen
 
         self.app.push_screen(HelpScreen())
+
+    async def action_share_contact(self) -> None:
+        from tui.invite_screen import InviteScreen
+
+        try:
+            invite = await self.session.daemon.make_invite()
+        except MeshError as exc:
+            self.app.notify(str(exc), severity="error")
+            return
+        self.app.push_screen(InviteScreen(invite))
+
+    def action_add_from_invite(self) -> None:
+        def add(code: str) -> None:
+            result = self.session.daemon.accept_invite(code, add=True)
+            dialing = "dialing it" if result["dialing"] else "it names no address to dial"
+            self.app.notify(f"added {result['name'] or result['peer_id'][:8]}; {dialing}")
+
+        self._ask("Add a contact from an invite code", add, "meshnotes:1:...")

@@ -27,6 +27,7 @@ from tui.verbs.chat import (
     cmd_say,
 )
 from tui.verbs.invite import cmd_invite
+from tui.verbs.dials import CONNECT_WAIT, cmd_disconnect, cmd_forget
 from tui.verbs.node import (
     cmd_bridge_token,
     cmd_connect,
@@ -238,3 +239,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_connect)
     return parser
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=CONNECT_WAIT,
+        metavar="S",
+        help=f"seconds to wait for the link or a failure (default {CONNECT_WAIT:g}; 0: none)",
+    )
+
+    p = verbs.add_parser("disconnect", help="close the links with a peer; no redial for a while")
+    p.add_argument("peer", metavar="PEER", help="nickname, peer id or unambiguous id prefix")
+    p.set_defaults(func=cmd_disconnect)
+
+    p = verbs.add_parser("forget", help="stop dialing an address")
+    p.add_argument(
+        "address", metavar="ADDRESS", help="ws://HOST:PORT#PEERID, ws://HOST:PORT, or a peer id"
+    )
+    p.set_defaults(func=cmd_forget)

@@ -14,6 +14,8 @@ import contextlib
 import itertools
 import logging
 import random
+import socket
+import ssl
 from collections.abc import Callable
 from typing import Protocol
 
@@ -23,10 +25,12 @@ from websockets.asyncio.connection import Connection
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as ws_serve
 
-from mesh.errors import LinkTimeout, ProtocolError, UsageError
+from mesh.errors import HandshakeError, LinkTimeout, ProtocolError, UsageError
 from mesh.routing.router import Router
 from mesh.runtime.answers import AnswerBudget
 from mesh.runtime.config import NodeConfig
+from mesh.runtime.dialfailure import LINK_LOST, DialFailure, Observation, Stage, classify
+from mesh.runtime.dials import Dial, Dials, DialState
 from mesh.runtime.signatures import SignatureChecker, Verdicts
 from mesh.storage.roomlog import Sent
 from mesh.wire.address import PeerAddress
@@ -69,6 +73,8 @@ class Conn:
         self.sent: Sent = {}  # what its inventories were answered with
         self.inventory: bytes | None = None  # the latest inventory not answered yet
         self.answering = False
+        self.opened = False  # the handshake finished
+        self.error: BaseException | None = None  # what ended the link, if not a goodbye
 
     @property
     def peer_key(self) -> bytes | None:
@@ -90,6 +96,9 @@ class LinkEvents(Protocol):
 
     def link_closed(self, conn: Conn) -> None:
         """The link is down (after the frames read before the end were routed)."""
+
+    def dial_changed(self, dial: Dial, event: str) -> None:
+        """A dial linked, failed, gave up, lost its link or was held (`event`)."""
 
 
 class Transport:
@@ -118,6 +127,8 @@ class Transport:
         self._ids = itertools.count(1)
         self._server: Server | None = None
         self._dialers: dict[bytes, asyncio.Task[None]] = {}
+        self._wakes: dict[bytes, asyncio.Event] = {}  # set: a waiting dial tries at once
+        self.dials = Dials()
         self._stopped = asyncio.Event()
 
     # -- lifecycle -----------------------------------------------------------
@@ -155,54 +166,143 @@ class Transport:
 
     # -- dialing -------------------------------------------------------------
 
-    def dial(self, address: PeerAddress, attempts: int | None) -> None:
-        """Keep a link to `address` up (see :meth:`mesh.runtime.node.Node.connect`)."""
+    def dial(self, address: PeerAddress, attempts: int | None, source: str) -> Dial | None:
+        """Keep a link to `address` up (see :meth:`mesh.runtime.node.Node.connect`).
+
+        Returns the dial, or None when `source` is automatic and the peer was
+        forgotten or is held. An explicit dial of a peer waiting out its backoff
+        or a hold tries again at once.
+        """
+        now = self.clock()
+        if not self.dials.may_dial(address.peer_key, source, now):
+            return None
+        dial = self.dials.start(address, source, attempts, now)
         task = self._dialers.get(address.peer_key)
         if task is None or task.done():
-            self._dialers[address.peer_key] = asyncio.create_task(
-                self._dial_loop(address, attempts)
-            )
+            self._dialers[address.peer_key] = asyncio.create_task(self._dial_loop(dial))
+        else:
+            self._wakes.setdefault(address.peer_key, asyncio.Event()).set()
+        return dial
 
     def is_dialing(self, peer: bytes) -> bool:
         return peer in self._dialers
 
-    async def _dial_loop(self, address: PeerAddress, attempts: int | None) -> None:
+    def disconnect(self, peer: bytes, hold: float) -> int:
+        """Close every link with `peer`; its dial, if any, waits `hold` seconds. Links closed."""
+        now = self.clock()
+        dial = self.dials.hold(peer, now + hold, now)
+        if dial is not None:
+            self.events.dial_changed(dial, "held")
+        closed = 0
+        for conn in list(self.conns.values()):
+            if conn.peer_key == peer and not conn.closing:
+                self.close_link(conn, "disconnect")
+                closed += 1
+        return closed
+
+    def forget(self, peer: bytes) -> Dial | None:
+        """Stop dialing `peer` (a link it has stays up, and is not redialed when it ends)."""
+        dial = self.dials.forget(peer)
+        task = self._dialers.get(peer)
+        if task is not None and (dial is None or dial.state is not DialState.LINKED):
+            task.cancel()  # waiting or connecting: nothing to keep
+            self._dialers.pop(peer, None)
+        return dial
+
+    async def _dial_loop(self, dial: Dial) -> None:
+        peer = dial.peer
+        try:
+            await self._dial_forever(dial)
+        finally:
+            if self._dialers.get(peer) is asyncio.current_task():
+                del self._dialers[peer]
+
+    async def _dial_forever(self, dial: Dial) -> None:
         delay = self.config.reconnect_initial
-        failures = 0
+        wake = self._wakes.setdefault(dial.peer, asyncio.Event())
         while not self._stopped.is_set():
-            if attempts is not None and failures >= attempts:
-                self._dialers.pop(address.peer_key, None)
+            if self.dials.get(dial.peer) is not dial:
+                if (current := self.dials.get(dial.peer)) is None:
+                    return  # forgotten
+                dial, delay = current, self.config.reconnect_initial  # restarted by connect
+            if dial.state is DialState.GIVEN_UP:
                 return
-            failures += 1
+            if dial.state is DialState.HELD and dial.held_until is not None:
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(max(0.0, dial.held_until - self.clock())):
+                        await wake.wait()
+                if self.dials.get(dial.peer) is not dial or dial.state is not DialState.HELD:
+                    continue
+            self.dials.attempting(dial, self.clock())
             started = self.clock()
-            try:
-                async with ws_connect(
-                    address.url,
-                    compression=None,
-                    max_size=WS_CHUNK * 2,
-                    max_queue=16,
-                    ping_interval=None,
-                    open_timeout=self.config.link.handshake_timeout,
-                    proxy=None,
-                    user_agent_header=None,
-                ) as ws:
-                    link = Link(
-                        network_key=self.config.network_key,
-                        identity=self.identity,
-                        now=self.clock(),
-                        remote_key=address.peer_key,
-                        config=self.config.link,
-                    )
-                    await self._run(ws, link, "outbound", str(address))
-            except (OSError, websockets.exceptions.WebSocketException, TimeoutError) as exc:
-                self.router.count("dial_failures")
-                log.debug("dial failed address=%s error=%s", address, exc)
+            failure = await self._attempt(dial)
+            if self.dials.get(dial.peer) is not dial:
+                continue
             if self.clock() - started > 10 * self.config.reconnect_initial + 5:
                 delay = self.config.reconnect_initial  # the link lived: start over
-                failures = 0
             # full jitter: spread redials of many nodes after an outage
-            await asyncio.sleep(self.rng.uniform(0, delay))
+            pause = self.rng.uniform(0, delay)
             delay = min(self.config.reconnect_max, delay * 2)
+            if dial.state is DialState.HELD:
+                continue  # disconnected while linked: wait out the hold
+            now = self.clock()
+            if failure is None:
+                self.dials.lost(dial, LINK_LOST, now + pause, now)
+                self.events.dial_changed(dial, "lost")
+            else:
+                self.router.count("dial_failures")
+                gave_up = self.dials.failed(dial, failure, now + pause, now)
+                log.debug("dial failed address=%s error=%s", dial.address, failure.words)
+                self.events.dial_changed(dial, "failed")
+                if gave_up:
+                    self.events.dial_changed(dial, "given up")
+                    return
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(pause):
+                    await wake.wait()  # an explicit connect tries again at once
+
+    async def _attempt(self, dial: Dial) -> DialFailure | None:
+        """One dial: None if it linked (and the link has ended since), else why it failed."""
+        address = dial.address
+        try:
+            async with ws_connect(
+                address.url,
+                compression=None,
+                max_size=WS_CHUNK * 2,
+                max_queue=16,
+                ping_interval=None,
+                open_timeout=self.config.link.handshake_timeout,
+                proxy=None,
+                user_agent_header=None,
+            ) as ws:
+                link = Link(
+                    network_key=self.config.network_key,
+                    identity=self.identity,
+                    now=self.clock(),
+                    remote_key=address.peer_key,
+                    config=self.config.link,
+                )
+
+                def opened() -> None:
+                    self.dials.linked(dial, self.clock())
+                    self.events.dial_changed(dial, "linked")
+
+                conn = await self._run(ws, link, "outbound", str(address), opened)
+        except (OSError, websockets.exceptions.WebSocketException, TimeoutError) as exc:
+            return classify(_observe_opening(exc))
+        if conn.opened:
+            return None
+        return classify(
+            Observation(
+                Stage.HANDSHAKE,
+                timed_out=isinstance(conn.error, LinkTimeout),
+                close_code=_close_code(conn.error),
+                handshake_received=link.handshake_received,
+                handshake_rejected=isinstance(conn.error, HandshakeError),
+            )
+        )
 
     async def _accept(self, ws: ServerConnection) -> None:
         if self.pending_handshakes >= self.config.max_pending_handshakes:
@@ -221,7 +321,14 @@ class Transport:
 
     # -- one link ------------------------------------------------------------
 
-    async def _run(self, ws: Connection, link: Link, direction: str, address: str) -> None:
+    async def _run(
+        self,
+        ws: Connection,
+        link: Link,
+        direction: str,
+        address: str,
+        opened: Callable[[], None] | None = None,
+    ) -> Conn:
         """Read a link, open its frames and route them, in order.
 
         A burst of frames whose signatures are checked in worker threads goes to
@@ -255,6 +362,9 @@ class Transport:
                 if not was_open and link.state is not LinkState.HANDSHAKE:
                     handshaking = False
                     self.pending_handshakes -= 1
+                    conn.opened = True
+                    if opened is not None:
+                        opened()
                     self.events.link_opened(conn)
                 if not messages:
                     conn.wake.set()  # the handshake or a heartbeat may have an answer
@@ -266,12 +376,14 @@ class Transport:
                     conn.bursts_in_flight += 1
                     await bursts.put((messages, checking))
         except ProtocolError as exc:
+            conn.error = exc
             reason = "timeout" if isinstance(exc, LinkTimeout) else type(exc).__name__
             self.router.count(f"link_closed_{reason}")
             log.info("link closed peer=%s reason=%s", address, exc)
-        except websockets.exceptions.ConnectionClosed:
-            pass
-        except Exception:  # a bug here must cost this link, not the dialer or the node
+        except websockets.exceptions.ConnectionClosed as exc:
+            conn.error = exc
+        except Exception as exc:  # a bug here must cost this link, not the dialer or the node
+            conn.error = exc
             self.router.count("link_closed_internal_error")
             log.exception("link to %s closed by an internal error", address)
         finally:
@@ -298,6 +410,7 @@ class Transport:
             writer.cancel()
             with contextlib.suppress(Exception):
                 await ws.close()
+        return conn
 
     async def _process(self, conn: Conn, bursts: Bursts) -> None:
         """Route the bursts of frames `_run` read, in the order they came."""
@@ -355,3 +468,26 @@ class Transport:
         conn.link.close()
         conn.wake.set()
         log.info("closing link id=%s reason=%s", conn.id, reason)
+
+
+def _observe_opening(exc: BaseException) -> Observation:
+    """What a failure before the secret handshake says, in the classifier's terms."""
+    if isinstance(exc, ssl.SSLError):
+        return Observation(Stage.UPGRADE, tls=True, detail=str(exc.reason or exc))
+    if isinstance(exc, TimeoutError) and exc.errno is None:  # asyncio's, not the socket's
+        return Observation(Stage.CONNECT, timed_out=True)
+    if isinstance(exc, socket.gaierror):
+        return Observation(Stage.CONNECT, unknown_host=True)
+    if isinstance(exc, OSError):
+        return Observation(Stage.CONNECT, errno=exc.errno, detail=exc.strerror or str(exc))
+    if isinstance(exc, websockets.exceptions.InvalidStatus):
+        return Observation(Stage.UPGRADE, http_status=exc.response.status_code)
+    if isinstance(exc, websockets.exceptions.ConnectionClosed):
+        return Observation(Stage.HANDSHAKE, close_code=_close_code(exc))
+    return Observation(Stage.UPGRADE, detail=str(exc))
+
+
+def _close_code(exc: BaseException | None) -> int | None:
+    if isinstance(exc, websockets.exceptions.ConnectionClosed) and exc.rcvd is not None:
+        return int(exc.rcvd.code)
+    return None

@@ -149,6 +149,15 @@ class _Handshake:
         return self._result is not None
 
     @property
+    def received(self) -> int:
+        """How many of the peer's handshake messages passed their checks (0, 1 or 2).
+
+        A dialer that fails tells from this how far the peer went along: no
+        answer at all to its hello, or an answer and then nothing.
+        """
+        return self._stage
+
+    @property
     def failed(self) -> bool:
         """True after any verification failure; the handshake cannot recover."""
         return self._failed

@@ -84,6 +84,11 @@ class Link:
         self._last_received = now
         self._last_sent = now
 
+    @property
+    def handshake_received(self) -> int:
+        """How many of the peer's handshake messages passed their checks (2 once open)."""
+        return self._handshake.received
+
     # -- input ---------------------------------------------------------------
 
     def receive_data(self, data: bytes, now: float) -> list[bytes]:

@@ -20,6 +20,7 @@ from mesh.wire.invite import is_invite
 from mesh.wire.netkey import DEFAULT_NETWORK_KEY, load_network_key
 from tui.session import Session
 from tui.verbs import PROG, client, print_json
+from tui.verbs.dials import dial_lines, report_dial
 from tui.verbs.invite import accept_invite
 
 
@@ -160,6 +161,7 @@ def cmd_connect(args: argparse.Namespace, home: Home) -> int:
     if is_invite(args.address):
         return accept_invite(args, home, args.address, add=False)
     address = PeerAddress.parse(args.address)  # check locally first: clearer errors
-    result = client(home).connect(str(address))
-    print(f"dialing {result['dialing']}")
-    return 0
+    result = client(home).connect(str(address), wait=args.wait)
+    return report_dial(result, args.wait)
+    for line in dial_lines(status.get("dials", [])):
+        print(line)

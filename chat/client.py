@@ -57,7 +57,8 @@ class ChatClient:
         return control.call(self.socket, verb, args, timeout=timeout)
 
     def identity(self, timeout: float = TIMEOUT) -> dict[str, Any]:
-        """{"peer_id", "name", "address"} of the running node."""
+        """{"peer_id", "name", "address", "addresses"} of the running node (`addresses`: what
+        other devices can dial, non-loopback first; `address` the first of them)."""
         result: dict[str, Any] = self.call(Verb.ID, timeout=timeout)
         return result
 

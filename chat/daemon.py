@@ -161,7 +161,12 @@ class Daemon:
 
     async def _id(self, args: dict[str, Any]) -> dict[str, Any]:
         identity = self.node.identity
-        return {"peer_id": identity.peer_id, "name": identity.name, "address": self.node.address}
+        return {
+            "peer_id": identity.peer_id,
+            "name": identity.name,
+            "address": self.node.address,
+            "addresses": self.node.addresses_for_others,
+        }
 
     async def _status(self, args: dict[str, Any]) -> dict[str, Any]:
         status = self.node.status()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -29,10 +30,12 @@ class PeersScreen(Screen[None]):
         self.session = session
 
     def compose(self) -> ComposeResult:
-        address = self.session.node.address or "not listening"
+        # what another device can dial first; loopback ones (this machine only) last, dimmed
+        addresses = self.session.node.addresses_for_others or ["not listening"]
+        lines = [f"your address (give it to others): [b]{escape(addresses[0])}[/]"]
+        lines += [f"  [dim]also: {escape(other)}[/]" for other in addresses[1:]]
         yield Static(
-            "[b]Peers and contacts[/]  [dim]routes as this node sees them[/]\n"
-            f"your address (give it to others): [b]{address}[/]",
+            "[b]Peers and contacts[/]  [dim]routes as this node sees them[/]\n" + "\n".join(lines),
             id="peers-title",
         )
         yield DataTable(id="peers", cursor_type="row", zebra_stripes=True)

@@ -84,24 +84,31 @@ class AddressBook:
                 return PeerAddress.parse(f"{url}#{encode_peer_id(peer)}")
         return None
 
-    def own(self, listen_url: str | None) -> Envelope | None:
-        """Our signed address record, renewed hourly; None when there is nothing to dial."""
-        if listen_url is None or listen_url.startswith(("ws://0.0.0.0:", "ws://[::]:")):
+    def own(self, urls: list[str]) -> Envelope | None:
+        """Our signed address record (the first four of `urls`: what others can dial us
+        at), renewed hourly or when the URLs change; None when there is nothing to dial."""
+        urls = [u for u in urls if not u.startswith(("ws://0.0.0.0:", "ws://[::]:"))][:4]
+        if not urls:
             return None
         now = self.clock()
         record = self._own
-        if record is None or now - record.timestamp_ms / 1000 > ADDRESS_RECORD_RENEW:
+        if (
+            record is None
+            or now - record.timestamp_ms / 1000 > ADDRESS_RECORD_RENEW
+            or msgpack.unpackb(record.payload)["addrs"] != urls
+        ):
             record = self._own = self.router.make(
                 EnvelopeType.ADDRESS,
                 now,
-                payload=msgpack.packb({"addrs": [listen_url]}),
+                payload=msgpack.packb({"addrs": urls}),
                 hop_limit=ADDRESS_HOP_LIMIT,
             )
         return record
 
-    def exchange(self, peer: bytes, listen_url: str | None) -> list[Envelope]:
-        """What a new neighbour `peer` gets: our own record, then the ones we hold of others."""
-        own = self.own(listen_url)
+    def exchange(self, peer: bytes, urls: list[str]) -> list[Envelope]:
+        """What a new neighbour `peer` gets: our own record (of `urls`), then the ones we
+        hold of others."""
+        own = self.own(urls)
         records = [own] if own is not None else []
         for author, record in self._records.items():
             # passed on one more link, as the router would have (within the hop limit)

@@ -30,6 +30,7 @@ from mesh.routing.router import Action, Close, Deliver, Keep, Router, Send
 from mesh.runtime.addressbook import AddressBook
 from mesh.runtime.catchup import CatchUp, Rooms
 from mesh.runtime.config import NodeConfig
+from mesh.runtime.interfaces import reachable_urls
 from mesh.runtime.lanpeers import Announcement, LanPeers, mesh_tag
 from mesh.runtime.looplag import LagWindow, watch_loop
 from mesh.runtime.ping import PingReply, Pings, pong_for
@@ -151,9 +152,25 @@ class Node:
         return self.transport.listen_url
 
     @property
+    def reachable_urls(self) -> list[str]:
+        """The URLs other devices can dial this node at, non-loopback first (for a node
+        listening on all interfaces, one per interface address); empty if it does not listen."""
+        if self.listen_url is None or self.config.listen is None:
+            return []
+        port = int(self.listen_url.rsplit(":", 1)[1])
+        return reachable_urls(self.config.listen[0], port)
+
+    @property
+    def addresses_for_others(self) -> list[str]:
+        """:attr:`reachable_urls` as peer addresses (``ws://HOST:PORT#PEERID``)."""
+        return [f"{url}#{self.identity.peer_id}" for url in self.reachable_urls]
+
+    @property
     def address(self) -> str | None:
-        """This node's own peer address (``ws://HOST:PORT#PEERID``), if it listens."""
-        return f"{self.listen_url}#{self.identity.peer_id}" if self.listen_url else None
+        """This node's own peer address (``ws://HOST:PORT#PEERID``), if it listens: the
+        first of :attr:`addresses_for_others`."""
+        addresses = self.addresses_for_others
+        return addresses[0] if addresses else None
 
     # -- public API ----------------------------------------------------------
 
@@ -244,6 +261,7 @@ class Node:
             "peer_id": self.identity.peer_id,
             "name": self.identity.name,
             "address": self.address,
+            "addresses": self.addresses_for_others,
             "uptime_s": round(now - self.started_at, 1),
             "links": links,
             "lan": self.lan_peers.status(),
@@ -261,7 +279,7 @@ class Node:
         self._execute(self.router.link_up(conn.id, peer, self.clock()))
         if conn.id not in self.conns or not conn.is_open:
             return
-        for record in self.addresses.exchange(peer, self.listen_url):  # peer exchange
+        for record in self.addresses.exchange(peer, self.reachable_urls):  # peer exchange
             self.transport.send(conn, record.encode())
         if self.catch_up.link_up(conn.id, self.clock()):
             self._send_inventory(conn)

@@ -231,10 +231,12 @@ def test_peers_screen_shows_routes_and_contacts(
         )
         # the screen shows alice's address, whose port is whatever was free: mask the port
         shown = f"ws://127.0.0.1:PORT#{alice.identity.peer_id}"
-        real = Node.address
+        real = Node.addresses_for_others
         assert real.fget is not None
         monkeypatch.setattr(
-            Node, "address", property(lambda node: shown if node is alice else real.fget(node))
+            Node,
+            "addresses_for_others",
+            property(lambda node: [shown] if node is alice else real.fget(node)),
         )
         await pilot.press("p")
         await pilot.pause()

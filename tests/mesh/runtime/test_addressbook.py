@@ -83,7 +83,7 @@ def test_a_new_neighbour_gets_ours_then_the_others_one_hop_further() -> None:
     addresses.store(record(neighbour, {"addrs": ["ws://127.0.0.1:1"]}))
     addresses.store(record(far, {"addrs": ["ws://127.0.0.1:2"]}, hops=0))
     addresses.store(record(spent, {"addrs": ["ws://127.0.0.1:3"]}, hops=ADDRESS_HOP_LIMIT - 1))
-    sent = addresses.exchange(neighbour.public_key, "ws://127.0.0.1:7")
+    sent = addresses.exchange(neighbour.public_key, ["ws://127.0.0.1:7"])
     own, *others = sent
     assert own.author == addresses.router.identity.public_key
     assert msgpack.unpackb(own.payload) == {"addrs": ["ws://127.0.0.1:7"]}
@@ -93,6 +93,17 @@ def test_a_new_neighbour_gets_ours_then_the_others_one_hop_further() -> None:
 
 def test_a_wildcard_listener_publishes_no_record() -> None:
     addresses = book()
-    assert addresses.own("ws://0.0.0.0:7") is None
-    assert addresses.own(None) is None
-    assert addresses.own("ws://127.0.0.1:7") is addresses.own("ws://127.0.0.1:7")  # not re-signed
+    assert addresses.own(["ws://0.0.0.0:7", "ws://[::]:7"]) is None
+    assert addresses.own([]) is None
+    once = addresses.own(["ws://127.0.0.1:7"])
+    assert once is addresses.own(["ws://127.0.0.1:7"])  # not re-signed
+
+
+def test_the_record_carries_the_first_four_addresses_and_follows_their_changes() -> None:
+    addresses = book()
+    urls = [f"ws://192.0.2.{i}:7" for i in range(1, 7)]
+    record = addresses.own(urls)
+    assert record is not None
+    assert msgpack.unpackb(record.payload) == {"addrs": urls[:4]}
+    moved = addresses.own(["ws://192.0.2.9:7"])  # the interfaces changed: re-signed
+    assert moved is not None and msgpack.unpackb(moved.payload) == {"addrs": ["ws://192.0.2.9:7"]}

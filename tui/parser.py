@@ -12,6 +12,7 @@ from pathlib import Path
 from mesh.errors import UsageError
 from mesh.routing.router import AUTO_TREE_FROM, ROOM_MODES
 from mesh.runtime.home import PASSPHRASE_ENV
+from mesh.runtime.settings import CONFIG_FILE, DEFAULT_LISTEN
 from tui.verbs import PROG
 from tui.verbs.chat import (
     cmd_contacts,
@@ -26,10 +27,11 @@ from tui.verbs.chat import (
     cmd_room_remove,
     cmd_say,
 )
-from tui.verbs.invite import cmd_invite
 from tui.verbs.dials import CONNECT_WAIT, cmd_disconnect, cmd_forget
+from tui.verbs.invite import cmd_invite
 from tui.verbs.node import (
     cmd_bridge_token,
+    cmd_config,
     cmd_connect,
     cmd_demo,
     cmd_id,
@@ -85,22 +87,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--headless", action="store_true", help="no UI: run until SIGINT/SIGTERM")
     p.add_argument(
         "--listen",
-        default="127.0.0.1:0",
         metavar="HOST:PORT",
-        help="listen address (default 127.0.0.1:0, a free port)",
+        help=f"listen address (default {DEFAULT_LISTEN}: every interface; port 0: a free one)",
     )
     p.add_argument(
         "--peer",
         action="extend",
         nargs="+",
-        default=[],
         metavar="ws://HOST:PORT#ID",
-        help="peer to keep a link to (repeatable)",
+        help=f"peer to keep a link to (repeatable; replaces the peers of {CONFIG_FILE})",
     )
     p.add_argument(
         "--no-auto-connect",
         action="store_true",
-        help="dial only --peer and 'connect' addresses, not learned ones",
+        help="dial only --peer and 'connect' addresses, not learned or LAN ones",
+    )
+    p.add_argument(
+        "--no-lan",
+        action="store_true",
+        help="neither announce this node on the local network (mDNS) nor look for peers there",
     )
     p.add_argument(
         "--mesh-key-file",
@@ -108,11 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="private mesh key: one line of base64 holding 32 bytes",
     )
-    p.add_argument("--name", default="", help="display name if a new identity is created")
+    p.add_argument("--name", help="display name if a new identity is created")
     p.add_argument(
         "--rooms",
         choices=ROOM_MODES,
-        default="auto",
         help="how room traffic travels: flood (every link), tree (each author's shortest-path"
         f" tree), auto (flood below {AUTO_TREE_FROM} known peers, tree above; the default)",
     )
@@ -122,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve notes to Yjs editors (y-websocket) on this loopback address",
     )
     p.set_defaults(func=cmd_run)
+
+    p = verbs.add_parser("config", help=f"show the settings that apply ({CONFIG_FILE}, defaults)")
+    p.add_argument("--json", action="store_true", help="print JSON: each value and its source")
+    p.set_defaults(func=cmd_config)
 
     p = verbs.add_parser("bridge-token", help="print the token Yjs clients give the bridge")
     p.set_defaults(func=cmd_bridge_token)
@@ -237,8 +245,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "address", metavar="ws://HOST:PORT#PEERID|INVITE", help="a peer address or an invite code"
     )
-    p.set_defaults(func=cmd_connect)
-    return parser
     p.add_argument(
         "--wait",
         type=float,
@@ -246,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help=f"seconds to wait for the link or a failure (default {CONNECT_WAIT:g}; 0: none)",
     )
+    p.set_defaults(func=cmd_connect)
 
     p = verbs.add_parser("disconnect", help="close the links with a peer; no redial for a while")
     p.add_argument("peer", metavar="PEER", help="nickname, peer id or unambiguous id prefix")
@@ -256,3 +263,4 @@ def build_parser() -> argparse.ArgumentParser:
         "address", metavar="ADDRESS", help="ws://HOST:PORT#PEERID, ws://HOST:PORT, or a peer id"
     )
     p.set_defaults(func=cmd_forget)
+    return parser

@@ -6,18 +6,18 @@ import argparse
 import asyncio
 import contextlib
 import signal
+import socket
 import sys
 from typing import Any
 
 from chat.daemon import MAX_PING_COUNT, Daemon
 from crdt.bridge import bridge_token
 from mesh.errors import MeshError, UsageError
-from mesh.routing.router import room_routing
 from mesh.runtime.home import Home
-from mesh.runtime.node import NodeConfig
+from mesh.runtime.interfaces import reachable_urls
+from mesh.runtime.settings import Settings, write_default
 from mesh.wire.address import PeerAddress, parse_listen
 from mesh.wire.invite import is_invite
-from mesh.wire.netkey import DEFAULT_NETWORK_KEY, load_network_key
 from tui.session import Session
 from tui.verbs import PROG, client, print_json
 from tui.verbs.dials import dial_lines, report_dial
@@ -34,38 +34,109 @@ def _passphrase(args: argparse.Namespace) -> str | None:
 
 
 def cmd_init(args: argparse.Namespace, home: Home) -> int:
-    identity = home.create_identity(args.name, _passphrase(args))
+    settings = Settings.load(home)  # a broken file fails before anything is made
+    identity = home.create_identity(args.name or settings.values["name"], _passphrase(args))
+    write_default(home)
     print(identity.peer_id)
     return 0
 
 
 def cmd_id(args: argparse.Namespace, home: Home) -> int:
+    """The id and name; the addresses other devices can use: the running node's, or
+    (none running) the ones the configured listen address will have."""
     peer_id, name = home.public_info()
-    info: dict[str, Any] = {"peer_id": peer_id, "name": name, "address": None}
+    info: dict[str, Any] = {"peer_id": peer_id, "name": name, "address": None, "addresses": []}
+    running = False
     with contextlib.suppress(MeshError):
-        info["address"] = client(home).identity(timeout=5)["address"]
+        answer = client(home).identity(timeout=5)
+        info["address"] = answer["address"]
+        info["addresses"] = answer.get("addresses", [])
+        running = True
+    if not running:
+        host, port = Settings.load(home).listen
+        if port:  # a free port is only known once the node runs
+            info["addresses"] = [f"{url}#{peer_id}" for url in reachable_urls(host, port)]
     if args.json:
         print_json(info)
     else:
         print(peer_id + (f"  ({name})" if name else ""))
-        if info["address"]:
-            print(info["address"])
+        if info["addresses"] and not running:
+            print("addresses, once 'meshnotes run' runs (other devices: the first ones):")
+        for address in info["addresses"]:
+            print(address)
     return 0
 
 
+def cmd_config(args: argparse.Namespace, home: Home) -> int:
+    """The settings that apply to 'run' without flags, and where each comes from."""
+    described = Settings.load(home).describe()
+    if args.json:
+        print_json(described)
+        return 0
+    exists = "" if described["file_exists"] else "  (absent: defaults apply)"
+    print(f"file {described['file']}{exists}")
+    width = max(len(key) for key in described["settings"])
+    for key, item in described["settings"].items():
+        value = item["value"]
+        if isinstance(value, bool):
+            shown = "on" if value else "off"
+        else:
+            shown = (", ".join(value) if isinstance(value, list) else value) or "(none)"
+        print(f"{key:<{width}}  {shown}  [{item['source']}]")
+    return 0
+
+
+def _settings(args: argparse.Namespace, home: Home) -> Settings:
+    """The home's settings with `run`'s flags over them."""
+    settings = Settings.load(home)
+    for key, given in (
+        ("listen", args.listen),
+        ("peers", args.peer),
+        ("mesh_key_file", None if args.mesh_key_file is None else str(args.mesh_key_file)),
+        ("name", args.name),
+        ("rooms", args.rooms),
+        ("lan", False if getattr(args, "no_lan", False) else None),
+    ):
+        if given is not None:
+            settings.override(key, given)
+    return settings
+
+
+def _check_port_free(host: str, port: int, settings: Settings) -> None:
+    """Fail with one line naming the flag to change it if `host:port` is taken, before
+    anything (an identity, a database) is created for a node that cannot start."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    for family, kind, proto, _, sockaddr in infos[:1]:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the listener does
+            try:
+                sock.bind(sockaddr)
+            except OSError as exc:
+                where = (
+                    "--listen"
+                    if settings.sources["listen"] == "flag"
+                    else (f"--listen HOST:PORT, or 'listen' in {settings.path}")
+                )
+                raise UsageError(
+                    f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+                    f"choose another port with {where}"
+                ) from exc
+
+
 def cmd_run(args: argparse.Namespace, home: Home) -> int:
-    host, port = parse_listen(args.listen)
-    peers = [PeerAddress.parse(text) for text in args.peer]
-    key = load_network_key(args.mesh_key_file) if args.mesh_key_file else DEFAULT_NETWORK_KEY
-    config = NodeConfig(
-        listen=(host, port),
-        peers=peers,
-        auto_connect=not args.no_auto_connect,
-        network_key=key,
-        router=room_routing(args.rooms),
-    )
+    settings = _settings(args, home)
+    config = settings.node_config()
+    config.auto_connect = not args.no_auto_connect
     bridge = parse_listen(args.yjs_bridge) if args.yjs_bridge else None
-    session = Session.for_home(home, config, bridge, args.name, _passphrase(args))
+    _check_port_free(*settings.listen, settings)
+    name = settings.values["name"]
+    session = Session.for_home(home, config, bridge, name, _passphrase(args))
+    write_default(home)
     if not args.headless:
         return _run_app(session)
     return asyncio.run(_run_until_signal(session.daemon))
@@ -88,6 +159,8 @@ async def _run_until_signal(daemon: Daemon) -> int:
         loop.add_signal_handler(signum, stop.set)
     async with daemon:
         print(f"meshnotes node {daemon.node.identity.peer_id} listening on {daemon.node.address}")
+        for other in daemon.node.addresses_for_others[1:]:
+            print(f"  also at {other}")
         sys.stdout.flush()
         await stop.wait()
     return 0
@@ -106,9 +179,15 @@ def cmd_demo(args: argparse.Namespace, home: Home) -> int:
 
 
 def cmd_open(args: argparse.Namespace, home: Home) -> int:
-    """No verb: the terminal UI on the home, with a node listening on a free loopback port."""
-    config = NodeConfig(listen=("127.0.0.1", 0))
-    return _run_app(Session.for_home(home, config, passphrase=_passphrase(args)))
+    """No verb: the terminal UI on the home, with a node as its config file says (by default
+    on every interface at the default port)."""
+    settings = Settings.load(home)
+    _check_port_free(*settings.listen, settings)
+    session = Session.for_home(
+        home, settings.node_config(), None, settings.values["name"], _passphrase(args)
+    )
+    write_default(home)
+    return _run_app(session)
 
 
 def cmd_status(args: argparse.Namespace, home: Home) -> int:
@@ -132,6 +211,8 @@ def cmd_status(args: argparse.Namespace, home: Home) -> int:
         if isinstance(c, dict) and "size" in c
     )
     print(f"caches {caches}")
+    for line in dial_lines(status.get("dials", [])):
+        print(line)
     rooms = status.get("rooms")
     if rooms:
         print(f"rooms  {rooms['mode']} (now: {rooms['routing']})")
@@ -163,5 +244,3 @@ def cmd_connect(args: argparse.Namespace, home: Home) -> int:
     address = PeerAddress.parse(args.address)  # check locally first: clearer errors
     result = client(home).connect(str(address), wait=args.wait)
     return report_dial(result, args.wait)
-    for line in dial_lines(status.get("dials", [])):
-        print(line)

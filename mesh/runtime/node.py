@@ -30,8 +30,10 @@ from mesh.routing.router import Action, Close, Deliver, Keep, Router, Send
 from mesh.runtime.addressbook import AddressBook
 from mesh.runtime.catchup import CatchUp, Rooms
 from mesh.runtime.config import NodeConfig
+from mesh.runtime.dials import DISCONNECT_HOLD, Dial, DialState
 from mesh.runtime.interfaces import reachable_urls
 from mesh.runtime.lanpeers import Announcement, LanPeers, mesh_tag
+from mesh.runtime.listeners import Listeners
 from mesh.runtime.looplag import LagWindow, watch_loop
 from mesh.runtime.ping import PingReply, Pings, pong_for
 from mesh.runtime.signatures import Verdicts, share_the_gil
@@ -94,6 +96,9 @@ class Node:
             max_backlog=self.config.answers.max_backlog,
         )
         self.pings = Pings()
+        #: front ends hear ``dial_linked`` and ``dial_failed`` (first failure in a row) here
+        self.listeners = Listeners(log, self.router.counters)
+        self._dial_waiters: dict[bytes, list[asyncio.Future[None]]] = {}
         self.lan_peers = LanPeers(identity.public_key, mesh_tag(self.config.network_key))
         self._lan: Any = None  # mesh.runtime.lan.LanDiscovery, imported only when LAN is on
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -122,7 +127,7 @@ class Node:
         self._spawn(self._timer_loop())
         self._spawn(watch_loop(self.loop_lag))
         for address in self.config.peers:
-            self.connect(address)
+            self.connect(address, source="peer")
         if self.config.auto_connect:
             self._spawn(self._auto_connect_loop())
         if self.config.lan:
@@ -174,15 +179,66 @@ class Node:
 
     # -- public API ----------------------------------------------------------
 
-    def connect(self, address: PeerAddress, *, attempts: int | None = None) -> None:
+    def connect(
+        self, address: PeerAddress, *, attempts: int | None = None, source: str | None = None
+    ) -> Dial | None:
         """Keep a link to `address` up, redialing with jittered exponential backoff.
 
         With `attempts`, give up after that many dials in a row fail (used for
         addresses learned from peers, which may be stale); without, never.
+        `source` says who asked (``connect``, ``peer``, ``address record``,
+        ``lan``; by default ``connect``, or ``learned`` with `attempts`): automatic
+        sources skip a peer that was forgotten or disconnected (None returned),
+        explicit ones clear that (mesh/runtime/dials.py).
         """
         if address.peer_key == self.identity.public_key:
             raise UsageError("that address is this node's own")
-        self.transport.dial(address, attempts)
+        if source is None:
+            source = "connect" if attempts is None else "learned"
+        return self.transport.dial(address, attempts, source)
+
+    def disconnect(self, peer: bytes, hold: float = DISCONNECT_HOLD) -> int:
+        """Close every link with `peer` and redial it no sooner than `hold` seconds from now
+        (or an explicit :meth:`connect`); returns how many links were closed."""
+        linked = any(c.peer_key == peer for c in self.conns.values())
+        if not linked and self.transport.dials.get(peer) is None:
+            raise UsageError(f"no link with {encode_peer_id(peer)} and no dial of it")
+        return self.transport.disconnect(peer, hold)
+
+    def forget(self, address: str) -> Dial:
+        """Stop dialing the one dial matching `address` (full, without #PEERID, or an id prefix).
+
+        Raises UsageError when none or several match.
+        """
+        matches = self.transport.dials.find(address)
+        if len(matches) != 1:
+            raise UsageError(
+                f"no dial to {address!r} (meshnotes status lists the dials)"
+                if not matches
+                else f"{address!r} matches {len(matches)} dials; give the whole address"
+            )
+        self.transport.forget(matches[0].peer)
+        return matches[0]
+
+    def dials(self) -> list[dict[str, Any]]:
+        """Every dial as ``status --json`` lists it."""
+        return self.transport.dials.status(self.clock())
+
+    async def dial_outcome(self, dial: Dial, timeout: float) -> dict[str, Any]:
+        """Wait up to `timeout` s for `dial` to link or to fail an attempt; its status then."""
+        if dial.state is not DialState.LINKED:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._dial_waiters.setdefault(dial.peer, []).append(waiter)
+            try:
+                async with asyncio.timeout(timeout):
+                    await waiter
+            except TimeoutError:
+                pass
+            finally:
+                waiters = self._dial_waiters.get(dial.peer, [])
+                if waiter in waiters:
+                    waiters.remove(waiter)
+        return dial.status(self.clock())
 
     def on_link_up(self, handler: Callable[[bytes], None]) -> None:
         """Call `handler` with the peer's key whenever a link finishes its handshake."""
@@ -266,6 +322,7 @@ class Node:
             "links": links,
             "lan": self.lan_peers.status(),
             "pending_handshakes": self.transport.pending_handshakes,
+            "dials": self.dials(),
             "loop_lag_ms": self.loop_lag.summary(time.monotonic()),
             **status,
         }
@@ -307,6 +364,15 @@ class Node:
     def link_closed(self, conn: Conn) -> None:
         self.catch_up.link_down(conn.id)
         self._execute(self.router.link_down(conn.id, self.clock()))
+
+    def dial_changed(self, dial: Dial, event: str) -> None:
+        """Wake who waits on the dial; tell listeners when it links or first fails in a row."""
+        if event in ("linked", "failed", "given up"):
+            for waiter in self._dial_waiters.pop(dial.peer, []):
+                if not waiter.done():
+                    waiter.set_result(None)
+        if event == "linked" or (event == "failed" and dial.failures_in_row == 1):
+            self.listeners.emit(f"dial_{event}", dial.status(self.clock()))
 
     # -- router actions ------------------------------------------------------
 
@@ -405,7 +471,7 @@ class Node:
             for peer in candidates[:wanted]:
                 address = self.addresses.address_of(peer)
                 if address is not None:
-                    self.connect(address, attempts=3)
+                    self.connect(address, attempts=3, source="address record")
             for address in self.lan_peers.to_redial(self.clock(), self._is_busy):
                 self.connect(address, attempts=3)
 

@@ -104,6 +104,7 @@ SCHEMA_V4 = """
 ALTER TABLE mailbox ADD COLUMN author TEXT;
 ALTER TABLE mailbox ADD COLUMN stranger INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX mailbox_stranger ON mailbox(stranger, author, stored_at);
+CREATE INDEX mailbox_stranger_age ON mailbox(stranger, stored_at);
 """
 
 

@@ -1,10 +1,10 @@
 """LAN discovery over mDNS/DNS-SD (python-zeroconf): announce this node, browse for others.
 
 The I/O edge of mesh/runtime/lanpeers.py, which holds the record format and decides what to
-dial. :class:`LanDiscovery` registers ``<peer id>._meshnotes._tcp.local.`` when the node listens
-on an address other devices can reach (not loopback), browses for the same service type (unless
-told not to: a node that dials nothing automatically does not look), and hands every service it
-resolves to `on_found`. It uses every interface's IPv4 address
+dial. The node starts it only when it listens on an address other devices can reach (not
+loopback). :class:`LanDiscovery` registers ``<peer id>._meshnotes._tcp.local.``, browses for
+the same service type (unless told not to: a node that dials nothing automatically does not
+look), and hands every service it resolves to `on_found`. It uses every interface's IPv4 address
 (``InterfaceChoice.All``): the default choice needs a default route, which a network without a
 gateway lacks. If mDNS cannot start (no multicast, no interface), it logs one line and the node
 runs on without it.

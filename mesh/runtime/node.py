@@ -488,9 +488,12 @@ class Node:
             if hosts:
                 announcement = Announcement(self.identity.peer_id, self.lan_peers.tag, hosts, port)
                 self.lan_peers.announced = True
-        browse = self.config.auto_connect  # --no-auto-connect: LAN peers are not dialed either
-        if announcement is None and not browse:
+        if announcement is None:
+            # listening on loopback only (or not at all): no device on the LAN could reach us,
+            # and a local node (tests, the demo) sends nothing to the network
+            log.info("LAN discovery off: the node listens on no address the LAN can reach")
             return
+        browse = self.config.auto_connect  # --no-auto-connect: LAN peers are not dialed either
         self._lan = LanDiscovery(announcement, self._lan_found, self.lan_peers.lost, browse=browse)
         await self._lan.start()
 

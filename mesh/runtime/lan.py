@@ -78,7 +78,10 @@ class LanDiscovery:
             self._zc = AsyncZeroconf(interfaces=InterfaceChoice.All, ip_version=IPVersion.V4Only)
             if self.announcement is not None:
                 info = self._service_info(self.announcement)
-                await (await self._zc.async_register_service(info))
+                # registering probes the name for over a second: the node need not wait
+                registering = asyncio.ensure_future(self._register(self._zc, info))
+                self._tasks.add(registering)
+                registering.add_done_callback(self._tasks.discard)
             if self.browse:
                 self._browser = AsyncServiceBrowser(
                     self._zc.zeroconf, SERVICE_TYPE, handlers=[self._on_change]
@@ -89,6 +92,12 @@ class LanDiscovery:
             return
         where = self.announcement.addresses if self.announcement else "(not announced)"
         log.info("LAN discovery on: announced at %s", where)
+
+    async def _register(self, zc: AsyncZeroconf, info: AsyncServiceInfo) -> None:
+        try:
+            await (await zc.async_register_service(info))
+        except Exception as exc:  # socket errors, or zeroconf's own (a name taken on the LAN)
+            log.warning("LAN discovery: the announcement failed (%s)", exc)
 
     async def stop(self) -> None:
         """Say goodbye on the LAN and leave the mDNS group."""

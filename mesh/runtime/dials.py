@@ -22,7 +22,7 @@ forgotten or is held.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mesh.runtime.dialfailure import DialFailure
@@ -59,6 +59,8 @@ class Dial:
     next_try: float | None = None  # when the next attempt is due
     held_until: float | None = None
     changed: float = 0.0
+    #: the peer's other addresses (an invite names several): tried in turn after a failure
+    others: list[PeerAddress] = field(default_factory=list)
 
     @property
     def peer(self) -> bytes:
@@ -116,8 +118,17 @@ class Dials:
         """Begin dialing `address` (or restart its dial): clears a forget and a hold."""
         self.forgotten.discard(address.peer_key)
         dial = self._dials.get(address.peer_key)
-        # a dial still trying its first address keeps it (an invite names several, best first);
-        # one that failed there takes the new address
+        # a dial still trying its first address keeps it and tries the new one after a
+        # failure there (an invite names several, best first); one that failed takes it now
+        if (
+            dial is not None
+            and dial.address != address
+            and dial.failures_in_row == 0
+            and dial.state is not DialState.GIVEN_UP
+        ):
+            if address not in dial.others:
+                dial.others.append(address)
+            return dial
         moved = dial is not None and dial.address != address and dial.failures_in_row > 0
         if dial is None or moved or dial.state is DialState.GIVEN_UP:
             dial = Dial(address, source, limit, changed=now)
@@ -146,6 +157,9 @@ class Dials:
         dial.failures_in_row += 1
         dial.last_error = failure
         dial.changed = now
+        if dial.others:  # the next of the peer's addresses, the failed one last
+            dial.others.append(dial.address)
+            dial.address = dial.others.pop(0)
         if dial.out_of_attempts:
             dial.state = DialState.GIVEN_UP
             dial.next_try = None

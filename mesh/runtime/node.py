@@ -473,7 +473,7 @@ class Node:
                 if address is not None:
                     self.connect(address, attempts=3, source="address record")
             for address in self.lan_peers.to_redial(self.clock(), self._is_busy):
-                self.connect(address, attempts=3)
+                self.connect(address, attempts=3, source="lan")
 
     # -- LAN discovery (mesh/runtime/lan.py, decisions in mesh/runtime/lanpeers.py) ----
 
@@ -506,7 +506,7 @@ class Node:
         address = self.lan_peers.found(announcement, self.clock(), self._is_busy)
         if address is not None and self.config.auto_connect:
             log.info("LAN peer found, dialing %s", address)
-            self.connect(address, attempts=3)
+            self.connect(address, attempts=3, source="lan")
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)

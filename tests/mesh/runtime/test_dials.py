@@ -84,5 +84,26 @@ def test_a_dial_on_its_first_address_keeps_it_and_a_failing_one_moves() -> None:
     assert dials.start(other, "invite", None, now=0.0) is first  # still trying the best one
     dials.attempting(first, 0.0)
     dials.failed(first, REFUSED, next_try=1.0, now=0.0)
-    moved = dials.start(other, "connect", None, now=0.5)
-    assert moved is not first and moved.address == other
+    assert first.address == other  # the failure moved it on to the invite's next address
+    dials.attempting(first, 1.0)
+    dials.failed(first, REFUSED, next_try=2.0, now=1.0)
+    elsewhere = PeerAddress("10.0.0.3", 7001, KEY)
+    moved = dials.start(elsewhere, "connect", None, now=1.5)  # a new address for a failing dial
+    assert moved is not first and moved.address == elsewhere
+
+
+def test_an_invites_addresses_are_tried_in_turn_after_failures() -> None:
+    dials = Dials()
+    lan, vpn = PeerAddress("10.0.0.2", 7001, KEY), PeerAddress("10.8.0.2", 7001, KEY)
+    dial = dials.start(ADDRESS, "invite", None, now=0.0)
+    for address in (lan, vpn, lan):  # the invite's other addresses, one named twice
+        assert dials.start(address, "invite", None, now=0.0) is dial
+    tried = []
+    for step in range(4):
+        tried.append(dial.address)
+        dials.attempting(dial, float(step))
+        dials.failed(dial, REFUSED, next_try=step + 0.5, now=float(step))
+    assert tried == [ADDRESS, lan, vpn, ADDRESS]
+    dials.attempting(dial, 4.0)
+    dials.linked(dial, 4.0)
+    assert dial.status(4.0)["address"] == str(lan) and dial.state is DialState.LINKED

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -43,7 +45,9 @@ class PeersScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("peer", "name", "contact", "verified", "next hop", "hops", "link")
+        table.add_columns(
+            "peer", "name", "contact", "verified", "next hop", "hops", "link", "LAN", "dial"
+        )
         self.refresh_table()
         self.set_interval(2.0, self.refresh_table)
         table.focus()
@@ -57,7 +61,9 @@ class PeersScreen(Screen[None]):
         routes = {r["dest"]: r for r in status["routes"]}
         links = {link["peer_id"]: link["direction"] for link in status["links"]}
         contacts = {c["peer_id"]: c for c in self.session.chat.contacts.all()}
-        peers = sorted(set(routes) | set(contacts) | set(links))
+        lan = {p["peer_id"]: p for p in status.get("lan", [])}  # found over mDNS
+        dials = {d["peer_id"]: d for d in status.get("dials", [])}
+        peers = sorted(set(routes) | set(contacts) | set(links) | set(lan) | set(dials))
         for peer in peers:
             route = routes.get(peer)
             contact = contacts.get(peer)
@@ -69,6 +75,8 @@ class PeersScreen(Screen[None]):
                 self.session.display_name(route["next_hop"]) if route else "",
                 str(route["hops"]) if route else "unreachable",
                 links.get(peer, ""),
+                lan[peer]["address"].split("#")[0] if peer in lan else "",
+                _dial_cell(dials.get(peer)),
                 key=peer,
             )
         if peers:
@@ -140,3 +148,12 @@ class PeersScreen(Screen[None]):
         self.app.push_screen(
             Prompt("Connect to (ws://HOST:PORT#PEERID)"), lambda a: connect(a) if a else None
         )
+
+
+def _dial_cell(dial: dict[str, Any] | None) -> str:
+    """A dial's state, with the reason of its last failure while it waits or gave up."""
+    if dial is None:
+        return ""
+    if dial["state"] in ("waiting", "given up") and dial["reason"]:
+        return f"{dial['state']}: {dial['reason']}"
+    return str(dial["state"])

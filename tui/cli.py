@@ -8,6 +8,7 @@ arguments are defined in :mod:`tui.parser`, the verbs in :mod:`tui.verbs`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -43,6 +44,36 @@ def _setup_logging(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (never raise at the user)."""
+    try:
+        code = _run(argv)
+    except SystemExit:  # argparse: --help, or a usage error
+        if _reader_gone():
+            raise SystemExit(SIGPIPE_STATUS) from None
+        raise
+    return SIGPIPE_STATUS if _reader_gone() else code
+
+
+#: the status a shell reports for a process ended by SIGPIPE (`... | head -1`)
+SIGPIPE_STATUS = 141
+
+
+def _reader_gone() -> bool:
+    """Flush what is left for stdout; whether its reader went away (then stdout points at
+    nothing, so the interpreter's last flush does not fail again)."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_to_nothing()
+        return True
+    return False
+
+
+def _stdout_to_nothing() -> None:
+    with contextlib.suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -55,6 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1 if not isinstance(exc, UsageError) else 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader of a long output went away while we wrote
+        _stdout_to_nothing()
+        return SIGPIPE_STATUS
     except Exception as exc:  # a bug: still one line, with the way to see more
         if logging.getLogger().isEnabledFor(logging.DEBUG):
             logging.exception("internal error")

@@ -78,3 +78,27 @@ def test_bad_arguments_give_one_clear_error(
     assert code == 2
     assert "Traceback" not in err
     assert message in err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("unbuffered", ["", "1"])
+@pytest.mark.parametrize("args", [["--help"], ["config", "--json"]])
+def test_a_reader_that_goes_away_ends_the_command_quietly(
+    tmp_path: Path, args: list[str], unbuffered: str
+) -> None:
+    # `meshnotes status --json | head -1`: the pipe closes before the command writes
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = unbuffered  # writes fail at once, not at the last flush
+    command = [sys.executable, "-m", "tui.cli", "--home", str(tmp_path / "h"), *args]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()
+    err = child.stderr.read().decode()
+    code = child.wait(timeout=60)
+    assert err == ""
+    # argparse itself ignores a failed write of its help, when nothing is buffered
+    assert code == (0 if args == ["--help"] and unbuffered else 141)

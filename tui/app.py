@@ -15,6 +15,7 @@ from textual.screen import Screen
 from mesh.errors import MeshError
 from tui.main_screen import MainScreen
 from tui.session import Session
+from tui.widgets.note_view import NoteView
 
 
 class MeshnotesApp(App[None]):
@@ -39,9 +40,17 @@ class MeshnotesApp(App[None]):
         await self.push_screen(MainScreen(self.session))
 
     async def action_quit(self) -> None:
+        self.close_views()
         if self.own_session:
             await self.session.stop()
         self.exit()
+
+    def close_views(self) -> None:
+        """Write out what the open views hold while the node still runs: quitting stops it
+        before Textual unmounts them."""
+        for screen in self.screen_stack:
+            for view in screen.query(NoteView):
+                view.close()
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

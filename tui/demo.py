@@ -140,6 +140,7 @@ class DemoApp(MeshnotesApp):
         await super().on_mount()
 
     async def action_quit(self) -> None:
+        self.close_views()
         await self.demo.stop()
         self.exit()
 

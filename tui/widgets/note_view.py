@@ -95,6 +95,13 @@ class NoteView(Vertical):
         if self.note_id is not None:
             self.session.notes.flush(self.note_id)
         self.note = None
+        self.note_id = None  # flushed: nothing is left to write, even once the node stops
+
+    def close(self) -> None:
+        """Stop editing and write the open note out; the app calls it before the node stops
+        (unmounting comes after, when the database is closed)."""
+        self._push_local_edits()
+        self._detach()
 
     def on_unmount(self) -> None:
         self._detach()

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import shutil
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +41,24 @@ LIVE_LINES = [
     "- third peer: edits from both of us merge (CRDTs), even made offline.",
     "- third peer: press p to see routes and safety numbers.",
     "- third peer: press n for a new room, o for a new note, ? for help.",
+    "- third peer: type a line of your own: I see it as you type.",
+    "- third peer: the relay forwards our edits but cannot read them.",
+    "- third peer: x writes this note to a Markdown file.",
+    "- third peer: ctrl+q quits; the demo's homes are deleted then.",
 ]
+
+#: the third peer adds a line this often, LIVE_LINES through: past the first minute
+LIVE_EVERY = 8.0
 
 
 class Demo:
     """The three peers of the demo and the third peer's answering."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(
+        self, root: Path, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    ) -> None:
         self.root = root
+        self.sleep = sleep
         self.sessions: list[Session] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.note_id: str | None = None
@@ -89,11 +100,14 @@ class Demo:
             while you.node.identity.public_key not in third.chat.rooms.state(room).members:
                 await asyncio.sleep(0.1)  # your join has to reach the third peer first
             third.chat.say(room, "Hello! I am the third peer, two hops away. Say something.")
-            for line in LIVE_LINES:
-                await asyncio.sleep(8)
-                note = third.notes.get(self.note_id)
-                note.append("\n" + line)
-                third.notes.flush(self.note_id)
+            await self.edit_live(third, self.note_id)
+
+    async def edit_live(self, third: Session, note_id: str) -> None:
+        """The third peer's live edits: a line of LIVE_LINES every LIVE_EVERY seconds."""
+        for line in LIVE_LINES:
+            await self.sleep(LIVE_EVERY)
+            third.notes.get(note_id).append("\n" + line)
+            third.notes.flush(note_id)
 
     def _answer(self, third: Session, kind: str, data: dict[str, Any]) -> None:
         if kind != "message" or data["author"] == third.me:

@@ -117,7 +117,10 @@ class NotesService:
     async def _append(self, args: dict[str, Any]) -> dict[str, Any]:
         notes = self._notes()
         note_id = notes.resolve(str(args["note"]))
-        notes.append(note_id, str(args["text"]))
+        text, current = str(args["text"]), notes.cat(note_id)
+        if current and not current.endswith("\n"):
+            text = "\n" + text  # an appended line, not text glued onto the last one
+        notes.append(note_id, text)
         return {"note_id": note_id, "length": len(notes.cat(note_id))}
 
     async def _import(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,9 @@ class Verb(StrEnum):
     CONTACTS_ADD = "contacts.add"
     CONTACTS_LIST = "contacts.list"
     CONTACTS_VERIFY = "contacts.verify"
+    CONTACTS_RENAME = "contacts.rename"
+    CONTACTS_REMOVE = "contacts.remove"
+    CONTACTS_BLOCK = "contacts.block"
     DM = "dm"
     SAY = "say"
     HISTORY = "history"
@@ -101,6 +104,22 @@ class ChatClient:
     def contacts_verify(self, peer: str, verified: bool = True) -> dict[str, Any]:
         request = {"peer": peer, "verified": verified}
         result: dict[str, Any] = self.call(Verb.CONTACTS_VERIFY, request)
+        return result
+
+    def contacts_rename(self, peer: str, name: str) -> dict[str, Any]:
+        """Give a contact a new nickname: the contact as ``contacts --json`` lists it."""
+        result: dict[str, Any] = self.call(Verb.CONTACTS_RENAME, {"peer": peer, "name": name})
+        return result
+
+    def contacts_remove(self, peer: str) -> dict[str, Any]:
+        """Remove a contact: the contact as it was."""
+        result: dict[str, Any] = self.call(Verb.CONTACTS_REMOVE, {"peer": peer})
+        return result
+
+    def contacts_block(self, peer: str, blocked: bool = True) -> dict[str, Any]:
+        """Block (or unblock) a peer: {"peer_id", "name", "blocked"}."""
+        request = {"peer": peer, "blocked": blocked}
+        result: dict[str, Any] = self.call(Verb.CONTACTS_BLOCK, request)
         return result
 
     def dm(self, peer: str, text: str) -> dict[str, Any]:

@@ -78,6 +78,9 @@ class Daemon:
             Verb.CONTACTS_ADD: self._contacts_add,
             Verb.CONTACTS_LIST: self._contacts_list,
             Verb.CONTACTS_VERIFY: self._contacts_verify,
+            Verb.CONTACTS_RENAME: self._contacts_rename,
+            Verb.CONTACTS_REMOVE: self._contacts_remove,
+            Verb.CONTACTS_BLOCK: self._contacts_block,
             Verb.DM: self._dm,
             Verb.SAY: self._say,
             Verb.HISTORY: self._history,
@@ -229,6 +232,15 @@ class Daemon:
 
     async def _contacts_verify(self, args: dict[str, Any]) -> dict[str, Any]:
         return self.chat.contacts.verify(str(args["peer"]), bool(args.get("verified", True)))
+
+    async def _contacts_rename(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self.chat.contacts.rename(str(args["peer"]), str(args["name"]))
+
+    async def _contacts_remove(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self.chat.contacts.remove(str(args["peer"]))
+
+    async def _contacts_block(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self.chat.contacts.block(str(args["peer"]), bool(args.get("blocked", True)))
 
     async def _dm(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"id": self.chat.send_direct(str(args["peer"]), str(args["text"]))}

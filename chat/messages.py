@@ -38,6 +38,7 @@ from chat.rooms import Rooms
 from chat.senderkey import Chain, associated_data, new_chain_key, open_sealed, seal
 from mesh.errors import ChatError, MeshError, PeerNameError, UsageError
 from mesh.routing.replay import ReplayGuard
+from mesh.runtime.addressbook import announced_name
 from mesh.runtime.listeners import Listeners
 from mesh.runtime.node import Node
 from mesh.storage.store import Store
@@ -80,6 +81,7 @@ class Chat:
         node.on_deliver(EnvelopeType.CHAT, self._on_chat)
         node.on_deliver(EnvelopeType.CONTROL, self._on_control)
         node.on_deliver(EnvelopeType.RECEIPT, self._on_receipt)
+        node.on_deliver(EnvelopeType.ADDRESS, self._on_address)
         node.on_link_up(self._on_link_up)
         node.set_room_interests(self.rooms.joined)  # inventories ask for our rooms' logs
 
@@ -257,8 +259,11 @@ class Chat:
         """Decrypt and store one CHAT envelope; return whether to receipt it.
 
         A message whose key or room is not known yet waits in `pending`
-        (bounded) and is tried again when the room changes.
+        (bounded) and is tried again when the room changes. A blocked author's
+        is dropped unread (and not receipted).
         """
+        if self.contacts.is_blocked(encode_peer_id(envelope.author)):
+            raise ChatError("the sender is blocked", reason="blocked")
         try:
             conv, epoch, index, sealed, share = msgpack.unpackb(envelope.payload)
         except (ValueError, TypeError, msgpack.UnpackException) as exc:
@@ -393,8 +398,20 @@ class Chat:
             )
             self._on_chat(Envelope.decode(row["envelope"]))
 
+    def _on_address(self, envelope: Envelope) -> None:
+        """Keep the display name a peer announces in its signed address record."""
+        name = announced_name(envelope)
+        if name is None:
+            return
+        try:
+            self.contacts.learn_name(encode_peer_id(envelope.author), name, envelope.timestamp_ms)
+        except MeshError as exc:
+            log.warning("announced name not kept: %s", exc)
+
     def _on_control(self, envelope: Envelope) -> None:
         try:
+            if self.contacts.is_blocked(encode_peer_id(envelope.author)):
+                raise ChatError("the sender is blocked", reason="blocked")
             body = msgpack.unpackb(unbox(self.identity, envelope.author, envelope.payload))
             if not isinstance(body, dict):
                 raise ChatError("malformed control message", reason="malformed")
@@ -477,7 +494,13 @@ class Chat:
         """The last `limit` messages of a room or direct conversation, oldest first."""
         if not 1 <= limit <= 10_000:
             raise UsageError("--limit must be between 1 and 10000")
-        return history.last_messages(self.store, self.resolve_conversation(conversation), limit)
+        messages = history.last_messages(self.store, self.resolve_conversation(conversation), limit)
+        blocked = self.contacts.blocked()
+        if blocked:  # nothing from a blocked key is shown
+            messages = [m for m in messages if m["author"] not in blocked]
+        for m in messages:
+            m["author_name"] = self.contacts.display_name(m["author"])
+        return messages
 
     def status(self) -> dict[str, Any]:
         return {

@@ -173,7 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON: a list of {rtt_ms, hops}")
     p.set_defaults(func=cmd_ping)
 
-    p = verbs.add_parser("contacts", help="list contacts, or add / verify one")
+    p = verbs.add_parser(
+        "contacts", help="list contacts, or add / rename / remove / verify / block one"
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_contacts)
     sub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
@@ -181,13 +183,29 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument(
         "peer",
         metavar="PEERID|INVITE",
-        help="peer id (or unambiguous prefix of a known peer), or an invite code (then dialed)",
+        help="peer id (52 characters, a valid key; or an unambiguous prefix of a known peer), "
+        "or an invite code (then dialed)",
     )
     q.add_argument("--name", help="nickname to use instead of the id (or the invite's name)")
     q.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
     q = sub.add_parser("verify", help="mark a contact verified after comparing safety numbers")
     q.add_argument("peer", metavar="PEER")
     q.add_argument("--undo", action="store_true", help="mark it unverified again")
+    q.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+    q = sub.add_parser("rename", help="give a contact a new nickname")
+    q.add_argument("peer", metavar="PEER")
+    q.add_argument("name", metavar="NAME", help="the new nickname (unique among contacts)")
+    q.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+    q = sub.add_parser("remove", help="remove a contact (its history stays)")
+    q.add_argument("peer", metavar="PEER")
+    q.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+    q = sub.add_parser(
+        "block", help="drop every message from a peer (contact or not) and hide its history"
+    )
+    q.add_argument("peer", metavar="PEER")
+    q.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+    q = sub.add_parser("unblock", help="show and accept a blocked peer's messages again")
+    q.add_argument("peer", metavar="PEER")
     q.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
 
     p = verbs.add_parser("dm", help="send a direct message; prints its id")

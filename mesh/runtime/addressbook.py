@@ -5,11 +5,17 @@ signed by that peer. A node sends its own (renewed hourly) and the ones it
 holds to each new neighbour, one link further each, within the record's hop
 limit (peer exchange); it keeps the newest record per peer, a bounded number
 of them, for a day. With ``auto_connect`` on, the node dials peers from here.
+
+The record is the msgpack map ``{"addrs": [url, ...], "name": str}``; ``name``
+(the peer's own display name, at most :data:`MAX_ANNOUNCED_NAME` characters) is
+optional, so records without it, from older nodes, still decode, and a record
+with an unusable name keeps its addresses (:func:`announced_name` cleans it).
 """
 
 from __future__ import annotations
 
 import contextlib
+import unicodedata
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -24,15 +30,47 @@ from mesh.wire.identity import encode_peer_id
 #: how far our address record travels, and how often it is re-signed
 ADDRESS_HOP_LIMIT = 3
 ADDRESS_RECORD_RENEW = 3600.0
+#: the longest display name a record carries (longer ones are cut)
+MAX_ANNOUNCED_NAME = 64
+
+
+def clean_name(text: str) -> str:
+    """A display name fit to show: control and format characters (newlines, escapes,
+    bidi overrides) removed, whitespace runs made one space, at most MAX_ANNOUNCED_NAME
+    characters."""
+    spaced = "".join(" " if c.isspace() else c for c in text)  # a newline parts words
+    kept = "".join(c for c in spaced if unicodedata.category(c)[0] != "C")
+    return " ".join(kept.split())[:MAX_ANNOUNCED_NAME]
+
+
+def announced_name(envelope: Envelope) -> str | None:
+    """The display name a peer announced in its ADDRESS record, cleaned; None if it named none
+    (or the record is malformed)."""
+    try:
+        record = msgpack.unpackb(envelope.payload)
+        name = record.get("name") if isinstance(record, dict) else None
+    except (ValueError, TypeError, msgpack.UnpackException):
+        return None
+    if not isinstance(name, str):
+        return None
+    return clean_name(name) or None
 
 
 class AddressBook:
     """The newest address record of each peer we heard of, and our own."""
 
     def __init__(
-        self, router: Router, clock: Callable[[], float], *, max_records: int, ttl: float
+        self,
+        router: Router,
+        clock: Callable[[], float],
+        *,
+        max_records: int,
+        ttl: float,
+        name: str = "",
     ) -> None:
         self.router = router
+        #: our own display name, announced in our record
+        self.name = clean_name(name)
         self.clock = clock
         self.max_records = max_records
         self.ttl = ttl
@@ -74,6 +112,11 @@ class AddressBook:
         for peer in [p for p, e in self._records.items() if e.timestamp_ms < limit]:
             del self._records[peer]
 
+    def name_of(self, peer: bytes) -> str | None:
+        """The display name a peer announced in the record we hold of it, if any."""
+        record = self._records.get(peer)
+        return announced_name(record) if record is not None else None
+
     def address_of(self, peer: bytes) -> PeerAddress | None:
         """The dialable address a peer published in its signed record, if any."""
         record = self._records.get(peer)
@@ -97,10 +140,13 @@ class AddressBook:
             or now - record.timestamp_ms / 1000 > ADDRESS_RECORD_RENEW
             or msgpack.unpackb(record.payload)["addrs"] != urls
         ):
+            fields: dict[str, Any] = {"addrs": urls}
+            if self.name:
+                fields["name"] = self.name
             record = self._own = self.router.make(
                 EnvelopeType.ADDRESS,
                 now,
-                payload=msgpack.packb({"addrs": urls}),
+                payload=msgpack.packb(fields),
                 hop_limit=ADDRESS_HOP_LIMIT,
             )
         return record

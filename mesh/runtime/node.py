@@ -85,6 +85,7 @@ class Node:
             clock,
             max_records=self.config.max_address_records,
             ttl=self.config.address_record_ttl,
+            name=identity.name,
         )
         self.catch_up = CatchUp(self.router, roomlog)
         self.streams = AnswerStreams(

@@ -7,11 +7,11 @@ from typing import Any, cast
 
 import pytest
 
-from chat.contacts import MAX_NAME, Contacts
+from chat.contacts import MAX_NAME, Contacts, check_peer_key
 from mesh.errors import PeerNameError, UsageError
 from mesh.runtime.node import Node
 from mesh.storage.store import Store
-from mesh.wire.identity import Identity, safety_number
+from mesh.wire.identity import Identity, encode_peer_id, safety_number
 
 ME = Identity.from_seed(bytes([2]) * 32)  # qe4x...
 BOB = Identity.from_seed(bytes([1]) * 32)  # rkeo...
@@ -69,7 +69,10 @@ def test_add_stores_a_contact_with_its_nickname(contacts: Contacts) -> None:
     assert view == {
         "peer_id": BOB.peer_id,
         "name": "bob",
+        "own_name": None,
+        "display_name": "bob",
         "verified": False,
+        "blocked": False,
         "safety_number": safety_number(ME.public_key, BOB.public_key),
     }
     assert contacts.is_contact(BOB.peer_id)
@@ -210,3 +213,71 @@ def test_the_safety_number_is_the_same_on_both_sides() -> None:
     assert mine != contacts_of(ME).add(CAROL.peer_id)["safety_number"]
     groups = mine.split(" ")
     assert len(groups) == 6 and all(len(g) == 5 and g.isdigit() for g in groups)
+
+
+# --- validation, rename, remove, block, names ----------------------------------------
+
+
+def test_add_refuses_a_full_id_that_is_not_a_valid_public_key(contacts: Contacts) -> None:
+    not_a_point = encode_peer_id(b"\xff" * 32)  # base32 of 32 bytes, but no Ed25519 key
+    with pytest.raises(UsageError, match="not a valid public key"):
+        contacts.add(not_a_point)
+    with pytest.raises(UsageError, match="52 characters"):
+        check_peer_key(BOB.peer_id[:-1])
+    assert check_peer_key(CAROL.peer_id) == CAROL.public_key
+    assert contacts.all() == []
+
+
+def test_rename_gives_a_contact_a_new_nickname(contacts: Contacts) -> None:
+    contacts.add(BOB.peer_id, "bob")
+    contacts.add(CAROL.peer_id, "carol")
+    assert contacts.rename("bob", "robert")["name"] == "robert"
+    assert contacts.resolve("robert") == BOB.public_key
+    with pytest.raises(UsageError, match="taken"):
+        contacts.rename("robert", "carol")
+    with pytest.raises(UsageError, match="1..100"):
+        contacts.rename("robert", "  ")
+    with pytest.raises(UsageError, match="not a contact"):
+        contacts.rename(DAVE.peer_id, "dave")
+
+
+def test_remove_forgets_the_contact_and_its_nickname(contacts: Contacts) -> None:
+    contacts.add(BOB.peer_id, "bob")
+    assert contacts.remove("bob")["peer_id"] == BOB.peer_id
+    assert not contacts.is_contact(BOB.peer_id) and contacts.all() == []
+    with pytest.raises(UsageError, match="not a contact"):
+        contacts.remove(BOB.peer_id)
+
+
+def test_block_marks_any_peer_and_unblock_clears_it(contacts: Contacts) -> None:
+    contacts.add(BOB.peer_id, "bob")
+    assert contacts.block("bob") == {"peer_id": BOB.peer_id, "name": "bob", "blocked": True}
+    assert contacts.get(BOB.peer_id)["blocked"] is True
+    contacts.block(CAROL.peer_id)  # not a contact: blocked all the same
+    assert contacts.blocked() == {BOB.peer_id, CAROL.peer_id}
+    contacts.block("bob", blocked=False)
+    assert not contacts.is_blocked(BOB.peer_id) and contacts.is_blocked(CAROL.peer_id)
+    with pytest.raises(UsageError, match="yourself"):
+        contacts.block(ME.peer_id)
+
+
+def test_display_name_is_nickname_else_announced_name_else_id_prefix(contacts: Contacts) -> None:
+    assert contacts.display_name(BOB.peer_id) == BOB.peer_id[:8]
+    assert contacts.learn_name(BOB.peer_id, "Bob B.", ts_ms=1000)
+    assert contacts.display_name(BOB.peer_id) == "Bob B."
+    contacts.add(BOB.peer_id, "bobby")
+    view = contacts.get(BOB.peer_id)
+    assert (view["name"], view["own_name"], view["display_name"]) == ("bobby", "Bob B.", "bobby")
+    assert contacts.names() == {BOB.peer_id: "bobby"}
+
+
+def test_a_learned_name_is_cleaned_and_only_a_newer_record_replaces_it(
+    contacts: Contacts,
+) -> None:
+    assert contacts.learn_name(BOB.peer_id, "bob\x1b[31m\nred\u202e", ts_ms=2000)
+    assert contacts.own_name_of(BOB.peer_id) == "bob[31m red"
+    assert not contacts.learn_name(BOB.peer_id, "older", ts_ms=1000)
+    assert contacts.learn_name(BOB.peer_id, "x" * 500, ts_ms=3000)
+    assert contacts.own_name_of(BOB.peer_id) == "x" * 64
+    assert not contacts.learn_name(BOB.peer_id, "\x00\x07", ts_ms=4000)  # nothing left
+    assert not contacts.learn_name(ME.peer_id, "me", ts_ms=5000)  # our own name is not learned

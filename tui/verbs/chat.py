@@ -6,20 +6,39 @@ import argparse
 import time
 from typing import Any
 
+from chat.contacts import check_peer_key
+from mesh.errors import UsageError
 from mesh.runtime.home import Home
+from mesh.wire.identity import PEER_ID_LENGTH
 from mesh.wire.invite import is_invite
 from tui.verbs import client, print_json
 from tui.verbs.invite import accept_invite
+
+BASE32 = set("abcdefghijklmnopqrstuvwxyz234567")
 
 
 def cmd_contacts(args: argparse.Namespace, home: Home) -> int:
     if args.action == "add" and is_invite(args.peer):
         return accept_invite(args, home, args.peer, add=True)
+    if args.action == "add":
+        check_peer_text(args.peer)  # a bad key is one line, exit 2, before asking the node
     node = client(home)
     if args.action == "add":
         result: Any = node.contacts_add(args.peer, args.name)
     elif args.action == "verify":
         result = node.contacts_verify(args.peer, not args.undo)
+    elif args.action == "rename":
+        result = node.contacts_rename(args.peer, args.name)
+    elif args.action == "remove":
+        result = node.contacts_remove(args.peer)
+        if not args.json:
+            print(f"removed {result['name'] or result['peer_id'][:8]} ({result['peer_id']})")
+            return 0
+    elif args.action in ("block", "unblock"):
+        result = node.contacts_block(args.peer, args.action == "block")
+        if not args.json:
+            print(f"{args.action}ed {result['name']} ({result['peer_id']})")
+            return 0
     else:
         result = node.contacts_list()
     if args.json:
@@ -27,9 +46,29 @@ def cmd_contacts(args: argparse.Namespace, home: Home) -> int:
         return 0
     for contact in result if isinstance(result, list) else [result]:
         mark = "verified" if contact["verified"] else "unverified"
+        if contact.get("blocked"):
+            mark += ", blocked"
         name = contact["name"] or "-"
-        print(f"{name:<16} {contact['peer_id']}  {mark}  safety number {contact['safety_number']}")
+        own = contact.get("own_name")
+        calls = f"  (calls itself {own})" if own and own != contact["name"] else ""
+        print(
+            f"{name:<16} {contact['peer_id']}  {mark}  "
+            f"safety number {contact['safety_number']}{calls}"
+        )
     return 0
+
+
+def check_peer_text(text: str) -> None:
+    """Refuse (UsageError) what cannot name a peer to add: a full id must be a valid key,
+    anything shorter an id prefix (base32 letters and digits 2-7)."""
+    text = text.strip()
+    if len(text) == PEER_ID_LENGTH:
+        check_peer_key(text)
+    elif not text or len(text) > PEER_ID_LENGTH or set(text.lower()) - BASE32:
+        raise UsageError(
+            f"not a peer id: {text!r} (a peer id has {PEER_ID_LENGTH} characters, a-z and 2-7; "
+            "or give an invite code)"
+        )
 
 
 def cmd_dm(args: argparse.Namespace, home: Home) -> int:
@@ -46,13 +85,14 @@ def cmd_history(args: argparse.Namespace, home: Home) -> int:
     node = client(home)
     messages = node.history(args.conversation, args.limit)
     if args.json:
-        print_json([{k: m[k] for k in ("id", "author", "text", "ts", "status")} for m in messages])
+        keys = ("id", "author", "author_name", "text", "ts", "status")
+        print_json([{k: m.get(k) for k in keys} for m in messages])
         return 0
-    names = {c["peer_id"]: c["name"] for c in node.contacts_list()}
     me = home.public_info()[0]
     for m in messages:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(m["ts"] / 1000))
-        who = "me" if m["author"] == me else names.get(m["author"]) or m["author"][:8]
+        # the node names the author: nickname, else its own announced name, else the id prefix
+        who = "me" if m["author"] == me else m.get("author_name") or m["author"][:8]
         print(f"[{when}] {who}: {m['text']}  ({m['status']})")
     return 0
 

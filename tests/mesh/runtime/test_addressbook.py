@@ -7,7 +7,12 @@ import random
 import msgpack
 
 from mesh.routing.router import Router, RouterConfig
-from mesh.runtime.addressbook import ADDRESS_HOP_LIMIT, AddressBook
+from mesh.runtime.addressbook import (
+    ADDRESS_HOP_LIMIT,
+    MAX_ANNOUNCED_NAME,
+    AddressBook,
+    announced_name,
+)
 from mesh.wire.envelope import Envelope, EnvelopeType
 from mesh.wire.identity import Identity
 
@@ -107,3 +112,32 @@ def test_the_record_carries_the_first_four_addresses_and_follows_their_changes()
     assert msgpack.unpackb(record.payload) == {"addrs": urls[:4]}
     moved = addresses.own(["ws://192.0.2.9:7"])  # the interfaces changed: re-signed
     assert moved is not None and msgpack.unpackb(moved.payload) == {"addrs": ["ws://192.0.2.9:7"]}
+
+
+def test_our_record_announces_our_display_name_cleaned_and_bounded() -> None:
+    me = Identity.from_seed(b"m" * 32)
+    router = Router(me, NOW, RouterConfig(), random.Random(1))
+    addresses = AddressBook(
+        router, lambda: NOW, max_records=10, ttl=3600.0, name="  Alice\n\x1b[2J" + "x" * 100
+    )
+    own = addresses.own(["ws://192.0.2.1:7"])
+    assert own is not None
+    fields = msgpack.unpackb(own.payload)
+    assert fields["addrs"] == ["ws://192.0.2.1:7"]
+    assert fields["name"] == ("Alice [2J" + "x" * 100)[:MAX_ANNOUNCED_NAME]
+    assert announced_name(own) == fields["name"]
+
+
+def test_a_record_without_a_name_still_decodes_and_a_bad_name_keeps_the_addresses() -> None:
+    addresses = book()
+    old = record(peer(1), {"addrs": ["ws://127.0.0.1:9"]})  # as nodes before names sent
+    addresses.store(old)
+    assert announced_name(old) is None and addresses.name_of(peer(1).public_key) is None
+    assert addresses.address_of(peer(1).public_key) is not None
+    for name in (7, b"bin", "\x00\x1b"):
+        odd = record(peer(2), {"addrs": ["ws://127.0.0.1:8"], "name": name})
+        assert announced_name(odd) is None
+    named = record(peer(3), {"addrs": ["ws://127.0.0.1:7"], "name": "carol"})
+    addresses.store(named)
+    assert addresses.name_of(peer(3).public_key) == "carol"
+    assert "dropped_bad_address_record" not in addresses.router.counters

@@ -8,6 +8,7 @@ import contextlib
 import signal
 import socket
 import sys
+import time
 from typing import Any
 
 from chat.daemon import MAX_PING_COUNT, Daemon
@@ -19,7 +20,7 @@ from mesh.runtime.settings import Settings, write_default
 from mesh.wire.address import PeerAddress, parse_listen
 from mesh.wire.invite import is_invite
 from tui.session import Session
-from tui.verbs import PROG, client, print_json
+from tui.verbs import client, print_json
 from tui.verbs.dials import dial_lines, report_dial
 from tui.verbs.invite import accept_invite
 
@@ -220,22 +221,53 @@ def cmd_status(args: argparse.Namespace, home: Home) -> int:
 
 
 def cmd_ping(args: argparse.Namespace, home: Home) -> int:
+    """One ping at a time, each printed as its reply (or its timeout) comes, then a
+    ping(8)-style summary; Ctrl-C ends early with the summary of what came (exit 130)."""
     if not 1 <= args.count <= MAX_PING_COUNT:
         raise UsageError(f"--count must be between 1 and {MAX_PING_COUNT}")
-    results = client(home).ping(args.peer, args.count, args.interval, args.timeout)
+    if not (0 <= args.interval <= 60 and 0 < args.timeout <= 300):
+        raise UsageError("--interval must be 0..60 s and --timeout 0..300 s")
+    node = client(home)
+    results: list[dict[str, Any]] = []
+    interrupted = False
+    try:
+        for seq in range(1, args.count + 1):
+            if seq > 1:
+                time.sleep(args.interval)
+            [result] = node.ping(args.peer, 1, 0.0, args.timeout)
+            results.append(result := {**result, "seq": seq})
+            if not args.json:
+                print(_ping_line(result, args.timeout), flush=True)
+    except KeyboardInterrupt:
+        interrupted = True
     replies = [{"rtt_ms": r["rtt_ms"], "hops": r["hops"]} for r in results if not r.get("lost")]
-    lost = len(results) - len(replies)
     if args.json:
         print_json(replies)
     else:
-        for r in results:
-            if r.get("lost"):
-                print(f"seq={r['seq']} no reply within {args.timeout:g} s")
-            else:
-                print(f"seq={r['seq']} hops={r['hops']} time={r['rtt_ms']:.2f} ms")
-    if lost:
-        print(f"{PROG}: {lost} of {len(results)} pings got no reply", file=sys.stderr)
+        for line in _ping_summary(args.peer, len(results), [r["rtt_ms"] for r in replies]):
+            print(line)
+    if interrupted:
+        return 130
     return 0 if replies else 1
+
+
+def _ping_line(result: dict[str, Any], timeout: float) -> str:
+    if result.get("lost"):
+        return f"seq={result['seq']} no reply within {timeout:g} s"
+    return f"seq={result['seq']} hops={result['hops']} time={result['rtt_ms']:.2f} ms"
+
+
+def _ping_summary(peer: str, sent: int, rtts: list[float]) -> list[str]:
+    """The closing lines, as ping(8) prints them: counts, loss, and round trips."""
+    loss = 100 * (sent - len(rtts)) / sent if sent else 0
+    lines = [
+        f"--- {peer} ping statistics ---",
+        f"{sent} sent, {len(rtts)} received, {loss:.0f}% loss",
+    ]
+    if rtts:
+        low, mean, high = min(rtts), sum(rtts) / len(rtts), max(rtts)
+        lines.append(f"rtt min/avg/max = {low:.2f}/{mean:.2f}/{high:.2f} ms")
+    return lines
 
 
 def cmd_connect(args: argparse.Namespace, home: Home) -> int:

@@ -6,6 +6,8 @@ keys into calls on its chat and notes API.
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from collections.abc import Iterable
 
 from textual.app import App, SystemCommand
@@ -30,6 +32,7 @@ class MeshnotesApp(App[None]):
         self.error: str | None = None
 
     async def on_mount(self) -> None:
+        self.stop_on_signals()
         if self.own_session:
             try:
                 await self.session.start()
@@ -44,6 +47,15 @@ class MeshnotesApp(App[None]):
         if self.own_session:
             await self.session.stop()
         self.exit()
+
+    def stop_on_signals(self) -> None:
+        """SIGTERM and SIGHUP (the terminal went away) quit as ctrl+q does: the node stops
+        and removes its control socket. Not under tests (headless), whose process it is not."""
+        if self.is_headless:
+            return
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(signum, self.call_next, self.action_quit)
 
     def close_views(self) -> None:
         """Write out what the open views hold while the node still runs: quitting stops it

@@ -144,6 +144,7 @@ class DemoApp(MeshnotesApp):
         # Textual calls every class's on_mount along the MRO: run the base one only once, below
         if event is not None:
             event.prevent_default()
+        self.stop_on_signals()
         try:
             self.session = await self.demo.start()
         except MeshError as exc:

@@ -6,9 +6,10 @@ Each verb's work is a function in :mod:`tui.verbs`; ``args.func`` names it.
 from __future__ import annotations
 
 import argparse
-import sys
+import importlib.metadata
 from pathlib import Path
 
+from chat.messages import MAX_TEXT
 from mesh.errors import UsageError
 from mesh.routing.router import AUTO_TREE_FROM, ROOM_MODES
 from mesh.runtime.home import PASSPHRASE_ENV
@@ -49,11 +50,19 @@ from tui.verbs.notes import (
     cmd_note_new,
 )
 
+TEXT_HELP = f"the message, at most {MAX_TEXT:,} characters; - reads it from stdin"
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        raise UsageError(message)
+        raise UsageError(message)  # one line, as every error; `--help` shows the usage
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version(PROG)
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "(not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Encrypted, decentralized mesh chat and shared notes.",
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     parser.add_argument("--home", help="home directory (default: $MESHNOTES_HOME or user data dir)")
     parser.add_argument(
         "--log-level",
@@ -210,12 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("dm", help="send a direct message; prints its id")
     p.add_argument("peer", metavar="PEER", help="nickname, peer id or unambiguous id prefix")
-    p.add_argument("text", metavar="TEXT")
+    p.add_argument("text", metavar="TEXT", help=TEXT_HELP)
     p.set_defaults(func=cmd_dm)
 
     p = verbs.add_parser("say", help="send a message to a room; prints its id")
     p.add_argument("room", metavar="ROOM", help="room id, unambiguous id prefix, or name")
-    p.add_argument("text", metavar="TEXT")
+    p.add_argument("text", metavar="TEXT", help=TEXT_HELP)
     p.set_defaults(func=cmd_say)
 
     p = verbs.add_parser("history", help="show a room's or a direct conversation's messages")

@@ -28,8 +28,12 @@ def load_network_key(path: Path) -> bytes:
     """Read a network key file: one line of base64 holding exactly 32 bytes."""
     try:
         text = path.read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read the mesh key file {path}: {exc}") from exc
+    except UnicodeDecodeError as exc:  # a binary file: say what it should hold
+        raise UsageError(
+            f"the mesh key file {path} is not text: it must hold one line of base64"
+        ) from exc
+    except OSError as exc:
+        raise UsageError(f"cannot read the mesh key file {path}: {exc.strerror or exc}") from exc
     try:
         key = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:

@@ -11,9 +11,8 @@ from mesh.errors import UsageError
 from mesh.runtime.home import Home
 from mesh.wire.identity import PEER_ID_LENGTH
 from mesh.wire.invite import is_invite
-from tui.verbs import client, print_json
+from tui.verbs import client, message_text, print_json
 from tui.verbs.invite import accept_invite
-from tui.verbs.offline import reader
 
 BASE32 = set("abcdefghijklmnopqrstuvwxyz234567")
 
@@ -41,7 +40,7 @@ def cmd_contacts(args: argparse.Namespace, home: Home) -> int:
             print(f"{args.action}ed {result['name']} ({result['peer_id']})")
             return 0
     else:
-        result = reader(home).contacts_list()  # the database when no node runs
+        result = node.contacts_list()
     if args.json:
         print_json(result)
         return 0
@@ -73,17 +72,17 @@ def check_peer_text(text: str) -> None:
 
 
 def cmd_dm(args: argparse.Namespace, home: Home) -> int:
-    print(client(home).dm(args.peer, args.text)["id"])
+    print(client(home).dm(args.peer, message_text(args.text))["id"])
     return 0
 
 
 def cmd_say(args: argparse.Namespace, home: Home) -> int:
-    print(client(home).say(args.room, args.text)["id"])
+    print(client(home).say(args.room, message_text(args.text))["id"])
     return 0
 
 
 def cmd_history(args: argparse.Namespace, home: Home) -> int:
-    node = reader(home)
+    node = client(home)
     messages = node.history(args.conversation, args.limit)
     if args.json:
         keys = ("id", "author", "author_name", "text", "ts", "status")
@@ -138,7 +137,7 @@ def cmd_room_leave(args: argparse.Namespace, home: Home) -> int:
 
 
 def cmd_room_list(args: argparse.Namespace, home: Home) -> int:
-    rooms = reader(home).room_list()
+    rooms = client(home).room_list()
     if args.json:
         print_json(rooms)
         return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from textual.widgets import ContentSwitcher, Footer, Static
 
 from mesh.errors import MeshError
 from mesh.wire.address import PeerAddress
+from mesh.wire.invite import Invite
 from tui.dialogs import Prompt
 from tui.session import Session
 from tui.widgets.chat_view import ChatView
@@ -302,9 +304,29 @@ class MainScreen(Screen[None]):
         self.app.push_screen(InviteScreen(invite))
 
     def action_add_from_invite(self) -> None:
-        def add(code: str) -> None:
-            result = self.session.daemon.accept_invite(code, add=True)
+        def add(code: str, nickname: str | None) -> None:
+            result = self.session.daemon.accept_invite(code, add=True, name=nickname)
             dialing = "dialing it" if result["dialing"] else "it names no address to dial"
             self.app.notify(f"added {result['name'] or result['peer_id'][:8]}; {dialing}")
+            self.query_one(Sidebar).refresh_entries()
 
-        self._ask("Add a contact from an invite code", add, "meshnotes:1:...")
+        def ask_nickname(code: str) -> None:
+            # a bad code is one notification now, before the nickname is asked
+            invite = Invite.decode(code, time.time())
+            self.app.push_screen(
+                Prompt(
+                    "Nickname for this contact (Enter keeps the name it gives itself)",
+                    "e.g. bob",
+                    invite.name,
+                ),
+                lambda nickname: self._try(lambda: add(code, nickname or invite.name or None)),
+            )
+
+        self._ask("Add a contact from an invite code", ask_nickname, "meshnotes:1:...")
+
+    def _try(self, call: Callable[[], None]) -> None:
+        """Run a dialog's action; a refusal is a notification."""
+        try:
+            call()
+        except MeshError as exc:
+            self.app.notify(str(exc), severity="error")

@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from mesh.errors import MeshError
 from mesh.wire.address import PeerAddress
-from mesh.wire.identity import decode_peer_id, safety_number
+from mesh.wire.identity import decode_peer_id, encode_peer_id, safety_number
 from tui.dialogs import Message, Prompt
 from tui.session import Session
 
@@ -94,12 +94,27 @@ class PeersScreen(Screen[None]):
 
         def add(answer: str) -> None:
             peer, _, name = answer.partition(" ")
+            if name.strip():
+                save(peer, name.strip())
+                return
+            try:  # no nickname given: ask for one, offering the name the peer gives itself
+                key = self.session.chat.contacts.resolve(_peer_of(peer))
+            except MeshError as exc:
+                self.app.notify(str(exc), severity="error")
+                return
+            own = self.session.chat.contacts.own_name_of(encode_peer_id(key)) or ""
+            self.app.push_screen(
+                Prompt("Nickname for this contact (Enter to keep it unnamed)", "e.g. bob", own),
+                lambda nickname: save(peer, nickname),
+            )
+
+        def save(peer: str, name: str | None) -> None:
             try:
                 if peer.startswith("ws://"):  # an address: dial it too
                     address = PeerAddress.parse(peer)
                     self.session.node.connect(address)
                     peer = str(address).split("#", 1)[1]
-                self.session.chat.contacts.add(peer, name.strip() or None)
+                self.session.chat.contacts.add(peer, name or None)
             except MeshError as exc:
                 self.app.notify(str(exc), severity="error")
                 return
@@ -157,3 +172,8 @@ def _dial_cell(dial: dict[str, Any] | None) -> str:
     if dial["state"] in ("waiting", "given up") and dial["reason"]:
         return f"{dial['state']}: {dial['reason']}"
     return str(dial["state"])
+
+
+def _peer_of(text: str) -> str:
+    """The peer a typed address (``ws://HOST:PORT#PEERID``) or peer name stands for."""
+    return text.split("#", 1)[1] if text.startswith("ws://") and "#" in text else text

@@ -66,7 +66,8 @@ class Session:
         return self.daemon.node.identity.peer_id
 
     def display_name(self, peer_id: str) -> str:
-        """How the UI names a peer: 'you', a contact's nickname, or a short id."""
+        """How the UI names a peer: 'you', a contact's nickname, else the name the peer
+        announced itself, else a short id."""
         if peer_id == self.me:
             return "you"
-        return self.chat.contacts.name_of(peer_id) or peer_id[:8]
+        return self.chat.contacts.display_name(peer_id)

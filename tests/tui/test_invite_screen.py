@@ -59,6 +59,8 @@ async def test_add_contact_from_invite_adds_and_dials_and_refuses_a_tampered_cod
         app.screen.query_one("#prompt-input", Input).value = code
         await pilot.press("enter")
         await pilot.pause()
+        await pilot.press("enter")  # the nickname asked: keep the name the invite gives
+        await pilot.pause()
         assert any(n.message == "added A; dialing it" for n in app._notifications)
         contacts = mesh["B"].chat.contacts.all()
         assert [(c["peer_id"], c["name"]) for c in contacts] == [(mesh.ids["A"], "A")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 import sys
@@ -36,7 +37,12 @@ def _passphrase(args: argparse.Namespace) -> str | None:
 
 def cmd_init(args: argparse.Namespace, home: Home) -> int:
     settings = Settings.load(home)  # a broken file fails before anything is made
-    identity = home.create_identity(args.name or settings.values["name"], _passphrase(args))
+    name = args.name or settings.values["name"]
+    if not name and not home.has_identity() and sys.stdin.isatty():
+        from tui.name_prompt import ask_in_terminal
+
+        name = ask_in_terminal(os.environ.get("USER", ""))
+    identity = home.create_identity(name, _passphrase(args))
     write_default(home)
     print(identity.peer_id)
     return 0
@@ -184,9 +190,12 @@ def cmd_open(args: argparse.Namespace, home: Home) -> int:
     on every interface at the default port)."""
     settings = Settings.load(home)
     _check_port_free(*settings.listen, settings)
-    session = Session.for_home(
-        home, settings.node_config(), None, settings.values["name"], _passphrase(args)
-    )
+    name = settings.values["name"]
+    if not name and not home.has_identity() and sys.stdin.isatty():
+        from tui.name_prompt import ask_in_ui  # the first start: who is this?
+
+        name = ask_in_ui(os.environ.get("USER", ""))
+    session = Session.for_home(home, settings.node_config(), None, name, _passphrase(args))
     write_default(home)
     return _run_app(session)
 

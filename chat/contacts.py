@@ -65,7 +65,7 @@ class Contacts:
         lowered = name.lower()
         if not lowered:
             raise PeerNameError("empty peer name")
-        known = {encode_peer_id(k) for k in self.node.known_peers()}
+        known = self._known_peers()
         for table in ("contacts", "conversations"):
             rows = self.store.query(f"SELECT peer_id FROM {table} WHERE peer_id IS NOT NULL")
             known.update(r["peer_id"] for r in rows)
@@ -75,6 +75,10 @@ class Contacts:
         if not matches:
             raise PeerNameError(f"no contact or known peer matches {name!r}")
         raise PeerNameError(f"{name!r} matches {len(matches)} peers; give more of the id")
+
+    def _known_peers(self) -> set[str]:
+        """The ids of the peers the node knows beyond the database (neighbours, paths)."""
+        return {encode_peer_id(k) for k in self.node.known_peers()}
 
     def add(self, peer: str, name: str | None = None) -> dict[str, Any]:
         """Add a contact, or rename one; a direct conversation it started stops being a request.

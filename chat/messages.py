@@ -137,7 +137,7 @@ class Chat:
                 peer = self.contacts.resolve(name)
             except PeerNameError:
                 raise UsageError(f"no room or peer matches {name!r}") from room_error
-            return encode_peer_id(dm_conversation_id(self.identity.public_key, peer))
+            return encode_peer_id(dm_conversation_id(self.contacts.own_key, peer))
 
     # -- sending -------------------------------------------------------------------
 

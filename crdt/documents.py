@@ -50,6 +50,7 @@ class Documents:
         self.node = chat.node
         self.store = store
         self.identity = chat.identity
+        self.own_key = chat.identity.public_key
         self.notes: dict[str, Note] = {}
         self.counters: dict[str, int] = {}
         self.listeners = Listeners(log, self.counters)
@@ -93,9 +94,7 @@ class Documents:
         if checkpoint:
             state, signature = bytes(checkpoint[0]["state"]), bytes(checkpoint[0]["signature"])
             try:
-                nacl.bindings.crypto_sign_open(
-                    signature + note_id.encode() + state, self.identity.public_key
-                )
+                nacl.bindings.crypto_sign_open(signature + note_id.encode() + state, self.own_key)
             except (nacl.exceptions.BadSignatureError, ValueError) as exc:
                 raise NoteError(f"the checkpoint of note {note_id} is corrupt") from exc
             note.apply_update(state)

@@ -143,15 +143,36 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], object]] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class Store:
-    """The home's database. Use :meth:`atomic` for writes that must commit together."""
+#: how long a read-only reader waits for a writer's lock (WAL readers rarely wait at all)
+READ_BUSY_TIMEOUT = 10.0
 
-    def __init__(self, path: Path | None) -> None:
+
+class Store:
+    """The home's database. Use :meth:`atomic` for writes that must commit together.
+
+    With `readonly`, the file is opened read-only (another process, the node, may
+    be writing it): no migrations, no tables made, any write fails; a database of
+    another schema version is refused with one line (:meth:`open_readonly`).
+    """
+
+    def __init__(self, path: Path | None, readonly: bool = False) -> None:
         self.path = path
+        self.readonly = readonly and path is not None
         conn: sqlite3.Connection | None = None
         try:
             if path is None:
                 conn = sqlite3.connect(":memory:", isolation_level=None)
+            elif self.readonly:
+                # WAL lets this reader see the last commit while a node writes on; the busy
+                # timeout covers the moments a checkpoint or recovery holds the lock
+                uri = f"{path.absolute().as_uri()}?mode=ro"
+                conn = sqlite3.connect(
+                    uri, uri=True, isolation_level=None, timeout=READ_BUSY_TIMEOUT
+                )
+                conn.execute("PRAGMA query_only=ON")
+                self.db = sqlite_utils.Database(conn)
+                self._check_version()
+                return
             else:
                 conn = sqlite3.connect(path, isolation_level=None, timeout=10)
                 with contextlib.suppress(OSError):
@@ -170,6 +191,28 @@ class Store:
             if isinstance(exc, StorageError):
                 raise
             raise StorageError(f"cannot open the database {path}: {exc}") from exc
+
+    @classmethod
+    def open_readonly(cls, path: Path) -> Store:
+        """The database at `path` for reading only; a home without one yet (nothing stored)
+        reads as an empty database, made in memory, never on disk."""
+        if not path.exists():
+            return cls(None)
+        return cls(path, readonly=True)
+
+    def _check_version(self) -> None:
+        """A reader's check: the schema must be this program's (a reader never migrates)."""
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            raise StorageError(
+                f"the database {self.path} has schema version {version}, this program reads "
+                f"{SCHEMA_VERSION}; "
+                + (
+                    "upgrade meshnotes"
+                    if version > SCHEMA_VERSION
+                    else "start its node once (meshnotes run) to bring it up to date"
+                )
+            )
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -193,6 +236,16 @@ class Store:
         """
         key = f"schema:{name}"
         version = int(self.get_meta(key, "0") or 0)
+        if self.readonly and version != len(migrations):
+            raise StorageError(
+                f"the database {self.path} holds {name} tables of version {version}, this "
+                f"program reads {len(migrations)}; "
+                + (
+                    "upgrade meshnotes"
+                    if version > len(migrations)
+                    else "start its node once (meshnotes run) to bring them up to date"
+                )
+            )
         if version > len(migrations):
             raise StorageError(
                 f"the database {self.path} holds {name} tables of version {version}, newer than "

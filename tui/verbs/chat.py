@@ -13,6 +13,7 @@ from mesh.wire.identity import PEER_ID_LENGTH
 from mesh.wire.invite import is_invite
 from tui.verbs import client, message_text, print_json
 from tui.verbs.invite import accept_invite
+from tui.verbs.offline import reader
 
 BASE32 = set("abcdefghijklmnopqrstuvwxyz234567")
 
@@ -40,7 +41,7 @@ def cmd_contacts(args: argparse.Namespace, home: Home) -> int:
             print(f"{args.action}ed {result['name']} ({result['peer_id']})")
             return 0
     else:
-        result = node.contacts_list()
+        result = reader(home).contacts_list()  # the database when no node runs
     if args.json:
         print_json(result)
         return 0
@@ -82,7 +83,7 @@ def cmd_say(args: argparse.Namespace, home: Home) -> int:
 
 
 def cmd_history(args: argparse.Namespace, home: Home) -> int:
-    node = client(home)
+    node = reader(home)
     messages = node.history(args.conversation, args.limit)
     if args.json:
         keys = ("id", "author", "author_name", "text", "ts", "status")
@@ -137,7 +138,7 @@ def cmd_room_leave(args: argparse.Namespace, home: Home) -> int:
 
 
 def cmd_room_list(args: argparse.Namespace, home: Home) -> int:
-    rooms = client(home).room_list()
+    rooms = reader(home).room_list()
     if args.json:
         print_json(rooms)
         return 0

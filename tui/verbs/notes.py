@@ -9,6 +9,7 @@ import sys
 from mesh.errors import UsageError
 from mesh.runtime.home import Home
 from tui.verbs import client, print_json
+from tui.verbs.offline import reader
 
 
 def cmd_note_new(args: argparse.Namespace, home: Home) -> int:
@@ -18,7 +19,7 @@ def cmd_note_new(args: argparse.Namespace, home: Home) -> int:
 
 
 def cmd_note_list(args: argparse.Namespace, home: Home) -> int:
-    notes = client(home).note_list(args.room)
+    notes = reader(home).note_list(args.room)
     if args.json:
         print_json(notes)
         return 0
@@ -28,7 +29,7 @@ def cmd_note_list(args: argparse.Namespace, home: Home) -> int:
 
 
 def cmd_note_cat(args: argparse.Namespace, home: Home) -> int:
-    result = client(home).note_cat(args.note)
+    result = reader(home).note_cat(args.note)
     sys.stdout.write(result["text"])
     if result["text"] and not result["text"].endswith("\n"):
         sys.stdout.write("\n")
@@ -52,7 +53,7 @@ def cmd_note_import(args: argparse.Namespace, home: Home) -> int:
 
 
 def cmd_note_export(args: argparse.Namespace, home: Home) -> int:
-    result = client(home).note_export(args.note)
+    result = reader(home).note_export(args.note)
     try:
         args.file.write_text(result["text"], encoding="utf-8")
     except OSError as exc:

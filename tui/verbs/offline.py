@@ -1,0 +1,121 @@
+"""Reads without a node: the read verbs answered from the home's database when no node runs.
+
+``history``, ``contacts``, ``room list`` and ``note list|cat|export`` ask the
+running node when its control socket answers; when none runs they read the
+database directly, read-only (the node may start and write meanwhile: SQLite's
+WAL lets both go on), through the chat and notes layers' own read code
+(:mod:`chat.archive`, :mod:`crdt.notebook`), so the output is the same. The
+database is not encrypted: no passphrase is asked, only the public half of the
+identity is read (for safety numbers and to check the notes' signed checkpoints).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, TypeVar
+
+from chat.archive import ChatArchive
+from crdt.notebook import NoteBook
+from mesh.errors import NodeNotRunningError
+from mesh.runtime.home import Home
+from mesh.storage.store import Store
+from mesh.wire.identity import decode_peer_id
+from tui.verbs import client
+
+T = TypeVar("T")
+
+
+class Reader(Protocol):
+    """The read verbs, as the control client (:class:`crdt.client.Client`) has them."""
+
+    def history(self, conversation: str, limit: int = 50) -> list[dict[str, Any]]: ...
+
+    def contacts_list(self) -> list[dict[str, Any]]: ...
+
+    def room_list(self) -> list[dict[str, Any]]: ...
+
+    def note_list(self, room: str | None = None) -> list[dict[str, Any]]: ...
+
+    def note_cat(self, note: str) -> dict[str, Any]: ...
+
+    def note_export(self, note: str) -> dict[str, Any]: ...
+
+
+class OfflineReader:
+    """The read verbs answered from a home's database, opened read-only for each call."""
+
+    def __init__(self, home: Home) -> None:
+        self.home = home
+
+    @contextlib.contextmanager
+    def _opened(self) -> Iterator[tuple[ChatArchive, NoteBook]]:
+        own_key = decode_peer_id(self.home.public_info()[0])
+        store = Store.open_readonly(self.home.database)
+        try:
+            chat = ChatArchive(store, own_key)
+            yield chat, NoteBook(chat, store)
+        finally:
+            store.close()
+
+    def history(self, conversation: str, limit: int = 50) -> list[dict[str, Any]]:
+        with self._opened() as (chat, _):
+            return chat.history(conversation, limit)
+
+    def contacts_list(self) -> list[dict[str, Any]]:
+        with self._opened() as (chat, _):
+            return chat.contacts.all()
+
+    def room_list(self) -> list[dict[str, Any]]:
+        with self._opened() as (chat, _):
+            return chat.rooms.all()
+
+    def note_list(self, room: str | None = None) -> list[dict[str, Any]]:
+        with self._opened() as (_, notes):
+            return notes.all(room)
+
+    def note_cat(self, note: str) -> dict[str, Any]:
+        with self._opened() as (_, notes):
+            note_id = notes.resolve(note)
+            return {"note_id": note_id, "text": notes.cat(note_id)}
+
+    def note_export(self, note: str) -> dict[str, Any]:
+        return self.note_cat(note)
+
+
+class NodeOrDatabase:
+    """Each read verb asked of the home's running node, or, when none answers, of its
+    database (:class:`OfflineReader`)."""
+
+    def __init__(self, home: Home) -> None:
+        self.node = client(home)
+        self.database = OfflineReader(home)
+
+    def _either(self, verb: Callable[[Reader], T]) -> T:
+        try:
+            return verb(self.node)
+        except NodeNotRunningError:
+            return verb(self.database)
+
+    def history(self, conversation: str, limit: int = 50) -> list[dict[str, Any]]:
+        return self._either(lambda r: r.history(conversation, limit))
+
+    def contacts_list(self) -> list[dict[str, Any]]:
+        return self._either(lambda r: r.contacts_list())
+
+    def room_list(self) -> list[dict[str, Any]]:
+        return self._either(lambda r: r.room_list())
+
+    def note_list(self, room: str | None = None) -> list[dict[str, Any]]:
+        return self._either(lambda r: r.note_list(room))
+
+    def note_cat(self, note: str) -> dict[str, Any]:
+        return self._either(lambda r: r.note_cat(note))
+
+    def note_export(self, note: str) -> dict[str, Any]:
+        return self._either(lambda r: r.note_export(note))
+
+
+def reader(home: Home) -> Reader:
+    """The read verbs for `home`: its running node's, else its database's."""
+    return NodeOrDatabase(home)

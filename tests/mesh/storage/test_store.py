@@ -179,3 +179,51 @@ def test_a_schema_script_runs_whole_statements_inside_the_callers_transaction() 
         run_script(store.db, script)  # the trigger body's semicolons stay inside it
         store.execute("INSERT INTO a VALUES (7)")
     assert store.query("SELECT x FROM log") == [{"x": 7}]
+
+
+def test_a_readonly_store_reads_what_a_writer_commits_and_never_writes(db_path: Path) -> None:
+    writer = Store(db_path)
+    writer.set_meta("a", "1")
+    reader = Store.open_readonly(db_path)
+    try:
+        assert reader.get_meta("a") == "1"
+        with writer.atomic():
+            writer.set_meta("b", "2")
+            assert reader.get_meta("b") is None  # not committed yet; WAL: no lock wait
+        assert reader.get_meta("b") == "2"
+        with pytest.raises(StorageError, match="readonly"):
+            reader.set_meta("c", "3")
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_a_readonly_store_of_a_missing_file_is_empty_and_makes_no_file(db_path: Path) -> None:
+    reader = Store.open_readonly(db_path)
+    assert reader.query("SELECT * FROM contacts") == []
+    reader.close()
+    assert not db_path.exists()
+
+
+def test_a_readonly_store_refuses_another_schema_version_without_migrating(db_path: Path) -> None:
+    Store(db_path).close()
+    conn = sqlite3.connect(db_path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+    conn.close()
+    with pytest.raises(StorageError, match="start its node once"):
+        Store.open_readonly(db_path)
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION - 1
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    conn.close()
+    store = Store(db_path)
+    try:
+        store.set_meta("schema:notes", "9")
+    finally:
+        store.close()
+    reader = Store.open_readonly(db_path)
+    try:
+        with pytest.raises(StorageError, match="upgrade meshnotes"):
+            reader.migrate_component("notes", [lambda db: None])
+    finally:
+        reader.close()

@@ -235,7 +235,7 @@ def test_rename_gives_a_contact_a_new_nickname(contacts: Contacts) -> None:
     assert contacts.resolve("robert") == BOB.public_key
     with pytest.raises(UsageError, match="taken"):
         contacts.rename("robert", "carol")
-    with pytest.raises(UsageError, match="1..100"):
+    with pytest.raises(UsageError, match=r"1\.\.100"):
         contacts.rename("robert", "  ")
     with pytest.raises(UsageError, match="not a contact"):
         contacts.rename(DAVE.peer_id, "dave")

@@ -79,9 +79,15 @@ async def lan_pair(net: Net) -> tuple[NodeProc, NodeProc]:
     return a1, a2
 
 
+def lan_found(node: NodeProc) -> dict[str, Any]:
+    return {p["peer_id"]: p for p in (ask(node, "status") or {"lan": []})["lan"]}
+
+
 async def test_two_nodes_on_one_lan_find_each_other_and_exchange_a_dm(net: Net) -> None:
     a1, a2 = await lan_pair(net)
-    found = {p["peer_id"]: p for p in ask(a1, "status")["lan"]}
+    # the link may come from a2 finding a1 first; a1 resolves a2's record on its own time
+    await wait_until(lambda: a2.peer_id in lan_found(a1), 30, f"a1 to see a2\n{net.logs()}")
+    found = lan_found(a1)
     assert found[a2.peer_id]["address"] == f"ws://10.19.1.3:{DEFAULT_PORT}#{a2.peer_id}"
     assert a1.cli("dm", a2.peer_id, "hello over the LAN").returncode == 0
     await wait_until(lambda: "hello over the LAN" in texts(a2, a1.peer_id), 30, "the DM")

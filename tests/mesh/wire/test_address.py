@@ -184,7 +184,7 @@ def test_load_network_key_rejects_non_base64(tmp_path, content: str) -> None:
 def test_load_network_key_rejects_non_ascii_file(tmp_path) -> None:
     path = tmp_path / "mesh.key"
     path.write_bytes(b"\xff\xfe" + DEFAULT_KEY_BASE64.encode())
-    with pytest.raises(UsageError, match="cannot read the mesh key file"):
+    with pytest.raises(UsageError, match="is not text: it must hold one line of base64"):
         load_network_key(path)
 
 

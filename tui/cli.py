@@ -1,8 +1,10 @@
 """The ``meshnotes`` command line: one verb per job, one clear line per error.
 
-Verbs that need a running node (all but init, run, demo and bridge-token) talk
-to it through the home's control socket; ``run`` starts that node. The
-arguments are defined in :mod:`tui.parser`, the verbs in :mod:`tui.verbs`.
+Verbs that act (send, connect, invite, ...) talk to the running node through the
+home's control socket; ``run`` starts that node. Reads (history, contacts, room
+list, note list/cat/export) ask the node when one runs and read the home's
+database otherwise (:mod:`tui.verbs.offline`). The arguments are defined in
+:mod:`tui.parser`, the verbs in :mod:`tui.verbs`.
 """
 
 from __future__ import annotations

@@ -33,14 +33,15 @@ async def test_lan_peers_and_failing_dials_show_on_the_peers_screen(mesh: Mesh) 
         # a service record as mDNS would hand it over (no dial: auto-connect is off here)
         found = Announcement(neighbour.peer_id, node.lan_peers.tag, ("192.0.2.40",), 7707)
         node.lan_peers.found(found, node.clock())
-        node.connect(PeerAddress.parse(f"ws://127.0.0.1:{port}#{absent.peer_id}"))
+        # one attempt, then given up: a state that holds still while the screen draws
+        node.connect(PeerAddress.parse(f"ws://127.0.0.1:{port}#{absent.peer_id}"), attempts=1)
         await wait_until(
-            lambda: any(d["reason"] == "refused" for d in node.status()["dials"]),
-            what="the dial's first failure",
+            lambda: any(d["state"] == "given up" for d in node.status()["dials"]),
+            what="the dial to fail and give up",
         )
         await pilot.press("p")
         await pilot.pause()
         assert isinstance(app.screen, PeersScreen)
         table = app.screen.query_one(DataTable)
         assert row_of(table, neighbour.peer_id)[7] == "ws://192.0.2.40:7707"
-        assert row_of(table, absent.peer_id)[8] == "waiting: refused"
+        assert row_of(table, absent.peer_id)[8] == "given up: refused"

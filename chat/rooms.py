@@ -182,11 +182,12 @@ class Rooms:
         state = self.state(conv_id)
         if state.admin != self.identity.public_key:
             raise UsageError("only the room's admin can remove members")
-        if key not in state.members and key not in state.invited:
+        if key not in state.members and key not in state.invited and key not in state.departed:
             raise UsageError(f"{encode_peer_id(key)[:8]} is not in the room")
         if key == self.identity.public_key:
             raise UsageError("the admin cannot remove itself")
-        # its room envelopes up to the last one we hold count; any later one is refused
+        # its room envelopes up to the last one we hold count; any later one is refused (for a
+        # peer that left already, this can only lower the cut its own leave named)
         event = self._event(state, "remove", target=key, cut=self._last_seq(state.room_id, key))
         now = self.node.clock()
         with self.store.atomic():
@@ -194,9 +195,10 @@ class Rooms:
             # the removed peer learns it was removed; nothing sent later is readable to it
             self._broadcast_event(state, event, now)
             after = self.state(conv_id)
-            self._new_document_key(conv_id, after.epoch, after.members, now)
+            if after.epoch != state.epoch:
+                self._new_document_key(conv_id, after.epoch, after.members, now)
         self.wake()
-        return {"room_id": conv_id, "removed": encode_peer_id(key), "epoch": state.epoch + 1}
+        return {"room_id": conv_id, "removed": encode_peer_id(key), "epoch": after.epoch}
 
     def join(self, room: str) -> dict[str, Any]:
         """Accept a pending invitation."""

@@ -114,3 +114,20 @@ def test_a_handed_over_room_has_a_new_admin_everywhere() -> None:
     assert heir.chat.rooms.state(room).admin == heir_key
     admin.chat.rooms.leave(room)  # no longer the admin: it may go
     assert admin.node.identity.public_key not in admin.chat.rooms.state(room).members
+
+
+def test_removing_an_invitee_keeps_the_epoch_and_a_departed_peer_can_be_cut_shorter() -> None:
+    admin, invitee, leaver = Peer("admin"), Peer("invitee"), Peer("leaver")
+    room = admin.chat.rooms.new("plans")
+    admin.chat.rooms.invite(room, invitee.id)
+    assert admin.chat.rooms.remove(room, invitee.id)["epoch"] == 0  # no member left
+    member_of(admin, room, leaver)
+    leaver.chat.rooms.leave(room)
+    deliver(admin, leaver.take(EnvelopeType.CONTROL))
+    key = leaver.node.identity.public_key
+    assert key in admin.chat.rooms.state(room).departed
+    # the admin may still remove a peer that left: only its cut can go down, not the epoch
+    result = admin.chat.rooms.remove(room, leaver.id)
+    state = admin.chat.rooms.state(room)
+    assert result["epoch"] == state.epoch == 1
+    assert state.cuts[key] == 0  # the admin holds none of its room envelopes

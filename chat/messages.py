@@ -34,6 +34,7 @@ from chat.contacts import Contacts
 from chat.keystore import KeyStore
 from chat.outbox import MAX_RECEIPT_IDS, Outbox
 from chat.pairwise import box, unbox
+from chat.pending import Pending
 from chat.rooms import Rooms
 from chat.senderkey import Chain, associated_data, new_chain_key, open_sealed, seal
 from mesh.errors import ChatError, MeshError, PeerNameError, UsageError
@@ -48,8 +49,6 @@ from mesh.wire.identity import decode_peer_id, encode_peer_id
 log = logging.getLogger("meshnotes.chat")
 
 MAX_TEXT = 16_000
-MAX_PENDING = 1000
-PENDING_TTL = 24 * 3600.0
 
 
 def dm_conversation_id(key_a: bytes, key_b: bytes) -> bytes:
@@ -76,6 +75,7 @@ class Chat:
         #: envelopes receipted lately: a replay of one is receipted again once per interval
         self.receipted = ReplayGuard()
         self.listeners = Listeners(log, self.counters)
+        self.pending = Pending(store, self.counters)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         node.on_deliver(EnvelopeType.CHAT, self._on_chat)
@@ -100,7 +100,7 @@ class Chat:
         while True:
             try:
                 self.outbox.flush(self.node.clock())
-                self._expire_pending(self.node.clock())
+                self.pending.expire(self.node.clock())
             except MeshError as exc:
                 log.warning("outbox flush failed: %s", exc)
             due = self.outbox.next_due()
@@ -294,7 +294,7 @@ class Chat:
             if state is None or author not in state.members:
                 if state is not None and author in state.departed:
                     raise ChatError("sender is not a member of the room", reason="not_member")
-                self._hold(envelope, conv_id)
+                self.pending.hold(envelope, conv_id, self.node.clock())
                 return False
             if self.identity.public_key not in state.members:
                 raise ChatError("not a member of the room", reason="not_member")
@@ -305,7 +305,7 @@ class Chat:
             shared = self._read_share(author, share, conv, epoch, index)
             key = self.keys.message_key(conv_id, epoch, author_id, index, shared)
             if key is None:
-                self._hold(envelope, conv_id)
+                self.pending.hold(envelope, conv_id, self.node.clock())
                 return False
             aad = associated_data(conv, epoch, index, author)
             try:
@@ -340,7 +340,7 @@ class Chat:
                     index,
                 ),
             )
-            self.store.execute("DELETE FROM pending WHERE env_id = ?", (envelope.message_id.hex(),))
+            self.pending.forget(envelope)
         if added:
             self._count("chat_received")
             self._emit("message", history.message(self.store, content["id"]))
@@ -370,34 +370,6 @@ class Chat:
             raise ChatError("key share does not match its message", reason="bad_key_share")
         return Chain(s_key, s_index)
 
-    def _hold(self, envelope: Envelope, conv_id: str) -> None:
-        count = self.store.query("SELECT COUNT(*) AS n FROM pending")[0]["n"]
-        if count >= MAX_PENDING:
-            self._count("chat_dropped_pending_full")
-            return
-        self.store.execute(
-            "INSERT OR IGNORE INTO pending (env_id, conv_id, envelope, received_at)"
-            " VALUES (?, ?, ?, ?)",
-            (envelope.message_id.hex(), conv_id, envelope.encode(), self.node.clock()),
-        )
-        self._count("chat_held")
-
-    def _expire_pending(self, now: float) -> None:
-        """Held messages whose room or key never came are dropped after a day (counted)."""
-        gone = self.store.execute("DELETE FROM pending WHERE received_at < ?", (now - PENDING_TTL,))
-        if gone:
-            self.counters["chat_pending_expired"] = (
-                self.counters.get("chat_pending_expired", 0) + gone
-            )
-
-    def _retry_pending(self, conv_id: str) -> None:
-        for row in self.store.query("SELECT envelope FROM pending WHERE conv_id = ?", (conv_id,)):
-            self.store.execute(
-                "DELETE FROM pending WHERE env_id = ?",
-                (Envelope.decode(row["envelope"]).message_id.hex(),),
-            )
-            self._on_chat(Envelope.decode(row["envelope"]))
-
     def _on_address(self, envelope: Envelope) -> None:
         """Keep the display name a peer announces in its signed address record."""
         name = announced_name(envelope)
@@ -425,7 +397,8 @@ class Chat:
             return
         self._send_receipt(envelope.author, [envelope.message_id], flood=envelope.flood)
         if conv_id is not None:
-            self._retry_pending(conv_id)
+            for held in self.pending.take(conv_id):
+                self._on_chat(held)
 
     def _on_receipt(self, envelope: Envelope) -> None:
         try:
@@ -505,7 +478,7 @@ class Chat:
     def status(self) -> dict[str, Any]:
         return {
             "outbox": self.outbox.pending_count(),
-            "pending_decrypt": self.store.query("SELECT COUNT(*) AS n FROM pending")[0]["n"],
+            "pending_decrypt": self.pending.count(),
             "counters": dict(
                 sorted(
                     {

@@ -25,6 +25,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from mesh.errors import UsageError
 from mesh.runtime.dialfailure import DialFailure
 from mesh.wire.address import PeerAddress
 from mesh.wire.identity import encode_peer_id
@@ -198,6 +199,17 @@ class Dials:
             return exact
         lowered = text.lower()
         return [d for d in self._dials.values() if encode_peer_id(d.peer).startswith(lowered)]
+
+    def one(self, text: str) -> Dial:
+        """The one dial :meth:`find` matches; UsageError when none or several do."""
+        matches = self.find(text)
+        if len(matches) != 1:
+            raise UsageError(
+                f"no dial to {text!r} (meshnotes status lists the dials)"
+                if not matches
+                else f"{text!r} matches {len(matches)} dials; give the whole address"
+            )
+        return matches[0]
 
     def status(self, now: float) -> list[dict[str, Any]]:
         return [dial.status(now) for dial in self._dials.values()]

@@ -19,10 +19,10 @@ import logging
 import socket
 from collections.abc import Callable
 
-import ifaddr
 from zeroconf import InterfaceChoice, IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
+from mesh.runtime.interfaces import host_addresses
 from mesh.runtime.lanpeers import SERVICE_TYPE, Announcement
 
 log = logging.getLogger("meshnotes.lan")
@@ -31,26 +31,23 @@ log = logging.getLogger("meshnotes.lan")
 RESOLVE_TIMEOUT_MS = 3000
 
 
-def reachable_addresses(host: str) -> list[str]:
-    """The IPv4 addresses a listener on `host` can be reached at from the LAN (none: loopback)."""
-    if host in ("", "0.0.0.0", "::"):
-        found = [
-            ip.ip
-            for adapter in ifaddr.get_adapters()
-            for ip in adapter.ips
-            if isinstance(ip.ip, str)
-        ]
-    else:
-        found = [host]
-    usable = []
+def announcement_for(peer_id: str, tag: str, listen_host: str, port: int) -> Announcement | None:
+    """What a node listening on `listen_host:port` announces: its IPv4 addresses other
+    devices on the LAN can reach (:func:`mesh.runtime.interfaces.host_addresses`, without
+    loopback); None when there are none, as for a node listening on loopback only."""
+    if not port:
+        return None
+    every = listen_host in ("", "0.0.0.0", "::")
+    found = host_addresses(socket.AF_INET) if every else [listen_host]
+    hosts = []
     for text in found:
         try:
             ip = ipaddress.ip_address(text)
         except ValueError:
             continue
         if ip.version == 4 and not (ip.is_loopback or ip.is_unspecified or ip.is_link_local):
-            usable.append(text)
-    return sorted(set(usable))
+            hosts.append(text)
+    return Announcement(peer_id, tag, tuple(sorted(set(hosts))), port) if hosts else None
 
 
 class LanDiscovery:

@@ -30,11 +30,12 @@ from mesh.routing.router import Action, Close, Deliver, Keep, Router, Send
 from mesh.runtime.addressbook import AddressBook
 from mesh.runtime.catchup import CatchUp, Rooms
 from mesh.runtime.config import NodeConfig
-from mesh.runtime.dials import DISCONNECT_HOLD, Dial, DialState
+from mesh.runtime.dials import DISCONNECT_HOLD, Dial
 from mesh.runtime.interfaces import reachable_urls
 from mesh.runtime.lanpeers import Announcement, LanPeers, mesh_tag
 from mesh.runtime.listeners import Listeners
 from mesh.runtime.looplag import LagWindow, watch_loop
+from mesh.runtime.outcomes import DialOutcomes
 from mesh.runtime.ping import PingReply, Pings, pong_for
 from mesh.runtime.signatures import Verdicts, share_the_gil
 from mesh.runtime.streams import AnswerStreams
@@ -99,7 +100,7 @@ class Node:
         self.pings = Pings()
         #: front ends hear ``dial_linked`` and ``dial_failed`` (first failure in a row) here
         self.listeners = Listeners(log, self.router.counters)
-        self._dial_waiters: dict[bytes, list[asyncio.Future[None]]] = {}
+        self.outcomes = DialOutcomes()
         self.lan_peers = LanPeers(identity.public_key, mesh_tag(self.config.network_key))
         self._lan: Any = None  # mesh.runtime.lan.LanDiscovery, imported only when LAN is on
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -211,15 +212,9 @@ class Node:
 
         Raises UsageError when none or several match.
         """
-        matches = self.transport.dials.find(address)
-        if len(matches) != 1:
-            raise UsageError(
-                f"no dial to {address!r} (meshnotes status lists the dials)"
-                if not matches
-                else f"{address!r} matches {len(matches)} dials; give the whole address"
-            )
-        self.transport.forget(matches[0].peer)
-        return matches[0]
+        dial = self.transport.dials.one(address)
+        self.transport.forget(dial.peer)
+        return dial
 
     def dials(self) -> list[dict[str, Any]]:
         """Every dial as ``status --json`` lists it."""
@@ -227,18 +222,7 @@ class Node:
 
     async def dial_outcome(self, dial: Dial, timeout: float) -> dict[str, Any]:
         """Wait up to `timeout` s for `dial` to link or to fail an attempt; its status then."""
-        if dial.state is not DialState.LINKED:
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._dial_waiters.setdefault(dial.peer, []).append(waiter)
-            try:
-                async with asyncio.timeout(timeout):
-                    await waiter
-            except TimeoutError:
-                pass
-            finally:
-                waiters = self._dial_waiters.get(dial.peer, [])
-                if waiter in waiters:
-                    waiters.remove(waiter)
+        await self.outcomes.wait(dial, timeout)
         return dial.status(self.clock())
 
     def on_link_up(self, handler: Callable[[bytes], None]) -> None:
@@ -306,12 +290,11 @@ class Node:
             for c in self.conns.values()
             if c.is_open
         ]
-        for part in (self.mailbox, self.roomlog):
-            if part is None:
-                continue
-            with contextlib.suppress(StorageError):
-                status["caches"]["mailbox" if part is self.mailbox else "room_log"] = part.status()
-            status["counters"].update(part.counters)
+        for name, part in (("mailbox", self.mailbox), ("room_log", self.roomlog)):
+            if part is not None:
+                with contextlib.suppress(StorageError):
+                    status["caches"][name] = part.status()
+                status["counters"].update(part.counters)
         status["caches"]["address_records"] = self.addresses.status()
         status["counters"].update(self.lan_peers.counters)
         return {
@@ -369,9 +352,7 @@ class Node:
     def dial_changed(self, dial: Dial, event: str) -> None:
         """Wake who waits on the dial; tell listeners when it links or first fails in a row."""
         if event in ("linked", "failed", "given up"):
-            for waiter in self._dial_waiters.pop(dial.peer, []):
-                if not waiter.done():
-                    waiter.set_result(None)
+            self.outcomes.settled(dial.peer)
         if event == "linked" or (event == "failed" and dial.failures_in_row == 1):
             self.listeners.emit(f"dial_{event}", dial.status(self.clock()))
 
@@ -479,21 +460,17 @@ class Node:
     # -- LAN discovery (mesh/runtime/lan.py, decisions in mesh/runtime/lanpeers.py) ----
 
     async def _start_lan(self) -> None:
-        from mesh.runtime.lan import LanDiscovery, reachable_addresses
+        from mesh.runtime.lan import LanDiscovery, announcement_for
 
-        announcement = None
-        listen = self.config.listen
         port = int(self.listen_url.rsplit(":", 1)[1]) if self.listen_url else 0
-        if listen is not None and port:
-            hosts = tuple(reachable_addresses(listen[0]))
-            if hosts:
-                announcement = Announcement(self.identity.peer_id, self.lan_peers.tag, hosts, port)
-                self.lan_peers.announced = True
+        host = self.config.listen[0] if self.config.listen is not None else ""
+        announcement = announcement_for(self.identity.peer_id, self.lan_peers.tag, host, port)
         if announcement is None:
             # listening on loopback only (or not at all): no device on the LAN could reach us,
             # and a local node (tests, the demo) sends nothing to the network
             log.info("LAN discovery off: the node listens on no address the LAN can reach")
             return
+        self.lan_peers.announced = True
         browse = self.config.auto_connect  # --no-auto-connect: LAN peers are not dialed either
         self._lan = LanDiscovery(announcement, self._lan_found, self.lan_peers.lost, browse=browse)
         await self._lan.start()

@@ -202,11 +202,7 @@ class RoomLog:
                 skip = yield from self._covered(room_id, ask.trusted, page_rows)
             author, seq = "", 0
             while True:
-                rows = self.store.query(
-                    "SELECT author, seq, envelope FROM room_log WHERE room_id = ? AND"
-                    " (author > ? OR (author = ? AND seq > ?)) ORDER BY author, seq LIMIT ?",
-                    (room_id, author, author, seq, page_rows),
-                )
+                rows = self._page(room_id, author, seq, page_rows)
                 if not rows:
                     break
                 page: list[bytes] = []
@@ -225,6 +221,14 @@ class RoomLog:
                         already[author] = seq
                 yield page
 
+    def _page(self, room_id: str, author: str, seq: int, rows: int) -> list[dict[str, Any]]:
+        """Up to `rows` of a room's log past (author, seq), in (author, seq) order."""
+        return self.store.query(
+            "SELECT author, seq, envelope FROM room_log WHERE room_id = ? AND"
+            " (author > ? OR (author = ? AND seq > ?)) ORDER BY author, seq LIMIT ?",
+            (room_id, author, author, seq, rows),
+        )
+
     def _covered(
         self, room_id: str, trusted: set[str], page_rows: int
     ) -> Generator[list[bytes], None, set[tuple[str, int]]]:
@@ -237,11 +241,7 @@ class RoomLog:
             return set()
         author, seq = "", 0
         while True:
-            rows = self.store.query(
-                "SELECT author, seq, envelope FROM room_log WHERE room_id = ? AND"
-                " (author > ? OR (author = ? AND seq > ?)) ORDER BY author, seq LIMIT ?",
-                (room_id, author, author, seq, page_rows),
-            )
+            rows = self._page(room_id, author, seq, page_rows)
             if not rows:
                 break
             for row in rows:

@@ -128,10 +128,17 @@ def test_a_run_spread_over_processes_measures_what_one_process_does() -> None:
 def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[list[str]], object]:
     """benchmarks.scale's main, writing under tmp_path and running no scenario if it gets far."""
     import benchmarks.scale as scale
+    import benchmarks.scale_doc as scale_doc
 
-    for name in ("RESULTS", "DOC", "IMG"):
-        monkeypatch.setattr(scale, name, tmp_path / name.lower())
-    monkeypatch.setattr(scale, "ROOT", tmp_path)
+    for module, name in (
+        (scale, "RESULTS"),
+        (scale, "DOC"),
+        (scale_doc, "DOC"),
+        (scale_doc, "IMG"),
+    ):
+        monkeypatch.setattr(module, name, tmp_path / name.lower())
+    for module in (scale, scale_doc):
+        monkeypatch.setattr(module, "ROOT", tmp_path)
     monkeypatch.setattr(scale, "scenarios", lambda sizes, seed: [])
     return scale.main
 

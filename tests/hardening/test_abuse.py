@@ -22,16 +22,23 @@ from sim.hostile import HostileLink, befriend, linked, start_daemon
 from tests.conftest import wait_until
 
 
-def room_envelope(author: Identity, room: bytes, seq: int, size: int, now: float) -> Envelope:
+def random_envelope(
+    author: Identity, type: int, dest_kind: DestKind, dest: bytes, seq: int, size: int, now: float
+) -> Envelope:
+    """A signed envelope of `type` with `size` random bytes of payload."""
     return Envelope.create(
         author,
-        EnvelopeType.NOTE,
-        dest_kind=DestKind.ROOM,
-        dest=room,
+        type,
+        dest_kind=dest_kind,
+        dest=dest,
         timestamp_ms=int(now * 1000),
         seq=seq,
         payload=os.urandom(size),
     )
+
+
+def room_envelope(author: Identity, room: bytes, seq: int, size: int, now: float) -> Envelope:
+    return random_envelope(author, EnvelopeType.NOTE, DestKind.ROOM, room, seq, size, now)
 
 
 def inventory(asker: Identity, rooms: dict[bytes, dict[bytes, int]], seq: int) -> bytes:
@@ -210,15 +217,7 @@ async def test_a_replayed_dm_is_receipted_once_and_bans_the_replayer(tmp_path: P
 
 
 def mail(author: Identity, dest: bytes, seq: int, size: int, now: float) -> Envelope:
-    return Envelope.create(
-        author,
-        EnvelopeType.CHAT,
-        dest_kind=DestKind.PEER,
-        dest=dest,
-        timestamp_ms=int(now * 1000),
-        seq=seq,
-        payload=os.urandom(size),
-    )
+    return random_envelope(author, EnvelopeType.CHAT, DestKind.PEER, dest, seq, size, now)
 
 
 async def test_a_stranger_flooding_mail_stays_in_the_pool_and_a_contacts_mail_stays(

@@ -3,7 +3,8 @@
 :class:`Documents` is handed to each part of the notes layer (crdt/notes.py,
 crdt/inbox.py, crdt/snapshots.py) by its constructor: the store, the cache
 of open documents, the counters, the events for front ends, the hooks told
-of every update, the updates pycrdt holds back, and compaction.
+of every update, the updates held back until what they build on has come
+(crdt/holding.py), and compaction.
 
 Locally every update, ours or not, is kept in SQLite; past `COMPACT_AFTER`
 rows a note is compacted into one checkpoint (the merged state) signed with
@@ -22,8 +23,9 @@ import nacl.exceptions
 
 from chat.messages import Chat
 from crdt.errors import NoteError, NoteUsageError
+from crdt.holding import RELEASE_SLICE, HeldUpdates
 from crdt.note import Note
-from crdt.updates import held_back_among, inserts_held_back, integrate_stuck
+from crdt.updates import held_back_among
 from mesh.runtime.listeners import Listeners
 from mesh.storage.store import Store
 
@@ -40,11 +42,16 @@ class Documents:
     """The documents of one peer's notes, loaded on first use, and the services around them.
 
     `on_local_edit(note_id, at_once)` is called when a document is edited here
-    (see crdt/note.py).
+    (see crdt/note.py); `on_ready()` when held updates were released, for
+    :meth:`release_ready` (at once, or in slices from the event loop).
     """
 
     def __init__(
-        self, chat: Chat, store: Store, on_local_edit: Callable[[str, bool], None]
+        self,
+        chat: Chat,
+        store: Store,
+        on_local_edit: Callable[[str, bool], None],
+        on_ready: Callable[[], None] = lambda: None,
     ) -> None:
         self.chat = chat
         self.node = chat.node
@@ -58,9 +65,9 @@ class Documents:
         #: origin is what :meth:`crdt.notes.Notes.apply_external` was given (the bridge's client)
         self.update_hooks: list[UpdateHook] = []
         self._on_local_edit = on_local_edit
+        self._on_ready = on_ready
         self._kept: dict[str, int] = {}  # per note, held-back updates its last compaction kept
-        # per note, applied updates pycrdt holds back (dependencies missing): pending
-        self._pending: dict[str, list[bytes]] = {}
+        self._held: dict[str, HeldUpdates] = {}  # per note, updates waiting for what they build on
 
     def count(self, name: str, by: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + by
@@ -104,42 +111,50 @@ class Documents:
                 "SELECT update_blob FROM note_updates WHERE note_id = ? ORDER BY id", (note_id,)
             )
         ]
+        held = self._held[note_id] = HeldUpdates(note.apply_update, note.state_vector)
         for blob in blobs:
-            note.apply_update(blob)
-        self.check_pending(note_id, note, blobs)
+            held.offer(blob)
+        held.release()  # a note opens whole
         note.on_local_edit = lambda now, n=note_id: self._on_local_edit(n, now)
         self.notes[note_id] = note
         return note
 
-    # -- updates pycrdt holds back -----------------------------------------------------
+    # -- updates held back ------------------------------------------------------------
 
-    def check_pending(self, note_id: str, document: Note, updates: list[bytes]) -> None:
-        """Remember applied updates pycrdt holds back (missing dependencies): no snapshot until
-        they are integrated, as the document's state would not hold them. Those held back
-        whose dependency has come are applied again (:func:`crdt.updates.integrate_stuck`).
+    def integrate(self, note_id: str, updates: list[bytes]) -> None:
+        """Apply updates from elsewhere to an open note, each once the note has what it builds
+        on (see crdt/holding.py); those they release wait for :meth:`settle`."""
+        held = self._held[note_id]
+        for update in updates:
+            held.offer(update)
 
-        Only their inserts are looked at: reading each update's delete set costs more than
-        applying it (see crdt/updates.py), so a held-back deletion goes unnoticed here.
-        """
-        if not updates:
-            return
-        # one whose dependency came meanwhile may be stuck: see integrate_stuck
-        waiting = integrate_stuck(
-            document.apply_update, document.state_vector, self._pending.get(note_id, []), updates
-        )
-        if waiting:
-            self._pending[note_id] = waiting
-        else:
-            self._pending.pop(note_id, None)
+    def settle(self, note_id: str) -> None:
+        """Apply a slice of the note's released updates; the rest, if any, by
+        :meth:`release_ready` when `on_ready` says so."""
+        held = self._held[note_id]
+        if held.ready:
+            held.release(RELEASE_SLICE)
+            if held.ready:
+                self._on_ready()
 
-    def has_pending(self, note_id: str, document: Note) -> bool:
-        """Whether pycrdt still holds back inserts of an update applied to the note."""
-        waiting = self._pending.get(note_id)
-        if not waiting:
-            return False
-        have = document.state_vector()
-        waiting[:] = [u for u in waiting if inserts_held_back(u, have)]
-        return bool(waiting)
+    @property
+    def ready(self) -> bool:
+        """Whether released updates wait for :meth:`release_ready`."""
+        return any(h.ready for h in self._held.values())
+
+    def release_ready(self, limit: int | None = None) -> int:
+        """Apply up to `limit` (all: None) released updates, note by note; return how many."""
+        done = 0
+        for held in self._held.values():
+            if limit is not None and done >= limit:
+                break
+            done += held.release(None if limit is None else limit - done)
+        return done
+
+    def has_pending(self, note_id: str) -> bool:
+        """Whether an update applied to the note is not integrated yet (see crdt/holding.py)."""
+        held = self._held.get(note_id)
+        return held is not None and held.pending
 
     # -- compaction ------------------------------------------------------------------
 
@@ -169,7 +184,11 @@ class Documents:
             (note_id,),
         )
         blobs = [bytes(r["update_blob"]) for r in rows]
-        kept = [rows[i]["id"] for i in held_back_among(blobs, vector)]
+        # those known held are kept without a look; the others are checked against the state
+        waiting = self._held[note_id].held()
+        kept = [r["id"] for r, blob in zip(rows, blobs, strict=True) if blob in waiting]
+        others = [i for i, blob in enumerate(blobs) if blob not in waiting]
+        kept += [rows[others[i]]["id"] for i in held_back_among([blobs[i] for i in others], vector)]
         with self.store.atomic():
             self.store.execute(
                 "INSERT OR REPLACE INTO note_checkpoints (note_id, state, signature)"

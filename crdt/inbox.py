@@ -171,7 +171,7 @@ class Inbox:
             )
             document = self.documents.open(note_id)
             for item in items:
-                document.apply_update(item.update)
+                self.documents.integrate(note_id, [item.update])
                 self.store.execute(
                     "INSERT INTO note_updates (note_id, update_blob, unsent) VALUES (?, ?, 0)",
                     (note_id, item.update),
@@ -189,10 +189,7 @@ class Inbox:
                 "UPDATE notes SET title = ?, updated_at = ? WHERE note_id = ?",
                 (document.title, now, note_id),
             )
-        # a whole state depends on nothing outside it
-        self.documents.check_pending(
-            note_id, document, [i.update for i in items if i.snapshot is None]
-        )
+        self.documents.settle(note_id)
         self.documents.count("notes_applied", len(items))
         for item in items:
             self.documents.updated(note_id, item.update, None)

@@ -25,7 +25,8 @@ class StoredDocuments(Documents):
         self.store = store
         self.own_key = own_key
         self.notes: dict[str, Note] = {}
-        self._pending: dict[str, list[bytes]] = {}
+        self._held = {}
+        self._on_ready = lambda: None
         self._on_local_edit = lambda note_id, at_once: None  # a reader's edits go nowhere
 
 

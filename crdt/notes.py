@@ -34,6 +34,7 @@ from chat.messages import Chat
 from crdt import payload
 from crdt.documents import Documents
 from crdt.errors import NoteUsageError
+from crdt.holding import RELEASE_SLICE
 from crdt.inbox import Inbox
 from crdt.note import Note
 from crdt.snapshots import Snapshots
@@ -100,7 +101,7 @@ class Notes:
         self.identity = chat.identity
         self.wake = wake
         store.migrate_component("notes", MIGRATIONS)
-        self.documents = Documents(chat, store, self._local_edit)
+        self.documents = Documents(chat, store, self._local_edit, self._released)
         self.snapshots = Snapshots(self.documents)
         self.inbox = Inbox(self.documents, self.snapshots)
         #: the open documents, the counters, the front ends' listeners and the update hooks
@@ -140,7 +141,7 @@ class Notes:
 
     def next_deadline(self) -> float | None:
         """When :meth:`run_due` has work next, on the node's clock (None: nothing is due)."""
-        if self.inbox.waiting:
+        if self.inbox.waiting or self.documents.ready:
             return self.node.clock()
         times = [*self._flush_due.values()]
         snapshot = self.snapshots.next_deadline()
@@ -153,6 +154,8 @@ class Notes:
         closed, publish the snapshots of notes that went quiet."""
         if self.inbox.waiting:
             self.inbox.drain()
+        if self.documents.ready:
+            self.documents.release_ready(RELEASE_SLICE)
         for note_id in [n for n, at in self._flush_due.items() if at <= now]:
             try:
                 self.flush(note_id)
@@ -166,6 +169,14 @@ class Notes:
             except MeshError as exc:
                 self._count("notes_snapshot_error")
                 log.warning("no snapshot of note %s: %s", note_id, exc)
+
+    def _released(self) -> None:
+        """Held updates were released: applied at once without an I/O edge, else in slices
+        from :meth:`run_due` (thousands may come free at once: see crdt/holding.py)."""
+        if self.wake is None:
+            self.documents.release_ready()
+        else:
+            self.wake()
 
     def _deliver(self, envelope: Envelope) -> None:
         """From the node: held until the current burst is read (see :meth:`Inbox.queue`)."""
@@ -299,9 +310,9 @@ class Notes:
         It is kept as received (see crdt/note.py) and goes out with the note's
         next flush; the other clients hear of it at once.
         """
-        note = self.documents.open(note_id)
-        note.apply_update(update)
-        self.documents.check_pending(note_id, note, [update])
+        self.documents.open(note_id)
+        self.documents.integrate(note_id, [update])
+        self.documents.settle(note_id)
         buffer = self._buffers.setdefault(note_id, [])
         buffer.append(update)
         size = self._buffered.get(note_id, 0) + len(update)

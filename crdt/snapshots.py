@@ -194,8 +194,9 @@ class Snapshots:
         """Publish the note's whole state as a snapshot; return its number of parts (0: none).
 
         The caller flushes the note's edits first. None is made while edits of ours
-        are unsent, while pycrdt holds back an update's inserts (its state would lack
-        them), without the room's current key, or for a state over MAX_SNAPSHOT_PARTS parts.
+        are unsent, while an update applied is not integrated yet (its state would
+        lack it: see crdt/holding.py), without the room's current key, or for a
+        state over MAX_SNAPSHOT_PARTS parts.
         """
         rows = self.store.query("SELECT room_id FROM notes WHERE note_id = ?", (note_id,))
         conv_id = str(rows[0]["room_id"])
@@ -208,7 +209,7 @@ class Snapshots:
         if key is None or self.identity.public_key not in state.members or unsent:
             self._count("notes_snapshot_postponed")
             return 0
-        if self.documents.has_pending(note_id, document):
+        if self.documents.has_pending(note_id):
             self._count("notes_snapshot_postponed")
             return 0
         covers = self.covers(conv_id, note_id)

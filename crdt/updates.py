@@ -1,4 +1,4 @@
-"""Yjs update bytes (v1): merging many, and telling whether a document holds one back.
+"""Yjs update bytes (v1): merging many, what one waits for, whether a document holds one back.
 
 pycrdt integrates what an update carries only once its dependencies are
 in the document: structs whose left neighbour or earlier clocks are missing,
@@ -6,11 +6,15 @@ and deletions of items the document does not have yet, are held back inside
 the document ("pending") and left out of ``doc.get_update()``. pycrdt does
 not expose that pending state, so :func:`held_back` asks the other way round:
 does the update carry anything past the document's state vector?
+
+What an update waits for, for crdt/holding.py: the first clock of each
+client whose structs it carries (:func:`struct_starts`, which reads only the
+headers of the update's struct groups, the one part of the encoding read by
+hand here) and, for an update that only deletes, the clock ranges it deletes
+(:func:`deletion_ends`, read by pycrdt).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import pycrdt
 
@@ -86,49 +90,105 @@ def _deletes_past(rest: bytes, state_vector: bytes) -> bool:
     return False
 
 
-def waits_on_another_client(update: bytes, state_vector: bytes) -> bool:
-    """Whether `update` is held back though the document has every earlier clock of its
-    author: what it waits for is another client's item. (Merged updates of several
-    clients count as such: only the first client's clock is read.)"""
-    rest = _rest(update, state_vector)
-    if rest is None or not rest or rest[0] == 0:
-        return False
-    # header: clients, then the first client's struct count, client id and first clock
-    numbers = _varuints(rest[:48])
-    if len(numbers) < 4:
-        return False
-    clients, _, client, clock = numbers[:4]
-    return clients > 1 or clock <= state_map(state_vector).get(client, 0)
+#: a clock past any a document holds: a state vector naming a client at it leaves the client out
+_PAST_ALL = 1 << 53
 
 
-def integrate_stuck(
-    apply: Callable[[bytes], None],
-    state: Callable[[], bytes],
-    waiting: list[bytes],
-    applied: list[bytes] | tuple[bytes, ...] = (),
-) -> list[bytes]:
-    """The updates still held back among `waiting` (held back before) and `applied` (just
-    applied), after applying again those that wait on another client's item, as long as
-    that makes the document grow.
+def _varuint_at(data: bytes, at: int) -> tuple[int, int]:
+    """The unsigned LEB128 number at `at` and where the next one starts; ValueError past the end."""
+    value, shift = 0, 0
+    while True:
+        if at >= len(data) or shift > 63:
+            raise ValueError("truncated varuint")
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, at
 
-    pycrdt can hold an update back for good: one whose left neighbour came in
-    an update of another client that arrived after a held-back later update
-    of that client (seen in tests/sim: a note member lacked one edit after
-    every update had reached it). Applying it again integrates it; one still
-    missing its dependency is held back again, at the cost of one apply.
+
+def _write_varuint(out: bytearray, value: int) -> None:
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+
+
+def encode_state(clocks: dict[int, int]) -> bytes:
+    """A Yjs state vector from {client: clock} (the inverse of :func:`state_map`)."""
+    out = bytearray()
+    _write_varuint(out, len(clocks))
+    for client, clock in clocks.items():
+        _write_varuint(out, client)
+        _write_varuint(out, clock)
+    return bytes(out)
+
+
+def struct_starts(update: bytes) -> list[tuple[int, int]] | None:
+    """(client, first clock) of each client whose structs `update` carries; None when the
+    update cannot be read.
+
+    A v1 update begins with its structs, grouped by client: the number of
+    clients, then for each the number of its structs, its id and its first
+    clock. Only the first group's header is read here; the next one is found
+    by asking pycrdt for the update without the clients seen so far (a state
+    vector naming them at a clock past any), so an update of one client (one
+    editor's transaction) costs no pycrdt call, and one of k clients k - 1.
     """
-    have = state()
-    waiting = waiting + [u for u in applied if inserts_held_back(u, have)]
-    while waiting:
-        stuck = [u for u in waiting if waits_on_another_client(u, have)]
-        for update in stuck:
-            apply(update)
-        now = state()
-        waiting = [u for u in waiting if inserts_held_back(u, now)]
-        if not stuck or now == have:
-            break
-        have = now
-    return waiting
+    starts: list[tuple[int, int]] = []
+    rest = update
+    try:
+        while True:
+            clients, at = _varuint_at(rest, 0)
+            if clients == 0:
+                return starts
+            _, at = _varuint_at(rest, at)  # the client's number of structs
+            client, at = _varuint_at(rest, at)
+            clock, at = _varuint_at(rest, at)
+            starts.append((client, clock))
+            if clients == 1:
+                return starts
+            rest = bytes(
+                pycrdt.get_update(
+                    update, encode_state(dict.fromkeys((c for c, _ in starts), _PAST_ALL))
+                )
+            )
+    except ValueError:
+        return None
+    except BaseException as exc:
+        reraise_unless_decoding(exc)
+        return None
+
+
+def decodable(update: bytes) -> bool:
+    """Whether pycrdt can decode `update` (it reads the whole of it)."""
+    try:
+        pycrdt.get_state(update)
+    except BaseException as exc:
+        reraise_unless_decoding(exc)
+        return False
+    return True
+
+
+#: what :func:`deletion_ends` gives ranges (pycrdt's IdMap wants an attribute on each)
+_MARK = [pycrdt.ContentAttribute("deleted", True)]
+
+
+def deletion_ends(update: bytes) -> dict[int, int] | None:
+    """For an update that only deletes: {client: the end of the last clock range it deletes};
+    None when it carries structs or cannot be read (read by pycrdt, as an IdSet)."""
+    if update[:1] != b"\x00":
+        return None
+    try:
+        ranges = pycrdt.IdMap.from_set(pycrdt.IdSet.decode(update[1:]), _MARK)
+        ends: dict[int, int] = {}
+        for client, span in ranges:
+            ends[client] = max(ends.get(client, 0), span.end)
+        return ends
+    except BaseException as exc:
+        reraise_unless_decoding(exc)
+        return None
 
 
 def held_back(update: bytes, state_vector: bytes) -> bool:

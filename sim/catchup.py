@@ -24,7 +24,7 @@ from typing import Any
 
 import pycrdt
 
-from crdt.updates import integrate_stuck
+from crdt.holding import HeldUpdates
 from mesh.routing.router import Action, Send
 from mesh.runtime import catchup
 from mesh.storage.roomlog import RoomLog
@@ -112,7 +112,7 @@ class SharedNote:
     applied: dict[int, set[tuple[bytes, int]]] = field(default_factory=dict)
     rngs: dict[int, random.Random] = field(default_factory=dict)  # where each member types
     full_at: dict[int, float] = field(default_factory=dict)  # member -> when it held every edit
-    waiting: dict[int, list[bytes]] = field(default_factory=dict)  # held back, per member
+    held: dict[int, HeldUpdates] = field(default_factory=dict)  # held back, per member
     edits: int = 0  # made here
     last_edit: float = 0.0
 
@@ -121,6 +121,8 @@ class SharedNote:
             # fixed client ids keep runs deterministic (pycrdt picks random ones)
             self.docs[member] = pycrdt.Doc(client_id=1 + self.seed * 1000 + i)
             self.docs[member].get("body", type=pycrdt.Text)
+            doc = self.docs[member]
+            self.held[member] = HeldUpdates(doc.apply_update, doc.get_state)
             self.applied[member] = set()
             self.rngs[member] = random.Random(f"{self.seed}/note/{member}")
 
@@ -155,15 +157,10 @@ class SharedNote:
         return envelope
 
     def deliver(self, sim: Sim, member: int, envelope: Envelope) -> None:
-        """A member got a note update: apply it, as crdt/snapshots.py's check_pending does."""
-        doc = self.docs[member]
-        doc.apply_update(envelope.payload)
-        self.waiting[member] = integrate_stuck(
-            doc.apply_update,
-            lambda: bytes(doc.get_state()),
-            self.waiting.get(member, []),
-            [envelope.payload],
-        )
+        """A member got a note update: apply it once what it builds on is here, as
+        crdt/documents.py does (see crdt/holding.py)."""
+        self.held[member].offer(envelope.payload)
+        self.held[member].release()
         self._applied(sim, member, envelope)
 
     def _applied(self, sim: Sim, member: int, envelope: Envelope) -> None:

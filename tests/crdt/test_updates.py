@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import pycrdt
 
-from crdt.note import Note
 from crdt.updates import (
+    decodable,
+    deletion_ends,
+    encode_state,
     held_back,
     held_back_among,
     inserts_held_back,
-    integrate_stuck,
     merge_many,
     state_map,
-    waits_on_another_client,
+    struct_starts,
 )
 
 
@@ -83,51 +84,25 @@ def test_merged_updates_hold_everything_and_state_maps_read_clocks() -> None:
     assert list(state_map(doc.get_state()).values()) == [len("one two three")]
 
 
-#: one-edit updates of six members, in the order one member of a simulated note got them
-#: (tests/sim, 1% of frames lost): the 6th is client 1020's second edit, held back for its
-#: first; the 7th, client 1006's second, builds on that first edit, which comes last
-STUCK = [
-    bytes.fromhex(h)
-    for h in (
-        "0101ea0700040104626f6479055b343a315d00",
-        "0101f10700c4ea0700ea0701065b33303a315d00",
-        "0101ee0700c4f10704f10705065b31393a315d00",
-        "0101f40700c4f10700f10701065b36303a315d00",
-        "0101fb0700c4ee0703ee0704065b38373a315d00",
-        "0101fc0706c4f10700f40700065b38383a325d00",
-        "0101ee0706c4fc0703fc0704065b31393a325d00",
-        "0101fc0700c4fb0702fb0703065b38383a315d00",
-    )
-]
+def test_struct_starts_name_each_client_and_its_first_clock() -> None:
+    first, second, third, deletion = _history()
+    client = next(iter(state_map(pycrdt.get_state(first))))
+    assert struct_starts(first) == [(client, 0)]
+    assert struct_starts(third) == [(client, len("one two "))]
+    assert struct_starts(deletion) == []  # it only deletes
+    other: pycrdt.Doc[pycrdt.Text] = pycrdt.Doc(client_id=client + 1)
+    other.apply_update(merge_many([first, second]))
+    before = other.get_state()
+    other.get("body", type=pycrdt.Text).insert(0, ">")
+    merged = merge_many([third, other.get_update(before)])
+    assert sorted(struct_starts(merged) or []) == [(client, 8), (client + 1, 0)]
+    assert struct_starts(b"\x01\x01") is None  # truncated
+    assert encode_state(state_map(before)) == before
 
 
-def test_an_update_pycrdt_holds_back_after_its_dependency_came_is_applied_again() -> None:
-    causal = Note()
-    for i in (0, 1, 2, 3, 4, 7, 5, 6):  # each after what it builds on
-        causal.apply_update(STUCK[i])
-    assert "[19:2]" in causal.text
-
-    note = Note()
-    waiting: list[bytes] = []
-    for update in STUCK:
-        note.apply_update(update)
-        waiting = integrate_stuck(note.apply_update, note.state_vector, waiting, [update])
-    assert waiting == []
-    assert note.text == causal.text
-    assert note.update_since() == causal.update_since()
-
-
-def test_only_updates_waiting_on_another_client_are_applied_again() -> None:
-    doc: pycrdt.Doc[pycrdt.Text] = pycrdt.Doc()
-    doc.get("body", type=pycrdt.Text)
-    second = STUCK[5]  # client 1020's second edit: waits on its own first
-    doc.apply_update(second)
-    assert not waits_on_another_client(second, doc.get_state())
-    applied: list[bytes] = []
-    assert integrate_stuck(applied.append, doc.get_state, [second]) == [second]
-    assert applied == []  # a gap in its own clocks: applying it again cannot help
-    for update in STUCK[:5]:
-        doc.apply_update(update)
-    # client 1006's second edit, with its first here: it waits on client 1020's first
-    assert waits_on_another_client(STUCK[6], doc.get_state())
-    assert not waits_on_another_client(STUCK[0], doc.get_state())  # integrated already
+def test_deletion_ends_say_how_far_each_client_must_reach() -> None:
+    first, _, third, deletion = _history()
+    client = next(iter(state_map(pycrdt.get_state(first))))
+    assert deletion_ends(deletion) == {client: 2}  # "on" of "one"
+    assert deletion_ends(first) is None  # it carries structs
+    assert decodable(third) and not decodable(b"\x01\x05\xff")

@@ -19,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from benchmarks import abuse, latency, memory, notes_relay, relay, tui_start
+from benchmarks import abuse, latency, memory, notes_relay, relay, tui_start, yreplay
 from benchmarks.common import Row
 from benchmarks.plot import plot
 
@@ -30,6 +30,7 @@ SUITE = {
     "memory": memory.run,  # figure 5
     "tui": tui_start.run,  # figure 6
     "abuse": abuse.run,  # issue 17: INVENTORY flood, room-id flood
+    "concurrent": yreplay.run,  # issue 25: two editors on two bridges, and y-websocket
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

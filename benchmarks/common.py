@@ -116,10 +116,10 @@ class Proc:
 class BenchNode:
     """A meshnotes node (Daemon + NotesService, as `meshnotes run --headless`), own process."""
 
-    def __init__(self, root: Path, name: str, peers: list[str] = ()) -> None:
+    def __init__(self, root: Path, name: str, peers: list[str] = (), extra: list[str] = ()) -> None:
         self.name = name
         self.home = root / name
-        args = [PY, "-m", "benchmarks.node", "--home", str(self.home), "--name", name]
+        args = [PY, "-m", "benchmarks.node", "--home", str(self.home), "--name", name, *extra]
         for peer in peers:
             args += ["--peer", peer]
         self.proc = Proc(args, name)
@@ -154,8 +154,8 @@ class Cluster:
         self.nodes: list[BenchNode] = []
         self.procs: list[Proc] = []
 
-    def node(self, name: str, peers: list[str] = ()) -> BenchNode:
-        n = BenchNode(self.root, name, list(peers))
+    def node(self, name: str, peers: list[str] = (), extra: list[str] = ()) -> BenchNode:
+        n = BenchNode(self.root, name, list(peers), list(extra))
         self.nodes.append(n)
         return n
 

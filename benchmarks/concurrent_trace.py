@@ -17,12 +17,19 @@ fork): :func:`agent_updates` checks that rather than handling it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gzip
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pycrdt
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from crdt.holding import HeldUpdates
 
 TRACE = (
     Path(__file__).resolve().parent.parent
@@ -87,3 +94,54 @@ def final_text(updates: list[list[bytes]]) -> str:
         for update in own:
             doc.apply_update(update)
     return str(text)
+
+
+async def replay_client(url: str, updates: list[bytes], expected: str, timeout: float) -> float:
+    """Be one agent's Yjs editor on a y-websocket server: send each of `updates` raw as an
+    update message, in order, without waiting for anything, while applying what the server
+    sends; return the seconds until this client's document holds `expected`.
+
+    The client's own document takes its own updates too, as the editor's would. What
+    arrives out of order waits in :class:`crdt.holding.HeldUpdates`, as in a node: a bare
+    pycrdt document can hold an update back for good (see crdt/holding.py), which the
+    JavaScript Yjs of a real editor does not.
+    """
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    text = doc.get("body", type=pycrdt.Text)
+    held = HeldUpdates(doc.apply_update, doc.get_state)
+    done = asyncio.Event()
+
+    def check() -> None:
+        if len(text) == len(expected) and str(text) == expected:
+            done.set()
+
+    async with connect(url, max_size=None, compression=None, ping_interval=None) as ws:
+
+        async def read() -> None:
+            async for message in ws:
+                if not isinstance(message, bytes) or message[0] != pycrdt.YMessageType.SYNC:
+                    continue
+                if message[1] == pycrdt.YSyncMessageType.SYNC_STEP1:
+                    reply = pycrdt.handle_sync_message(message[1:], doc)
+                    if reply is not None:
+                        await ws.send(reply)
+                else:  # SyncStep2 or Update
+                    held.offer(pycrdt.read_message(message[2:]))
+                    held.release()
+                    check()
+
+        reader = asyncio.create_task(read())
+        try:
+            start = time.monotonic()
+            await ws.send(pycrdt.create_sync_message(doc))
+            for update in updates:
+                held.offer(update)
+                held.release()
+                await ws.send(pycrdt.create_update_message(update))
+            check()
+            await asyncio.wait_for(done.wait(), timeout)
+            return time.monotonic() - start
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                await reader

@@ -1,6 +1,9 @@
 """A benchmark node: what `meshnotes run --headless --no-auto-connect` runs, plus `bench.*` verbs.
 
-    python -m benchmarks.node --home DIR [--listen 127.0.0.1:0] [--peer ADDRESS ...]
+    python -m benchmarks.node --home DIR [--listen 127.0.0.1:0] [--peer ADDRESS ...] [--bridge]
+
+With --bridge the node serves the Yjs bridge on a free loopback port and says
+``bridge URL TOKEN`` on the line after its address.
 
 The node is the product's own: `tui.session.Session` (a `chat.daemon.Daemon` with
 `crdt.service.NotesService`). The extra control verbs only drive it from inside
@@ -49,6 +52,7 @@ class BenchVerbs:
             "keystrokes",
             "watch",
             "rss",
+            "note_digest",
         ):
             d.register(f"bench.{name}", getattr(self, name))
 
@@ -226,6 +230,14 @@ class BenchVerbs:
             notes.listeners.remove(listener)
         return {"times": times}
 
+    async def note_digest(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The length and SHA-256 of a note's text (none yet: length -1)."""
+        try:
+            text = self.s.notes.get(str(args["note"])).text
+        except Exception:
+            return {"length": -1, "sha": ""}
+        return {"length": len(text), "sha": _digest(text)}
+
     async def rss(self, args: dict[str, Any]) -> dict[str, Any]:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -240,7 +252,8 @@ async def _main(args: argparse.Namespace) -> int:
         peers=[PeerAddress.parse(p) for p in args.peer],
         auto_connect=False,
     )
-    session = Session.for_home(Home.resolve(args.home), config, name=args.name)
+    bridge = ("127.0.0.1", 0) if args.bridge else None
+    session = Session.for_home(Home.resolve(args.home), config, bridge=bridge, name=args.name)
     BenchVerbs(session)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -250,6 +263,8 @@ async def _main(args: argparse.Namespace) -> int:
     try:
         node = session.daemon.node
         print(f"meshnotes node {node.identity.peer_id} listening on {node.address}", flush=True)
+        if session.service.bridge is not None:
+            print(f"bridge {session.service.bridge.url} {session.service.bridge.token}", flush=True)
         await stop.wait()
     finally:
         await session.stop()
@@ -262,6 +277,7 @@ def main() -> int:
     parser.add_argument("--listen", default="127.0.0.1:0")
     parser.add_argument("--peer", action="append", default=[])
     parser.add_argument("--name", default="bench")
+    parser.add_argument("--bridge", action="store_true", help="serve the Yjs bridge too")
     return asyncio.run(_main(parser.parse_args()))
 
 

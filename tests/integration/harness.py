@@ -26,7 +26,8 @@ class Mesh:
         self.ids: dict[str, str] = {}
         self.notes: dict[str, NotesService] = {}
 
-    async def start(self, name: str, dial: str | None = None) -> Daemon:
+    async def start(self, name: str, dial: str | None = None, bridge: bool = False) -> Daemon:
+        """Start a daemon (with the Yjs bridge on a free loopback port when `bridge`)."""
         home = Home(self.root / name)
         identity = home.load_identity() if home.has_identity() else home.create_identity(name)
         port = (
@@ -43,7 +44,7 @@ class Mesh:
             reconnect_initial=0.05,
             reconnect_max=0.5,
         )
-        service = NotesService()
+        service = NotesService(bridge=("127.0.0.1", 0) if bridge else None)
         daemon = Daemon(home, identity, config, extensions=[service])
         self.notes[name] = service
         await daemon.start()

@@ -94,3 +94,98 @@ async def test_a_second_server_on_the_same_socket_is_refused(server: ControlServ
 def test_calling_a_home_without_a_node_says_how_to_start_one(tmp_path: Path) -> None:
     with pytest.raises(NodeNotRunningError, match=r"no node is running for .* run --headless"):
         control.call(tmp_path / "control.sock", "status")
+
+
+# -- the event stream ------------------------------------------------------------------
+
+
+async def subscribed(server: ControlServer, topics: set[str] | None = None) -> control.Events:
+    async def hello(args: dict[str, Any]) -> dict[str, Any]:
+        return {"peer_id": "me"}
+
+    server.register(control.SUBSCRIBE, hello)
+    events = await control.subscribe(server.path, topics)
+    await wait_for_subscribers(server, 1)
+    return events
+
+
+async def wait_for_subscribers(server: ControlServer, count: int) -> None:
+    for _ in range(500):
+        if len(server.subscriptions) == count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{len(server.subscriptions)} subscribers, not {count}")
+
+
+async def next_event(events: control.Events) -> dict[str, Any]:
+    return await asyncio.wait_for(anext(events), 10)
+
+
+async def test_a_subscriber_hears_events_in_order_and_only_the_topics_it_follows(
+    server: ControlServer,
+) -> None:
+    events = await subscribed(server, {"note-1"})
+    assert events.hello == {"peer_id": "me"}
+    server.publish("chat", "message", {"n": 1})
+    server.publish("notes", "note_update", {"n": 2}, topic="note-2")  # not followed
+    server.publish("notes", "note_update", {"n": 3}, topic="note-1")
+    assert [(await next_event(events))["data"]["n"] for _ in range(2)] == [1, 3]
+    events.follow({"note-2"})
+    for _ in range(500):  # the new topics take effect once the node has read them
+        if next(iter(server.subscriptions)).topics == {"note-2"}:
+            break
+        await asyncio.sleep(0.01)
+    server.publish("notes", "note_update", {"n": 4}, topic="note-1")
+    server.publish("notes", "note_update", {"n": 5}, topic="note-2")
+    event = await next_event(events)
+    assert (event["source"], event["event"], event["data"]) == ("notes", "note_update", {"n": 5})
+    await events.close()
+    await wait_for_subscribers(server, 0)
+
+
+async def test_a_subscriber_too_far_behind_is_cut_off_and_counted(
+    server: ControlServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(control, "MAX_QUEUED", 5)
+    events = await subscribed(server)
+    for n in range(20):  # all at once: the stream cannot drain in between
+        server.publish("chat", "message", {"n": n})
+    seen = [event async for event in events]
+    assert seen[-1]["event"] == "overrun"
+    assert [e["data"]["n"] for e in seen[:-1]] == list(range(5))
+    assert server.counters["control_events_overrun"] == 1
+    assert not server.subscriptions
+
+
+async def test_an_event_that_cannot_be_encoded_is_counted_not_sent(
+    server: ControlServer,
+) -> None:
+    events = await subscribed(server)
+    server.publish("chat", "message", {"raw": b"\x00"})
+    server.publish("chat", "message", {"n": 1})
+    assert (await next_event(events))["data"] == {"n": 1}
+    assert server.counters["control_events_unencodable"] == 1
+    await events.close()
+
+
+async def test_the_stream_ends_when_the_node_stops(server: ControlServer) -> None:
+    events = await subscribed(server)
+    await server.stop()
+    assert [event async for event in events] == []
+
+
+async def test_a_subscribe_to_no_node_says_so() -> None:
+    root = Path(tempfile.mkdtemp(prefix="mn-ctl-"))
+    try:
+        with pytest.raises(NodeNotRunningError, match="no node is running"):
+            await control.subscribe(root / "control.sock")
+        with pytest.raises(NodeNotRunningError):
+            await control.request(root / "control.sock", "status")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_an_async_request_gets_the_result_or_the_refusal(server: ControlServer) -> None:
+    assert await control.request(server.path, "echo", {"x": 1}) == {"echo": {"x": 1}}
+    with pytest.raises(MeshError, match="no such room"):
+        await control.request(server.path, "refuse")

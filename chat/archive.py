@@ -19,7 +19,8 @@ from mesh.wire.identity import encode_peer_id
 
 
 class ContactBook(Contacts):
-    """The contact list, read only: resolve, get, all, name_of, is_contact."""
+    """The contact list, read only: resolve, get, all, name_of, own_name_of, display_name,
+    is_contact."""
 
     def __init__(self, store: Store, own_key: bytes) -> None:  # no node: see the module
         self.store = store
@@ -31,16 +32,30 @@ class ContactBook(Contacts):
 
 
 class RoomBook(Rooms):
-    """The rooms, read only: resolve, state, joined, all."""
+    """The rooms, read only: resolve, state, joined, all.
+
+    A node may be adding events meanwhile: a cached state holds only while the
+    room's count of stored events stays the same (events are never deleted).
+    """
 
     def __init__(self, store: Store) -> None:  # no node: see the module
         self.store = store
         self._states: dict[str, RoomState] = {}
+        self._counted: dict[str, int] = {}
+
+    def state(self, conv_id: str) -> RoomState:
+        rows = self.store.query(
+            "SELECT COUNT(*) AS n FROM room_events WHERE conv_id = ?", (conv_id,)
+        )
+        if self._counted.get(conv_id) != rows[0]["n"]:
+            self._states.pop(conv_id, None)
+            self._counted[conv_id] = rows[0]["n"]
+        return super().state(conv_id)
 
 
 class ChatArchive(Chat):
-    """A home's chat, read only: resolve_conversation, conversations, history, and the
-    `contacts` and `rooms` above."""
+    """A home's chat, read only: resolve_conversation, conversations, conversation, history,
+    and the `contacts` and `rooms` above."""
 
     def __init__(self, store: Store, own_key: bytes) -> None:  # no node: see the module
         self.store = store

@@ -44,6 +44,9 @@ class Verb(StrEnum):
     FORGET = "forget"
     INVITE = "invite"
     INVITE_ACCEPT = "invite.accept"
+    DM_OPEN = "dm.open"
+    #: the event stream (see mesh/runtime/control.py); its reply is what ID answers
+    SUBSCRIBE = control.SUBSCRIBE
 
 
 class ChatClient:
@@ -120,6 +123,11 @@ class ChatClient:
         """Block (or unblock) a peer: {"peer_id", "name", "blocked"}."""
         request = {"peer": peer, "blocked": blocked}
         result: dict[str, Any] = self.call(Verb.CONTACTS_BLOCK, request)
+        return result
+
+    def dm_open(self, peer: str) -> dict[str, Any]:
+        """{"conv_id"} of the direct conversation with `peer` (started if new)."""
+        result: dict[str, Any] = self.call(Verb.DM_OPEN, {"peer": peer})
         return result
 
     def dm(self, peer: str, text: str) -> dict[str, Any]:

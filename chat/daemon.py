@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import time
 from dataclasses import asdict
@@ -68,6 +69,7 @@ class Daemon:
         self.control = ControlServer(home.control_socket)
         self.store: Store | None = None
         self._chat: Chat | None = None
+        self.running = False
         commands: dict[Verb, Command] = {
             Verb.ID: self._id,
             Verb.STATUS: self._status,
@@ -93,6 +95,8 @@ class Daemon:
             Verb.ROOM_LIST: self._room_list,
             Verb.INVITE: self._invite,
             Verb.INVITE_ACCEPT: self._invite_accept,
+            Verb.DM_OPEN: self._dm_open,
+            Verb.SUBSCRIBE: self._id,  # the stream's first reply: who the node is
         }
         for name, command in commands.items():
             self.control.register(name, command)
@@ -133,12 +137,16 @@ class Daemon:
             roomlog = RoomLog(self.store, members=lambda: self.node.room_interests())
             self._node = Node(self.identity, self.config, mailbox=mailbox, roomlog=roomlog)
             self._chat = Chat(self._node, self.store)
+            # what the front ends attached to the control socket hear
+            self._chat.listeners.append(functools.partial(self.control.publish, "chat"))
+            self._node.listeners.append(functools.partial(self.control.publish, "node"))
             for extension in self.extensions:
                 await extension.attach(self)
             await self.node.start()
             self._chat.start()
             for extension in self.extensions:
                 await extension.start()
+            self.running = True
         except BaseException:
             await self.control.stop()
             if self._chat is not None:
@@ -150,6 +158,7 @@ class Daemon:
             raise
 
     async def stop(self) -> None:
+        self.running = False
         await self.control.stop()
         for extension in reversed(self.extensions):
             await extension.stop()
@@ -172,8 +181,13 @@ class Daemon:
         }
 
     async def _status(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self.status()
+
+    def status(self) -> dict[str, Any]:
+        """What ``status --json`` shows: the node's, the chat's and the extensions' state."""
         status = self.node.status()
         status["caches"]["control_refused"] = self.control.refused
+        status["counters"].update(self.control.counters)
         chat = self.chat.status()
         status["counters"].update(chat.pop("counters"))
         status["chat"] = chat
@@ -241,6 +255,9 @@ class Daemon:
 
     async def _contacts_block(self, args: dict[str, Any]) -> dict[str, Any]:
         return self.chat.contacts.block(str(args["peer"]), bool(args.get("blocked", True)))
+
+    async def _dm_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"conv_id": self.chat.direct_conversation(str(args["peer"]))}
 
     async def _dm(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"id": self.chat.send_direct(str(args["peer"]), str(args["text"]))}

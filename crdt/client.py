@@ -22,6 +22,10 @@ class NoteVerb(StrEnum):
     APPEND = "note.append"
     IMPORT = "note.import"
     EXPORT = "note.export"
+    RENAME = "note.rename"
+    #: a front end's copy of a note: its whole state, then its edits (see tui/attached.py)
+    STATE = "note.state"
+    EDIT = "note.edit"
 
 
 class Client(ChatClient):
@@ -48,6 +52,16 @@ class Client(ChatClient):
     def note_import(self, room: str, title: str, text: str) -> dict[str, Any]:
         request = {"room": room, "title": title, "text": text}
         result: dict[str, Any] = self.call(NoteVerb.IMPORT, request)
+        return result
+
+    def note_rename(self, note: str, title: str) -> dict[str, Any]:
+        """{"note_id", "title"} after giving a note a new title."""
+        result: dict[str, Any] = self.call(NoteVerb.RENAME, {"note": note, "title": title})
+        return result
+
+    def note_state(self, note: str) -> dict[str, Any]:
+        """{"note_id", "state"}: the note's whole document as one Yjs update (base64)."""
+        result: dict[str, Any] = self.call(NoteVerb.STATE, {"note": note})
         return result
 
     def note_export(self, note: str) -> dict[str, Any]:

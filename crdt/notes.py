@@ -38,6 +38,7 @@ from crdt.holding import RELEASE_SLICE
 from crdt.inbox import Inbox
 from crdt.note import Note
 from crdt.snapshots import Snapshots
+from crdt.textfiles import read_text_file, write_text_file
 from crdt.updates import merge_many
 from mesh.errors import MeshError
 from mesh.storage.store import Store, run_script
@@ -280,11 +281,7 @@ class Notes:
 
     def import_file(self, room: str, path: Path, title: str | None = None) -> str:
         """Create a note from a Markdown (or any UTF-8 text) file; return its id."""
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise NoteUsageError(f"cannot read {path}: {exc}") from exc
-        return self.import_text(room, title or path.stem, text)
+        return self.import_text(room, title or path.stem, read_text_file(path))
 
     def import_text(self, room: str, title: str, text: str) -> str:
         """Create a note holding `text`, sent in pieces that each fit one envelope."""
@@ -297,12 +294,7 @@ class Notes:
 
     def export(self, name: str, path: Path) -> int:
         """Write a note's text to a file; return the number of characters written."""
-        text = self.cat(name)
-        try:
-            path.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise NoteUsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
-        return len(text)
+        return write_text_file(path, self.cat(name))
 
     def apply_external(self, note_id: str, update: bytes, origin: object = None) -> None:
         """An update made by a client of this peer (the Yjs bridge): apply it, send it on.

@@ -8,6 +8,8 @@ when that moves earlier; one task here waits for it and runs it.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import logging
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 from chat.daemon import Daemon
 from crdt.bridge import YjsBridge, bridge_token
 from crdt.client import NoteVerb
+from crdt.errors import NoteUsageError
 from crdt.notes import Notes
 from crdt.payload import NoteReader
 from mesh.runtime.control import Command
@@ -45,9 +48,28 @@ class NotesService:
             NoteVerb.APPEND: self._append,
             NoteVerb.IMPORT: self._import,
             NoteVerb.EXPORT: self._export,
+            NoteVerb.RENAME: self._rename,
+            NoteVerb.STATE: self._state,
+            NoteVerb.EDIT: self._edit,
         }
         for name, command in commands.items():
             daemon.control.register(name, command)
+        # front ends attached to the control socket hear the notes' events, and the updates
+        # of the notes they follow (each note id is a topic)
+        control = daemon.control
+        self.notes.listeners.append(lambda kind, data: control.publish("notes", kind, data))
+        self.notes.update_hooks.append(
+            lambda note_id, update, origin: control.publish(
+                "notes",
+                "note_update",
+                {
+                    "note_id": note_id,
+                    "update": base64.b64encode(update).decode(),
+                    "origin": origin if isinstance(origin, str) else None,
+                },
+                topic=note_id,
+            )
+        )
         if self.bridge_address is not None:
             host, port = self.bridge_address
             token = bridge_token(daemon.home.root / "bridge.token")
@@ -133,3 +155,29 @@ class NotesService:
         notes = self._notes()
         note_id = notes.resolve(str(args["note"]))
         return {"note_id": note_id, "text": notes.cat(note_id)}
+
+    async def _rename(self, args: dict[str, Any]) -> dict[str, Any]:
+        notes = self._notes()
+        note_id = notes.resolve(str(args["note"]))
+        notes.rename(note_id, str(args["title"]))
+        return {"note_id": note_id, "title": notes.get(note_id).title}
+
+    async def _state(self, args: dict[str, Any]) -> dict[str, Any]:
+        notes = self._notes()
+        note_id = notes.resolve(str(args["note"]))
+        state = notes.get(note_id).update_since(None)
+        return {"note_id": note_id, "state": base64.b64encode(state).decode()}
+
+    async def _edit(self, args: dict[str, Any]) -> dict[str, Any]:
+        """An edit made in a front end's copy of the note: applied and sent as ours.
+
+        `origin` names the front end, so that the update it made is not sent back to it.
+        """
+        notes = self._notes()
+        note_id = notes.resolve(str(args["note"]))
+        try:
+            update = base64.b64decode(str(args["update"]), validate=True)
+        except binascii.Error as exc:
+            raise NoteUsageError(f"the edit is not base64: {exc}") from exc
+        notes.apply_external(note_id, update, str(args.get("origin") or "control"))
+        return {"note_id": note_id}

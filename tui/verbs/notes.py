@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from mesh.errors import UsageError
+from crdt.textfiles import read_text_file, write_text_file
 from mesh.runtime.home import Home
 from tui.verbs import client, print_json
 from tui.verbs.offline import reader
@@ -42,21 +42,12 @@ def cmd_note_append(args: argparse.Namespace, home: Home) -> int:
 
 
 def cmd_note_import(args: argparse.Namespace, home: Home) -> int:
-    try:
-        text = args.file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(
-            f"cannot read {args.file}: {getattr(exc, 'strerror', None) or exc}"
-        ) from exc
+    text = read_text_file(args.file)
     print(client(home).note_import(args.room, args.file.stem, text)["note_id"])
     return 0
 
 
 def cmd_note_export(args: argparse.Namespace, home: Home) -> int:
-    result = reader(home).note_export(args.note)
-    try:
-        args.file.write_text(result["text"], encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write {args.file}: {exc.strerror or exc}") from exc
-    print(f"wrote {len(result['text'])} characters to {args.file}")
+    count = write_text_file(args.file, reader(home).note_export(args.note)["text"])
+    print(f"wrote {count} characters to {args.file}")
     return 0

@@ -5,7 +5,7 @@
 With --bridge the node serves the Yjs bridge on a free loopback port and says
 ``bridge URL TOKEN`` on the line after its address.
 
-The node is the product's own: `tui.session.Session` (a `chat.daemon.Daemon` with
+The node is the product's own: `tui.session.LocalSession` (a `chat.daemon.Daemon` with
 `crdt.service.NotesService`). The extra control verbs only drive it from inside
 its process (type an editing trace, time when a text appears), so that timing
 is taken where the work happens and not across a control-socket round trip.
@@ -30,7 +30,7 @@ from typing import Any
 from mesh.runtime.home import Home
 from mesh.runtime.node import NodeConfig
 from mesh.wire.address import PeerAddress
-from tui.session import Session
+from tui.session import LocalSession
 
 _trace: dict[str, Any] | None = None
 
@@ -40,7 +40,7 @@ def _digest(text: str) -> str:
 
 
 class BenchVerbs:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: LocalSession) -> None:
         self.s = session
         d = session.daemon.control
         for name in (
@@ -98,7 +98,7 @@ class BenchVerbs:
             _trace = load_trace()
         txns = _trace["txns"][: int(args.get("edits", len(_trace["txns"])))]
         every = int(args.get("yield_every", 256))
-        notes = self.s.notes
+        notes = self.s.notes_layer
         note_id = str(args["note"])
         note = notes.get(note_id)
         profile = os.environ.get("BENCH_PROFILE")  # a path: cProfile the typing loop there
@@ -126,7 +126,7 @@ class BenchVerbs:
         }
 
     async def _wait_text(self, note_id: str, length: int, sha: str, timeout: float) -> float:
-        notes = self.s.notes
+        notes = self.s.notes_layer
         done = asyncio.get_running_loop().create_future()
 
         def check() -> None:
@@ -195,7 +195,7 @@ class BenchVerbs:
 
     async def keystrokes(self, args: dict[str, Any]) -> dict[str, Any]:
         """Append one character every `interval` seconds; return when each was typed."""
-        note = self.s.notes.get(str(args["note"]))
+        note = self.s.notes_layer.get(str(args["note"]))
         interval = float(args.get("interval", 0.1))
         times = []
         start = time.monotonic()
@@ -207,7 +207,7 @@ class BenchVerbs:
 
     async def watch(self, args: dict[str, Any]) -> dict[str, Any]:
         """Record when the note first holds base+1, base+2, ... base+count characters."""
-        notes = self.s.notes
+        notes = self.s.notes_layer
         note_id = str(args["note"])
         base, count = int(args["base"]), int(args["count"])
         times: list[float] = []
@@ -233,7 +233,7 @@ class BenchVerbs:
     async def note_digest(self, args: dict[str, Any]) -> dict[str, Any]:
         """The length and SHA-256 of a note's text (none yet: length -1)."""
         try:
-            text = self.s.notes.get(str(args["note"])).text
+            text = self.s.notes_layer.get(str(args["note"])).text
         except Exception:
             return {"length": -1, "sha": ""}
         return {"length": len(text), "sha": _digest(text)}
@@ -253,7 +253,7 @@ async def _main(args: argparse.Namespace) -> int:
         auto_connect=False,
     )
     bridge = ("127.0.0.1", 0) if args.bridge else None
-    session = Session.for_home(Home.resolve(args.home), config, bridge=bridge, name=args.name)
+    session = LocalSession.for_home(Home.resolve(args.home), config, bridge=bridge, name=args.name)
     BenchVerbs(session)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

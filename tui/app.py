@@ -25,7 +25,8 @@ class MeshnotesApp(App[None]):
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
 
     def __init__(self, session: Session, *, own_session: bool = True) -> None:
-        """`own_session`: start the session on mount and stop it on exit."""
+        """`own_session`: stop the session on exit (a session is started on mount either way:
+        one whose node runs already only starts hearing its events)."""
         super().__init__()
         self.session = session
         self.own_session = own_session
@@ -33,20 +34,34 @@ class MeshnotesApp(App[None]):
 
     async def on_mount(self) -> None:
         self.stop_on_signals()
-        if self.own_session:
-            try:
-                await self.session.start()
-            except MeshError as exc:
-                self.error = str(exc)
-                self.exit(return_code=1)
-                return
+        try:
+            await self.session.start()
+        except MeshError as exc:
+            self.exit_with_error(str(exc))
+            return
         await self.push_screen(MainScreen(self.session))
 
     async def action_quit(self) -> None:
+        await self.shut_down()
+
+    async def on_main_screen_node_stopped(self, message: MainScreen.NodeStopped) -> None:
+        await self.shut_down(message.error)
+
+    async def shut_down(self, error: str | None = None) -> None:
+        """Write out the open views, stop the session if it is the app's, and exit (with
+        status 1 and `error` as the command's one line, if given)."""
         self.close_views()
         if self.own_session:
             await self.session.stop()
-        self.exit()
+        if error is None:
+            self.exit()
+        else:
+            self.exit_with_error(error)
+
+    def exit_with_error(self, message: str) -> None:
+        """Quit with exit status 1, `message` the one line the command prints."""
+        self.error = message
+        self.exit(return_code=1)
 
     def stop_on_signals(self) -> None:
         """SIGTERM and SIGHUP (the terminal went away) quit as ctrl+q does: the node stops

@@ -24,7 +24,7 @@ from mesh.errors import MeshError
 from mesh.runtime.home import Home
 from mesh.runtime.node import NodeConfig
 from tui.app import MeshnotesApp
-from tui.session import Session
+from tui.session import LocalSession
 
 WELCOME_NOTE = """# Welcome to meshnotes
 
@@ -59,20 +59,20 @@ class Demo:
     ) -> None:
         self.root = root
         self.sleep = sleep
-        self.sessions: list[Session] = []
+        self.sessions: list[LocalSession] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.note_id: str | None = None
 
-    def _session(self, name: str, dial: Session | None) -> Session:
+    def _session(self, name: str, dial: LocalSession | None) -> LocalSession:
         peers = []
         if dial is not None:
             from mesh.wire.address import PeerAddress
 
             peers = [PeerAddress.parse(str(dial.node.address))]
         config = NodeConfig(listen=("127.0.0.1", 0), peers=peers, auto_connect=False)
-        return Session.for_home(Home(self.root / name), config, name=name)
+        return LocalSession.for_home(Home(self.root / name), config, name=name)
 
-    async def start(self) -> Session:
+    async def start(self) -> LocalSession:
         """Start the three peers; return yours."""
         you = self._session("you", None)
         await you.start()
@@ -88,28 +88,28 @@ class Demo:
         self.tasks.append(asyncio.create_task(self._seed(you, third)))
         return you
 
-    async def _seed(self, you: Session, third: Session) -> None:
+    async def _seed(self, you: LocalSession, third: LocalSession) -> None:
         """Once the third peer reaches you: the room, the note, then live edits."""
         with contextlib.suppress(asyncio.CancelledError, MeshError):
             while not third.chat.contacts.reachable(you.me):
                 await asyncio.sleep(0.1)
             room = third.chat.rooms.new("welcome")
             third.chat.rooms.invite(room, you.me)
-            self.note_id = third.notes.new(room, "Welcome")
-            third.notes.append(self.note_id, WELCOME_NOTE)
+            self.note_id = third.notes_layer.new(room, "Welcome")
+            third.notes_layer.append(self.note_id, WELCOME_NOTE)
             while you.node.identity.public_key not in third.chat.rooms.state(room).members:
                 await asyncio.sleep(0.1)  # your join has to reach the third peer first
             third.chat.say(room, "Hello! I am the third peer, two hops away. Say something.")
             await self.edit_live(third, self.note_id)
 
-    async def edit_live(self, third: Session, note_id: str) -> None:
+    async def edit_live(self, third: LocalSession, note_id: str) -> None:
         """The third peer's live edits: a line of LIVE_LINES every LIVE_EVERY seconds."""
         for line in LIVE_LINES:
             await self.sleep(LIVE_EVERY)
-            third.notes.get(note_id).append("\n" + line)
-            third.notes.flush(note_id)
+            third.notes_layer.get(note_id).append("\n" + line)
+            third.notes_layer.flush(note_id)
 
-    def _answer(self, third: Session, kind: str, data: dict[str, Any]) -> None:
+    def _answer(self, third: LocalSession, kind: str, data: dict[str, Any]) -> None:
         if kind != "message" or data["author"] == third.me:
             return
         reply = f"third peer here, 2 hops away: got your {data['text'][:60]!r}"
@@ -137,7 +137,7 @@ class DemoApp(MeshnotesApp):
     """The app, with the demo's peers started before and stopped after."""
 
     def __init__(self, demo: Demo) -> None:
-        super().__init__(Session.__new__(Session), own_session=False)
+        super().__init__(LocalSession.__new__(LocalSession), own_session=False)
         self.demo = demo
 
     async def on_mount(self, event: events.Mount | None = None) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Static
 
@@ -53,6 +54,13 @@ class MainScreen(Screen[None]):
         Binding("escape", "focus_sidebar", "Sidebar", show=False),
     ]
 
+    class NodeStopped(Message):
+        """The session's node went away (the app quits, saying `error`)."""
+
+        def __init__(self, error: str) -> None:
+            super().__init__()
+            self.error = error
+
     def __init__(self, session: Session) -> None:
         super().__init__()
         self.session = session
@@ -71,25 +79,20 @@ class MainScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.session.chat.listeners.append(self._chat_event)
-        self.session.notes.listeners.append(self._notes_event)
-        self.session.node.listeners.append(self._node_event)
+        self.session.listeners.append(self._event)
         self.query_one(Sidebar).refresh_entries()
         self.query_one(StatusBar).refresh_status()
         self.set_interval(1.0, self._tick)
         self.query_one(Sidebar).focus()
 
     def on_unmount(self) -> None:
-        for listeners, listener in (
-            (self.session.chat.listeners, self._chat_event),
-            (self.session.notes.listeners, self._notes_event),
-            (self.session.node.listeners, self._node_event),
-        ):
-            if listener in listeners:
-                listeners.remove(listener)
+        if self._event in self.session.listeners:
+            self.session.listeners.remove(self._event)
 
     def _tick(self) -> None:
-        applied = self.session.notes.counters.get("notes_applied", 0)
+        if self.session.closed:
+            return  # quitting
+        applied = self.session.status().get("counters", {}).get("notes_applied", 0)
         self._catching_up = applied - self._applied_before > 20  # a burst: a catch-up runs
         self._applied_before = applied
         self.query_one(NoteView).set_loading(self._catching_up)
@@ -98,8 +101,16 @@ class MainScreen(Screen[None]):
 
     # -- live events ---------------------------------------------------------------
 
-    def _chat_event(self, kind: str, data: dict[str, Any]) -> None:
-        self.call_later(self._on_chat_event, kind, data)
+    def _event(self, source: str, kind: str, data: dict[str, Any]) -> None:
+        """An event of the session (called where it happens: handled on the UI's next turn)."""
+        handler = {
+            "chat": self._on_chat_event,
+            "node": self._on_node_event,
+            "notes": self._on_notes_event,
+            "session": self._on_session_event,
+        }.get(source)
+        if handler is not None:
+            self.call_later(handler, kind, data)
 
     def _on_chat_event(self, kind: str, data: dict[str, Any]) -> None:
         sidebar = self.query_one(Sidebar)
@@ -120,12 +131,7 @@ class MainScreen(Screen[None]):
         sidebar.refresh_entries()
 
     def _joined(self, room_id: str) -> bool:
-        return self.session.chat.rooms.state(room_id).members.__contains__(
-            self.session.node.identity.public_key
-        )
-
-    def _node_event(self, kind: str, data: dict[str, Any]) -> None:
-        self.call_later(self._on_node_event, kind, data)
+        return self.session.public_key in self.session.room_state(room_id).members
 
     def _on_node_event(self, kind: str, data: dict[str, Any]) -> None:
         who = self.session.display_name(data["peer_id"])
@@ -144,8 +150,14 @@ class MainScreen(Screen[None]):
                 severity="warning",
             )
 
-    def _notes_event(self, kind: str, data: dict[str, Any]) -> None:
-        self.call_later(self.query_one(NoteView).note_event, data)
+    def _on_notes_event(self, kind: str, data: dict[str, Any]) -> None:
+        self.query_one(NoteView).note_event(data)
+
+    def _on_session_event(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "error":
+            self.app.notify(str(data.get("message")), severity="error")
+        elif kind == "stopped":  # an attached UI's node went away: nothing works any more
+            self.post_message(self.NodeStopped(f"the node for {data.get('home')} stopped"))
 
     # -- opening -------------------------------------------------------------------------
 
@@ -190,7 +202,7 @@ class MainScreen(Screen[None]):
         if kind == "room":
             return target
         if kind == "note":
-            rooms = (n["room_id"] for n in self.session.notes.all() if n["note_id"] == target)
+            rooms = (n["room_id"] for n in self.session.notes() if n["note_id"] == target)
             return next(rooms, None)
         return None
 
@@ -202,7 +214,7 @@ class MainScreen(Screen[None]):
 
     def action_new_room(self) -> None:
         def create(name: str) -> None:
-            room = self.session.chat.rooms.new(name)
+            room = self.session.new_room(name)
             self.app.notify(f"room #{name} created; press i to invite people")
             self.open("room", room)
 
@@ -213,9 +225,7 @@ class MainScreen(Screen[None]):
         if room is not None:
             self._ask(
                 "Invite whom? (nickname, peer id or prefix)",
-                lambda peer: self._notify_result(
-                    self.session.chat.rooms.invite(room, peer), "invited"
-                ),
+                lambda peer: self._notify_result(self.session.invite(room, peer), "invited"),
             )
 
     def action_remove_member(self) -> None:
@@ -223,9 +233,7 @@ class MainScreen(Screen[None]):
         if room is not None:
             self._ask(
                 "Remove whom? They will read nothing said after.",
-                lambda peer: self._notify_result(
-                    self.session.chat.rooms.remove(room, peer), "removed"
-                ),
+                lambda peer: self._notify_result(self.session.remove(room, peer), "removed"),
             )
 
     def _notify_result(self, result: dict[str, Any], key: str) -> None:
@@ -235,14 +243,14 @@ class MainScreen(Screen[None]):
         room = self._need_room()
         if room is not None:
             try:
-                self.session.chat.rooms.join(room)
+                self.session.join(room)
                 self.app.notify("joined")
             except MeshError as exc:
                 self.app.notify(str(exc), severity="error")
 
     def action_direct(self) -> None:
         def open_dm(peer: str) -> None:
-            self.open("dm", self.session.chat.direct_conversation(peer))
+            self.open("dm", self.session.direct_conversation(peer))
 
         self._ask("Message whom? (nickname, peer id or prefix)", open_dm)
 
@@ -251,7 +259,7 @@ class MainScreen(Screen[None]):
         if room is not None:
             self._ask(
                 "Title of the new note",
-                lambda title: self.open("note", self.session.notes.new(room, title)),
+                lambda title: self.open("note", self.session.new_note(room, title)),
             )
 
     def action_import_note(self) -> None:
@@ -260,7 +268,7 @@ class MainScreen(Screen[None]):
             self._ask(
                 "Import which Markdown file?",
                 lambda path: self.open(
-                    "note", self.session.notes.import_file(room, Path(path).expanduser())
+                    "note", self.session.import_note(room, Path(path).expanduser())
                 ),
             )
 
@@ -271,7 +279,7 @@ class MainScreen(Screen[None]):
         note_id = self.current[1]
 
         def export(path: str) -> None:
-            count = self.session.notes.export(note_id, Path(path).expanduser())
+            count = self.session.export_note(note_id, Path(path).expanduser())
             self.app.notify(f"wrote {count} characters to {path}")
 
         self._ask("Export to which file?", export, "e.g. ~/plan.md")
@@ -279,7 +287,7 @@ class MainScreen(Screen[None]):
     def action_connect(self) -> None:
         def connect(address: str) -> None:
             # how the dial goes comes back as a notification (_on_node_event)
-            self.session.node.connect(PeerAddress.parse(address))
+            self.session.connect(PeerAddress.parse(address))
 
         self._ask("Connect to (ws://HOST:PORT#PEERID)", connect)
 
@@ -297,7 +305,7 @@ class MainScreen(Screen[None]):
         from tui.invite_screen import InviteScreen
 
         try:
-            invite = await self.session.daemon.make_invite()
+            invite = await self.session.make_invite()
         except MeshError as exc:
             self.app.notify(str(exc), severity="error")
             return
@@ -305,7 +313,7 @@ class MainScreen(Screen[None]):
 
     def action_add_from_invite(self) -> None:
         def add(code: str, nickname: str | None) -> None:
-            result = self.session.daemon.accept_invite(code, add=True, name=nickname)
+            result = self.session.accept_invite(code, add=True, name=nickname)
             dialing = "dialing it" if result["dialing"] else "it names no address to dial"
             self.app.notify(f"added {result['name'] or result['peer_id'][:8]}; {dialing}")
             self.query_one(Sidebar).refresh_entries()

@@ -33,7 +33,7 @@ class PeersScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         # what another device can dial first; loopback ones (this machine only) last, dimmed
-        addresses = self.session.node.addresses_for_others or ["not listening"]
+        addresses = self.session.addresses_for_others() or ["not listening"]
         lines = [f"your address (give it to others): [b]{escape(addresses[0])}[/]"]
         lines += [f"  [dim]also: {escape(other)}[/]" for other in addresses[1:]]
         yield Static(
@@ -53,14 +53,15 @@ class PeersScreen(Screen[None]):
         table.focus()
 
     def refresh_table(self) -> None:
+        if self.session.closed:
+            return  # quitting
         table = self.query_one(DataTable)
         selected = table.cursor_row
         table.clear()
-        node = self.session.node
-        status = node.status()
-        routes = {r["dest"]: r for r in status["routes"]}
-        links = {link["peer_id"]: link["direction"] for link in status["links"]}
-        contacts = {c["peer_id"]: c for c in self.session.chat.contacts.all()}
+        status = self.session.status()
+        routes = {r["dest"]: r for r in status.get("routes", [])}
+        links = {link["peer_id"]: link["direction"] for link in status.get("links", [])}
+        contacts = {c["peer_id"]: c for c in self.session.contacts()}
         lan = {p["peer_id"]: p for p in status.get("lan", [])}  # found over mDNS
         dials = {d["peer_id"]: d for d in status.get("dials", [])}
         peers = sorted(set(routes) | set(contacts) | set(links) | set(lan) | set(dials))
@@ -98,11 +99,11 @@ class PeersScreen(Screen[None]):
                 save(peer, name.strip())
                 return
             try:  # no nickname given: ask for one, offering the name the peer gives itself
-                key = self.session.chat.contacts.resolve(_peer_of(peer))
+                key = self.session.resolve_peer(_peer_of(peer))
             except MeshError as exc:
                 self.app.notify(str(exc), severity="error")
                 return
-            own = self.session.chat.contacts.own_name_of(encode_peer_id(key)) or ""
+            own = self.session.own_name_of(encode_peer_id(key)) or ""
             self.app.push_screen(
                 Prompt("Nickname for this contact (Enter to keep it unnamed)", "e.g. bob", own),
                 lambda nickname: save(peer, nickname),
@@ -112,9 +113,9 @@ class PeersScreen(Screen[None]):
             try:
                 if peer.startswith("ws://"):  # an address: dial it too
                     address = PeerAddress.parse(peer)
-                    self.session.node.connect(address)
+                    self.session.connect(address)
                     peer = str(address).split("#", 1)[1]
-                self.session.chat.contacts.add(peer, name or None)
+                self.session.add_contact(peer, name or None)
             except MeshError as exc:
                 self.app.notify(str(exc), severity="error")
                 return
@@ -131,8 +132,8 @@ class PeersScreen(Screen[None]):
         if peer is None:
             return
         try:
-            contact = self.session.chat.contacts.get(peer)
-            self.session.chat.contacts.verify(peer, not contact["verified"])
+            contact = self.session.contact(peer)
+            self.session.verify(peer, not contact["verified"])
         except MeshError as exc:
             self.app.notify(str(exc), severity="error")
             return
@@ -142,7 +143,7 @@ class PeersScreen(Screen[None]):
         peer = self._selected()
         if peer is None:
             return
-        number = safety_number(self.session.node.identity.public_key, decode_peer_id(peer))
+        number = safety_number(self.session.public_key, decode_peer_id(peer))
         self.app.push_screen(
             Message(
                 f"Safety number with {self.session.display_name(peer)}",
@@ -154,7 +155,7 @@ class PeersScreen(Screen[None]):
     def action_connect(self) -> None:
         def connect(address: str) -> None:
             try:
-                self.session.node.connect(PeerAddress.parse(address))
+                self.session.connect(PeerAddress.parse(address))
             except MeshError as exc:
                 self.app.notify(str(exc), severity="error")
                 return

@@ -1,24 +1,191 @@
-"""A running peer for a front end: the daemon (node, chat) and the notes service, together."""
+"""What the terminal UI talks to: a peer's chat, notes and node, in the process or not.
+
+:class:`Session` is everything the screens ask for, in one flat API. Two
+kinds implement it:
+
+- :class:`LocalSession` runs the node in the UI's own process (``meshnotes``
+  on a home whose node is not running, and the demo);
+- :class:`tui.attached.AttachedSession` attaches to the node that runs for the
+  home (``meshnotes run --headless``) over its control socket: it reads the
+  database, calls the node's verbs, and hears its events; quitting the UI
+  leaves the node running.
+
+Calls that change something raise MeshError with one line for the user.
+Events reach the UI as ``listener(source, kind, data)`` with source "chat",
+"notes" or "node", the kinds the layers emit.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from chat.daemon import Daemon
 from chat.messages import Chat
+from chat.room import RoomState
+from crdt.note import Note
 from crdt.notes import Notes
 from crdt.service import NotesService
 from mesh.runtime.home import Home
 from mesh.runtime.node import Node, NodeConfig
+from mesh.wire.address import PeerAddress
+
+EventListener = Callable[[str, str, dict[str, Any]], None]
 
 
-class Session:
-    """What the terminal UI talks to; start it inside the UI's event loop."""
+class Session(ABC):
+    """A peer as the UI sees it; start it inside the UI's event loop."""
+
+    def __init__(self) -> None:
+        self.listeners: list[EventListener] = []
+        #: set by stop(): the screens' timers read nothing more (the database is closed)
+        self.closed = False
+
+    def emit(self, source: str, kind: str, data: dict[str, Any]) -> None:
+        for listener in list(self.listeners):
+            listener(source, kind, data)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    @abstractmethod
+    async def start(self) -> None: ...
+
+    @abstractmethod
+    async def stop(self) -> None: ...
+
+    @property
+    def attached(self) -> bool:
+        """Whether the node runs in another process (and goes on after the UI quits)."""
+        return False
+
+    # -- who and where ---------------------------------------------------------------
+
+    @property
+    @abstractmethod
+    def public_key(self) -> bytes: ...
+
+    @property
+    @abstractmethod
+    def me(self) -> str:
+        """This peer's id."""
+
+    @abstractmethod
+    def addresses_for_others(self) -> list[str]: ...
+
+    @abstractmethod
+    def status(self) -> dict[str, Any]:
+        """What ``status --json`` shows (for an attached UI, as of its last poll)."""
+
+    @abstractmethod
+    def display_name(self, peer_id: str) -> str:
+        """'you', a contact's nickname, else the name the peer announced, else a short id."""
+
+    # -- chat: reads --------------------------------------------------------------------
+
+    @abstractmethod
+    def rooms(self) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def room_state(self, room_id: str) -> RoomState: ...
+
+    @abstractmethod
+    def conversations(self) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def conversation(self, conv_id: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def history(self, conv_id: str, limit: int) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def contacts(self) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def contact(self, peer_id: str) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def resolve_peer(self, name: str) -> bytes: ...
+
+    @abstractmethod
+    def own_name_of(self, peer_id: str) -> str | None: ...
+
+    # -- chat: changes ---------------------------------------------------------------
+
+    @abstractmethod
+    def say(self, room: str, text: str) -> str: ...
+
+    @abstractmethod
+    def send_direct(self, peer: str, text: str) -> str: ...
+
+    @abstractmethod
+    def direct_conversation(self, peer: str) -> str: ...
+
+    @abstractmethod
+    def new_room(self, name: str) -> str: ...
+
+    @abstractmethod
+    def invite(self, room: str, peer: str) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def remove(self, room: str, peer: str) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def join(self, room: str) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def add_contact(self, peer: str, name: str | None) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def verify(self, peer: str, verified: bool) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def connect(self, address: PeerAddress) -> None: ...
+
+    @abstractmethod
+    async def make_invite(self) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def accept_invite(self, code: str, add: bool, name: str | None) -> dict[str, Any]: ...
+
+    # -- notes -------------------------------------------------------------------------
+
+    @abstractmethod
+    def notes(self, room: str | None = None) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def new_note(self, room: str, title: str) -> str: ...
+
+    @abstractmethod
+    def import_note(self, room: str, path: Path) -> str: ...
+
+    @abstractmethod
+    def export_note(self, note_id: str, path: Path) -> int: ...
+
+    @abstractmethod
+    def rename_note(self, note_id: str, title: str) -> None: ...
+
+    @abstractmethod
+    def open_note(self, note_id: str) -> Note:
+        """The note's live document: edit it, and watch its `on_change`."""
+
+    @abstractmethod
+    def close_note(self, note_id: str) -> None:
+        """Send the edits made to an opened note (the view closes)."""
+
+
+class LocalSession(Session):
+    """A session whose node runs here: the daemon (node, chat) and the notes service."""
 
     def __init__(self, daemon: Daemon, service: NotesService) -> None:
+        super().__init__()
         self.daemon = daemon
         self.service = service
-        self.started = False
+        self.started = False  # this session started the daemon (and stops it)
+        self.listening = False  # the daemon's events reach the session's listeners
 
     @classmethod
     def for_home(
@@ -28,7 +195,7 @@ class Session:
         bridge: tuple[str, int] | None = None,
         name: str = "",
         passphrase: str | None = None,
-    ) -> Session:
+    ) -> LocalSession:
         """A session on `home`, creating its identity first if it has none."""
         if home.has_identity():
             identity = home.load_identity(passphrase)
@@ -38,11 +205,23 @@ class Session:
         return cls(Daemon(home, identity, config, extensions=[service]), service)
 
     async def start(self) -> None:
-        if not self.started:
+        """Start the daemon (unless it runs already: then the session only hears its events)."""
+        if self.listening:
+            return
+        if not self.daemon.running:
             await self.daemon.start()
             self.started = True
+        self.listening = True
+        for source, listeners in (
+            ("chat", self.chat.listeners),
+            ("notes", self.notes_layer.listeners),
+            ("node", self.node.listeners),
+        ):
+            listeners.append(functools.partial(self.emit, source))
 
     async def stop(self) -> None:
+        """Stop the daemon, if this session started it."""
+        self.closed = True
         if self.started:
             self.started = False
             await self.daemon.stop()
@@ -56,18 +235,110 @@ class Session:
         return self.daemon.chat
 
     @property
-    def notes(self) -> Notes:
+    def notes_layer(self) -> Notes:
         notes = self.service.notes
         assert notes is not None, "the session is not started"
         return notes
 
     @property
+    def public_key(self) -> bytes:
+        return self.daemon.identity.public_key
+
+    @property
     def me(self) -> str:
-        return self.daemon.node.identity.peer_id
+        return self.daemon.identity.peer_id
+
+    def addresses_for_others(self) -> list[str]:
+        return self.node.addresses_for_others
+
+    def status(self) -> dict[str, Any]:
+        return self.daemon.status()
 
     def display_name(self, peer_id: str) -> str:
-        """How the UI names a peer: 'you', a contact's nickname, else the name the peer
-        announced itself, else a short id."""
         if peer_id == self.me:
             return "you"
         return self.chat.contacts.display_name(peer_id)
+
+    def rooms(self) -> list[dict[str, Any]]:
+        return self.chat.rooms.all()
+
+    def room_state(self, room_id: str) -> RoomState:
+        return self.chat.rooms.state(room_id)
+
+    def conversations(self) -> list[dict[str, Any]]:
+        return self.chat.conversations()
+
+    def conversation(self, conv_id: str) -> dict[str, Any] | None:
+        return self.chat.conversation(conv_id)
+
+    def history(self, conv_id: str, limit: int) -> list[dict[str, Any]]:
+        return self.chat.history(conv_id, limit)
+
+    def contacts(self) -> list[dict[str, Any]]:
+        return self.chat.contacts.all()
+
+    def contact(self, peer_id: str) -> dict[str, Any]:
+        return self.chat.contacts.get(peer_id)
+
+    def resolve_peer(self, name: str) -> bytes:
+        return self.chat.contacts.resolve(name)
+
+    def own_name_of(self, peer_id: str) -> str | None:
+        return self.chat.contacts.own_name_of(peer_id)
+
+    def say(self, room: str, text: str) -> str:
+        return self.chat.say(room, text)
+
+    def send_direct(self, peer: str, text: str) -> str:
+        return self.chat.send_direct(peer, text)
+
+    def direct_conversation(self, peer: str) -> str:
+        return self.chat.direct_conversation(peer)
+
+    def new_room(self, name: str) -> str:
+        return self.chat.rooms.new(name)
+
+    def invite(self, room: str, peer: str) -> dict[str, Any]:
+        return self.chat.rooms.invite(room, peer)
+
+    def remove(self, room: str, peer: str) -> dict[str, Any]:
+        return self.chat.rooms.remove(room, peer)
+
+    def join(self, room: str) -> dict[str, Any]:
+        return self.chat.rooms.join(room)
+
+    def add_contact(self, peer: str, name: str | None) -> dict[str, Any]:
+        return self.chat.contacts.add(peer, name)
+
+    def verify(self, peer: str, verified: bool) -> dict[str, Any]:
+        return self.chat.contacts.verify(peer, verified)
+
+    def connect(self, address: PeerAddress) -> None:
+        self.node.connect(address)
+
+    async def make_invite(self) -> dict[str, Any]:
+        return await self.daemon.make_invite()
+
+    def accept_invite(self, code: str, add: bool, name: str | None) -> dict[str, Any]:
+        return self.daemon.accept_invite(code, add=add, name=name)
+
+    def notes(self, room: str | None = None) -> list[dict[str, Any]]:
+        return self.notes_layer.all(room)
+
+    def new_note(self, room: str, title: str) -> str:
+        return self.notes_layer.new(room, title)
+
+    def import_note(self, room: str, path: Path) -> str:
+        return self.notes_layer.import_file(room, path)
+
+    def export_note(self, note_id: str, path: Path) -> int:
+        return self.notes_layer.export(note_id, path)
+
+    def rename_note(self, note_id: str, title: str) -> None:
+        self.notes_layer.rename(note_id, title)
+
+    def open_note(self, note_id: str) -> Note:
+        return self.notes_layer.get(note_id)
+
+    def close_note(self, note_id: str) -> None:
+        self.notes_layer.flush(note_id)

@@ -11,15 +11,14 @@ from tests.conftest import wait_until
 from tests.integration.harness import Mesh, room_with
 from tui.app import MeshnotesApp
 from tui.main_screen import MainScreen
-from tui.session import Session
+from tui.session import LocalSession
 from tui.widgets.chat_view import ChatView
 from tui.widgets.sidebar import Sidebar
 
 
-def session_of(mesh: Mesh, name: str) -> Session:
-    session = Session(mesh[name], mesh.notes[name])
-    session.started = True  # the mesh fixture owns the daemons
-    return session
+def session_of(mesh: Mesh, name: str) -> LocalSession:
+    """A session over the mesh fixture's running daemon (the fixture starts and stops it)."""
+    return LocalSession(mesh[name], mesh.notes[name])
 
 
 @pytest.fixture
@@ -42,7 +41,7 @@ async def test_sending_a_message_shows_it_pending_then_delivered(line: Mesh) -> 
     async with app.run_test(size=(120, 36)) as pilot:
         screen = app.screen
         assert isinstance(screen, MainScreen)
-        screen.open("dm", app.session.chat.direct_conversation("carol"))
+        screen.open("dm", app.session.direct_conversation("carol"))
         await pilot.pause()
         await pilot.click("#chat-input")
         await pilot.press(*"hi carol", "enter")
@@ -59,14 +58,14 @@ async def test_a_message_arrives_live_and_counts_as_unread_elsewhere(line: Mesh)
     async with app.run_test(size=(120, 36)) as pilot:
         screen = app.screen
         assert isinstance(screen, MainScreen)
-        conv = app.session.chat.direct_conversation("carol")
+        conv = app.session.direct_conversation("carol")
         screen.open("dm", conv)
         await pilot.pause()
         line["C"].chat.send_direct("alice", "live from carol")
         await wait_until(lambda: "live from carol|received" in chat_texts(app), what="live message")
 
         screen.action_focus_sidebar()
-        room = app.session.chat.rooms.new("elsewhere")
+        room = app.session.new_room("elsewhere")
         screen.open("room", room)  # now viewing something else
         await pilot.pause()
         line["C"].chat.send_direct("alice", "unread one")
@@ -135,7 +134,7 @@ async def test_creating_a_room_and_inviting_from_the_keyboard(line: Mesh) -> Non
         await pilot.pause()
         await pilot.press(*"garden", "enter")
         await pilot.pause()
-        rooms = app.session.chat.rooms.all()
+        rooms = app.session.rooms()
         assert [r["name"] for r in rooms] == ["garden"]
         await pilot.press("escape", "i")
         await pilot.pause()
@@ -146,7 +145,7 @@ async def test_creating_a_room_and_inviting_from_the_keyboard(line: Mesh) -> Non
             what="carol gets the invitation",
         )
         await wait_until(
-            lambda: len(app.session.chat.rooms.state(rooms[0]["room_id"]).members) == 2,
+            lambda: len(app.session.room_state(rooms[0]["room_id"]).members) == 2,
             what="carol joins (alice is her contact)",
         )
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from tui.demo import Demo
-from tui.session import Session
+from tui.session import LocalSession
 
 
 class FakeNote:
@@ -37,8 +37,8 @@ async def test_the_third_peer_edits_live_through_the_first_minute(tmp_path: Path
         clock[0] += seconds
 
     notes = FakeNotes(FakeNote(clock, edits))
-    third: Any = type("Third", (), {"notes": notes})()
-    await Demo(tmp_path, sleep=sleep).edit_live(cast(Session, third), "note")
+    third: Any = type("Third", (), {"notes_layer": notes})()
+    await Demo(tmp_path, sleep=sleep).edit_live(cast(LocalSession, third), "note")
     times = [at for at, _ in edits]
     assert times[-1] >= 60, f"the last live edit comes at {times[-1]} s"
     gaps = [b - a for a, b in zip([0.0, *times], times, strict=False)]

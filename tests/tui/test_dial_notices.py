@@ -24,11 +24,11 @@ async def test_a_failing_dial_and_a_link_each_show_a_notification(mesh: Mesh) ->
     dead = PeerAddress.parse(f"ws://127.0.0.1:{port}#{mesh.ids['bob']}")
     app = MeshnotesApp(session_of(mesh, "alice"), own_session=False)
     async with app.run_test(size=(120, 36)):
-        app.session.node.connect(dead)
+        app.session.connect(dead)
         await wait_until(lambda: any("refused" in m for m in messages(app)), what="the failure")
         failures = [m for m in messages(app) if "refused" in m]
         assert failures[0].startswith(f"{mesh.ids['bob'][:8]} at {dead}: refused")
         # the dial keeps failing; only the first failure in a row is told
-        app.session.node.connect(PeerAddress.parse(mesh.addresses["bob"]))  # the right address
+        app.session.connect(PeerAddress.parse(mesh.addresses["bob"]))  # the right address
         await wait_until(lambda: any("linked to" in m for m in messages(app)), what="the link")
         assert len([m for m in messages(app) if "refused" in m]) == 1

@@ -23,7 +23,7 @@ def row_of(table: DataTable[str], peer_id: str) -> list[str]:
 async def test_lan_peers_and_failing_dials_show_on_the_peers_screen(mesh: Mesh) -> None:
     await mesh.start("alice")
     app = MeshnotesApp(session_of(mesh, "alice"), own_session=False)
-    node = app.session.node
+    node = mesh["alice"].node
     neighbour = Identity.generate("neighbour")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

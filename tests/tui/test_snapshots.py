@@ -46,7 +46,7 @@ from tests.conftest import wait_until
 from tests.integration.harness import Mesh, room_with
 from tui.app import MeshnotesApp
 from tui.main_screen import MainScreen
-from tui.session import Session
+from tui.session import LocalSession
 
 SIZE = (120, 36)
 SEEDS = {"alice": 1, "bob": 2, "carol": 3}
@@ -150,7 +150,8 @@ class SnapshotApp(MeshnotesApp):
 
     def __init__(self, root: Path) -> None:
         config = NodeConfig(listen=("127.0.0.1", 0), auto_connect=False)
-        super().__init__(Session.for_home(Home(root / "alice"), config), own_session=True)
+        self.local = LocalSession.for_home(Home(root / "alice"), config)
+        super().__init__(self.local, own_session=True)
         self.root = root
         self.extra: list[Daemon] = []
 
@@ -175,7 +176,7 @@ async def steady_cursors(pilot: Pilot[None]) -> None:
 
 
 def conversation(app: MeshnotesApp, kind: str) -> str:
-    return next(c["conv_id"] for c in app.session.chat.conversations() if c["kind"] == kind)
+    return next(c["conv_id"] for c in app.session.conversations() if c["kind"] == kind)
 
 
 def test_main_screen_shows_the_sidebar_welcome_and_status(snap_compare, homes: Path) -> None:
@@ -199,7 +200,7 @@ def test_note_shows_non_ascii_text(snap_compare, homes: Path) -> None:
     async def run_before(pilot: Pilot[None]) -> None:
         app = pilot.app
         assert isinstance(app, MeshnotesApp)
-        main_screen(pilot).open("note", app.session.notes.all()[0]["note_id"])
+        main_screen(pilot).open("note", app.session.notes()[0]["note_id"])
         await pilot.pause()
         await steady_cursors(pilot)
 
@@ -212,7 +213,7 @@ def test_peers_screen_shows_routes_and_contacts(
     async def run_before(pilot: Pilot[None]) -> None:
         app = pilot.app
         assert isinstance(app, SnapshotApp)
-        alice = app.session.node
+        alice = app.local.node
         assert alice.address is not None
         home = Home(homes / "bob")
         config = NodeConfig(

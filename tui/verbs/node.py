@@ -14,13 +14,13 @@ from typing import Any
 
 from chat.daemon import MAX_PING_COUNT, Daemon
 from crdt.bridge import bridge_token
-from mesh.errors import MeshError, UsageError
+from mesh.errors import MeshError, NodeNotRunningError, UsageError
 from mesh.runtime.home import Home
 from mesh.runtime.interfaces import reachable_urls
 from mesh.runtime.settings import Settings, write_default
 from mesh.wire.address import PeerAddress, parse_listen
 from mesh.wire.invite import is_invite
-from tui.session import Session
+from tui.session import LocalSession, Session
 from tui.verbs import client, print_json
 from tui.verbs.dials import dial_lines, report_dial
 from tui.verbs.invite import accept_invite
@@ -142,11 +142,22 @@ def cmd_run(args: argparse.Namespace, home: Home) -> int:
     bridge = parse_listen(args.yjs_bridge) if args.yjs_bridge else None
     _check_port_free(*settings.listen, settings)
     name = settings.values["name"]
-    session = Session.for_home(home, config, bridge, name, _passphrase(args))
+    session = LocalSession.for_home(home, config, bridge, name, _passphrase(args))
     write_default(home)
     if not args.headless:
         return _run_app(session)
     return asyncio.run(_run_until_signal(session.daemon))
+
+
+def _node_running(home: Home) -> bool:
+    """Whether a node answers on the home's control socket."""
+    if not home.control_socket.exists():
+        return False
+    try:
+        client(home).identity(timeout=5)
+    except NodeNotRunningError:
+        return False
+    return True
 
 
 def _run_app(session: Session) -> int:
@@ -186,8 +197,13 @@ def cmd_demo(args: argparse.Namespace, home: Home) -> int:
 
 
 def cmd_open(args: argparse.Namespace, home: Home) -> int:
-    """No verb: the terminal UI on the home, with a node as its config file says (by default
-    on every interface at the default port)."""
+    """No verb: the terminal UI on the home. Where the home's node runs (``run --headless``)
+    the UI attaches to it, and quitting leaves it running; else the UI runs a node itself, as
+    the config file says (by default on every interface at the default port)."""
+    if _node_running(home):
+        from tui.attached import AttachedSession
+
+        return _run_app(AttachedSession(home))
     settings = Settings.load(home)
     _check_port_free(*settings.listen, settings)
     name = settings.values["name"]
@@ -195,7 +211,7 @@ def cmd_open(args: argparse.Namespace, home: Home) -> int:
         from tui.name_prompt import ask_in_ui  # the first start: who is this?
 
         name = ask_in_ui(os.environ.get("USER", ""))
-    session = Session.for_home(home, settings.node_config(), None, name, _passphrase(args))
+    session = LocalSession.for_home(home, settings.node_config(), None, name, _passphrase(args))
     write_default(home)
     return _run_app(session)
 

@@ -95,7 +95,7 @@ class ChatView(Vertical):
         scroll.remove_children()
         self.lines = {}
         try:
-            messages = self.session.chat.history(conv_id, SHOWN)
+            messages = self.session.history(conv_id, SHOWN)
         except MeshError as exc:
             self.app.notify(str(exc), severity="error")
             return
@@ -107,7 +107,7 @@ class ChatView(Vertical):
     def _title(self) -> str:
         assert self.conv_id is not None
         if self.kind == "dm":
-            conv = self.session.chat.conversation(self.conv_id)
+            conv = self.session.conversation(self.conv_id)
             peer = conv["peer_id"] if conv else "?"
             request = (
                 "  [i](message request: add them as a contact to accept)[/]"
@@ -116,7 +116,7 @@ class ChatView(Vertical):
             )
             name = self.session.display_name(peer)
             return f"[b]@ {_escape(name)}[/]  [dim]{peer}[/]{request}  [dim]end-to-end encrypted[/]"
-        state = self.session.chat.rooms.state(self.conv_id)
+        state = self.session.room_state(self.conv_id)
         names = ", ".join(
             sorted(self.session.display_name(encode_peer_id(m)) for m in state.members)
         )
@@ -149,11 +149,11 @@ class ChatView(Vertical):
         box = self.query_one("#chat-input", HistoryInput)
         try:
             if self.kind == "dm":
-                conv = self.session.chat.conversation(self.conv_id)
+                conv = self.session.conversation(self.conv_id)
                 assert conv is not None, "a direct conversation on screen is stored"
-                self.session.chat.send_direct(conv["peer_id"], text)
+                self.session.send_direct(conv["peer_id"], text)
             else:
-                self.session.chat.say(self.conv_id, text)
+                self.session.say(self.conv_id, text)
         except MeshError as exc:
             self.app.notify(str(exc), severity="error")
             return

@@ -75,7 +75,7 @@ class NoteView(Vertical):
         if self.note is not None:
             self._detach()
         try:
-            note = self.session.notes.get(note_id)
+            note = self.session.open_note(note_id)
         except MeshError as exc:
             self.app.notify(str(exc), severity="error")
             return
@@ -93,7 +93,10 @@ class NoteView(Vertical):
         if self.note is not None and self._note_changed in self.note.on_change:
             self.note.on_change.remove(self._note_changed)
         if self.note_id is not None:
-            self.session.notes.flush(self.note_id)
+            try:
+                self.session.close_note(self.note_id)
+            except MeshError as exc:  # an attached UI whose node does not answer
+                self.app.notify(f"edits not sent: {exc}", severity="error")
         self.note = None
         self.note_id = None  # flushed: nothing is left to write, even once the node stops
 
@@ -160,7 +163,7 @@ class NoteView(Vertical):
             return
         event.stop()
         try:
-            self.session.notes.rename(self.note_id, event.value)
+            self.session.rename_note(self.note_id, event.value)
         except MeshError as exc:
             self.app.notify(str(exc), severity="error")
             return

@@ -29,12 +29,11 @@ class Sidebar(OptionList):
     def refresh_entries(self) -> None:
         """Rebuild the list from the session, keeping the highlighted entry."""
         highlighted = self.highlighted_option.id if self.highlighted_option else None
-        chat, notes = self.session.chat, self.session.notes
-        status = self.session.node.status()
-        online = {link["peer_id"] for link in status["links"]}
-        reachable = {route["dest"] for route in status["routes"]}
+        status = self.session.status()
+        online = {link["peer_id"] for link in status.get("links", [])}
+        reachable = {route["dest"] for route in status.get("routes", [])}
         options: list[Option | None] = [Option("Rooms", disabled=True)]
-        for room in chat.rooms.all():
+        for room in self.session.rooms():
             state = "" if room["state"] == "joined" else f" ({room['state']})"
             options.append(
                 Option(
@@ -43,7 +42,7 @@ class Sidebar(OptionList):
                 )
             )
         options.append(Option("Direct", disabled=True))
-        for conv in chat.conversations():
+        for conv in self.session.conversations():
             if conv["kind"] != "dm":
                 continue
             peer = conv["peer_id"]
@@ -57,7 +56,7 @@ class Sidebar(OptionList):
                 )
             )
         options.append(Option("Notes", disabled=True))
-        for note in notes.all():
+        for note in self.session.notes():
             options.append(
                 Option(f" ✎ {note['title'] or '(untitled)'}", id=f"note:{note['note_id']}")
             )

@@ -15,15 +15,16 @@ class StatusBar(Static):
         self.session = session
 
     def refresh_status(self, catching_up: bool = False) -> None:
-        node = self.session.node
-        status = node.status()
+        status = self.session.status()
+        if not status:
+            return  # an attached UI before the node's first answer
         reachable = sorted(status["routes"], key=lambda r: (r["hops"], r["dest"]))
         peers = " ".join(
             f"{self.session.display_name(r['dest'])}({r['hops']})" for r in reachable[:6]
         )
         more = f" +{len(reachable) - 6}" if len(reachable) > 6 else ""
         mailbox = status["caches"].get("mailbox", {}).get("size", 0)
-        outbox = self.session.chat.status()["outbox"]
+        outbox = status["chat"]["outbox"]
         sync = "  [b]⟳ catching up[/]" if catching_up else ""
         self.update(
             f"[b]{self.session.display_name(self.session.me)}[/] {self.session.me[:8]}"

@@ -1,0 +1,337 @@
+"""A UI attached to the node that runs for its home (``meshnotes run --headless``).
+
+The node keeps running when the UI quits; the UI holds no keys. It:
+
+- reads the home's database directly, read-only (history, rooms, contacts,
+  notes: the chat and notes layers' own read code, :mod:`chat.archive` and
+  :mod:`crdt.notebook`), while the node writes it;
+- asks the node to change anything, through the control verbs the CLI uses;
+- hears the node's events on the control socket's event stream
+  (:func:`mesh.runtime.control.subscribe`) and polls its status each second;
+- edits a note in a copy of its document: the node sends the copy's whole
+  state (``note.state``), the copy's edits go back as Yjs updates
+  (``note.edit``), and the note's other updates come on the stream, under the
+  note's topic, while the note is open.
+
+When the node stops, the stream ends and the UI is told (source "session",
+kind "stopped"), once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import secrets
+from pathlib import Path
+from typing import Any
+
+from chat.archive import ChatArchive
+from chat.client import Verb
+from chat.room import RoomState
+from crdt.client import Client, NoteVerb
+from crdt.note import Note
+from crdt.notebook import NoteBook
+from crdt.textfiles import read_text_file, write_text_file
+from crdt.updates import merge_many
+from mesh.errors import MeshError
+from mesh.runtime import control
+from mesh.runtime.home import Home
+from mesh.storage.store import Store
+from mesh.wire.address import PeerAddress
+from mesh.wire.identity import decode_peer_id
+from tui.session import Session
+
+log = logging.getLogger("meshnotes.tui")
+
+#: how often the node's status is asked for (the status bar and sidebar show it)
+POLL_INTERVAL = 1.0
+#: how long a verb may take before the UI says the node does not answer
+VERB_TIMEOUT = 10.0
+#: how long local note edits gather before they go to the node as one update
+EDIT_WINDOW = 0.05
+
+
+class AttachedSession(Session):
+    """A session whose node runs in another process, reached over the home's control socket."""
+
+    def __init__(self, home: Home) -> None:
+        super().__init__()
+        self.home = home
+        peer_id, self.name = home.public_info()
+        self._public_key = decode_peer_id(peer_id)
+        self.client = Client(home.control_socket)
+        self.store = Store.open_readonly(home.database)
+        self.chat = ChatArchive(self.store, self._public_key)
+        self.notebook = NoteBook(self.chat, self.store)
+        self.origin = secrets.token_hex(8)  # names this UI's note edits
+        self._status: dict[str, Any] = {}
+        self._addresses: list[str] = []
+        self._events: control.Events | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._open: dict[str, Note] = {}
+        self._edited: set[str] = set()
+        self._unsent: dict[str, list[bytes]] = {}  # edits the node did not take: sent again
+        self._wake = asyncio.Event()
+
+    @property
+    def attached(self) -> bool:
+        return True
+
+    async def start(self) -> None:
+        self._events = await control.subscribe(self.home.control_socket)
+        hello = self._events.hello or {}
+        self._addresses = list(hello.get("addresses") or [])
+        await self._poll_once()
+        self._tasks = [
+            asyncio.create_task(self._listen(self._events)),
+            asyncio.create_task(self._poll()),
+            asyncio.create_task(self._send_edits()),
+        ]
+
+    async def stop(self) -> None:
+        """Send the edits not sent yet and let go of the node (it keeps running)."""
+        if self.closed:
+            return
+        self.closed = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for note_id in list(self._edited):
+            with contextlib.suppress(MeshError):
+                await self._send_edit(note_id)
+        if self._events is not None:
+            await self._events.close()
+        self.store.close()
+
+    # -- the node's events and status ----------------------------------------------
+
+    async def _listen(self, events: control.Events) -> None:
+        async for event in events:
+            source, kind, data = event.get("source", ""), event["event"], event.get("data")
+            if not isinstance(data, dict):
+                continue
+            if source == "notes" and kind == "note_update":
+                self._remote_update(data)
+                continue
+            self.emit(source, kind, data)
+        if not self.closed:
+            self.emit("session", "stopped", {"home": str(self.home.root)})
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_INTERVAL)
+            with contextlib.suppress(MeshError):  # a node gone is the stream's to tell
+                await self._poll_once()
+
+    async def _poll_once(self) -> None:
+        self._status = await control.request(
+            self.home.control_socket, Verb.STATUS, timeout=VERB_TIMEOUT
+        )
+
+    def _call(self, verb: str, args: dict[str, Any]) -> Any:
+        return self.client.call(verb, args, timeout=VERB_TIMEOUT)
+
+    # -- who and where ---------------------------------------------------------------
+
+    @property
+    def public_key(self) -> bytes:
+        return self._public_key
+
+    @property
+    def me(self) -> str:
+        return self.chat.me
+
+    def addresses_for_others(self) -> list[str]:
+        return self._addresses
+
+    def status(self) -> dict[str, Any]:
+        return self._status
+
+    def display_name(self, peer_id: str) -> str:
+        if peer_id == self.me:
+            return "you"
+        return self.chat.contacts.display_name(peer_id)
+
+    # -- chat: reads (the database) ------------------------------------------------------
+
+    def rooms(self) -> list[dict[str, Any]]:
+        return self.chat.rooms.all()
+
+    def room_state(self, room_id: str) -> RoomState:
+        return self.chat.rooms.state(room_id)
+
+    def conversations(self) -> list[dict[str, Any]]:
+        return self.chat.conversations()
+
+    def conversation(self, conv_id: str) -> dict[str, Any] | None:
+        return self.chat.conversation(conv_id)
+
+    def history(self, conv_id: str, limit: int) -> list[dict[str, Any]]:
+        return self.chat.history(conv_id, limit)
+
+    def contacts(self) -> list[dict[str, Any]]:
+        return self.chat.contacts.all()
+
+    def contact(self, peer_id: str) -> dict[str, Any]:
+        return self.chat.contacts.get(peer_id)
+
+    def resolve_peer(self, name: str) -> bytes:
+        return self.chat.contacts.resolve(name)
+
+    def own_name_of(self, peer_id: str) -> str | None:
+        return self.chat.contacts.own_name_of(peer_id)
+
+    # -- chat: changes (the node) --------------------------------------------------------
+
+    def say(self, room: str, text: str) -> str:
+        return str(self.client.say(room, text)["id"])
+
+    def send_direct(self, peer: str, text: str) -> str:
+        return str(self.client.dm(peer, text)["id"])
+
+    def direct_conversation(self, peer: str) -> str:
+        return str(self.client.dm_open(peer)["conv_id"])
+
+    def new_room(self, name: str) -> str:
+        return str(self.client.room_new(name)["room_id"])
+
+    def invite(self, room: str, peer: str) -> dict[str, Any]:
+        return self.client.room_invite(room, peer)
+
+    def remove(self, room: str, peer: str) -> dict[str, Any]:
+        return self.client.room_remove(room, peer)
+
+    def join(self, room: str) -> dict[str, Any]:
+        return self.client.room_join(room)
+
+    def add_contact(self, peer: str, name: str | None) -> dict[str, Any]:
+        return self.client.contacts_add(peer, name)
+
+    def verify(self, peer: str, verified: bool) -> dict[str, Any]:
+        return self.client.contacts_verify(peer, verified)
+
+    def connect(self, address: PeerAddress) -> None:
+        self.client.connect(str(address))
+
+    async def make_invite(self) -> dict[str, Any]:
+        result: dict[str, Any] = await control.request(
+            self.home.control_socket, Verb.INVITE, timeout=VERB_TIMEOUT
+        )
+        return result
+
+    def accept_invite(self, code: str, add: bool, name: str | None) -> dict[str, Any]:
+        return self.client.invite_accept(code, add, name)
+
+    # -- notes ---------------------------------------------------------------------------
+
+    def notes(self, room: str | None = None) -> list[dict[str, Any]]:
+        return self.notebook.all(room)
+
+    def new_note(self, room: str, title: str) -> str:
+        return str(self.client.note_new(room, title)["note_id"])
+
+    def import_note(self, room: str, path: Path) -> str:
+        return str(self.client.note_import(room, path.stem, read_text_file(path))["note_id"])
+
+    def export_note(self, note_id: str, path: Path) -> int:
+        return write_text_file(path, self.client.note_export(note_id)["text"])
+
+    def rename_note(self, note_id: str, title: str) -> None:
+        self.client.note_rename(note_id, title)
+
+    def open_note(self, note_id: str) -> Note:
+        """A copy of the note, kept in step with the node's while it is open."""
+        note = self._open.get(note_id)
+        if note is not None:
+            return note
+        # follow first: an update made while the state is read comes again on the stream
+        # (applying an update twice changes nothing)
+        self._follow(set(self._open) | {note_id})
+        try:
+            state = base64.b64decode(self.client.note_state(note_id)["state"])
+            note = Note()
+            note.apply_update(state)
+        except MeshError:
+            self._follow(set(self._open))
+            raise
+        note.on_local_edit = lambda _now, n=note_id: self._local_edit(n)
+        self._open[note_id] = note
+        return note
+
+    def close_note(self, note_id: str) -> None:
+        """Send the copy's last edits now (the UI may be quitting) and stop following it."""
+        self._edited.discard(note_id)
+        update = self._gather(note_id)
+        if update is not None:
+            try:
+                self._call(NoteVerb.EDIT, self._edit_args(note_id, update))
+            except MeshError:
+                self._unsent[note_id] = [update]  # kept for the next try; the view is told
+                raise
+        self._open.pop(note_id, None)
+        self._follow(set(self._open))
+
+    def _follow(self, topics: set[str]) -> None:
+        if self._events is not None:
+            self._events.follow(topics)
+
+    def _remote_update(self, data: dict[str, Any]) -> None:
+        note = self._open.get(str(data.get("note_id")))
+        if note is None or data.get("origin") == self.origin:
+            return  # not open here, or this UI's own edit coming back
+        try:
+            note.apply_update(base64.b64decode(str(data["update"])))
+        except (MeshError, ValueError, KeyError) as exc:
+            log.warning("a note update from the node could not be applied: %s", exc)
+
+    def _local_edit(self, note_id: str) -> None:
+        self._edited.add(note_id)
+        self._wake.set()
+
+    def _gather(self, note_id: str) -> bytes | None:
+        """The edits made to the note's copy and not yet taken by the node, as one update."""
+        parts = self._unsent.pop(note_id, [])
+        note = self._open.get(note_id)
+        update = None if note is None else note.take_local_update()
+        if update is not None:
+            parts.append(update)
+        return merge_many(parts) if parts else None
+
+    def _edit_args(self, note_id: str, update: bytes) -> dict[str, Any]:
+        return {
+            "note": note_id,
+            "update": base64.b64encode(update).decode(),
+            "origin": self.origin,
+        }
+
+    async def _send_edits(self) -> None:
+        """Send the open notes' edits, gathered for EDIT_WINDOW, in the order they were made."""
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(EDIT_WINDOW)
+            self._wake.clear()
+            for note_id in list(self._edited):
+                self._edited.discard(note_id)
+                try:
+                    await self._send_edit(note_id)
+                except MeshError as exc:
+                    self.emit("session", "error", {"message": f"edit not sent: {exc}"})
+
+    async def _send_edit(self, note_id: str) -> None:
+        update = self._gather(note_id)
+        if update is None:
+            return
+        try:
+            await control.request(
+                self.home.control_socket,
+                NoteVerb.EDIT,
+                self._edit_args(note_id, update),
+                timeout=VERB_TIMEOUT,
+            )
+        except MeshError:
+            self._unsent[note_id] = [update]  # sent again with the next edit, or at close
+            raise

@@ -25,6 +25,7 @@ from mesh.routing.paths import Neighbour, PathTable
 from mesh.routing.replay import ReplayGuard
 from mesh.routing.reshare import Offers
 from mesh.routing.seen import SeenCache
+from mesh.routing.signals import SignalGate
 from mesh.routing.tables import unpack_table
 from mesh.wire.envelope import (
     DestKind,
@@ -101,8 +102,10 @@ class Inbound:
             EnvelopeType.TABLE: self._on_table,
             EnvelopeType.INVENTORY: self._on_inventory,
             EnvelopeType.ADDRESS: self._on_address,
+            EnvelopeType.SIGNAL: self._on_signal,
             **{kind: self._on_gossip_control for kind in CONTROL_TYPES},
         }
+        self.signals = SignalGate()
 
     def receive(
         self, link: int, data: bytes, now: float, signature_ok: bool | None
@@ -276,6 +279,20 @@ class Inbound:
         except EnvelopeError:
             return self._reject(link, "malformed", now)
         return self.notices.gossiped(actions, now)
+
+    def _on_signal(
+        self, envelope: Envelope, relayed: Envelope, state: Neighbour, link: int, now: float
+    ) -> list[Action]:
+        """An ephemeral signal: within its author's budget, on as a payload goes, never kept."""
+        reason = self.signals.admit(envelope.author, len(envelope.payload), now)
+        if reason is None and envelope.dest_kind == DestKind.PEER and envelope.dest != self._me:
+            route = self.paths.route_to(envelope.dest, now)
+            if route is None or route.link not in self.links:
+                reason = "signal_no_path"  # stale by the time a path came: not parked
+        if reason is not None:
+            self._count(f"dropped_{reason}")
+            return []
+        return self._on_payload(envelope, relayed, state, link, now)
 
     def _on_payload(
         self, envelope: Envelope, relayed: Envelope, state: Neighbour, link: int, now: float

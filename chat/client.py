@@ -45,6 +45,7 @@ class Verb(StrEnum):
     INVITE = "invite"
     INVITE_ACCEPT = "invite.accept"
     DM_OPEN = "dm.open"
+    TYPING = "typing"
     #: the event stream (see mesh/runtime/control.py); its reply is what ID answers
     SUBSCRIBE = control.SUBSCRIBE
 
@@ -128,6 +129,11 @@ class ChatClient:
     def dm_open(self, peer: str) -> dict[str, Any]:
         """{"conv_id"} of the direct conversation with `peer` (started if new)."""
         result: dict[str, Any] = self.call(Verb.DM_OPEN, {"peer": peer})
+        return result
+
+    def typing(self, conversation: str) -> dict[str, Any]:
+        """Tell a conversation's people that you are typing: {"sent"} (False: told lately)."""
+        result: dict[str, Any] = self.call(Verb.TYPING, {"conversation": conversation})
         return result
 
     def dm(self, peer: str, text: str) -> dict[str, Any]:

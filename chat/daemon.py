@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 from chat.client import Verb
 from chat.messages import Chat
+from chat.signals import Signals
+from chat.typing import Typing
 from mesh.errors import UsageError
 from mesh.runtime.control import Command, ControlServer
 from mesh.runtime.dials import DISCONNECT_HOLD
@@ -69,6 +71,8 @@ class Daemon:
         self.control = ControlServer(home.control_socket)
         self.store: Store | None = None
         self._chat: Chat | None = None
+        self._signals: Signals | None = None
+        self.typing: Typing | None = None
         self.running = False
         commands: dict[Verb, Command] = {
             Verb.ID: self._id,
@@ -96,6 +100,7 @@ class Daemon:
             Verb.INVITE: self._invite,
             Verb.INVITE_ACCEPT: self._invite_accept,
             Verb.DM_OPEN: self._dm_open,
+            Verb.TYPING: self._typing,
             Verb.SUBSCRIBE: self._id,  # the stream's first reply: who the node is
         }
         for name, command in commands.items():
@@ -107,6 +112,13 @@ class Daemon:
         if self._node is None:
             raise UsageError("the node is not started")
         return self._node
+
+    @property
+    def signals(self) -> Signals:
+        """Ephemeral signals (typing, cursors): chat/signals.py."""
+        if self._signals is None:
+            raise UsageError("the node is not started")
+        return self._signals
 
     @property
     def chat(self) -> Chat:
@@ -137,6 +149,8 @@ class Daemon:
             roomlog = RoomLog(self.store, members=lambda: self.node.room_interests())
             self._node = Node(self.identity, self.config, mailbox=mailbox, roomlog=roomlog)
             self._chat = Chat(self._node, self.store)
+            self._signals = Signals(self._chat)
+            self.typing = Typing(self._signals)
             # what the front ends attached to the control socket hear
             self._chat.listeners.append(functools.partial(self.control.publish, "chat"))
             self._node.listeners.append(functools.partial(self.control.publish, "node"))
@@ -258,6 +272,10 @@ class Daemon:
 
     async def _dm_open(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"conv_id": self.chat.direct_conversation(str(args["peer"]))}
+
+    async def _typing(self, args: dict[str, Any]) -> dict[str, Any]:
+        assert self.typing is not None
+        return {"sent": self.typing.typed(str(args["conversation"]))}
 
     async def _dm(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"id": self.chat.send_direct(str(args["peer"]), str(args["text"]))}

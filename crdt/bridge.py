@@ -7,10 +7,12 @@ refused before the websocket opens (HTTP 401), as is an unknown note (404).
 
 On a connection the bridge speaks y-websocket: it sends SyncStep1 (its state
 vector), answers the client's SyncStep1 with SyncStep2, applies the client's
-SyncStep2 and Update messages, and relays awareness messages between the
-clients of the same note. Updates from the client go to the mesh as local
-edits of this peer — the raw update bytes, as received (see crdt/note.py);
-updates arriving from the mesh go to every client as Update messages.
+SyncStep2 and Update messages, and passes awareness messages (cursors) on:
+to the other clients of the same note and, as this peer's, to the note's room
+over the mesh; the room's cursors come back the same way (crdt/awareness.py).
+Updates from the client go to the mesh as local edits of this peer — the raw
+update bytes, as received (see crdt/note.py); updates arriving from the mesh
+go to every client as Update messages.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from crdt.awareness import Cursors
 from crdt.errors import NoteError, NoteUsageError
 from crdt.notes import Notes
 from mesh.wire.identity import write_private_file
@@ -52,13 +55,14 @@ def bridge_token(path: Path) -> str:
     return token
 
 
-def _sync_payload(message: bytes) -> bytes:
-    """The payload of a sync message: after the two type bytes, a varuint length and exactly that.
+def _sync_payload(message: bytes, at: int = 2) -> bytes:
+    """The payload of a message: after its `at` type bytes (two for sync messages, one for
+    awareness), a varuint length and exactly that.
 
     Strict, unlike ``pycrdt.read_message``, which fails with an assertion on
     an empty payload and silently shortens a truncated one. Raises ValueError.
     """
-    length, shift, i = 0, 0, 2
+    length, shift, i = 0, 0, at
     while True:
         if i >= len(message) or shift > 63:
             raise ValueError("truncated sync message")
@@ -76,7 +80,9 @@ def _sync_payload(message: bytes) -> bytes:
 class YjsBridge:
     """A loopback y-websocket server over this peer's notes."""
 
-    def __init__(self, notes: Notes, host: str, port: int, token: str) -> None:
+    def __init__(
+        self, notes: Notes, host: str, port: int, token: str, cursors: Cursors | None = None
+    ) -> None:
         try:
             loopback = ipaddress.ip_address(host).is_loopback
         except ValueError:  # a host name ("localhost"): it could resolve to anything
@@ -92,7 +98,10 @@ class YjsBridge:
         self.counters: dict[str, int] = {}
         self._server: Server | None = None
         self._sending: set[asyncio.Future[None]] = set()
+        self.cursors = cursors
         notes.update_hooks.append(self._broadcast_update)
+        if cursors is not None:
+            cursors.hooks.append(self._broadcast_awareness)
 
     @property
     def url(self) -> str:
@@ -161,6 +170,8 @@ class YjsBridge:
             pass
         finally:
             self.clients.get(note_id, set()).discard(ws)
+            if self.cursors is not None:
+                self.cursors.bridge_closed(note_id, ws)
 
     async def _handle(self, ws: ServerConnection, note_id: str, message: bytes) -> None:
         kind = message[0]
@@ -178,18 +189,23 @@ class YjsBridge:
             else:
                 raise ValueError(f"unknown sync message type {sync}")
         elif kind == pycrdt.YMessageType.AWARENESS:
-            for other in list(self.clients.get(note_id, ())):
-                if other is not ws:
-                    with contextlib.suppress(ConnectionClosed):
-                        await other.send(message)
+            update = _sync_payload(message, at=1)
+            if self.cursors is not None:  # to the other clients (a hook), and to the mesh
+                self.cursors.from_bridge(note_id, update, ws)
+            else:
+                self._broadcast_awareness(note_id, update, ws)
         else:
             raise ValueError(f"unknown y-websocket message type {kind}")
 
     def _broadcast_update(self, note_id: str, update: bytes, origin: object = None) -> None:
+        self._broadcast(note_id, pycrdt.create_update_message(update), origin)
+
+    def _broadcast_awareness(self, note_id: str, update: bytes, origin: object = None) -> None:
+        self._broadcast(note_id, pycrdt.create_awareness_message(update), origin)
+
+    def _broadcast(self, note_id: str, message: bytes, origin: object) -> None:
+        """Send `message` to the note's clients but the one it came from."""
         clients = [c for c in self.clients.get(note_id, ()) if c is not origin]
-        if not clients:
-            return
-        message = pycrdt.create_update_message(update)
         for client in clients:
             task = asyncio.ensure_future(self._send_quietly(client, message))
             self._sending.add(task)

@@ -26,6 +26,8 @@ class NoteVerb(StrEnum):
     #: a front end's copy of a note: its whole state, then its edits (see tui/attached.py)
     STATE = "note.state"
     EDIT = "note.edit"
+    #: where this peer's cursor is in a note (shown to the others: crdt/awareness.py)
+    CURSOR = "note.cursor"
 
 
 class Client(ChatClient):

@@ -242,6 +242,11 @@ class Notes:
         """The live document of a note by its id."""
         return self.documents.open(note_id)
 
+    def room_of(self, note_id: str) -> str | None:
+        """The room a note belongs to (None for a note not stored here)."""
+        rows = self.store.query("SELECT room_id FROM notes WHERE note_id = ?", (note_id,))
+        return str(rows[0]["room_id"]) if rows else None
+
     def all(self, room: str | None = None) -> list[dict[str, Any]]:
         if room is None:
             rows = self.store.query("SELECT * FROM notes ORDER BY room_id, title, note_id")
@@ -342,14 +347,14 @@ class Notes:
         if local is not None:
             buffer.append(local)
             self.documents.updated(note_id, local, None)
-        row = self.store.query("SELECT room_id FROM notes WHERE note_id = ?", (note_id,))
+        room = self.room_of(note_id)
         with self.store.atomic():  # one commit (one fsync) per flush
             if buffer:
                 self.store.execute(
                     "INSERT INTO note_updates (note_id, update_blob, unsent) VALUES (?, ?, 1)",
                     (note_id, merge_many(buffer)),
                 )
-            outgoing = self._seal_unsent(row[0]["room_id"], only=note_id) if row else []
+            outgoing = self._seal_unsent(room, only=note_id) if room is not None else []
         self._send(outgoing)
 
     def _send_unsent(self, conv_id: str) -> None:

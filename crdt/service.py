@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from chat.daemon import Daemon
+from crdt.awareness import Cursors
 from crdt.bridge import YjsBridge, bridge_token
 from crdt.client import NoteVerb
 from crdt.errors import NoteUsageError
@@ -31,6 +32,7 @@ class NotesService:
     def __init__(self, bridge: tuple[str, int] | None = None) -> None:
         self.bridge_address = bridge
         self.notes: Notes | None = None
+        self.cursors: Cursors | None = None
         self.bridge: YjsBridge | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -51,7 +53,9 @@ class NotesService:
             NoteVerb.RENAME: self._rename,
             NoteVerb.STATE: self._state,
             NoteVerb.EDIT: self._edit,
+            NoteVerb.CURSOR: self._cursor,
         }
+        self.cursors = Cursors(self.notes, daemon.signals, daemon.identity.name)
         for name, command in commands.items():
             daemon.control.register(name, command)
         # front ends attached to the control socket hear the notes' events, and the updates
@@ -73,7 +77,7 @@ class NotesService:
         if self.bridge_address is not None:
             host, port = self.bridge_address
             token = bridge_token(daemon.home.root / "bridge.token")
-            self.bridge = YjsBridge(self.notes, host, port, token)
+            self.bridge = YjsBridge(self.notes, host, port, token, self.cursors)
 
     async def start(self) -> None:
         assert self.notes is not None
@@ -180,4 +184,16 @@ class NotesService:
         except binascii.Error as exc:
             raise NoteUsageError(f"the edit is not base64: {exc}") from exc
         notes.apply_external(note_id, update, str(args.get("origin") or "control"))
+        return {"note_id": note_id}
+
+    async def _cursor(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Where this peer's cursor is in a note (None: it shows none): shown to the others."""
+        assert self.cursors is not None
+        note_id = self._notes().resolve(str(args["note"]))
+        anchor = args.get("anchor")
+        if anchor is None:
+            self.cursors.clear_cursor(note_id)
+        else:
+            head = args.get("head")
+            self.cursors.set_cursor(note_id, int(anchor), None if head is None else int(head))
         return {"note_id": note_id}

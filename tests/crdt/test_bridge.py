@@ -168,10 +168,10 @@ async def test_awareness_reaches_the_other_clients_of_the_note_only(served: Serv
     async with connect(served.url()) as first, connect(served.url()) as second:
         for ws in (first, second):  # each is registered once it got its SyncStep1
             assert (await next_of_type(ws, SYNC))[1] == STEP1
-        hello = pycrdt.create_awareness_message(b'\x01\x07\x01\x0d{"user":"A"}')
+        hello = pycrdt.create_awareness_message(b'\x01\x07\x01\x0c{"user":"A"}')
         await first.send(hello)
         assert await next_of_type(second, AWARENESS) == hello
-        answer = pycrdt.create_awareness_message(b'\x01\x08\x01\x0d{"user":"B"}')
+        answer = pycrdt.create_awareness_message(b'\x01\x08\x01\x0c{"user":"B"}')
         await second.send(answer)
         assert await next_of_type(first, AWARENESS) == answer  # not its own echoed first
 

@@ -73,6 +73,8 @@ class AttachedSession(Session):
         self._open: dict[str, Note] = {}
         self._edited: set[str] = set()
         self._unsent: dict[str, list[bytes]] = {}  # edits the node did not take: sent again
+        self._cursors: dict[str, dict[str, Any]] = {}  # the latest cursor per note, to send
+        self._asking: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
 
     @property
@@ -95,9 +97,9 @@ class AttachedSession(Session):
         if self.closed:
             return
         self.closed = True
-        for task in self._tasks:
+        for task in [*self._tasks, *self._asking]:
             task.cancel()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._asking]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         for note_id in list(self._edited):
@@ -208,6 +210,9 @@ class AttachedSession(Session):
     def join(self, room: str) -> dict[str, Any]:
         return self.client.room_join(room)
 
+    def typed(self, conv_id: str) -> None:
+        self._later(Verb.TYPING, {"conversation": conv_id})
+
     def add_contact(self, peer: str, name: str | None) -> dict[str, Any]:
         return self.client.contacts_add(peer, name)
 
@@ -275,6 +280,24 @@ class AttachedSession(Session):
         self._open.pop(note_id, None)
         self._follow(set(self._open))
 
+    def set_cursor(self, note_id: str, anchor: int | None, head: int | None = None) -> None:
+        # after the edits not sent yet, so that the node counts the offsets in the same text
+        self._cursors[note_id] = {"note": note_id, "anchor": anchor, "head": head}
+        self._wake.set()
+
+    def _later(self, verb: str, args: dict[str, Any]) -> None:
+        """Ask the node without waiting for its answer (a failure is a notification)."""
+
+        async def ask() -> None:
+            try:
+                await control.request(self.home.control_socket, verb, args, timeout=VERB_TIMEOUT)
+            except MeshError as exc:
+                self.emit("session", "error", {"message": f"{verb}: {exc}"})
+
+        task = asyncio.create_task(ask())
+        self._asking.add(task)
+        task.add_done_callback(self._asking.discard)
+
     def _follow(self, topics: set[str]) -> None:
         if self._events is not None:
             self._events.follow(topics)
@@ -309,7 +332,8 @@ class AttachedSession(Session):
         }
 
     async def _send_edits(self) -> None:
-        """Send the open notes' edits, gathered for EDIT_WINDOW, in the order they were made."""
+        """Send the open notes' edits, gathered for EDIT_WINDOW, in the order they were made,
+        then the latest cursor of each note."""
         while True:
             await self._wake.wait()
             await asyncio.sleep(EDIT_WINDOW)
@@ -320,6 +344,12 @@ class AttachedSession(Session):
                     await self._send_edit(note_id)
                 except MeshError as exc:
                     self.emit("session", "error", {"message": f"edit not sent: {exc}"})
+            cursors, self._cursors = self._cursors, {}
+            for args in cursors.values():
+                with contextlib.suppress(MeshError):  # a cursor not shown is no loss
+                    await control.request(
+                        self.home.control_socket, NoteVerb.CURSOR, args, timeout=VERB_TIMEOUT
+                    )
 
     async def _send_edit(self, note_id: str) -> None:
         update = self._gather(note_id)

@@ -96,6 +96,7 @@ class MainScreen(Screen[None]):
         self._catching_up = applied - self._applied_before > 20  # a burst: a catch-up runs
         self._applied_before = applied
         self.query_one(NoteView).set_loading(self._catching_up)
+        self.query_one(ChatView).show_typing()
         self.query_one(StatusBar).refresh_status(self._catching_up)
         self.query_one(Sidebar).refresh_entries()
 
@@ -114,6 +115,9 @@ class MainScreen(Screen[None]):
 
     def _on_chat_event(self, kind: str, data: dict[str, Any]) -> None:
         sidebar = self.query_one(Sidebar)
+        if kind == "typing":
+            self.query_one(ChatView).typing_event(data)
+            return
         if kind in ("message", "status"):
             self.query_one(ChatView).message_event(data)
             viewing = self.current is not None and self.current[1] == data["conv_id"]
@@ -151,7 +155,10 @@ class MainScreen(Screen[None]):
             )
 
     def _on_notes_event(self, kind: str, data: dict[str, Any]) -> None:
-        self.query_one(NoteView).note_event(data)
+        if kind == "cursor":
+            self.query_one(NoteView).cursor_event(data)
+        else:
+            self.query_one(NoteView).note_event(data)
 
     def _on_session_event(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "error":

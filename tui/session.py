@@ -137,6 +137,10 @@ class Session(ABC):
     def join(self, room: str) -> dict[str, Any]: ...
 
     @abstractmethod
+    def typed(self, conv_id: str) -> None:
+        """A keystroke in a conversation's input: its people may hear that you are typing."""
+
+    @abstractmethod
     def add_contact(self, peer: str, name: str | None) -> dict[str, Any]: ...
 
     @abstractmethod
@@ -175,6 +179,11 @@ class Session(ABC):
     @abstractmethod
     def close_note(self, note_id: str) -> None:
         """Send the edits made to an opened note (the view closes)."""
+
+    @abstractmethod
+    def set_cursor(self, note_id: str, anchor: int | None, head: int | None = None) -> None:
+        """Show your cursor (a selection from `anchor` to `head`, character offsets) in a note
+        to the others; `anchor` None: show none."""
 
 
 class LocalSession(Session):
@@ -307,6 +316,10 @@ class LocalSession(Session):
     def join(self, room: str) -> dict[str, Any]:
         return self.chat.rooms.join(room)
 
+    def typed(self, conv_id: str) -> None:
+        assert self.daemon.typing is not None
+        self.daemon.typing.typed(conv_id)
+
     def add_contact(self, peer: str, name: str | None) -> dict[str, Any]:
         return self.chat.contacts.add(peer, name)
 
@@ -342,3 +355,11 @@ class LocalSession(Session):
 
     def close_note(self, note_id: str) -> None:
         self.notes_layer.flush(note_id)
+
+    def set_cursor(self, note_id: str, anchor: int | None, head: int | None = None) -> None:
+        cursors = self.service.cursors
+        assert cursors is not None
+        if anchor is None:
+            cursors.clear_cursor(note_id)
+        else:
+            cursors.set_cursor(note_id, anchor, head)

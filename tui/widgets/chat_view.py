@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 from typing import Any
 
 from textual.app import ComposeResult
@@ -15,6 +17,10 @@ from tui.session import Session
 from tui.widgets.format import STATUS_MARKS, clock_time
 
 SHOWN = 200
+#: at most one typing notice per conversation this often (the node throttles too)
+TYPING_EVERY = 2.0
+#: how long "... is typing" shows after the last notice heard (seconds)
+TYPING_SHOWN = 6.0
 
 
 class HistoryInput(Input):
@@ -81,10 +87,14 @@ class ChatView(Vertical):
         self.conv_id: str | None = None
         self.kind = "room"
         self.lines: dict[str, MessageLine] = {}
+        #: conversation -> peer -> when its last typing notice came
+        self.typing: dict[str, dict[str, float]] = {}
+        self._typing_sent = -TYPING_EVERY
 
     def compose(self) -> ComposeResult:
         yield Static("", id="chat-title")
         yield VerticalScroll(id="messages")
+        yield Static("", id="chat-typing")
         yield HistoryInput(placeholder="Write a message, Enter to send", id="chat-input")
 
     def show(self, kind: str, conv_id: str) -> None:
@@ -102,6 +112,7 @@ class ChatView(Vertical):
         for message in messages:
             self._add(message)
         scroll.scroll_end(animate=False)
+        self.show_typing()
         self.query_one("#chat-input", HistoryInput).focus()
 
     def _title(self) -> str:
@@ -138,8 +149,39 @@ class ChatView(Vertical):
         if line is not None:
             line.update_message(message)
             return
+        self.typing.get(message["conv_id"], {}).pop(message["author"], None)  # done typing
+        self.show_typing()
         self._add(message)
         self.query_one("#messages", VerticalScroll).scroll_end(animate=False)
+
+    # -- typing notices ------------------------------------------------------------------
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id != "chat-input" or not event.value or self.conv_id is None:
+            return
+        now = time.monotonic()
+        if now - self._typing_sent >= TYPING_EVERY:
+            self._typing_sent = now
+            with contextlib.suppress(MeshError):  # a notice not sent is no loss
+                self.session.typed(self.conv_id)
+
+    def typing_event(self, data: dict[str, Any]) -> None:
+        """Someone is typing somewhere (from the chat listener)."""
+        self.typing.setdefault(data["conv_id"], {})[data["peer_id"]] = time.monotonic()
+        self.show_typing()
+
+    def show_typing(self) -> None:
+        """The "... is typing" line of the open conversation (the screen's tick expires it)."""
+        now = time.monotonic()
+        heard = self.typing.get(self.conv_id or "", {})
+        for peer in [p for p, at in heard.items() if now - at >= TYPING_SHOWN]:
+            del heard[peer]
+        names = [self.session.display_name(p) for p in sorted(heard)]
+        line = ""
+        if names:
+            verb = "is" if len(names) == 1 else "are"
+            line = f"[dim]{_escape(', '.join(names))} {verb} typing…[/]"
+        self.query_one("#chat-typing", Static).update(line)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         text = event.value.strip()

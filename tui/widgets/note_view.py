@@ -9,9 +9,11 @@ cursor and selection keep their place relative to the text around them.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, LoadingIndicator, Static, TextArea
@@ -21,6 +23,8 @@ from mesh.errors import MeshError
 from tui.session import Session
 
 PRESENCE_WINDOW = 60.0
+#: your cursor goes out at most this often (seconds)
+CURSOR_EVERY = 0.2
 
 
 def changed_span(old: str, new: str) -> tuple[int, int, int]:
@@ -50,6 +54,18 @@ def location(text: str, index: int) -> tuple[int, int]:
     return row, index - (text.rfind("\n", 0, index) + 1)
 
 
+def offset(text: str, row: int, column: int) -> int:
+    """The character offset of (row, column) in `text`, as TextArea counts (`location` undone)."""
+    start = 0
+    for _ in range(row):
+        newline = text.find("\n", start)
+        if newline < 0:
+            return len(text)
+        start = newline + 1
+    end = text.find("\n", start)
+    return min(start + column, len(text) if end < 0 else end)
+
+
 class NoteView(Vertical):
     """Edits one note live."""
 
@@ -60,6 +76,9 @@ class NoteView(Vertical):
         self.note: Note | None = None
         self.shadow = ""
         self.editors: dict[str, float] = {}
+        #: others' cursors in the open note: peer -> (name, colour, character offset)
+        self.cursors: dict[str, tuple[str, str, int]] = {}
+        self._cursor_due = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="note-header"):
@@ -86,6 +105,7 @@ class NoteView(Vertical):
         self.query_one("#note-title", Input).value = note.title
         note.on_change.append(self._note_changed)
         self.editors = {}
+        self.cursors = {}
         self._show_presence()
         editor.focus()
 
@@ -94,6 +114,7 @@ class NoteView(Vertical):
             self.note.on_change.remove(self._note_changed)
         if self.note_id is not None:
             try:
+                self.session.set_cursor(self.note_id, None)  # no cursor of yours shows now
                 self.session.close_note(self.note_id)
             except MeshError as exc:  # an attached UI whose node does not answer
                 self.app.notify(f"edits not sent: {exc}", severity="error")
@@ -170,6 +191,36 @@ class NoteView(Vertical):
         self.app.notify(f"renamed to {event.value.strip()!r}")
         self.query_one("#note-editor", TextArea).focus()
 
+    # -- cursors ---------------------------------------------------------------------------
+
+    def on_text_area_selection_changed(self, event: TextArea.SelectionChanged) -> None:
+        event.stop()
+        if self.note_id is not None and not self._cursor_due:
+            self._cursor_due = True
+            self.set_timer(CURSOR_EVERY, self._send_cursor)
+
+    def _send_cursor(self) -> None:
+        self._cursor_due = False
+        if self.note_id is None:
+            return
+        self._push_local_edits()  # the offsets count the text with the keystrokes typed
+        editor = self.query_one("#note-editor", TextArea)
+        anchor = offset(self.shadow, *editor.selection.start)
+        head = offset(self.shadow, *editor.selection.end)
+        with contextlib.suppress(MeshError):  # a cursor not shown is no loss
+            self.session.set_cursor(self.note_id, anchor, head)
+
+    def cursor_event(self, data: dict[str, Any]) -> None:
+        """Another peer's cursor moved (or went) in some note (from the notes listener)."""
+        if data.get("note_id") != self.note_id or data.get("peer_id") == self.session.me:
+            return
+        if data.get("index") is None:
+            self.cursors.pop(data["peer_id"], None)
+        else:
+            self.cursors[data["peer_id"]] = (data["name"], data["color"], int(data["index"]))
+            self.editors[data["peer_id"]] = time.monotonic()
+        self._show_presence()
+
     def note_event(self, data: dict[str, Any]) -> None:
         """A remote update to some note arrived (from the notes listener)."""
         if data.get("note_id") == self.note_id and data.get("author") != self.session.me:
@@ -179,9 +230,17 @@ class NoteView(Vertical):
     def _show_presence(self) -> None:
         now = time.monotonic()
         recent = [p for p, seen in self.editors.items() if now - seen < PRESENCE_WINDOW]
-        names = ", ".join(self.session.display_name(p) for p in recent)
+        shown = []
+        for peer in recent:
+            name = escape(self.session.display_name(peer))
+            cursor = self.cursors.get(peer)
+            if cursor is None:
+                shown.append(name)
+                continue
+            row, column = location(self.shadow, min(cursor[2], len(self.shadow)))
+            shown.append(f"[{cursor[1]}]▍{name}[/] line {row + 1}:{column + 1}")
         self.query_one("#note-presence", Static).update(
-            f"[dim]also editing: {names}[/]" if names else "[dim]no one else is editing now[/]"
+            f"also editing: {', '.join(shown)}" if shown else "[dim]no one else is editing now[/]"
         )
 
     def set_loading(self, loading: bool) -> None:

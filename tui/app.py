@@ -96,6 +96,11 @@ class MeshnotesApp(App[None]):
             ("New note", "Create a note in the open room", screen.action_new_note),
             ("Import note", "Create a note from a Markdown file", screen.action_import_note),
             ("Export note", "Write the open note to a Markdown file", screen.action_export_note),
+            (
+                "Toggle Markdown preview",
+                "Show the open note rendered (f2), or the editor again",
+                screen.action_toggle_preview,
+            ),
             ("Connect to peer", "Dial ws://HOST:PORT#PEERID", screen.action_connect),
             (
                 "Share my contact",

@@ -12,7 +12,7 @@ HELP = """[b]meshnotes — keys[/]
 
 [b]Anywhere[/]
   ctrl+p      command palette: every action by name
-  ctrl+q      quit (stops this node)
+  ctrl+q      quit (stops the node the UI runs; an attached UI leaves its node running)
   ?           this help          escape   back to the sidebar
 
 [b]Main screen[/] (when the sidebar has focus)
@@ -27,9 +27,10 @@ HELP = """[b]meshnotes — keys[/]
   a           add a contact from an invite code (and dial it)
 
 [b]Chat[/]  enter sends; ↑ ↓ recall what you sent. Your messages read "pending" until the
-        recipient's signed receipt arrives, then "delivered".
+        recipient's signed receipt arrives, then "delivered". "NAME is typing…" shows under it.
 [b]Notes[/] type freely: every member sees your edits live, and theirs appear without moving
-        your cursor. Enter in the title field renames the note.
+        your cursor; the bottom line shows where the others' cursors are. Enter in the title
+        field renames the note. f2 toggles a Markdown preview.
 
 [b]Peers[/]  a add contact   v verified / not   s safety number   c connect   escape back
 

@@ -52,6 +52,7 @@ class MainScreen(Screen[None]):
         Binding("a", "add_from_invite", "Add from invite", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("escape", "focus_sidebar", "Sidebar", show=False),
+        Binding("f2", "toggle_preview", "Preview", show=False),
     ]
 
     class NodeStopped(Message):
@@ -184,6 +185,10 @@ class MainScreen(Screen[None]):
             switcher.current = "chat"
             self.query_one(ChatView).show(kind, target)
         sidebar.refresh_entries()
+
+    def action_toggle_preview(self) -> None:
+        if self.current is not None and self.current[0] == "note":
+            self.query_one(NoteView).action_toggle_preview()
 
     def action_focus_sidebar(self) -> None:
         self.query_one(Sidebar).focus()

@@ -16,7 +16,7 @@ from typing import Any
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Input, LoadingIndicator, Static, TextArea
+from textual.widgets import Input, LoadingIndicator, Markdown, Static, TextArea
 
 from crdt.note import Note
 from mesh.errors import MeshError
@@ -85,10 +85,30 @@ class NoteView(Vertical):
             yield Input(placeholder="Title", id="note-title")
             yield LoadingIndicator(id="note-loading")
         yield TextArea(id="note-editor", soft_wrap=True, show_line_numbers=False)
+        yield Markdown(id="note-preview")
         yield Static("", id="note-presence")
 
     def on_mount(self) -> None:
         self.query_one("#note-loading", LoadingIndicator).display = False
+        self.query_one("#note-preview", Markdown).display = False
+
+    # -- the Markdown preview ----------------------------------------------------------
+
+    @property
+    def previewing(self) -> bool:
+        return bool(self.query_one("#note-preview", Markdown).display)
+
+    def action_toggle_preview(self) -> None:
+        """Show the note rendered as Markdown (kept current as edits come), or the editor."""
+        preview = self.query_one("#note-preview", Markdown)
+        editor = self.query_one("#note-editor", TextArea)
+        if self.previewing:
+            preview.display, editor.display = False, True
+            editor.focus()
+            return
+        self._push_local_edits()
+        preview.update(self.shadow)
+        preview.display, editor.display = True, False
 
     def show(self, note_id: str) -> None:
         if self.note is not None:
@@ -103,6 +123,8 @@ class NoteView(Vertical):
         editor = self.query_one("#note-editor", TextArea)
         editor.load_text(self.shadow)
         self.query_one("#note-title", Input).value = note.title
+        if self.previewing:
+            self.query_one("#note-preview", Markdown).update(self.shadow)
         note.on_change.append(self._note_changed)
         self.editors = {}
         self.cursors = {}
@@ -175,6 +197,8 @@ class NoteView(Vertical):
         if self.shadow != new:  # newline styles differ, say: fall back to a full reload
             editor.load_text(new)
             self.shadow = new
+        if self.previewing:
+            self.query_one("#note-preview", Markdown).update(self.shadow)
         self.query_one("#note-title", Input).value = self.note.title
 
     # -- title and presence --------------------------------------------------------

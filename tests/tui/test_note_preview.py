@@ -1,0 +1,42 @@
+"""The note view's Markdown preview (f2): the note rendered, kept current, and back to editing."""
+
+from __future__ import annotations
+
+from textual.widgets import Markdown, TextArea
+
+from tests.conftest import wait_until
+from tests.integration.harness import Mesh
+from tests.tui.test_app import session_of
+from tui.app import MeshnotesApp
+from tui.main_screen import MainScreen
+
+
+async def test_f2_shows_the_note_as_markdown_and_back(mesh: Mesh) -> None:
+    await mesh.start("A")
+    notes = mesh.notes_of("A")
+    room = mesh["A"].chat.rooms.new("team")
+    note_id = notes.new(room, "plan")
+    notes.append(note_id, "# Plan\n\n- ship it\n")
+    app = MeshnotesApp(session_of(mesh, "A"), own_session=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        screen.open("note", note_id)
+        await pilot.pause()
+        preview = screen.query_one("#note-preview", Markdown)
+        editor = screen.query_one("#note-editor", TextArea)
+        assert not preview.display and editor.display
+        await pilot.press("f2")
+        await pilot.pause()
+        assert preview.display and not editor.display
+        await wait_until(lambda: preview.query("MarkdownH1"), what="the heading rendered")
+        assert "Plan" in str(preview.query_one("MarkdownH1").render())
+        assert preview.query("MarkdownBulletList")
+        # an edit arriving while previewing shows in the preview
+        notes.append(note_id, "\n## Later\n")
+        await wait_until(
+            lambda: len(preview.query("MarkdownH2")) == 1, what="the new heading in the preview"
+        )
+        await pilot.press("f2")
+        await pilot.pause()
+        assert editor.display and not preview.display and editor.has_focus

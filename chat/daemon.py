@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from chat.client import Verb
 from chat.messages import Chat
+from chat.presence import Presence
 from chat.signals import Signals
 from chat.typing import Typing
 from mesh.errors import UsageError
@@ -26,7 +27,7 @@ from mesh.storage.mailbox import Mailbox
 from mesh.storage.roomlog import RoomLog
 from mesh.storage.store import Store
 from mesh.wire.address import PeerAddress
-from mesh.wire.identity import Identity, encode_peer_id
+from mesh.wire.identity import Identity, decode_peer_id, encode_peer_id
 from mesh.wire.invite import Invite, make_invite
 
 MAX_PING_COUNT = 1000
@@ -73,6 +74,7 @@ class Daemon:
         self._chat: Chat | None = None
         self._signals: Signals | None = None
         self.typing: Typing | None = None
+        self.presence: Presence | None = None
         self.running = False
         commands: dict[Verb, Command] = {
             Verb.ID: self._id,
@@ -151,6 +153,7 @@ class Daemon:
             self._chat = Chat(self._node, self.store)
             self._signals = Signals(self._chat)
             self.typing = Typing(self._signals)
+            self.presence = Presence(self._node, self.store)
             # what the front ends attached to the control socket hear
             self._chat.listeners.append(functools.partial(self.control.publish, "chat"))
             self._node.listeners.append(functools.partial(self.control.publish, "node"))
@@ -158,6 +161,7 @@ class Daemon:
                 await extension.attach(self)
             await self.node.start()
             self._chat.start()
+            self.presence.start()
             for extension in self.extensions:
                 await extension.start()
             self.running = True
@@ -176,6 +180,8 @@ class Daemon:
         await self.control.stop()
         for extension in reversed(self.extensions):
             await extension.stop()
+        if self.presence is not None:
+            await self.presence.stop()
         if self._chat is not None:
             await self._chat.stop()
         if self._node is not None:
@@ -256,7 +262,11 @@ class Daemon:
         return self.chat.contacts.add(str(args["peer"]), None if name is None else str(name))
 
     async def _contacts_list(self, args: dict[str, Any]) -> list[dict[str, Any]]:
-        return self.chat.contacts.all()
+        assert self.presence is not None
+        return [
+            {**contact, **self.presence.of(decode_peer_id(contact["peer_id"]))}
+            for contact in self.chat.contacts.all()
+        ]
 
     async def _contacts_verify(self, args: dict[str, Any]) -> dict[str, Any]:
         return self.chat.contacts.verify(str(args["peer"]), bool(args.get("verified", True)))

@@ -29,6 +29,7 @@ from typing import Any
 
 from chat.archive import ChatArchive
 from chat.client import Verb
+from chat.presence import last_seen
 from chat.room import RoomState
 from crdt.client import Client, NoteVerb
 from crdt.note import Note
@@ -186,6 +187,10 @@ class AttachedSession(Session):
 
     def own_name_of(self, peer_id: str) -> str | None:
         return self.chat.contacts.own_name_of(peer_id)
+
+    def presence(self, peer_id: str) -> dict[str, Any]:
+        routes = {route["dest"] for route in self._status.get("routes", [])}
+        return {"online": peer_id in routes, "last_seen": last_seen(self.store, peer_id)}
 
     # -- chat: changes (the node) --------------------------------------------------------
 

@@ -97,7 +97,9 @@ class MainScreen(Screen[None]):
         self._catching_up = applied - self._applied_before > 20  # a burst: a catch-up runs
         self._applied_before = applied
         self.query_one(NoteView).set_loading(self._catching_up)
-        self.query_one(ChatView).show_typing()
+        chat = self.query_one(ChatView)
+        chat.show_typing()
+        chat.refresh_title()
         self.query_one(StatusBar).refresh_status(self._catching_up)
         self.query_one(Sidebar).refresh_entries()
 

@@ -15,6 +15,7 @@ from mesh.wire.address import PeerAddress
 from mesh.wire.identity import decode_peer_id, encode_peer_id, safety_number
 from tui.dialogs import Message, Prompt
 from tui.session import Session
+from tui.widgets.format import seen_text
 
 
 class PeersScreen(Screen[None]):
@@ -46,7 +47,7 @@ class PeersScreen(Screen[None]):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         table.add_columns(
-            "peer", "name", "contact", "verified", "next hop", "hops", "link", "LAN", "dial"
+            "peer", "name", "contact", "verified", "next hop", "hops", "link", "seen", "LAN", "dial"
         )
         self.refresh_table()
         self.set_interval(2.0, self.refresh_table)
@@ -76,6 +77,7 @@ class PeersScreen(Screen[None]):
                 self.session.display_name(route["next_hop"]) if route else "",
                 str(route["hops"]) if route else "unreachable",
                 links.get(peer, ""),
+                seen_text(self.session.presence(peer)),
                 lan[peer]["address"].split("#")[0] if peer in lan else "",
                 _dial_cell(dials.get(peer)),
                 key=peer,

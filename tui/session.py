@@ -33,6 +33,7 @@ from crdt.service import NotesService
 from mesh.runtime.home import Home
 from mesh.runtime.node import Node, NodeConfig
 from mesh.wire.address import PeerAddress
+from mesh.wire.identity import decode_peer_id
 
 EventListener = Callable[[str, str, dict[str, Any]], None]
 
@@ -112,6 +113,10 @@ class Session(ABC):
 
     @abstractmethod
     def own_name_of(self, peer_id: str) -> str | None: ...
+
+    @abstractmethod
+    def presence(self, peer_id: str) -> dict[str, Any]:
+        """{"online", "last_seen"}: a live path to the peer now; when it was last seen."""
 
     # -- chat: changes ---------------------------------------------------------------
 
@@ -294,6 +299,10 @@ class LocalSession(Session):
 
     def own_name_of(self, peer_id: str) -> str | None:
         return self.chat.contacts.own_name_of(peer_id)
+
+    def presence(self, peer_id: str) -> dict[str, Any]:
+        assert self.daemon.presence is not None
+        return self.daemon.presence.of(decode_peer_id(peer_id))
 
     def say(self, room: str, text: str) -> str:
         return self.chat.say(room, text)

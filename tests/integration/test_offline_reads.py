@@ -79,7 +79,12 @@ async def test_history_contacts_rooms_and_notes_read_with_no_node_running(
     assert [m["text"] for m in cli_json(capsys, "--home", home, "history", "team")] == [
         "hello team"
     ]
-    assert cli_json(capsys, "--home", home, "contacts") == expected["contacts"]
+    contacts = cli_json(capsys, "--home", home, "contacts")
+    presence = [{k: c.pop(k) for k in ("online", "last_seen")} for c in contacts]
+    assert contacts == expected["contacts"]
+    # with no node, nobody is online; B was seen (its reply came) before A stopped
+    assert [p["online"] for p in presence] == [False]
+    assert isinstance(presence[0]["last_seen"], float)
     assert cli_json(capsys, "--home", home, "room", "list") == expected["rooms"]
     assert cli_json(capsys, "--home", home, "note", "list") == expected["notes"]
 

@@ -43,5 +43,5 @@ async def test_lan_peers_and_failing_dials_show_on_the_peers_screen(mesh: Mesh) 
         await pilot.pause()
         assert isinstance(app.screen, PeersScreen)
         table = app.screen.query_one(DataTable)
-        assert row_of(table, neighbour.peer_id)[7] == "ws://192.0.2.40:7707"
-        assert row_of(table, absent.peer_id)[8] == "given up: refused"
+        assert row_of(table, neighbour.peer_id)[7:9] == ["never seen", "ws://192.0.2.40:7707"]
+        assert row_of(table, absent.peer_id)[9] == "given up: refused"

@@ -14,6 +14,7 @@ from mesh.wire.invite import is_invite
 from tui.verbs import client, message_text, print_json
 from tui.verbs.invite import accept_invite
 from tui.verbs.offline import reader
+from tui.widgets.format import seen_text
 
 BASE32 = set("abcdefghijklmnopqrstuvwxyz234567")
 
@@ -53,7 +54,7 @@ def cmd_contacts(args: argparse.Namespace, home: Home) -> int:
         own = contact.get("own_name")
         calls = f"  (calls itself {own})" if own and own != contact["name"] else ""
         print(
-            f"{name:<16} {contact['peer_id']}  {mark}  "
+            f"{name:<16} {contact['peer_id']}  {mark}  {seen_text(contact)}  "
             f"safety number {contact['safety_number']}{calls}"
         )
     return 0

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Protocol, TypeVar
 
 from chat.archive import ChatArchive
+from chat.presence import last_seen
 from crdt.notebook import NoteBook
 from mesh.errors import NodeNotRunningError
 from mesh.runtime.home import Home
@@ -63,8 +64,11 @@ class OfflineReader:
             return chat.history(conversation, limit)
 
     def contacts_list(self) -> list[dict[str, Any]]:
-        with self._opened() as (chat, _):
-            return chat.contacts.all()
+        with self._opened() as (chat, _):  # no node: nobody is online as far as it knows
+            return [
+                {**c, "online": False, "last_seen": last_seen(chat.store, c["peer_id"])}
+                for c in chat.contacts.all()
+            ]
 
     def room_list(self) -> list[dict[str, Any]]:
         with self._opened() as (chat, _):

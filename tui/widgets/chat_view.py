@@ -14,7 +14,7 @@ from textual.widgets import Input, Static
 from mesh.errors import MeshError
 from mesh.wire.identity import encode_peer_id
 from tui.session import Session
-from tui.widgets.format import STATUS_MARKS, clock_time
+from tui.widgets.format import STATUS_MARKS, clock_time, seen_text
 
 SHOWN = 200
 #: at most one typing notice per conversation this often (the node throttles too)
@@ -126,15 +126,31 @@ class ChatView(Vertical):
                 else ""
             )
             name = self.session.display_name(peer)
-            return f"[b]@ {_escape(name)}[/]  [dim]{peer}[/]{request}  [dim]end-to-end encrypted[/]"
+            seen = seen_text(self.session.presence(peer)) if conv else ""
+            return (
+                f"[b]@ {_escape(name)}[/]  [dim]{seen} · {peer}[/]{request}"
+                "  [dim]end-to-end encrypted[/]"
+            )
         state = self.session.room_state(self.conv_id)
         names = ", ".join(
-            sorted(self.session.display_name(encode_peer_id(m)) for m in state.members)
+            sorted(
+                ("● " if self._online(encode_peer_id(m)) else "")
+                + self.session.display_name(encode_peer_id(m))
+                for m in state.members
+            )
         )
         return (
             f"[b]# {_escape(state.name)}[/]  [dim]epoch {state.epoch} · readable by: "
             f"{_escape(names)}[/]"
         )
+
+    def _online(self, peer_id: str) -> bool:
+        return peer_id != self.session.me and bool(self.session.presence(peer_id)["online"])
+
+    def refresh_title(self) -> None:
+        """Presence moves: the screen's tick redraws the title."""
+        if self.conv_id is not None:
+            self.query_one("#chat-title", Static).update(self._title())
 
     def _add(self, message: dict[str, Any]) -> None:
         line = MessageLine(self.session, message)

@@ -28,6 +28,10 @@ class NoteVerb(StrEnum):
     EDIT = "note.edit"
     #: where this peer's cursor is in a note (shown to the others: crdt/awareness.py)
     CURSOR = "note.cursor"
+    #: a note's versions (crdt/versions.py)
+    HISTORY = "note.history"
+    VERSION = "note.version"
+    RESTORE = "note.restore"
 
 
 class Client(ChatClient):
@@ -59,6 +63,23 @@ class Client(ChatClient):
     def note_rename(self, note: str, title: str) -> dict[str, Any]:
         """{"note_id", "title"} after giving a note a new title."""
         result: dict[str, Any] = self.call(NoteVerb.RENAME, {"note": note, "title": title})
+        return result
+
+    def note_history(self, note: str) -> dict[str, Any]:
+        """{"note_id", "versions": [{version, author, ts, title, chars}]}, oldest first."""
+        result: dict[str, Any] = self.call(NoteVerb.HISTORY, {"note": note})
+        return result
+
+    def note_version(self, note: str, version: int) -> dict[str, Any]:
+        """{"note_id", "version", "text"} of one version."""
+        request = {"note": note, "version": version}
+        result: dict[str, Any] = self.call(NoteVerb.VERSION, request)
+        return result
+
+    def note_restore(self, note: str, version: int) -> dict[str, Any]:
+        """Make a version's text the note's, as a new edit: {"note_id", "version", "length"}."""
+        request = {"note": note, "version": version}
+        result: dict[str, Any] = self.call(NoteVerb.RESTORE, request)
         return result
 
     def note_state(self, note: str) -> dict[str, Any]:

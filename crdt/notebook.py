@@ -11,10 +11,13 @@ docstring may be called.
 
 from __future__ import annotations
 
+import time
+
 from chat.archive import ChatArchive
 from crdt.documents import Documents
 from crdt.note import Note
 from crdt.notes import MIGRATIONS, Notes
+from crdt.versions import Versions
 from mesh.storage.store import Store
 
 
@@ -39,3 +42,4 @@ class NoteBook(Notes):
         store.migrate_component("notes", MIGRATIONS)  # read only: checks the version, no more
         self.documents = StoredDocuments(store, chat.contacts.own_key)
         self.notes = self.documents.notes
+        self.versions = Versions(store, self.documents.open, time.time)

@@ -9,10 +9,9 @@ log, so members catch up from whichever node is online, relays included,
 which hold only ciphertext (see mesh/storage/roomlog.py).
 
 The payload and its sealing are in crdt/payload.py, receiving in
-crdt/inbox.py; members also publish snapshots of a note's whole state, so
-that catch-up sends a snapshot and the tail instead of the whole history
-(crdt/snapshots.py). The documents, their storage and compaction, and what
-those parts share are in crdt/documents.py.
+crdt/inbox.py, snapshots of a note's whole state (catch-up sends one and the
+tail) in crdt/snapshots.py, versions in crdt/versions.py, the documents and
+what those parts share in crdt/documents.py.
 
 Notes never schedule on the event loop: what is due later (a flush when the
 coalescing window closes, a snapshot once a note is quiet, envelopes waiting
@@ -40,6 +39,7 @@ from crdt.note import Note
 from crdt.snapshots import Snapshots
 from crdt.textfiles import read_text_file, write_text_file
 from crdt.updates import merge_many
+from crdt.versions import Versions
 from mesh.errors import MeshError
 from mesh.storage.store import Store, run_script
 from mesh.wire.envelope import DestKind, Envelope, EnvelopeType
@@ -105,9 +105,9 @@ class Notes:
         self.documents = Documents(chat, store, self._local_edit, self._released)
         self.snapshots = Snapshots(self.documents)
         self.inbox = Inbox(self.documents, self.snapshots)
-        #: the open documents, the counters, the front ends' listeners and the update hooks
-        #: (called with (note_id, update, origin) for every update made or applied here;
-        #: origin is what :meth:`apply_external` was given: the bridge passes its client)
+        self.versions = Versions(store, self.documents.open, self.node.clock)
+        #: the open documents, counters, front ends' listeners and update hooks (called with
+        #: (note_id, update, origin) for every update; origin: apply_external's, or None)
         self.notes = self.documents.notes
         self.counters = self.documents.counters
         self.listeners = self.documents.listeners
@@ -116,6 +116,7 @@ class Notes:
         self._buffered: dict[str, int] = {}  # bytes in each buffer
         self._flush_due: dict[str, float] = {}  # note -> when its edits are sent
         self.node.on_deliver(EnvelopeType.NOTE, self._deliver)
+        self.listeners.append(self.versions.heard)  # a member's edits arrived
         chat.rooms.on_document_keys(self._document_keys)
         chat.rooms.on_membership(self._membership)
 
@@ -133,6 +134,7 @@ class Notes:
     def stop(self) -> None:
         for note_id in list(dict.fromkeys([*self._buffers, *self._flush_due, *self.notes])):
             self.flush(note_id)
+        self.versions.flush()
         self.snapshots.stop()
 
     def _count(self, name: str) -> None:
@@ -145,9 +147,9 @@ class Notes:
         if self.inbox.waiting or self.documents.ready:
             return self.node.clock()
         times = [*self._flush_due.values()]
-        snapshot = self.snapshots.next_deadline()
-        if snapshot is not None:
-            times.append(snapshot)
+        for due in (self.snapshots.next_deadline(), self.versions.next_deadline()):
+            if due is not None:
+                times.append(due)
         return min(times, default=None)
 
     def run_due(self, now: float) -> None:
@@ -164,6 +166,7 @@ class Notes:
                 self._flush_due.pop(note_id, None)
                 self._count("notes_store_error")
                 log.warning("the edits of note %s are not sent yet: %s", note_id, exc)
+        self.versions.run_due(now)
         for note_id in self.snapshots.take_due(now):
             try:
                 self._publish(note_id)
@@ -241,6 +244,13 @@ class Notes:
     def document(self, note_id: str) -> Note:
         """The live document of a note by its id."""
         return self.documents.open(note_id)
+
+    def restore(self, name: str, version: int) -> str:
+        """Make a version's text the note's, as one new edit; the note's id."""
+        note_id = self.resolve(name)
+        self.documents.open(note_id).replace_all(self.versions.text(note_id, version))
+        self.flush(note_id)
+        return note_id
 
     def room_of(self, note_id: str) -> str | None:
         """The room a note belongs to (None for a note not stored here)."""
@@ -347,6 +357,8 @@ class Notes:
         if local is not None:
             buffer.append(local)
             self.documents.updated(note_id, local, None)
+        if buffer:
+            self.versions.edited(note_id, self.identity.peer_id)
         room = self.room_of(note_id)
         with self.store.atomic():  # one commit (one fsync) per flush
             if buffer:

@@ -54,6 +54,9 @@ class NotesService:
             NoteVerb.STATE: self._state,
             NoteVerb.EDIT: self._edit,
             NoteVerb.CURSOR: self._cursor,
+            NoteVerb.HISTORY: self._history,
+            NoteVerb.VERSION: self._version,
+            NoteVerb.RESTORE: self._restore,
         }
         self.cursors = Cursors(self.notes, daemon.signals, daemon.identity.name)
         for name, command in commands.items():
@@ -197,3 +200,26 @@ class NotesService:
             head = args.get("head")
             self.cursors.set_cursor(note_id, int(anchor), None if head is None else int(head))
         return {"note_id": note_id}
+
+    async def _history(self, args: dict[str, Any]) -> dict[str, Any]:
+        return note_history(self._notes(), str(args["note"]))
+
+    async def _version(self, args: dict[str, Any]) -> dict[str, Any]:
+        return note_version(self._notes(), str(args["note"]), int(args["version"]))
+
+    async def _restore(self, args: dict[str, Any]) -> dict[str, Any]:
+        notes, version = self._notes(), int(args["version"])
+        note_id = notes.restore(str(args["note"]), version)
+        return {"note_id": note_id, "version": version, "length": len(notes.cat(note_id))}
+
+
+def note_history(notes: Notes, note: str) -> dict[str, Any]:
+    """What ``note history`` shows, from a running node's notes or a reader's."""
+    note_id = notes.resolve(note)
+    return {"note_id": note_id, "versions": notes.versions.all(note_id)}
+
+
+def note_version(notes: Notes, note: str, version: int) -> dict[str, Any]:
+    """What ``note cat --version`` shows, from a running node's notes or a reader's."""
+    note_id = notes.resolve(note)
+    return {"note_id": note_id, "version": version, "text": notes.versions.text(note_id, version)}

@@ -96,6 +96,7 @@ class MeshnotesApp(App[None]):
             ("New note", "Create a note in the open room", screen.action_new_note),
             ("Import note", "Create a note from a Markdown file", screen.action_import_note),
             ("Export note", "Write the open note to a Markdown file", screen.action_export_note),
+            ("Note history", "The open note's versions; restore one", screen.action_history),
             (
                 "Toggle Markdown preview",
                 "Show the open note rendered (f2), or the editor again",

@@ -253,6 +253,15 @@ class AttachedSession(Session):
     def rename_note(self, note_id: str, title: str) -> None:
         self.client.note_rename(note_id, title)
 
+    def note_history(self, note_id: str) -> list[dict[str, Any]]:
+        return self.notebook.versions.all(note_id)  # the node keeps them in the database
+
+    def note_version(self, note_id: str, version: int) -> str:
+        return self.notebook.versions.text(note_id, version)
+
+    def restore_note(self, note_id: str, version: int) -> None:
+        self.client.note_restore(note_id, version)
+
     def open_note(self, note_id: str) -> Note:
         """A copy of the note, kept in step with the node's while it is open."""
         note = self._open.get(note_id)

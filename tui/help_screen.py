@@ -21,6 +21,7 @@ HELP = """[b]meshnotes — keys[/]
   r           remove a member    j        accept an invitation to the open room
   d           message a peer     o        new note in the open room
   m           import a Markdown file as a note     x   export the open note
+  h           the open note's history (versions; r restores one)
   c           connect to a peer (ws://HOST:PORT#PEERID)
   p           peers and contacts
   s           share my contact (invite code and QR)

@@ -53,6 +53,7 @@ class MainScreen(Screen[None]):
         Binding("question_mark", "help", "Help"),
         Binding("escape", "focus_sidebar", "Sidebar", show=False),
         Binding("f2", "toggle_preview", "Preview", show=False),
+        Binding("h", "history", "History", show=False),
     ]
 
     class NodeStopped(Message):
@@ -187,6 +188,25 @@ class MainScreen(Screen[None]):
             switcher.current = "chat"
             self.query_one(ChatView).show(kind, target)
         sidebar.refresh_entries()
+
+    def action_history(self) -> None:
+        if self.current is None or self.current[0] != "note":
+            self.app.notify("open a note first", severity="warning")
+            return
+        from tui.history_screen import HistoryScreen
+
+        note_id = self.current[1]
+        versions = self.session.note_history(note_id)
+        if not versions:
+            self.app.notify("no versions yet: one is kept when a burst of edits ends")
+            return
+
+        def restore(version: int | None) -> None:
+            if version is not None:
+                self._try(lambda: self.session.restore_note(note_id, version))
+                self.app.notify(f"restored version {version}")
+
+        self.app.push_screen(HistoryScreen(self.session, note_id, versions), restore)
 
     def action_toggle_preview(self) -> None:
         if self.current is not None and self.current[0] == "note":

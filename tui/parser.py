@@ -45,9 +45,12 @@ from tui.verbs.notes import (
     cmd_note_append,
     cmd_note_cat,
     cmd_note_export,
+    cmd_note_history,
     cmd_note_import,
     cmd_note_list,
     cmd_note_new,
+    cmd_note_rename,
+    cmd_note_restore,
 )
 
 TEXT_HELP = f"the message, at most {MAX_TEXT:,} characters; - reads it from stdin"
@@ -144,7 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("bridge-token", help="print the token Yjs clients give the bridge")
     p.set_defaults(func=cmd_bridge_token)
 
-    p = verbs.add_parser("note", help="shared notes: new, list, cat, append, import, export")
+    p = verbs.add_parser(
+        "note",
+        help="shared notes: new, list, cat, append, import, export, rename, history, restore",
+    )
     notes = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser, required=True)
     q = notes.add_parser("new", help="create a note in a room; prints its id")
     q.add_argument("room", metavar="ROOM")
@@ -157,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_note_list)
     q = notes.add_parser("cat", help="print a note's text")
     q.add_argument("note", metavar="NOTE", help="note id, unambiguous id prefix, or title")
+    q.add_argument("--version", type=int, help="as it was in this version (see 'note history')")
     q.set_defaults(func=cmd_note_cat)
     q = notes.add_parser("append", help="append text to a note")
     q.add_argument("note", metavar="NOTE")
@@ -169,7 +176,22 @@ def build_parser() -> argparse.ArgumentParser:
     q = notes.add_parser("export", help="write a note to a Markdown file")
     q.add_argument("note", metavar="NOTE")
     q.add_argument("file", metavar="FILE", type=Path)
+    q.add_argument("--version", type=int, help="as it was in this version (see 'note history')")
     q.set_defaults(func=cmd_note_export)
+    q = notes.add_parser("rename", help="give a note a new title")
+    q.add_argument("note", metavar="NOTE")
+    q.add_argument("title", metavar="TITLE")
+    q.add_argument("--json", action="store_true", help='print {"note_id", "title"}')
+    q.set_defaults(func=cmd_note_rename)
+    q = notes.add_parser("history", help="list a note's versions (who, when, how long)")
+    q.add_argument("note", metavar="NOTE")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.set_defaults(func=cmd_note_history)
+    q = notes.add_parser("restore", help="make a version's text the note's, as a new edit")
+    q.add_argument("note", metavar="NOTE")
+    q.add_argument("version", metavar="VERSION", type=int)
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.set_defaults(func=cmd_note_restore)
 
     p = verbs.add_parser("status", help="show the running node's links, routes and counters")
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -178,6 +178,18 @@ class Session(ABC):
     def rename_note(self, note_id: str, title: str) -> None: ...
 
     @abstractmethod
+    def note_history(self, note_id: str) -> list[dict[str, Any]]:
+        """The note's versions, oldest first: {version, author, ts, title, chars}."""
+
+    @abstractmethod
+    def note_version(self, note_id: str, version: int) -> str:
+        """The note's text as it was in a version."""
+
+    @abstractmethod
+    def restore_note(self, note_id: str, version: int) -> None:
+        """Make a version's text the note's, as one new edit."""
+
+    @abstractmethod
     def open_note(self, note_id: str) -> Note:
         """The note's live document: edit it, and watch its `on_change`."""
 
@@ -358,6 +370,15 @@ class LocalSession(Session):
 
     def rename_note(self, note_id: str, title: str) -> None:
         self.notes_layer.rename(note_id, title)
+
+    def note_history(self, note_id: str) -> list[dict[str, Any]]:
+        return self.notes_layer.versions.all(note_id)
+
+    def note_version(self, note_id: str, version: int) -> str:
+        return self.notes_layer.versions.text(note_id, version)
+
+    def restore_note(self, note_id: str, version: int) -> None:
+        self.notes_layer.restore(note_id, version)
 
     def open_note(self, note_id: str) -> Note:
         return self.notes_layer.get(note_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chat.messages import Chat
+from crdt import versions
 from crdt.notes import COALESCE_WINDOW, Notes
 from mesh.runtime.node import Node
 from mesh.storage.store import Store
@@ -29,7 +30,8 @@ def test_edits_are_due_when_the_coalescing_window_closes_and_go_as_one_update() 
     note_id = notes.new(chat.rooms.new("plans"), "plan")
     sent.clear()
     woken.clear()
-    assert notes.next_deadline() is None
+    # the new note's burst (its title) is a version once it is quiet: nothing else is due
+    assert notes.next_deadline() == clock.now + versions.QUIET
 
     notes.get(note_id).append("one, ")
     notes.get(note_id).append("two")
@@ -41,6 +43,10 @@ def test_edits_are_due_when_the_coalescing_window_closes_and_go_as_one_update() 
     clock.now += COALESCE_WINDOW
     notes.run_due(clock.now)
     assert [e.type for e in sent] == [EnvelopeType.NOTE]
+    assert notes.next_deadline() == clock.now + versions.QUIET  # only the version is due
+    clock.now += versions.QUIET
+    notes.run_due(clock.now)
+    assert [v["chars"] for v in notes.versions.all(note_id)] == [len("one, two")]
     assert notes.next_deadline() is None
 
 
@@ -53,6 +59,9 @@ def test_without_a_wake_edits_wait_for_flush_and_nothing_is_due() -> None:
     note_id = notes.new(chat.rooms.new("plans"), "plan")
     sent.clear()
     notes.get(note_id).append("text")
-    assert notes.next_deadline() is None and sent == []
+    due = notes.next_deadline()  # no send is due: only the version, a burst's QUIET away
+    assert sent == [] and due is not None and due - node.clock() > COALESCE_WINDOW
     notes.flush(note_id)
     assert [e.type for e in sent] == [EnvelopeType.NOTE]
+    notes.stop()  # the burst not ended yet is kept as a version
+    assert [v["chars"] for v in notes.versions.all(note_id)] == [len("text")]

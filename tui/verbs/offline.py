@@ -1,6 +1,6 @@
 """Reads without a node: the read verbs answered from the home's database when no node runs.
 
-``history``, ``contacts``, ``room list`` and ``note list|cat|export`` ask the
+``history``, ``contacts``, ``room list`` and ``note list|cat|export|history`` ask the
 running node when its control socket answers; when none runs they read the
 database directly, read-only (the node may start and write meanwhile: SQLite's
 WAL lets both go on), through the chat and notes layers' own read code
@@ -18,6 +18,7 @@ from typing import Any, Protocol, TypeVar
 from chat.archive import ChatArchive
 from chat.presence import last_seen
 from crdt.notebook import NoteBook
+from crdt.service import note_history, note_version
 from mesh.errors import NodeNotRunningError
 from mesh.runtime.home import Home
 from mesh.storage.store import Store
@@ -41,6 +42,10 @@ class Reader(Protocol):
     def note_cat(self, note: str) -> dict[str, Any]: ...
 
     def note_export(self, note: str) -> dict[str, Any]: ...
+
+    def note_history(self, note: str) -> dict[str, Any]: ...
+
+    def note_version(self, note: str, version: int) -> dict[str, Any]: ...
 
 
 class OfflineReader:
@@ -86,6 +91,14 @@ class OfflineReader:
     def note_export(self, note: str) -> dict[str, Any]:
         return self.note_cat(note)
 
+    def note_history(self, note: str) -> dict[str, Any]:
+        with self._opened() as (_, notes):
+            return note_history(notes, note)
+
+    def note_version(self, note: str, version: int) -> dict[str, Any]:
+        with self._opened() as (_, notes):
+            return note_version(notes, note, version)
+
 
 class NodeOrDatabase:
     """Each read verb asked of the home's running node, or, when none answers, of its
@@ -118,6 +131,12 @@ class NodeOrDatabase:
 
     def note_export(self, note: str) -> dict[str, Any]:
         return self._either(lambda r: r.note_export(note))
+
+    def note_history(self, note: str) -> dict[str, Any]:
+        return self._either(lambda r: r.note_history(note))
+
+    def note_version(self, note: str, version: int) -> dict[str, Any]:
+        return self._either(lambda r: r.note_version(note, version))
 
 
 def reader(home: Home) -> Reader:

@@ -19,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from benchmarks import abuse, latency, memory, notes_relay, relay, tui_start, yreplay
+from benchmarks import abuse, latency, memory, notes_relay, relay, search, tui_start, yreplay
 from benchmarks.common import Row
 from benchmarks.plot import plot
 
@@ -31,6 +31,7 @@ SUITE = {
     "tui": tui_start.run,  # figure 6
     "abuse": abuse.run,  # issue 17: INVENTORY flood, room-id flood
     "concurrent": yreplay.run,  # issue 25: two editors on two bridges, and y-websocket
+    "search": search.run,  # issue 22: full-text search over 1,000,000 messages
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -10,6 +10,7 @@ writes, or asks a node. Only the read methods named in each docstring may be cal
 
 from __future__ import annotations
 
+from chat import tables
 from chat.contacts import MIGRATIONS, Contacts
 from chat.messages import Chat
 from chat.room import RoomState
@@ -54,11 +55,12 @@ class RoomBook(Rooms):
 
 
 class ChatArchive(Chat):
-    """A home's chat, read only: resolve_conversation, conversations, conversation, history,
-    and the `contacts` and `rooms` above."""
+    """A home's chat, read only: the reads of :class:`chat.reader.ChatReader` (history,
+    search, unread, ...), and the `contacts` and `rooms` above."""
 
     def __init__(self, store: Store, own_key: bytes) -> None:  # no node: see the module
         self.store = store
+        store.migrate_component("chat", tables.MIGRATIONS)  # read only: checks the version
         self.me = encode_peer_id(own_key)
         self.contacts = ContactBook(store, own_key)
         self.rooms = RoomBook(store)

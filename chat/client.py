@@ -46,6 +46,13 @@ class Verb(StrEnum):
     INVITE_ACCEPT = "invite.accept"
     DM_OPEN = "dm.open"
     TYPING = "typing"
+    SEARCH = "search"
+    EDIT = "edit"
+    DELETE = "delete"
+    REPLY = "reply"
+    REACT = "react"
+    UNREAD = "unread"
+    READ = "read"
     #: the event stream (see mesh/runtime/control.py); its reply is what ID answers
     SUBSCRIBE = control.SUBSCRIBE
 
@@ -144,9 +151,49 @@ class ChatClient:
         result: dict[str, Any] = self.call(Verb.SAY, {"room": room, "text": text})
         return result
 
-    def history(self, conversation: str, limit: int = 50) -> list[dict[str, Any]]:
-        request = {"conversation": conversation, "limit": limit}
+    def history(
+        self, conversation: str, limit: int = 50, around: str | None = None
+    ) -> list[dict[str, Any]]:
+        request = {"conversation": conversation, "limit": limit, "around": around}
         result: list[dict[str, Any]] = self.call(Verb.HISTORY, request)
+        return result
+
+    def search(
+        self, query: str, conversation: str | None = None, limit: int = 20
+    ) -> list[dict[str, Any]]:
+        """[{id, conv, author, text, ts}] matching `query`, best first."""
+        request = {"query": query, "conversation": conversation, "limit": limit}
+        result: list[dict[str, Any]] = self.call(Verb.SEARCH, request)
+        return result
+
+    def edit(self, msg_id: str, text: str) -> dict[str, Any]:
+        """{"id"} of the edit replacing the text of a message of yours."""
+        result: dict[str, Any] = self.call(Verb.EDIT, {"msg_id": msg_id, "text": text})
+        return result
+
+    def delete(self, msg_id: str) -> dict[str, Any]:
+        """{"id"} of the delete of a message of yours, for everyone."""
+        result: dict[str, Any] = self.call(Verb.DELETE, {"msg_id": msg_id})
+        return result
+
+    def reply(self, msg_id: str, text: str) -> dict[str, Any]:
+        """{"id"} of a reply to a message, in its conversation."""
+        result: dict[str, Any] = self.call(Verb.REPLY, {"msg_id": msg_id, "text": text})
+        return result
+
+    def react(self, msg_id: str, emoji: str) -> dict[str, Any]:
+        """Toggle a reaction: {"id", "msg_id", "emoji", "on"}."""
+        result: dict[str, Any] = self.call(Verb.REACT, {"msg_id": msg_id, "emoji": emoji})
+        return result
+
+    def unread(self) -> list[dict[str, Any]]:
+        """[{conv, unread, mentions}] for each conversation with unread messages."""
+        result: list[dict[str, Any]] = self.call(Verb.UNREAD)
+        return result
+
+    def mark_read(self, conversation: str) -> dict[str, Any]:
+        """Mark everything in a conversation read: {"conv"}."""
+        result: dict[str, Any] = self.call(Verb.READ, {"conversation": conversation})
         return result
 
     def room_new(self, name: str) -> dict[str, Any]:

@@ -103,6 +103,13 @@ class Daemon:
             Verb.INVITE_ACCEPT: self._invite_accept,
             Verb.DM_OPEN: self._dm_open,
             Verb.TYPING: self._typing,
+            Verb.SEARCH: self._search,
+            Verb.EDIT: self._edit,
+            Verb.DELETE: self._delete,
+            Verb.REPLY: self._reply,
+            Verb.REACT: self._react,
+            Verb.UNREAD: self._unread,
+            Verb.READ: self._read,
             Verb.SUBSCRIBE: self._id,  # the stream's first reply: who the node is
         }
         for name, command in commands.items():
@@ -294,7 +301,38 @@ class Daemon:
         return {"id": self.chat.say(str(args["room"]), str(args["text"]))}
 
     async def _history(self, args: dict[str, Any]) -> list[dict[str, Any]]:
-        return self.chat.history(str(args["conversation"]), int(args.get("limit", 50)))
+        around = args.get("around")
+        return self.chat.history(
+            str(args["conversation"]),
+            int(args.get("limit", 50)),
+            None if around is None else str(around),
+        )
+
+    async def _search(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        conversation = args.get("conversation")
+        return self.chat.search(
+            str(args["query"]),
+            None if conversation is None else str(conversation),
+            int(args.get("limit", 20)),
+        )
+
+    async def _edit(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"id": self.chat.edit(str(args["msg_id"]), str(args["text"]))}
+
+    async def _delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"id": self.chat.delete(str(args["msg_id"]))}
+
+    async def _reply(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"id": self.chat.reply(str(args["msg_id"]), str(args["text"]))}
+
+    async def _react(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self.chat.react(str(args["msg_id"]), str(args["emoji"]))
+
+    async def _unread(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.chat.unread()
+
+    async def _read(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self.chat.mark_read(str(args["conversation"]))
 
     async def _room_new(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"room_id": self.chat.rooms.new(str(args["name"]))}

@@ -1,7 +1,15 @@
 """What the front ends read of the chat: conversations and messages, as plain dicts.
 
-Read-only views of the chat tables (:mod:`chat.messages` writes them); the
-dicts are what ``history --json``, the UI's listeners and the screens get.
+Read-only views of the chat tables (:mod:`chat.messages` and
+:mod:`chat.timeline` write them); the dicts are what ``history --json``, the
+UI's listeners and the screens get. A message's view:
+
+    {"id", "conv_id", "author", "text", "ts", "status",
+     "edited", "deleted", "mention", "reply_to", "quote", "reactions"}
+
+``text`` is "" once deleted; ``quote`` is the answered message's
+{"id", "author", "text", "deleted"} (None if it is not here); ``reactions``
+maps each emoji to how many reacted with it, and ``mine`` lists this peer's.
 """
 
 from __future__ import annotations
@@ -9,6 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from mesh.storage.store import Store
+
+SHOWN = "kind IN ('msg', 'reply')"
 
 
 def conversations(store: Store) -> list[dict[str, Any]]:
@@ -23,19 +33,89 @@ def conversation(store: Store, conv_id: str) -> dict[str, Any] | None:
     return _conversation_view(rows[0]) if rows else None
 
 
-def last_messages(store: Store, conv_id: str, limit: int) -> list[dict[str, Any]]:
+def last_messages(store: Store, conv_id: str, limit: int, me: str = "") -> list[dict[str, Any]]:
     """The last `limit` messages of a conversation, oldest first."""
     rows = store.query(
-        "SELECT * FROM (SELECT * FROM messages WHERE conv_id = ?"
+        f"SELECT * FROM (SELECT * FROM messages WHERE conv_id = ? AND {SHOWN}"
         " ORDER BY ts DESC, author DESC, seq DESC LIMIT ?) ORDER BY ts, author, seq",
         (conv_id, limit),
     )
-    return [_message_view(row) for row in rows]
+    return views(store, rows, me)
 
 
-def message(store: Store, msg_id: str) -> dict[str, Any]:
+def messages_around(
+    store: Store, conv_id: str, msg_id: str, limit: int, me: str = ""
+) -> list[dict[str, Any]]:
+    """Up to `limit` messages of a conversation with `msg_id` among them (about half before
+    it), oldest first; the last messages when it is not there."""
+    found = store.query(
+        f"SELECT ts, author, seq FROM messages WHERE msg_id = ? AND conv_id = ? AND {SHOWN}",
+        (msg_id, conv_id),
+    )
+    if not found:
+        return last_messages(store, conv_id, limit, me)
+    at = found[0]
+    key = (at["ts"], at["ts"], at["author"], at["author"], at["seq"])
+    before = store.query(
+        f"SELECT * FROM messages WHERE conv_id = ? AND {SHOWN} AND (ts < ? OR (ts = ? AND"
+        " (author < ? OR (author = ? AND seq < ?)))) ORDER BY ts DESC, author DESC, seq DESC"
+        " LIMIT ?",
+        (conv_id, *key, limit // 2),
+    )
+    after = store.query(
+        f"SELECT * FROM messages WHERE conv_id = ? AND {SHOWN} AND (ts > ? OR (ts = ? AND"
+        " (author > ? OR (author = ? AND seq >= ?)))) ORDER BY ts, author, seq LIMIT ?",
+        (conv_id, *key, limit - len(before)),
+    )
+    return views(store, [*reversed(before), *after], me)
+
+
+def message(store: Store, msg_id: str, me: str = "") -> dict[str, Any]:
     """One stored message (it must exist)."""
-    return _message_view(store.query("SELECT * FROM messages WHERE msg_id = ?", (msg_id,))[0])
+    return views(store, store.query("SELECT * FROM messages WHERE msg_id = ?", (msg_id,)), me)[0]
+
+
+def views(store: Store, rows: list[dict[str, Any]], me: str = "") -> list[dict[str, Any]]:
+    """The views of stored message rows, with their quotes and reactions (two queries)."""
+    out = [_message_view(row) for row in rows]
+    ids = [m["id"] for m in out]
+    if not ids:
+        return out
+    marks = ",".join("?" * len(ids))
+    for m in out:
+        m["reactions"], m["mine"] = {}, []
+    by_id = {m["id"]: m for m in out}
+    for r in store.query(
+        f"SELECT msg_id, emoji, author FROM reactions WHERE active = 1 AND msg_id IN ({marks})"
+        " ORDER BY emoji",
+        tuple(ids),
+    ):
+        m = by_id[r["msg_id"]]
+        m["reactions"][r["emoji"]] = m["reactions"].get(r["emoji"], 0) + 1
+        if r["author"] == me:
+            m["mine"].append(r["emoji"])
+    answered = [m["reply_to"] for m in out if m["reply_to"]]
+    quotes: dict[str, dict[str, Any]] = {}
+    if answered:
+        for q in store.query(
+            f"SELECT msg_id, conv_id, author, text, deleted FROM messages WHERE {SHOWN}"
+            f" AND msg_id IN ({','.join('?' * len(answered))})",
+            tuple(answered),
+        ):
+            quotes[q["msg_id"]] = q
+    for m in out:
+        found = quotes.get(m["reply_to"] or "")
+        m["quote"] = (
+            {
+                "id": found["msg_id"],
+                "author": found["author"],
+                "text": found["text"],
+                "deleted": bool(found["deleted"]),
+            }
+            if found is not None and found["conv_id"] == m["conv_id"]
+            else None
+        )
+    return out
 
 
 def _conversation_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -56,4 +136,9 @@ def _message_view(row: dict[str, Any]) -> dict[str, Any]:
         "text": row["text"],
         "ts": row["ts"],
         "status": row["status"],
+        "kind": row["kind"],
+        "edited": bool(row["edited"]),
+        "deleted": bool(row["deleted"]),
+        "mention": bool(row["mention"]),
+        "reply_to": row["ref"] if row["kind"] == "reply" else None,
     }

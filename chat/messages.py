@@ -13,7 +13,7 @@ membership events) is boxed pairwise. Everything goes through the outbox
 Payloads (msgpack):
 
     CHAT     [conv_id, epoch, index, sealed_content, boxed_key_share or None]
-    content  {"id": msg_id, "t": text, "ts": ts_ms, "s": seq}
+    content  {"id": msg_id, "t": text, "ts": ts_ms, "s": seq, ...} (its kinds: chat.content)
     share    [conv_id, epoch, chain_key, index]
     CONTROL  box({"k": "invite", "room": id, "events": [...]} | {"k": "event", ...})
     RECEIPT  the acknowledged envelope ids, 32 bytes each (plaintext: relays read it)
@@ -29,15 +29,19 @@ from typing import Any
 
 import msgpack
 
-from chat import history
+from chat import history, unread
 from chat.contacts import Contacts
+from chat.content import Content, check_text
 from chat.keystore import KeyStore
 from chat.outbox import MAX_RECEIPT_IDS, Outbox
-from chat.pairwise import box, unbox
+from chat.pairwise import box, open_share, unbox
 from chat.pending import Pending
+from chat.reader import ChatReader, dm_conversation_id
 from chat.rooms import Rooms
 from chat.senderkey import Chain, associated_data, new_chain_key, open_sealed, seal
-from mesh.errors import ChatError, MeshError, PeerNameError, UsageError
+from chat.tables import MIGRATIONS
+from chat.timeline import Stored, Timeline
+from mesh.errors import ChatError, MeshError, UsageError
 from mesh.routing.replay import ReplayGuard
 from mesh.runtime.addressbook import announced_name
 from mesh.runtime.listeners import Listeners
@@ -48,16 +52,10 @@ from mesh.wire.identity import decode_peer_id, encode_peer_id
 
 log = logging.getLogger("meshnotes.chat")
 
-MAX_TEXT = 16_000
+__all__ = ["Chat", "dm_conversation_id"]  # the direct conversation id is its reader's
 
 
-def dm_conversation_id(key_a: bytes, key_b: bytes) -> bytes:
-    """The id both peers of a direct conversation derive, without talking."""
-    low, high = sorted((key_a, key_b))
-    return hashlib.blake2b(low + high, digest_size=32, person=b"mn-dm-v1").digest()
-
-
-class Chat:
+class Chat(ChatReader):
     """Chat on one node, kept in its store. Methods raise MeshError subclasses for bad input."""
 
     def __init__(self, node: Node, store: Store) -> None:
@@ -67,6 +65,10 @@ class Chat:
         self.me = node.identity.peer_id
         self.outbox = Outbox(store, node.router.make, node.send, rng=node.rng)
         self.contacts = Contacts(node, store)
+        store.migrate_component("chat", MIGRATIONS)
+        # what a delete wipes is overwritten on disk, not only unlinked from the b-tree
+        store.execute("PRAGMA secure_delete = ON")
+        self.timeline = Timeline(store, self.me, self._mentions)
         self.keys = KeyStore(store)
         self.rooms = Rooms(
             node, store, self.contacts, self._queue_control, self._emit, self._wake_up
@@ -126,19 +128,6 @@ class Chat:
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
         self.listeners.emit(kind, data)
 
-    # -- names -------------------------------------------------------------------
-
-    def resolve_conversation(self, name: str) -> str:
-        """A room (id, prefix, name) or a peer's direct conversation (nickname, id, prefix)."""
-        try:
-            return self.rooms.resolve(name)
-        except UsageError as room_error:
-            try:
-                peer = self.contacts.resolve(name)
-            except PeerNameError:
-                raise UsageError(f"no room or peer matches {name!r}") from room_error
-            return encode_peer_id(dm_conversation_id(self.contacts.own_key, peer))
-
     # -- sending -------------------------------------------------------------------
 
     def send_direct(self, peer: str, text: str) -> str:
@@ -147,7 +136,7 @@ class Chat:
         if key == self.identity.public_key:
             raise UsageError("you cannot message yourself")
         conv_id = self._ensure_dm(key, active=True)
-        return self._send_content(conv_id, 0, [key], text)
+        return self._send_content(conv_id, 0, [key], "msg", text)
 
     def direct_conversation(self, peer: str) -> str:
         """The id of your direct conversation with a peer (started if new)."""
@@ -158,12 +147,67 @@ class Chat:
 
     def say(self, room: str, text: str) -> str:
         """Send `text` to a room; return the message id."""
-        conv_id = self.rooms.resolve(room)
+        return self._send_to(self.rooms.resolve(room), "msg", text)
+
+    def _send_to(
+        self, conv_id: str, kind: str, text: str, ref: str | None = None, on: bool = True
+    ) -> str:
+        """Send a content of `kind` to every other member of a room or direct conversation."""
+        conv = self.conversation(conv_id)
+        if conv is not None and conv["kind"] == "dm":
+            return self._send_content(
+                conv_id, 0, [self.contacts.resolve(conv["peer_id"])], kind, text, ref, on
+            )
         state = self.rooms.state(conv_id)
         if self.identity.public_key not in state.members:
             raise UsageError("you are not a member of that room")
         others = sorted(state.members - {self.identity.public_key})
-        return self._send_content(conv_id, state.epoch, others, text)
+        return self._send_content(conv_id, state.epoch, others, kind, text, ref, on)
+
+    # -- replies, edits, deletes, reactions (chat.timeline applies them) -----------------
+
+    def reply(self, msg_id: str, text: str) -> str:
+        """Answer a message in its conversation; return the reply's id."""
+        target = self.message(msg_id)
+        return self._send_to(target["conv_id"], "reply", text, target["id"])
+
+    def edit(self, msg_id: str, text: str) -> str:
+        """Replace the text of a message of yours, for everyone; return the edit's id."""
+        target = self._own(msg_id, "edit")
+        return self._send_to(target["conv_id"], "edit", text, target["id"])
+
+    def delete(self, msg_id: str) -> str:
+        """Delete a message of yours for everyone; return the delete's id."""
+        target = self._own(msg_id, "delete")
+        return self._send_to(target["conv_id"], "delete", "", target["id"])
+
+    def react(self, msg_id: str, emoji: str) -> dict[str, Any]:
+        """Toggle your reaction `emoji` on a message: {"id", "msg_id", "emoji", "on"}."""
+        target = self.message(msg_id)
+        if target["deleted"]:
+            raise UsageError("that message was deleted")
+        on = emoji.strip() not in target["mine"]
+        sent = self._send_to(target["conv_id"], "react", emoji.strip(), target["id"], on)
+        return {"id": sent, "msg_id": target["id"], "emoji": emoji.strip(), "on": on}
+
+    def _own(self, msg_id: str, verb: str) -> dict[str, Any]:
+        target = self.message(msg_id)
+        if target["author"] != self.me:
+            raise UsageError(f"only its author can {verb} a message")
+        if target["deleted"]:
+            raise UsageError("that message was deleted")
+        return target
+
+    def mark_read(self, conversation: str) -> dict[str, Any]:
+        """Nothing in a conversation is unread any more: {"conv"}."""
+        conv_id = self.resolve_conversation(conversation)
+        unread.mark_read(self.store, conv_id, self.node.clock())
+        self._emit("read", {"conv_id": conv_id})
+        return {"conv": conv_id}
+
+    def _mentions(self, text: str) -> bool:
+        """Whether a text mentions this peer: @ its own name or @ its id's first 8 characters."""
+        return unread.mentioned(text, [self.identity.name, self.me[:8]])
 
     def _ensure_dm(self, peer: bytes, active: bool) -> str:
         conv_id = encode_peer_id(dm_conversation_id(self.identity.public_key, peer))
@@ -177,11 +221,17 @@ class Chat:
         )
         return conv_id
 
-    def _send_content(self, conv_id: str, epoch: int, recipients: list[bytes], text: str) -> str:
-        if not text.strip():
-            raise UsageError("the message is empty")
-        if len(text) > MAX_TEXT:
-            raise UsageError(f"the message has {len(text)} characters; at most {MAX_TEXT}")
+    def _send_content(
+        self,
+        conv_id: str,
+        epoch: int,
+        recipients: list[bytes],
+        kind: str,
+        text: str,
+        ref: str | None = None,
+        on: bool = True,
+    ) -> str:
+        check_text(kind, text)
         now = self.node.clock()
         conv = decode_peer_id(conv_id)
         with self.store.atomic():
@@ -194,15 +244,11 @@ class Chat:
             chain = self.keys.chain(conv_id, epoch, self.me) or Chain(new_chain_key(), 0)
             key, after = chain.advance()
             self.keys.save(conv_id, epoch, self.me, after)
-            content = msgpack.packb({"id": msg_id, "t": text, "ts": ts, "s": seq})
+            content = Content(msg_id, text, ts, seq, kind, ref, on)
             aad = associated_data(conv, epoch, chain.index, self.identity.public_key)
-            sealed = seal(key, content, aad)
+            sealed = seal(key, msgpack.packb(content.encode()), aad)
             status = "pending" if recipients else "delivered"
-            self.store.execute(
-                "INSERT INTO messages (msg_id, conv_id, author, text, ts, seq, status, stored_at,"
-                " epoch, idx) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (msg_id, conv_id, self.me, text, ts, seq, status, now, epoch, chain.index),
-            )
+            stored = self.timeline.add(conv_id, self.me, content, status, now, epoch, chain.index)
             for peer in recipients:
                 peer_id = encode_peer_id(peer)
                 share = None
@@ -230,9 +276,20 @@ class Chat:
                     epoch=epoch,
                 )
         # committed: now it may be shown as sent, and go out
-        self._emit("message", history.message(self.store, msg_id))
+        self._stored(msg_id, stored)
         self._wake_up()
         return msg_id
+
+    def _stored(self, msg_id: str, stored: Stored) -> None:
+        """Tell the listeners what a committed content changed; count what it was refused."""
+        for reason in stored.refused:
+            self._count(f"chat_refused_{reason}")
+        if stored.purge:
+            self.store.checkpoint()  # the WAL's copies of the deleted text go too
+        if stored.added and history.message(self.store, msg_id)["kind"] in ("msg", "reply"):
+            self._emit("message", history.message(self.store, msg_id, self.me))
+        for changed in dict.fromkeys(stored.changed):
+            self._emit("changed", history.message(self.store, changed, self.me))
 
     def _queue_control(self, peer: bytes, body: dict[str, Any], now: float) -> None:
         payload = box(self.identity, peer, msgpack.packb(body))
@@ -302,73 +359,23 @@ class Chat:
         with self.store.atomic():
             if is_dm:
                 conv_id = self._ensure_dm(author, active=False)
-            shared = self._read_share(author, share, conv, epoch, index)
+            shared = open_share(self.identity, author, share, conv, epoch, index)
             key = self.keys.message_key(conv_id, epoch, author_id, index, shared)
             if key is None:
                 self.pending.hold(envelope, conv_id, self.node.clock())
                 return False
             aad = associated_data(conv, epoch, index, author)
             try:
-                content = msgpack.unpackb(open_sealed(key, sealed, aad))
+                body = msgpack.unpackb(open_sealed(key, sealed, aad))
             except (ValueError, TypeError, msgpack.UnpackException) as exc:
                 # authentic (the author holds the key) but not what a chat client writes
                 raise ChatError("malformed chat content", reason="malformed") from exc
-            if not (
-                isinstance(content, dict)
-                and isinstance(content.get("t"), str)
-                and isinstance(content.get("id"), str)
-                and isinstance(content.get("ts"), int)
-                and isinstance(content.get("s"), int)
-                and -(2**63) <= content["ts"] < 2**63  # SQLite INTEGER range
-                and -(2**63) <= content["s"] < 2**63
-                and len(content["t"]) <= MAX_TEXT
-                and len(content["id"]) <= 64
-            ):
-                raise ChatError("malformed chat content", reason="malformed")
-            added = self.store.execute(
-                "INSERT OR IGNORE INTO messages (msg_id, conv_id, author, text, ts, seq, status,"
-                " stored_at, epoch, idx) VALUES (?,?,?,?,?,?,'received',?,?,?)",
-                (
-                    content["id"],
-                    conv_id,
-                    author_id,
-                    content["t"],
-                    content["ts"],
-                    content["s"],
-                    now,
-                    epoch,
-                    index,
-                ),
-            )
+            content = Content.decode(body)
+            stored = self.timeline.add(conv_id, author_id, content, "received", now, epoch, index)
             self.pending.forget(envelope)
-        if added:
-            self._count("chat_received")
-            self._emit("message", history.message(self.store, content["id"]))
-        else:
-            self._count("chat_duplicate")
+        self._count("chat_received" if stored.added else "chat_duplicate")
+        self._stored(content.msg_id, stored)
         return True
-
-    def _read_share(
-        self, author: bytes, share: bytes | None, conv: bytes, epoch: int, index: int
-    ) -> Chain | None:
-        """Open the chain key a message carries, and check it belongs to that message."""
-        if share is None:
-            return None
-        try:
-            s_conv, s_epoch, s_key, s_index = msgpack.unpackb(unbox(self.identity, author, share))
-        except (ValueError, TypeError, msgpack.UnpackException) as exc:
-            raise ChatError("malformed key share", reason="malformed") from exc
-        valid = (
-            s_conv == conv
-            and s_epoch == epoch
-            and isinstance(s_key, bytes)
-            and len(s_key) == 32
-            and isinstance(s_index, int)
-            and 0 <= s_index <= index
-        )
-        if not valid:
-            raise ChatError("key share does not match its message", reason="bad_key_share")
-        return Chain(s_key, s_index)
 
     def _on_address(self, envelope: Envelope) -> None:
         """Keep the display name a peer announces in its signed address record."""
@@ -426,7 +433,9 @@ class Chat:
             return
         for item in done:
             if item.msg_id is not None:
-                self._emit("status", history.message(self.store, item.msg_id))
+                view = history.message(self.store, item.msg_id, self.me)
+                if view["kind"] in ("msg", "reply"):  # a change's receipt shows nowhere
+                    self._emit("status", view)
 
     def _send_receipt(self, dest: bytes, env_ids: list[bytes], flood: bool = False) -> None:
         """Receipt envelopes; flooded when the sender had to flood (its path is suspect:
@@ -453,27 +462,7 @@ class Chat:
             )
             self.node.send(receipt)
 
-    # -- history -----------------------------------------------------------------------
-
-    def conversations(self) -> list[dict[str, Any]]:
-        """Every conversation (rooms and direct ones), with unread-free summary fields."""
-        return history.conversations(self.store)
-
-    def conversation(self, conv_id: str) -> dict[str, Any] | None:
-        """One conversation by its exact id (as in :meth:`conversations`), or None."""
-        return history.conversation(self.store, conv_id)
-
-    def history(self, conversation: str, limit: int = 50) -> list[dict[str, Any]]:
-        """The last `limit` messages of a room or direct conversation, oldest first."""
-        if not 1 <= limit <= 10_000:
-            raise UsageError("--limit must be between 1 and 10000")
-        messages = history.last_messages(self.store, self.resolve_conversation(conversation), limit)
-        blocked = self.contacts.blocked()
-        if blocked:  # nothing from a blocked key is shown
-            messages = [m for m in messages if m["author"] not in blocked]
-        for m in messages:
-            m["author_name"] = self.contacts.display_name(m["author"])
-        return messages
+    # -- status --------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
         return {

@@ -9,7 +9,7 @@ import argparse
 import importlib.metadata
 from pathlib import Path
 
-from chat.messages import MAX_TEXT
+from chat.content import MAX_TEXT
 from mesh.errors import UsageError
 from mesh.routing.router import AUTO_TREE_FROM, ROOM_MODES
 from mesh.runtime.home import PASSPHRASE_ENV
@@ -30,6 +30,15 @@ from tui.verbs.chat import (
 )
 from tui.verbs.dials import CONNECT_WAIT, cmd_disconnect, cmd_forget
 from tui.verbs.invite import cmd_invite
+from tui.verbs.messages import (
+    cmd_delete,
+    cmd_edit,
+    cmd_react,
+    cmd_read,
+    cmd_reply,
+    cmd_search,
+    cmd_unread,
+)
 from tui.verbs.node import (
     cmd_bridge_token,
     cmd_config,
@@ -54,6 +63,7 @@ from tui.verbs.notes import (
 )
 
 TEXT_HELP = f"the message, at most {MAX_TEXT:,} characters; - reads it from stdin"
+MSG_ID_HELP = "a message id (history --json), or an unambiguous prefix of 6+ characters"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -253,8 +263,53 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("history", help="show a room's or a direct conversation's messages")
     p.add_argument("conversation", metavar="ROOM_OR_PEER")
     p.add_argument("--limit", type=int, default=50, help="last N messages (default 50)")
-    p.add_argument("--json", action="store_true", help="print JSON: {id, author, text, ts, status}")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON: {id, author, text, ts, status, edited, deleted, reply_to, ...}",
+    )
     p.set_defaults(func=cmd_history)
+
+    p = verbs.add_parser("search", help="search every conversation's history (full text)")
+    p.add_argument("query", metavar="QUERY", help="words that must all match; word* for a prefix")
+    p.add_argument(
+        "--in", dest="conversation", metavar="ROOM_OR_PEER", help="only this conversation"
+    )
+    p.add_argument("--limit", type=int, default=20, help="at most N results (default 20)")
+    p.add_argument("--json", action="store_true", help="print JSON: [{id, conv, author, text, ts}]")
+    p.set_defaults(func=cmd_search)
+
+    p = verbs.add_parser("edit", help="change the text of a message of yours, for everyone")
+    p.add_argument("msg_id", metavar="MSG_ID", help=MSG_ID_HELP)
+    p.add_argument("text", metavar="TEXT", help=TEXT_HELP)
+    p.add_argument("--json", action="store_true", help='print {"id": ...} (the edit\'s id)')
+    p.set_defaults(func=cmd_edit)
+
+    p = verbs.add_parser("delete", help="delete a message of yours, for everyone")
+    p.add_argument("msg_id", metavar="MSG_ID", help=MSG_ID_HELP)
+    p.add_argument("--json", action="store_true", help='print {"id": ...} (the delete\'s id)')
+    p.set_defaults(func=cmd_delete)
+
+    p = verbs.add_parser("reply", help="answer a message in its conversation; prints its id")
+    p.add_argument("msg_id", metavar="MSG_ID", help=MSG_ID_HELP)
+    p.add_argument("text", metavar="TEXT", help=TEXT_HELP)
+    p.add_argument("--json", action="store_true", help='print {"id": ...}')
+    p.set_defaults(func=cmd_reply)
+
+    p = verbs.add_parser("react", help="toggle your reaction (an emoji) on a message")
+    p.add_argument("msg_id", metavar="MSG_ID", help=MSG_ID_HELP)
+    p.add_argument("emoji", metavar="EMOJI", help="one emoji, such as 👍")
+    p.add_argument("--json", action="store_true", help="print JSON: {id, msg_id, emoji, on}")
+    p.set_defaults(func=cmd_react)
+
+    p = verbs.add_parser("unread", help="list conversations with unread messages and mentions")
+    p.add_argument("--json", action="store_true", help="print JSON: [{conv, unread, mentions}]")
+    p.set_defaults(func=cmd_unread)
+
+    p = verbs.add_parser("read", help="mark everything in a conversation read")
+    p.add_argument("conversation", metavar="ROOM_OR_PEER")
+    p.add_argument("--json", action="store_true", help='print {"conv": ...}')
+    p.set_defaults(func=cmd_read)
 
     p = verbs.add_parser("room", help="create, list, join rooms; invite and remove members")
     rooms = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser, required=True)

@@ -293,6 +293,13 @@ class Store:
         self.set_meta(key, str(value))
         return value
 
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database and empty it (best effort: a reader may hold it).
+
+        Called after a delete, so that no page of the WAL keeps what was deleted."""
+        with contextlib.suppress(sqlite3.Error):
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def integrity_ok(self) -> bool:
         return bool(self.query("PRAGMA integrity_check")[0]["integrity_check"] == "ok")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
 from chat.contacts import check_peer_key
@@ -13,6 +12,7 @@ from mesh.wire.identity import PEER_ID_LENGTH
 from mesh.wire.invite import is_invite
 from tui.verbs import client, message_text, print_json
 from tui.verbs.invite import accept_invite
+from tui.verbs.messages import HISTORY_KEYS, message_line
 from tui.verbs.offline import reader
 from tui.widgets.format import seen_text
 
@@ -87,15 +87,11 @@ def cmd_history(args: argparse.Namespace, home: Home) -> int:
     node = reader(home)
     messages = node.history(args.conversation, args.limit)
     if args.json:
-        keys = ("id", "author", "author_name", "text", "ts", "status")
-        print_json([{k: m.get(k) for k in keys} for m in messages])
+        print_json([{k: m.get(k) for k in HISTORY_KEYS} for m in messages])
         return 0
     me = home.public_info()[0]
     for m in messages:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(m["ts"] / 1000))
-        # the node names the author: nickname, else its own announced name, else the id prefix
-        who = "me" if m["author"] == me else m.get("author_name") or m["author"][:8]
-        print(f"[{when}] {who}: {m['text']}  ({m['status']})")
+        print(message_line(m, me))
     return 0
 
 

@@ -1,8 +1,9 @@
 """Reads without a node: the read verbs answered from the home's database when no node runs.
 
-``history``, ``contacts``, ``room list`` and ``note list|cat|export|history`` ask the
-running node when its control socket answers; when none runs they read the
-database directly, read-only (the node may start and write meanwhile: SQLite's
+``history``, ``search``, ``unread``, ``contacts``, ``room list`` and
+``note list|cat|export|history`` ask the running node when its control socket
+answers; when none runs they read the database directly, read-only (the node
+may start and write meanwhile: SQLite's
 WAL lets both go on), through the chat and notes layers' own read code
 (:mod:`chat.archive`, :mod:`crdt.notebook`), so the output is the same. The
 database is not encrypted: no passphrase is asked, only the public half of the
@@ -32,6 +33,12 @@ class Reader(Protocol):
     """The read verbs, as the control client (:class:`crdt.client.Client`) has them."""
 
     def history(self, conversation: str, limit: int = 50) -> list[dict[str, Any]]: ...
+
+    def search(
+        self, query: str, conversation: str | None = None, limit: int = 20
+    ) -> list[dict[str, Any]]: ...
+
+    def unread(self) -> list[dict[str, Any]]: ...
 
     def contacts_list(self) -> list[dict[str, Any]]: ...
 
@@ -67,6 +74,16 @@ class OfflineReader:
     def history(self, conversation: str, limit: int = 50) -> list[dict[str, Any]]:
         with self._opened() as (chat, _):
             return chat.history(conversation, limit)
+
+    def search(
+        self, query: str, conversation: str | None = None, limit: int = 20
+    ) -> list[dict[str, Any]]:
+        with self._opened() as (chat, _):
+            return chat.search(query, conversation, limit)
+
+    def unread(self) -> list[dict[str, Any]]:
+        with self._opened() as (chat, _):
+            return chat.unread()
 
     def contacts_list(self) -> list[dict[str, Any]]:
         with self._opened() as (chat, _):  # no node: nobody is online as far as it knows
@@ -116,6 +133,14 @@ class NodeOrDatabase:
 
     def history(self, conversation: str, limit: int = 50) -> list[dict[str, Any]]:
         return self._either(lambda r: r.history(conversation, limit))
+
+    def search(
+        self, query: str, conversation: str | None = None, limit: int = 20
+    ) -> list[dict[str, Any]]:
+        return self._either(lambda r: r.search(query, conversation, limit))
+
+    def unread(self) -> list[dict[str, Any]]:
+        return self._either(lambda r: r.unread())
 
     def contacts_list(self) -> list[dict[str, Any]]:
         return self._either(lambda r: r.contacts_list())

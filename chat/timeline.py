@@ -1,0 +1,173 @@
+"""A conversation as stored: its messages, and the edits, deletes and reactions applied to them.
+
+Every opened content is one row of ``messages`` (:mod:`chat.tables`), whatever
+its kind. A change (edit, delete, react) applies to its target when both are
+here, in whichever order they came: one that arrives first waits (``held``)
+and applies when the target is stored. The rules, checked where a change applies:
+
+- an edit or delete counts only if its author wrote the target, in the same
+  conversation; anything else is refused (``refused`` names the reason, the
+  chat counts it) and forgotten;
+- a delete is final: the target's text, its edits' and its reactions are
+  wiped, and the full-text index is rewritten so the old words leave it too
+  (``purge``: the caller then checkpoints the WAL, after the commit);
+- of several edits, the latest by (timestamp, sequence) wins, in any order;
+- reactions: anyone in the conversation may react; the latest (timestamp,
+  sequence) of each (author, emoji) says whether it is on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chat import unread
+from chat.content import Content
+from chat.tables import SHOWN_KINDS
+from mesh.storage.store import Store
+
+
+@dataclass
+class Stored:
+    """What storing one content did."""
+
+    added: bool = False
+    #: the shown messages that changed (their views are sent to listeners again)
+    changed: list[str] = field(default_factory=list)
+    #: one reason per change refused ("not_author", "wrong_conversation")
+    refused: list[str] = field(default_factory=list)
+    #: a delete applied: the caller checkpoints the WAL after the commit
+    purge: bool = False
+
+
+class Timeline:
+    """Stores contents and applies changes, inside the caller's transaction."""
+
+    def __init__(self, store: Store, me: str, mentions: Callable[[str], bool]) -> None:
+        self.store = store
+        self.me = me
+        #: whether a text mentions this peer
+        self.mentions = mentions
+
+    def add(
+        self,
+        conv_id: str,
+        author: str,
+        content: Content,
+        status: str,
+        now: float,
+        epoch: int,
+        index: int,
+    ) -> Stored:
+        """Store one content (once: a second copy adds nothing) and apply what it changes."""
+        shown = content.kind in SHOWN_KINDS
+        mention = shown and author != self.me and self.mentions(content.text)
+        added = self.store.execute(
+            "INSERT OR IGNORE INTO messages (msg_id, conv_id, author, text, ts, seq, status,"
+            " stored_at, epoch, idx, kind, ref, held, mention, active)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                content.msg_id,
+                conv_id,
+                author,
+                content.text,
+                content.ts,
+                content.seq,
+                status,
+                now,
+                epoch,
+                index,
+                content.kind,
+                content.ref,
+                int(not shown),
+                int(mention),
+                int(content.on),
+            ),
+        )
+        result = Stored(added=bool(added))
+        if not added:
+            return result
+        if shown:
+            if author != self.me:
+                unread.count(self.store, conv_id, mention)
+            for change in self._rows("ref = ? AND held = 1 ORDER BY ts, seq", content.msg_id):
+                self._apply(change, result)
+        else:
+            self._apply(self._rows("msg_id = ?", content.msg_id)[0], result)
+        return result
+
+    def _rows(self, where: str, *params: Any) -> list[dict[str, Any]]:
+        return self.store.query(f"SELECT * FROM messages WHERE {where}", params)
+
+    def _apply(self, change: dict[str, Any], result: Stored) -> None:
+        """Apply a change to its target if the target is here; else it stays held."""
+        targets = self._rows("msg_id = ? AND kind IN ('msg', 'reply')", change["ref"])
+        if not targets:
+            return  # held until the target comes
+        target = targets[0]
+        reason = None
+        if target["conv_id"] != change["conv_id"]:
+            reason = "wrong_conversation"
+        elif change["kind"] != "react" and target["author"] != change["author"]:
+            reason = "not_author"
+        if reason is not None:
+            result.refused.append(reason)
+        elif not target["deleted"]:
+            {"edit": self._edit, "delete": self._delete, "react": self._react}[change["kind"]](
+                change, target, result
+            )
+        # applied, refused, or too late (the target is deleted): nothing of it is kept
+        self.store.execute(
+            "UPDATE messages SET held = 0, text = '' WHERE msg_id = ?", (change["msg_id"],)
+        )
+
+    def _edit(self, change: dict[str, Any], target: dict[str, Any], result: Stored) -> None:
+        newer = self.store.query(
+            "SELECT 1 FROM messages WHERE ref = ? AND kind = 'edit' AND held = 0"
+            " AND (ts > ? OR (ts = ? AND seq > ?))",
+            (target["msg_id"], change["ts"], change["ts"], change["seq"]),
+        )
+        if newer:
+            return  # a later edit already applied
+        mention = target["author"] != self.me and self.mentions(change["text"])
+        self.store.execute(
+            "UPDATE messages SET text = ?, edited = 1, mention = ? WHERE msg_id = ?",
+            (change["text"], int(mention), target["msg_id"]),
+        )
+        result.changed.append(target["msg_id"])
+
+    def _delete(self, change: dict[str, Any], target: dict[str, Any], result: Stored) -> None:
+        if target["author"] != self.me:
+            unread.uncount(self.store, target)
+        self.store.execute(
+            "UPDATE messages SET text = '', deleted = 1, edited = 0, mention = 0 WHERE msg_id = ?",
+            (target["msg_id"],),
+        )
+        self.store.execute(
+            "UPDATE messages SET text = '' WHERE ref = ? AND kind IN ('edit', 'react')",
+            (target["msg_id"],),
+        )
+        self.store.execute("DELETE FROM reactions WHERE msg_id = ?", (target["msg_id"],))
+        # FTS5 keeps a deleted row's terms in older segments until they merge: merge them all
+        self.store.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
+        result.changed.append(target["msg_id"])
+        result.purge = True
+
+    def _react(self, change: dict[str, Any], target: dict[str, Any], result: Stored) -> None:
+        changed = self.store.execute(
+            "INSERT INTO reactions (msg_id, author, emoji, active, ts, seq) VALUES (?,?,?,?,?,?)"
+            " ON CONFLICT(msg_id, author, emoji) DO UPDATE SET active = excluded.active,"
+            " ts = excluded.ts, seq = excluded.seq WHERE excluded.ts > reactions.ts"
+            " OR (excluded.ts = reactions.ts AND excluded.seq > reactions.seq)",
+            (
+                target["msg_id"],
+                change["author"],
+                change["text"],
+                change["active"],
+                change["ts"],
+                change["seq"],
+            ),
+        )
+        if changed:
+            result.changed.append(target["msg_id"])

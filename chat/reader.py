@@ -38,7 +38,13 @@ class ChatReader:
     rooms: Rooms
 
     def resolve_conversation(self, name: str) -> str:
-        """A room (id, prefix, name) or a peer's direct conversation (nickname, id, prefix)."""
+        """A room (id, prefix, name) or a peer's direct conversation (nickname, id, prefix),
+        or any stored conversation by its exact id (what the UI passes)."""
+        exact = self.store.query(
+            "SELECT conv_id FROM conversations WHERE conv_id = ?", (name.strip().lower(),)
+        )
+        if exact:
+            return str(exact[0]["conv_id"])
         try:
             return self.rooms.resolve(name)
         except UsageError as room_error:

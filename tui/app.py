@@ -24,11 +24,13 @@ class MeshnotesApp(App[None]):
     TITLE = "meshnotes"
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
 
-    def __init__(self, session: Session, *, own_session: bool = True) -> None:
+    def __init__(self, session: Session, *, own_session: bool = True, bell: bool = True) -> None:
         """`own_session`: stop the session on exit (a session is started on mount either way:
-        one whose node runs already only starts hearing its events)."""
+        one whose node runs already only starts hearing its events). `bell`: ring the
+        terminal bell when a message mentions you (the setting ``bell``)."""
         super().__init__()
         self.session = session
+        self.mention_bell = bell
         self.own_session = own_session
         self.error: str | None = None
 
@@ -39,7 +41,7 @@ class MeshnotesApp(App[None]):
         except MeshError as exc:
             self.exit_with_error(str(exc))
             return
-        await self.push_screen(MainScreen(self.session))
+        await self.push_screen(MainScreen(self.session, bell=self.mention_bell))
 
     async def action_quit(self) -> None:
         await self.shut_down()
@@ -113,6 +115,7 @@ class MeshnotesApp(App[None]):
                 "Paste an invite code: add the contact and dial it",
                 screen.action_add_from_invite,
             ),
+            ("Search", "Search every conversation's history", screen.action_search),
             ("Peers and contacts", "Routes, safety numbers, verification", screen.action_peers),
             ("Help", "Every key binding", screen.action_help),
         ):

@@ -42,7 +42,7 @@ from mesh.runtime.home import Home
 from mesh.storage.store import Store
 from mesh.wire.address import PeerAddress
 from mesh.wire.identity import decode_peer_id
-from tui.session import Session
+from tui.session import Session, unread_by_conversation
 
 log = logging.getLogger("meshnotes.tui")
 
@@ -173,8 +173,14 @@ class AttachedSession(Session):
     def conversation(self, conv_id: str) -> dict[str, Any] | None:
         return self.chat.conversation(conv_id)
 
-    def history(self, conv_id: str, limit: int) -> list[dict[str, Any]]:
-        return self.chat.history(conv_id, limit)
+    def history(self, conv_id: str, limit: int, around: str | None = None) -> list[dict[str, Any]]:
+        return self.chat.history(conv_id, limit, around)
+
+    def search(self, query: str, conv_id: str | None = None) -> list[dict[str, Any]]:
+        return self.chat.search(query, conv_id)
+
+    def unread(self) -> dict[str, dict[str, int]]:
+        return unread_by_conversation(self.chat.unread())
 
     def contacts(self) -> list[dict[str, Any]]:
         return self.chat.contacts.all()
@@ -202,6 +208,21 @@ class AttachedSession(Session):
 
     def direct_conversation(self, peer: str) -> str:
         return str(self.client.dm_open(peer)["conv_id"])
+
+    def reply(self, msg_id: str, text: str) -> str:
+        return str(self.client.reply(msg_id, text)["id"])
+
+    def edit(self, msg_id: str, text: str) -> str:
+        return str(self.client.edit(msg_id, text)["id"])
+
+    def delete(self, msg_id: str) -> str:
+        return str(self.client.delete(msg_id)["id"])
+
+    def react(self, msg_id: str, emoji: str) -> dict[str, Any]:
+        return self.client.react(msg_id, emoji)
+
+    def mark_read(self, conv_id: str) -> None:
+        self.client.mark_read(conv_id)
 
     def new_room(self, name: str) -> str:
         return str(self.client.room_new(name)["room_id"])

@@ -26,9 +26,14 @@ HELP = """[b]meshnotes — keys[/]
   p           peers and contacts
   s           share my contact (invite code and QR)
   a           add a contact from an invite code (and dial it)
+  / ctrl+f    search every conversation; Enter on a result opens it there
 
 [b]Chat[/]  enter sends; ↑ ↓ recall what you sent. Your messages read "pending" until the
         recipient's signed receipt arrives, then "delivered". "NAME is typing…" shows under it.
+        ctrl+up (or shift+tab) goes to the messages: ↑ ↓ pick one, then
+        r reply   e edit (yours)   x delete for everyone (yours)   + react (again: undo)
+        g go to the message a reply answers; escape cancels a reply or an edit.
+        The sidebar counts unread messages, [3 @1]: one of them mentions you (@name).
 [b]Notes[/] type freely: every member sees your edits live, and theirs appear without moving
         your cursor; the bottom line shows where the others' cursors are. Enter in the title
         field renames the note. f2 toggles a Markdown preview.

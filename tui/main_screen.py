@@ -32,6 +32,7 @@ Pick a room, a conversation or a note on the left (arrows, Enter).
   [b]d[/] direct message   [b]o[/] new note   [b]m[/] import note   [b]x[/] export note
   [b]c[/] connect to a peer   [b]p[/] peers and contacts   [b]?[/] help   [b]ctrl+p[/] commands
   [b]s[/] share my contact (invite code and QR)   [b]a[/] add a contact from an invite
+  [b]/[/] or [b]ctrl+f[/] search every conversation
 """
 
 
@@ -51,6 +52,7 @@ class MainScreen(Screen[None]):
         Binding("s", "share_contact", "Share contact", show=False),
         Binding("a", "add_from_invite", "Add from invite", show=False),
         Binding("question_mark", "help", "Help"),
+        Binding("slash,ctrl+f", "search", "Search"),
         Binding("escape", "focus_sidebar", "Sidebar", show=False),
         Binding("f2", "toggle_preview", "Preview", show=False),
         Binding("h", "history", "History", show=False),
@@ -63,9 +65,11 @@ class MainScreen(Screen[None]):
             super().__init__()
             self.error = error
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, bell: bool = True) -> None:
+        """`bell`: ring the terminal bell when a message mentions you."""
         super().__init__()
         self.session = session
+        self.mention_bell = bell
         self.current: tuple[str, str] | None = None  # (kind, id)
         self._applied_before = 0
         self._catching_up = False
@@ -118,17 +122,17 @@ class MainScreen(Screen[None]):
             self.call_later(handler, kind, data)
 
     def _on_chat_event(self, kind: str, data: dict[str, Any]) -> None:
+        if self.session.closed:
+            return  # quitting: the session reads nothing more
         sidebar = self.query_one(Sidebar)
         if kind == "typing":
             self.query_one(ChatView).typing_event(data)
             return
-        if kind in ("message", "status"):
-            self.query_one(ChatView).message_event(data)
+        if kind in ("message", "status", "changed"):
+            self.query_one(ChatView).message_event(data, new=kind != "changed")
             viewing = self.current is not None and self.current[1] == data["conv_id"]
-            if kind == "message" and data["author"] != self.session.me and not viewing:
-                sidebar.unread[data["conv_id"]] = sidebar.unread.get(data["conv_id"], 0) + 1
-                who = self.session.display_name(data["author"])
-                self.app.notify(f"{who}: {data['text'][:80]}", title="New message")
+            if kind == "message" and data["author"] != self.session.me:
+                self._arrived(data, viewing)
         elif kind == "invite":
             who = self.session.display_name(data["from"])
             self.app.notify(
@@ -137,6 +141,25 @@ class MainScreen(Screen[None]):
                 title="Invitation",
             )
         sidebar.refresh_entries()
+
+    def _arrived(self, message: dict[str, Any], viewing: bool) -> None:
+        """Someone else's message: read if on screen, else counted (the node counts it);
+        a mention is told even on screen, with the bell unless the settings turn it off."""
+        who = self.session.display_name(message["author"])
+        if viewing:
+            self._mark_read(message["conv_id"])
+        if message.get("mention"):
+            self.app.notify(f"{who}: {message['text'][:80]}", title="You were mentioned")
+            if self.mention_bell:
+                self.app.bell()
+        elif not viewing:
+            self.app.notify(f"{who}: {message['text'][:80]}", title="New message")
+
+    def _mark_read(self, conv_id: str) -> None:
+        try:
+            self.session.mark_read(conv_id)
+        except MeshError as exc:
+            self.app.notify(f"not marked read: {exc}", severity="warning")
 
     def _joined(self, room_id: str) -> bool:
         return self.session.public_key in self.session.room_state(room_id).members
@@ -175,18 +198,20 @@ class MainScreen(Screen[None]):
     def on_sidebar_opened(self, event: Sidebar.Opened) -> None:
         self.open(event.kind, event.target)
 
-    def open(self, kind: str, target: str) -> None:
+    def open(self, kind: str, target: str, focus: str | None = None) -> None:
+        """Open a room, a direct conversation (at message `focus`, if given) or a note."""
         sidebar = self.query_one(Sidebar)
         self.current = (kind, target)
         sidebar.current = target
-        sidebar.unread.pop(target, None)
         switcher = self.query_one(ContentSwitcher)
         if kind == "note":
             switcher.current = "note"
             self.query_one(NoteView).show(target)
         else:
             switcher.current = "chat"
-            self.query_one(ChatView).show(kind, target)
+            self.query_one(ChatView).show(kind, target, focus)
+            if target in self.session.unread():
+                self._mark_read(target)
         sidebar.refresh_entries()
 
     def action_history(self) -> None:
@@ -211,6 +236,20 @@ class MainScreen(Screen[None]):
     def action_toggle_preview(self) -> None:
         if self.current is not None and self.current[0] == "note":
             self.query_one(NoteView).action_toggle_preview()
+
+    def action_search(self) -> None:
+        from tui.search_screen import SearchScreen
+
+        def found(where: tuple[str, str] | None) -> None:
+            if where is None:
+                return
+            conv_id, msg_id = where
+            conv = self.session.conversation(conv_id)
+            self.open(
+                "dm" if conv is not None and conv["kind"] == "dm" else "room", conv_id, msg_id
+            )
+
+        self.app.push_screen(SearchScreen(self.session), found)
 
     def action_focus_sidebar(self) -> None:
         self.query_one(Sidebar).focus()

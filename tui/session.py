@@ -38,6 +38,11 @@ from mesh.wire.identity import decode_peer_id
 EventListener = Callable[[str, str, dict[str, Any]], None]
 
 
+def unread_by_conversation(counts: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """What ``unread --json`` lists, by conversation id."""
+    return {c["conv"]: {"unread": c["unread"], "mentions": c["mentions"]} for c in counts}
+
+
 class Session(ABC):
     """A peer as the UI sees it; start it inside the UI's event loop."""
 
@@ -100,7 +105,16 @@ class Session(ABC):
     def conversation(self, conv_id: str) -> dict[str, Any] | None: ...
 
     @abstractmethod
-    def history(self, conv_id: str, limit: int) -> list[dict[str, Any]]: ...
+    def history(self, conv_id: str, limit: int, around: str | None = None) -> list[dict[str, Any]]:
+        """The last `limit` messages, or (`around` a message id) the `limit` about it."""
+
+    @abstractmethod
+    def search(self, query: str, conv_id: str | None = None) -> list[dict[str, Any]]:
+        """[{id, conv, author, text, ts}] best first (chat.search)."""
+
+    @abstractmethod
+    def unread(self) -> dict[str, dict[str, int]]:
+        """{conv_id: {"unread", "mentions"}} of the conversations with unread messages."""
 
     @abstractmethod
     def contacts(self) -> list[dict[str, Any]]: ...
@@ -128,6 +142,22 @@ class Session(ABC):
 
     @abstractmethod
     def direct_conversation(self, peer: str) -> str: ...
+
+    @abstractmethod
+    def reply(self, msg_id: str, text: str) -> str: ...
+
+    @abstractmethod
+    def edit(self, msg_id: str, text: str) -> str: ...
+
+    @abstractmethod
+    def delete(self, msg_id: str) -> str: ...
+
+    @abstractmethod
+    def react(self, msg_id: str, emoji: str) -> dict[str, Any]:
+        """Toggle a reaction: {"id", "msg_id", "emoji", "on"}."""
+
+    @abstractmethod
+    def mark_read(self, conv_id: str) -> None: ...
 
     @abstractmethod
     def new_room(self, name: str) -> str: ...
@@ -297,8 +327,14 @@ class LocalSession(Session):
     def conversation(self, conv_id: str) -> dict[str, Any] | None:
         return self.chat.conversation(conv_id)
 
-    def history(self, conv_id: str, limit: int) -> list[dict[str, Any]]:
-        return self.chat.history(conv_id, limit)
+    def history(self, conv_id: str, limit: int, around: str | None = None) -> list[dict[str, Any]]:
+        return self.chat.history(conv_id, limit, around)
+
+    def search(self, query: str, conv_id: str | None = None) -> list[dict[str, Any]]:
+        return self.chat.search(query, conv_id)
+
+    def unread(self) -> dict[str, dict[str, int]]:
+        return unread_by_conversation(self.chat.unread())
 
     def contacts(self) -> list[dict[str, Any]]:
         return self.chat.contacts.all()
@@ -324,6 +360,21 @@ class LocalSession(Session):
 
     def direct_conversation(self, peer: str) -> str:
         return self.chat.direct_conversation(peer)
+
+    def reply(self, msg_id: str, text: str) -> str:
+        return self.chat.reply(msg_id, text)
+
+    def edit(self, msg_id: str, text: str) -> str:
+        return self.chat.edit(msg_id, text)
+
+    def delete(self, msg_id: str) -> str:
+        return self.chat.delete(msg_id)
+
+    def react(self, msg_id: str, emoji: str) -> dict[str, Any]:
+        return self.chat.react(msg_id, emoji)
+
+    def mark_read(self, conv_id: str) -> None:
+        self.chat.mark_read(conv_id)
 
     def new_room(self, name: str) -> str:
         return self.chat.rooms.new(name)

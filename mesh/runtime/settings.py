@@ -35,6 +35,7 @@ KEYS: dict[str, tuple[Any, str]] = {
     "name": ("", "display name given to the identity `run` creates"),
     "lan": (True, "find peers on the local network and be found (mDNS)"),
     "rooms": ("auto", "how room traffic travels: " + ", ".join(ROOM_MODES)),
+    "bell": (True, "ring the terminal bell in the UI when a message mentions you"),
 }
 
 SOURCE_DEFAULT, SOURCE_FILE, SOURCE_FLAG = "default", "file", "flag"

@@ -152,8 +152,9 @@ def test_meshnotes_on_a_home_whose_node_runs_attaches_to_it(
 ) -> None:
     opened: list[Session] = []
 
-    def run_app(session: Session) -> int:
+    def run_app(session: Session, bell: bool = True) -> int:
         opened.append(session)
+        assert bell is True  # the default of the `bell` setting
         return 0
 
     monkeypatch.setattr(node_verbs, "_run_app", run_app)
@@ -161,3 +162,32 @@ def test_meshnotes_on_a_home_whose_node_runs_attaches_to_it(
     session = opened[0]
     assert isinstance(session, AttachedSession)
     session.store.close()
+
+
+async def test_the_attached_ui_edits_reacts_searches_and_marks_read_through_the_node(
+    pair: Line,
+) -> None:
+    a, b = pair.homes["A"], pair.homes["B"]
+    sent = (await cli("--home", str(b), "dm", pair.ids["A"], "@A the plan is ready")).strip()
+    session = AttachedSession(Home(a))
+    app = MeshnotesApp(session)
+    async with app.run_test(size=(120, 36)) as pilot:
+        conv = session.direct_conversation(pair.ids["B"])
+        await wait_until(lambda: conv in session.unread(), timeout=20, what="B's message at A")
+        assert session.unread()[conv] == {"unread": 1, "mentions": 1}
+        assert [r["id"] for r in session.search("plan")] == [sent]
+        mine = session.send_direct(pair.ids["B"], "thanks")
+        session.edit(mine, "thanks a lot")
+        assert session.react(sent, "🎉")["on"] is True
+        session.mark_read(conv)
+        assert session.unread() == {}
+        await wait_until(
+            lambda: "thanks a lot" in texts(b, pair.ids["A"]), timeout=20, what="the edit at B"
+        )
+        at_b = OfflineReader(Home(b)).history(pair.ids["A"], 50)
+        assert [(m["text"], m["edited"], m["reactions"]) for m in at_b] == [
+            ("@A the plan is ready", False, {"🎉": 1}),
+            ("thanks a lot", True, {}),
+        ]
+        await pilot.press("ctrl+q")
+        await pilot.pause()

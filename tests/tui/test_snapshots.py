@@ -35,7 +35,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
-import tui.widgets.chat_view
+import tui.widgets.message_line
 from chat.daemon import Daemon
 from crdt.service import NotesService
 from mesh.runtime.home import Home
@@ -140,8 +140,8 @@ def homes(scene: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh copy of the scene's homes, with the clock on screen pinned."""
     root = tmp_path / "homes"
     shutil.copytree(scene, root, ignore=shutil.ignore_patterns("*.sock"))
-    # chat_view binds clock_time at import, so pin it where it is looked up
-    monkeypatch.setattr(tui.widgets.chat_view, "clock_time", lambda ts_ms: "09:41")
+    # message_line binds clock_time at import, so pin it where it is looked up
+    monkeypatch.setattr(tui.widgets.message_line, "clock_time", lambda ts_ms: "09:41")
     return root
 
 

@@ -145,7 +145,7 @@ def cmd_run(args: argparse.Namespace, home: Home) -> int:
     session = LocalSession.for_home(home, config, bridge, name, _passphrase(args))
     write_default(home)
     if not args.headless:
-        return _run_app(session)
+        return _run_app(session, settings.values["bell"])
     return asyncio.run(_run_until_signal(session.daemon))
 
 
@@ -160,10 +160,10 @@ def _node_running(home: Home) -> bool:
     return True
 
 
-def _run_app(session: Session) -> int:
+def _run_app(session: Session, bell: bool = True) -> int:
     from tui.app import MeshnotesApp
 
-    app = MeshnotesApp(session)
+    app = MeshnotesApp(session, bell=bell)
     app.run()
     if app.error:
         raise MeshError(app.error)
@@ -200,11 +200,11 @@ def cmd_open(args: argparse.Namespace, home: Home) -> int:
     """No verb: the terminal UI on the home. Where the home's node runs (``run --headless``)
     the UI attaches to it, and quitting leaves it running; else the UI runs a node itself, as
     the config file says (by default on every interface at the default port)."""
+    settings = Settings.load(home)
     if _node_running(home):
         from tui.attached import AttachedSession
 
-        return _run_app(AttachedSession(home))
-    settings = Settings.load(home)
+        return _run_app(AttachedSession(home), settings.values["bell"])
     _check_port_free(*settings.listen, settings)
     name = settings.values["name"]
     if not name and not home.has_identity() and sys.stdin.isatty():
@@ -213,7 +213,7 @@ def cmd_open(args: argparse.Namespace, home: Home) -> int:
         name = ask_in_ui(os.environ.get("USER", ""))
     session = LocalSession.for_home(home, settings.node_config(), None, name, _passphrase(args))
     write_default(home)
-    return _run_app(session)
+    return _run_app(session, settings.values["bell"])
 
 
 def cmd_status(args: argparse.Namespace, home: Home) -> int:

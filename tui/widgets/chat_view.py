@@ -1,26 +1,36 @@
-"""The chat view: a conversation's messages, their delivery state, and an input with history."""
+"""The chat view: a conversation's messages, their delivery state, and an input with history.
+
+The message list takes focus (shift+tab from the input, or ctrl+up): ↑ ↓ pick a
+message; r replies to it, e edits it (yours), x deletes it for everyone
+(yours), + reacts (again: takes the reaction back), g goes to the message it
+answers. Escape in the input drops a reply or an edit in progress.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
 from textual.widgets import Input, Static
 
 from mesh.errors import MeshError
 from mesh.wire.identity import encode_peer_id
+from tui.dialogs import Prompt
 from tui.session import Session
-from tui.widgets.format import STATUS_MARKS, clock_time, seen_text
+from tui.widgets.format import seen_text
+from tui.widgets.message_line import MessageLine, escape
+from tui.widgets.typing_line import TypingLine
 
 SHOWN = 200
 #: at most one typing notice per conversation this often (the node throttles too)
 TYPING_EVERY = 2.0
-#: how long "... is typing" shows after the last notice heard (seconds)
-TYPING_SHOWN = 6.0
 
 
 class HistoryInput(Input):
@@ -29,7 +39,15 @@ class HistoryInput(Input):
     BINDINGS = [
         Binding("up", "previous", "previous", show=False),
         Binding("down", "next", "next", show=False),
+        Binding("ctrl+up", "messages", "Pick a message", show=False),
+        Binding("escape", "cancel", "Cancel", show=False),
     ]
+
+    class Cancel(Message):
+        """Escape: drop the reply or edit in progress, else leave the conversation."""
+
+    class Pick(Message):
+        """ctrl+up: go to the messages."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -52,34 +70,46 @@ class HistoryInput(Input):
             self.value = self.sent[self._position] if self._position < len(self.sent) else ""
             self.cursor_position = len(self.value)
 
+    def action_cancel(self) -> None:
+        self.post_message(self.Cancel())
 
-class MessageLine(Static):
-    """One message: time, author, text and, for ours, whether it arrived."""
-
-    def __init__(self, session: Session, message: dict[str, Any]) -> None:
-        super().__init__(classes="message")
-        self.session = session
-        self.message = message
-        self.update_message(message)
-
-    def update_message(self, message: dict[str, Any]) -> None:
-        self.message = message
-        author = self.session.display_name(message["author"])
-        mine = message["author"] == self.session.me
-        mark = STATUS_MARKS.get(message["status"], "") if mine else ""
-        self.set_class(mine, "mine")
-        self.set_class(message["status"] == "pending", "pending")
-        when = clock_time(message["ts"])
-        text = f"[dim]{when}[/] [b]{_escape(author)}[/]  {_escape(message['text'])}"
-        self.update(text + (f"  [dim]{mark}[/]" if mark else ""))
+    def action_messages(self) -> None:
+        self.post_message(self.Pick())
 
 
-def _escape(text: str) -> str:
-    return text.replace("[", r"\[")
+class MessageList(VerticalScroll, can_focus=True):
+    """The messages; with focus, keys act on the one picked (see the module)."""
+
+    BINDINGS = [
+        Binding("up", "move(-1)", "Previous", show=False),
+        Binding("down", "move(1)", "Next", show=False),
+        Binding("r", "act('reply')", "Reply"),
+        Binding("e", "act('edit')", "Edit"),
+        Binding("x", "act('delete')", "Delete"),
+        Binding("plus", "act('react')", "React"),
+        Binding("g", "act('goto')", "Go to answered"),
+    ]
+
+    @dataclass
+    class Act(Message):
+        action: str
+
+    @dataclass
+    class Move(Message):
+        step: int
+
+    def action_move(self, step: int) -> None:
+        self.post_message(self.Move(step))
+
+    def action_act(self, action: str) -> None:
+        self.post_message(self.Act(action))
+
+    def on_focus(self) -> None:
+        self.post_message(self.Move(0))
 
 
 class ChatView(Vertical):
-    """Shows one conversation; new messages and receipts arrive live."""
+    """Shows one conversation; new messages, receipts and changes arrive live."""
 
     def __init__(self, session: Session, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -87,33 +117,48 @@ class ChatView(Vertical):
         self.conv_id: str | None = None
         self.kind = "room"
         self.lines: dict[str, MessageLine] = {}
-        #: conversation -> peer -> when its last typing notice came
-        self.typing: dict[str, dict[str, float]] = {}
+        self.selected: str | None = None
+        #: what Enter does: ("say", None), ("reply", msg_id) or ("edit", msg_id)
+        self.mode: tuple[str, str | None] = ("say", None)
         self._typing_sent = -TYPING_EVERY
 
     def compose(self) -> ComposeResult:
         yield Static("", id="chat-title")
-        yield VerticalScroll(id="messages")
-        yield Static("", id="chat-typing")
-        yield HistoryInput(placeholder="Write a message, Enter to send", id="chat-input")
+        yield MessageList(id="messages")
+        yield TypingLine(self.session, id="chat-typing")
+        yield Static("", id="chat-mode")
+        # the text of a message being edited stays, unselected, as the cursor comes to it
+        yield HistoryInput(
+            placeholder="Write a message, Enter to send", id="chat-input", select_on_focus=False
+        )
 
-    def show(self, kind: str, conv_id: str) -> None:
-        """Open a room or direct conversation."""
+    def show(self, kind: str, conv_id: str, focus: str | None = None) -> None:
+        """Open a room or direct conversation (with `focus`, at that message, picked)."""
         self.kind, self.conv_id = kind, conv_id
+        self._set_mode("say", None)
         self.query_one("#chat-title", Static).update(self._title())
-        scroll = self.query_one("#messages", VerticalScroll)
+        self._load(focus)
+        if focus is None:
+            self.query_one("#chat-input", HistoryInput).focus()
+        else:
+            self.query_one(MessageList).focus()
+            self.pick(focus)
+
+    def _load(self, around: str | None = None) -> None:
+        assert self.conv_id is not None
+        scroll = self.query_one(MessageList)
         scroll.remove_children()
         self.lines = {}
+        self.selected = None
         try:
-            messages = self.session.history(conv_id, SHOWN)
+            messages = self.session.history(self.conv_id, SHOWN, around)
         except MeshError as exc:
             self.app.notify(str(exc), severity="error")
             return
         for message in messages:
             self._add(message)
         scroll.scroll_end(animate=False)
-        self.show_typing()
-        self.query_one("#chat-input", HistoryInput).focus()
+        self.query_one(TypingLine).show(self.conv_id)
 
     def _title(self) -> str:
         assert self.conv_id is not None
@@ -128,7 +173,7 @@ class ChatView(Vertical):
             name = self.session.display_name(peer)
             seen = seen_text(self.session.presence(peer)) if conv else ""
             return (
-                f"[b]@ {_escape(name)}[/]  [dim]{seen} · {peer}[/]{request}"
+                f"[b]@ {escape(name)}[/]  [dim]{seen} · {peer}[/]{request}"
                 "  [dim]end-to-end encrypted[/]"
             )
         state = self.session.room_state(self.conv_id)
@@ -140,8 +185,8 @@ class ChatView(Vertical):
             )
         )
         return (
-            f"[b]# {_escape(state.name)}[/]  [dim]epoch {state.epoch} · readable by: "
-            f"{_escape(names)}[/]"
+            f"[b]# {escape(state.name)}[/]  [dim]epoch {state.epoch} · readable by: "
+            f"{escape(names)}[/]"
         )
 
     def _online(self, peer_id: str) -> bool:
@@ -155,20 +200,126 @@ class ChatView(Vertical):
     def _add(self, message: dict[str, Any]) -> None:
         line = MessageLine(self.session, message)
         self.lines[message["id"]] = line
-        self.query_one("#messages", VerticalScroll).mount(line)
+        self.query_one(MessageList).mount(line)
 
-    def message_event(self, message: dict[str, Any]) -> None:
-        """A message was stored or changed state (from the chat listener)."""
+    def message_event(self, message: dict[str, Any], new: bool = True) -> None:
+        """A message was stored or changed (from the chat listener); `new`: add it if it is
+        not on screen (a change to one that is not shown is not added)."""
         if message.get("conv_id") != self.conv_id:
             return
         line = self.lines.get(message["id"])
         if line is not None:
             line.update_message(message)
             return
-        self.typing.get(message["conv_id"], {}).pop(message["author"], None)  # done typing
-        self.show_typing()
-        self._add(message)
-        self.query_one("#messages", VerticalScroll).scroll_end(animate=False)
+        if new:
+            self.query_one(TypingLine).done(message["conv_id"], message["author"])
+            self._add(message)
+            self.query_one(MessageList).scroll_end(animate=False)
+
+    # -- picking a message and acting on it ------------------------------------------
+
+    def pick(self, msg_id: str | None) -> None:
+        """Mark one message as the one the keys act on, and bring it into view."""
+        for line_id, line in self.lines.items():
+            line.set_class(line_id == msg_id, "selected")
+        self.selected = msg_id if msg_id in self.lines else None
+        if self.selected is not None:
+            self.query_one(MessageList).scroll_to_widget(self.lines[self.selected], animate=False)
+
+    def on_message_list_move(self, event: MessageList.Move) -> None:
+        ids = list(self.lines)
+        if not ids:
+            return
+        at = ids.index(self.selected) if self.selected in ids else len(ids) - 1
+        if self.selected is None:
+            event.step = 0
+        self.pick(ids[max(0, min(len(ids) - 1, at + event.step))])
+
+    def on_history_input_pick(self, event: HistoryInput.Pick) -> None:
+        """From the input to the messages, the last one picked."""
+        if self.lines:
+            self.pick(list(self.lines)[-1])
+        self.query_one(MessageList).focus()
+
+    async def on_history_input_cancel(self, event: HistoryInput.Cancel) -> None:
+        if self.mode[0] != "say":
+            self._set_mode("say", None)
+            self.query_one("#chat-input", HistoryInput).value = ""
+        else:
+            await self.run_action("screen.focus_sidebar")
+
+    def on_message_list_act(self, event: MessageList.Act) -> None:
+        if self.selected is None:
+            return
+        message = self.lines[self.selected].message
+        box = self.query_one("#chat-input", HistoryInput)
+        if event.action in ("edit", "delete") and message["author"] != self.session.me:
+            self.app.notify(f"only its author can {event.action} a message", severity="warning")
+            return
+        if event.action in ("edit", "delete", "react") and message.get("deleted"):
+            self.app.notify("that message was deleted", severity="warning")
+            return
+        if event.action == "reply":
+            self._set_mode("reply", message["id"])
+            box.focus()
+        elif event.action == "edit":
+            self._set_mode("edit", message["id"])
+            box.value = message["text"]
+            box.cursor_position = len(box.value)
+            box.focus()
+        elif event.action == "delete":
+            self._confirm_delete(message["id"])
+        elif event.action == "react":
+            self._ask("React with which emoji? (again: take it back)", "👍", self._react)
+        elif event.action == "goto" and message.get("reply_to"):
+            self.jump_to(message["reply_to"])
+
+    def jump_to(self, msg_id: str) -> None:
+        """Pick a message of this conversation, loading the history about it if need be."""
+        if msg_id not in self.lines:
+            self._load(around=msg_id)
+        if msg_id not in self.lines:
+            self.app.notify("that message is not here", severity="warning")
+            return
+        self.query_one(MessageList).focus()
+        self.pick(msg_id)
+
+    def _set_mode(self, mode: str, msg_id: str | None) -> None:
+        self.mode = (mode, msg_id)
+        label = ""
+        if mode != "say" and msg_id in self.lines:
+            about = self.lines[msg_id].message
+            who = escape(self.session.display_name(about["author"]))
+            doing = "Replying to" if mode == "reply" else "Editing your message to"
+            label = f"[b]{doing}[/] {who}: {escape(about['text'][:60])}  [dim](escape: cancel)[/]"
+        self.query_one("#chat-mode", Static).update(label)
+        self.query_one("#chat-mode", Static).display = bool(label)
+
+    def _ask(self, question: str, value: str, then: Callable[[str], None]) -> None:
+        def done(answer: str | None) -> None:
+            if answer:
+                self._try(lambda: then(answer))
+
+        self.app.push_screen(Prompt(question, "", value), done)
+
+    def _confirm_delete(self, msg_id: str) -> None:
+        def delete(answer: str) -> None:
+            if answer.lower().startswith("y"):
+                self.session.delete(msg_id)
+
+        self._ask("Delete this message for everyone? (y/n)", "", delete)
+
+    def _react(self, emoji: str) -> None:
+        if self.selected is not None:
+            self.session.react(self.selected, emoji)
+
+    def _try(self, call: Callable[[], object]) -> bool:
+        try:
+            call()
+        except MeshError as exc:
+            self.app.notify(str(exc), severity="error")
+            return False
+        return True
 
     # -- typing notices ------------------------------------------------------------------
 
@@ -183,21 +334,11 @@ class ChatView(Vertical):
 
     def typing_event(self, data: dict[str, Any]) -> None:
         """Someone is typing somewhere (from the chat listener)."""
-        self.typing.setdefault(data["conv_id"], {})[data["peer_id"]] = time.monotonic()
-        self.show_typing()
+        self.query_one(TypingLine).heard(data)
 
     def show_typing(self) -> None:
-        """The "... is typing" line of the open conversation (the screen's tick expires it)."""
-        now = time.monotonic()
-        heard = self.typing.get(self.conv_id or "", {})
-        for peer in [p for p, at in heard.items() if now - at >= TYPING_SHOWN]:
-            del heard[peer]
-        names = [self.session.display_name(p) for p in sorted(heard)]
-        line = ""
-        if names:
-            verb = "is" if len(names) == 1 else "are"
-            line = f"[dim]{_escape(', '.join(names))} {verb} typing…[/]"
-        self.query_one("#chat-typing", Static).update(line)
+        """The screen's tick: old notices go."""
+        self.query_one(TypingLine).show()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         text = event.value.strip()
@@ -205,15 +346,20 @@ class ChatView(Vertical):
             return
         event.stop()
         box = self.query_one("#chat-input", HistoryInput)
-        try:
-            if self.kind == "dm":
-                conv = self.session.conversation(self.conv_id)
-                assert conv is not None, "a direct conversation on screen is stored"
-                self.session.send_direct(conv["peer_id"], text)
-            else:
-                self.session.say(self.conv_id, text)
-        except MeshError as exc:
-            self.app.notify(str(exc), severity="error")
+        mode, msg_id = self.mode
+        if mode == "reply" and msg_id is not None:
+            sent = self._try(lambda: self.session.reply(msg_id, text))
+        elif mode == "edit" and msg_id is not None:
+            sent = self._try(lambda: self.session.edit(msg_id, text))
+        elif self.kind == "dm":
+            conv = self.session.conversation(self.conv_id)
+            assert conv is not None, "a direct conversation on screen is stored"
+            sent = self._try(lambda: self.session.send_direct(conv["peer_id"], text))
+        else:
+            conv_id = self.conv_id
+            sent = self._try(lambda: self.session.say(conv_id, text))
+        if not sent:
             return
+        self._set_mode("say", None)
         box.remember(text)
         box.value = ""

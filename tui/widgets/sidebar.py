@@ -22,13 +22,15 @@ class Sidebar(OptionList):
     def __init__(self, session: Session, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.session = session
-        self.unread: dict[str, int] = {}
+        #: {conv_id: {"unread", "mentions"}} as of the last refresh (the node keeps them)
+        self.unread: dict[str, dict[str, int]] = {}
         self.current: str | None = None
         self._shown: list[tuple[str | None, str]] = []
 
     def refresh_entries(self) -> None:
         """Rebuild the list from the session, keeping the highlighted entry."""
         highlighted = self.highlighted_option.id if self.highlighted_option else None
+        self.unread = self.session.unread()
         status = self.session.status()
         online = {link["peer_id"] for link in status.get("links", [])}
         reachable = {route["dest"] for route in status.get("routes", [])}
@@ -73,8 +75,12 @@ class Sidebar(OptionList):
                 self.highlighted = None
 
     def _badge(self, conv_id: str) -> str:
-        count = self.unread.get(conv_id, 0)
-        return f"  [{count}]" if count and conv_id != self.current else ""
+        """`[3]` unread messages, `[3 @1]` when one of them mentions you."""
+        counts = self.unread.get(conv_id)
+        if not counts or conv_id == self.current:
+            return ""
+        mentions = f" @{counts['mentions']}" if counts["mentions"] else ""
+        return f"  [{counts['unread']}{mentions}]"
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         option_id = event.option.id or ""

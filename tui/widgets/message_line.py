@@ -1,0 +1,78 @@
+"""One message on screen: time, author, text, and what happened to it since.
+
+A reply shows the line it answers above it; a deleted message reads "message
+deleted", an edited one ends in "(edited)"; reactions follow with their counts
+(yours in bold); ``@name`` mentions stand out, and a message that mentions
+you is marked as a whole.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from textual.widgets import Static
+
+from tui.session import Session
+from tui.widgets.format import STATUS_MARKS, clock_time
+
+#: what a mention looks like in a text (as chat.unread reads it)
+MENTION = re.compile(r"(?<![\w@])@[\w][\w.\-]*")
+
+
+def escape(text: str) -> str:
+    return text.replace("[", r"\[")
+
+
+def highlighted(text: str) -> str:
+    """`text` escaped for markup, with each @mention in bold accent."""
+    out, last = [], 0
+    for m in MENTION.finditer(text):
+        out += [escape(text[last : m.start()]), f"[b $accent]{escape(m.group())}[/]"]
+        last = m.end()
+    return "".join([*out, escape(text[last:])])
+
+
+class MessageLine(Static):
+    """One message; `update_message` redraws it when it changes (receipt, edit, reaction)."""
+
+    def __init__(self, session: Session, message: dict[str, Any]) -> None:
+        super().__init__(classes="message")
+        self.session = session
+        self.message = message
+        self.update_message(message)
+
+    def update_message(self, message: dict[str, Any]) -> None:
+        self.message = message
+        author = self.session.display_name(message["author"])
+        mine = message["author"] == self.session.me
+        mark = STATUS_MARKS.get(message["status"], "") if mine else ""
+        self.set_class(mine, "mine")
+        self.set_class(message["status"] == "pending", "pending")
+        self.set_class(bool(message.get("mention")), "mention")
+        when = clock_time(message["ts"])
+        if message.get("deleted"):
+            body = "[i dim]message deleted[/]"
+        else:
+            body = highlighted(message["text"])
+            if message.get("edited"):
+                body += " [dim](edited)[/]"
+        text = f"[dim]{when}[/] [b]{escape(author)}[/]  {body}"
+        if mark:
+            text += f"  [dim]{mark}[/]"
+        reactions = message.get("reactions") or {}
+        if reactions:
+            mine_ones = set(message.get("mine") or [])
+            text += "  " + "  ".join(
+                (f"[b]{e} {n}[/]" if e in mine_ones else f"{e} {n}") for e, n in reactions.items()
+            )
+        if message.get("reply_to"):
+            text = f"{self._quote(message.get('quote'))}\n{text}"
+        self.update(text)
+
+    def _quote(self, quote: dict[str, Any] | None) -> str:
+        if quote is None:
+            return "[dim]↳ (the message answered is not here)[/]"
+        who = escape(self.session.display_name(quote["author"]))
+        said = "[i]message deleted[/]" if quote["deleted"] else escape(quote["text"][:80])
+        return f"[dim]↳ {who}: {said}[/]"

@@ -39,7 +39,7 @@ from chat.pending import Pending
 from chat.reader import ChatReader, dm_conversation_id
 from chat.rooms import Rooms
 from chat.senderkey import Chain, associated_data, new_chain_key, open_sealed, seal
-from chat.tables import MIGRATIONS
+from chat.tables import MIGRATIONS, SHOWN_KINDS
 from chat.timeline import Stored, Timeline
 from mesh.errors import ChatError, MeshError, UsageError
 from mesh.routing.replay import ReplayGuard
@@ -286,8 +286,10 @@ class Chat(ChatReader):
             self._count(f"chat_refused_{reason}")
         if stored.purge:
             self.store.checkpoint()  # the WAL's copies of the deleted text go too
-        if stored.added and history.message(self.store, msg_id)["kind"] in ("msg", "reply"):
-            self._emit("message", history.message(self.store, msg_id, self.me))
+        if stored.added:
+            view = history.message(self.store, msg_id, self.me)
+            if view["kind"] in SHOWN_KINDS:  # a change shows as the message it changed
+                self._emit("message", view)
         for changed in dict.fromkeys(stored.changed):
             self._emit("changed", history.message(self.store, changed, self.me))
 
@@ -434,7 +436,7 @@ class Chat(ChatReader):
         for item in done:
             if item.msg_id is not None:
                 view = history.message(self.store, item.msg_id, self.me)
-                if view["kind"] in ("msg", "reply"):  # a change's receipt shows nowhere
+                if view["kind"] in SHOWN_KINDS:  # a change's receipt shows nowhere
                     self._emit("status", view)
 
     def _send_receipt(self, dest: bytes, env_ids: list[bytes], flood: bool = False) -> None:

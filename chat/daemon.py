@@ -16,13 +16,15 @@ from typing import Any, Protocol
 from chat.client import Verb
 from chat.messages import Chat
 from chat.presence import Presence
+from chat.readstate import ReadState
 from chat.signals import Signals
 from chat.typing import Typing
-from mesh.errors import UsageError
+from mesh.errors import MeshError, UsageError
 from mesh.runtime.control import Command, ControlServer
 from mesh.runtime.dials import DISCONNECT_HOLD
 from mesh.runtime.home import Home
 from mesh.runtime.node import Node, NodeConfig
+from mesh.runtime.settings import KEYS, Settings
 from mesh.storage.mailbox import Mailbox
 from mesh.storage.roomlog import RoomLog
 from mesh.storage.store import Store
@@ -75,6 +77,7 @@ class Daemon:
         self._signals: Signals | None = None
         self.typing: Typing | None = None
         self.presence: Presence | None = None
+        self.read_state: ReadState | None = None
         self.running = False
         commands: dict[Verb, Command] = {
             Verb.ID: self._id,
@@ -161,6 +164,7 @@ class Daemon:
             self._signals = Signals(self._chat)
             self.typing = Typing(self._signals)
             self.presence = Presence(self._node, self.store)
+            self.read_state = ReadState(self._signals, _setting(self.home, "read_state"))
             # what the front ends attached to the control socket hear
             self._chat.listeners.append(functools.partial(self.control.publish, "chat"))
             self._node.listeners.append(functools.partial(self.control.publish, "node"))
@@ -413,3 +417,11 @@ def _unspecified(host: str) -> bool:
         return ipaddress.ip_address(host).is_unspecified
     except ValueError:
         return False
+
+
+def _setting(home: Home, key: str) -> bool:
+    """A yes/no setting of the home's meshnotes.toml (its default if the file cannot say)."""
+    try:
+        return bool(Settings.load(home).values[key])
+    except MeshError:  # a broken file: `run` said so before the node started
+        return bool(KEYS[key][0])

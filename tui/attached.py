@@ -30,6 +30,7 @@ from typing import Any
 from chat.archive import ChatArchive
 from chat.client import Verb
 from chat.presence import last_seen
+from chat.readstate import read_by
 from chat.room import RoomState
 from crdt.client import Client, NoteVerb
 from crdt.note import Note
@@ -193,6 +194,9 @@ class AttachedSession(Session):
 
     def own_name_of(self, peer_id: str) -> str | None:
         return self.chat.contacts.own_name_of(peer_id)
+
+    def read_by(self, conv_id: str) -> dict[str, str]:
+        return read_by(self.store, conv_id)
 
     def presence(self, peer_id: str) -> dict[str, Any]:
         routes = {route["dest"] for route in self._status.get("routes", [])}

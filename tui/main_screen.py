@@ -128,6 +128,10 @@ class MainScreen(Screen[None]):
         if kind == "typing":
             self.query_one(ChatView).typing_event(data)
             return
+        if kind == "read_by":
+            if self.current is not None and self.current[1] == data["conv_id"]:
+                self.query_one(ChatView).show_read()
+            return
         if kind in ("message", "status", "changed"):
             self.query_one(ChatView).message_event(data, new=kind != "changed")
             viewing = self.current is not None and self.current[1] == data["conv_id"]

@@ -26,6 +26,7 @@ from typing import Any
 
 from chat.daemon import Daemon
 from chat.messages import Chat
+from chat.readstate import read_by
 from chat.room import RoomState
 from crdt.note import Note
 from crdt.notes import Notes
@@ -127,6 +128,10 @@ class Session(ABC):
 
     @abstractmethod
     def own_name_of(self, peer_id: str) -> str | None: ...
+
+    @abstractmethod
+    def read_by(self, conv_id: str) -> dict[str, str]:
+        """Who read a conversation up to which message, as they told: {peer_id: msg_id}."""
 
     @abstractmethod
     def presence(self, peer_id: str) -> dict[str, Any]:
@@ -347,6 +352,9 @@ class LocalSession(Session):
 
     def own_name_of(self, peer_id: str) -> str | None:
         return self.chat.contacts.own_name_of(peer_id)
+
+    def read_by(self, conv_id: str) -> dict[str, str]:
+        return read_by(self.chat.store, conv_id)
 
     def presence(self, peer_id: str) -> dict[str, Any]:
         assert self.daemon.presence is not None

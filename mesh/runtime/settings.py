@@ -36,6 +36,7 @@ KEYS: dict[str, tuple[Any, str]] = {
     "lan": (True, "find peers on the local network and be found (mDNS)"),
     "rooms": ("auto", "how room traffic travels: " + ", ".join(ROOM_MODES)),
     "bell": (True, "ring the terminal bell in the UI when a message mentions you"),
+    "read_state": (True, "tell a conversation's people how far you have read it"),
 }
 
 SOURCE_DEFAULT, SOURCE_FILE, SOURCE_FLAG = "default", "file", "flag"

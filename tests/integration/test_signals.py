@@ -14,6 +14,7 @@ import pycrdt
 import pytest
 from websockets.asyncio.client import connect
 
+from chat.readstate import read_by
 from chat.signals import MAX_AGE
 from crdt.awareness import _encode, _entries, colour_of, sticky, unstick
 from crdt.notes import Notes
@@ -245,3 +246,24 @@ async def test_bridge_clients_and_mesh_peers_see_each_others_cursors(mesh: Mesh)
     await wait_until(
         lambda: cursors_at_c[-1]["index"] is None, what="C sees the editor's cursor go"
     )
+
+
+async def test_read_state_reaches_the_room_and_the_setting_turns_it_off(mesh: Mesh) -> None:
+    await mesh.line("A", "B")
+    (mesh.root / "C").mkdir()
+    (mesh.root / "C" / "meshnotes.toml").write_text("read_state = false\n")
+    await mesh.start("C", dial="B")
+    assert mesh["C"].read_state is not None and not mesh["C"].read_state.enabled
+    mesh["B"].chat.contacts.add(mesh.ids["A"])  # B joins A's room too: three members
+    room = await room_with(mesh, "A", ["B", "C"])
+    read_at_a = heard(mesh, "A", "read_by")
+    message_id = mesh["A"].chat.say(room, "please read this")
+    for name in "BC":
+        await wait_until(
+            lambda n=name: len(mesh[n].chat.history(room)) == 1, what=f"{name} has the message"
+        )
+        mesh[name].chat.mark_read(room)
+    await wait_until(lambda: read_at_a, what="A hears that B read it")
+    assert read_at_a == [{"conv_id": room, "peer_id": mesh.ids["B"], "upto": message_id}]
+    assert read_by(mesh["A"].store, room) == {mesh.ids["B"]: message_id}
+    assert counters(mesh, "C").get("signals_sent", 0) == 0  # C told nobody

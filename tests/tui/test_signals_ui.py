@@ -81,3 +81,20 @@ async def test_collaborators_cursors_show_in_the_note_view_both_ways(line: Mesh)
         await wait_until(
             lambda: any(c["index"] == 2 for c in cursors_at_c), what="A's cursor seen at C"
         )
+
+
+async def test_who_read_the_room_shows_under_its_last_message(line: Mesh) -> None:
+    room = await room_with(line, "A", ["C"])
+    app = MeshnotesApp(session_of(line, "A"), own_session=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        screen.open("room", room)
+        await pilot.pause()
+        await pilot.click("#chat-input")
+        await pilot.press(*"did you read this?", "enter")
+        await wait_until(lambda: len(line["C"].chat.history(room)) == 1, what="C has it")
+        line["C"].chat.mark_read(room)  # C's UI shows the room
+        await wait_until(
+            lambda: "read by carol" in shown(app, "#chat-typing"), what="C's read mark at A"
+        )

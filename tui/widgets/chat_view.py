@@ -159,6 +159,7 @@ class ChatView(Vertical):
             self._add(message)
         scroll.scroll_end(animate=False)
         self.query_one(TypingLine).show(self.conv_id)
+        self.show_read()
 
     def _title(self) -> str:
         assert self.conv_id is not None
@@ -214,6 +215,7 @@ class ChatView(Vertical):
         if new:
             self.query_one(TypingLine).done(message["conv_id"], message["author"])
             self._add(message)
+            self.show_read()
             self.query_one(MessageList).scroll_end(animate=False)
 
     # -- picking a message and acting on it ------------------------------------------
@@ -339,6 +341,21 @@ class ChatView(Vertical):
     def show_typing(self) -> None:
         """The screen's tick: old notices go."""
         self.query_one(TypingLine).show()
+
+    def show_read(self) -> None:
+        """Who has read the conversation to its last message shown (as they told)."""
+        line = self.query_one(TypingLine)
+        last = next(reversed(self.lines), None) if self.lines else None
+        if self.conv_id is None or last is None:
+            line.read = []
+        else:
+            read = self.session.read_by(self.conv_id)
+            line.read = sorted(
+                self.session.display_name(peer)
+                for peer, upto in read.items()
+                if upto == last and peer != self.session.me
+            )
+        line.show()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         text = event.value.strip()

@@ -1,4 +1,5 @@
-"""The line under a conversation that says who is typing there (chat/typing.py's notices)."""
+"""The line under a conversation: who is typing there (chat/typing.py's notices), else who has
+read it to the end (chat/readstate.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ class TypingLine(Static):
         self.conv_id: str | None = None
         #: conversation -> peer -> when its last typing notice came
         self.typing: dict[str, dict[str, float]] = {}
+        #: who has read the open conversation to its last message (names)
+        self.read: list[str] = []
 
     def heard(self, data: dict[str, Any]) -> None:
         """A typing notice (from the chat listener), for any conversation."""
@@ -46,4 +49,6 @@ class TypingLine(Static):
         if names:
             verb = "is" if len(names) == 1 else "are"
             line = f"[dim]{escape(', '.join(names))} {verb} typing…[/]"
+        elif self.read:
+            line = f"[dim]✓ read by {escape(', '.join(self.read))}[/]"
         self.update(line)

@@ -1,6 +1,11 @@
 """Pairwise boxes: crypto_box between two peers' static X25519 keys, for control traffic.
 
 Key shares travel boxed too: ``[conv_id, epoch, chain_key, index]`` (:func:`open_share`).
+
+What is boxed is padded to a size bucket first (:mod:`chat.padding`), behind one
+marker byte, 0xC1: msgpack never starts with it, and every body boxed before
+padding existed is msgpack, so such an older box (still in an outbox or a
+mailbox) opens as it was.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import nacl.bindings
 import nacl.exceptions
 import nacl.public
 
+from chat.padding import pad, unpad
 from chat.senderkey import Chain
 from mesh.errors import ChatError
 from mesh.wire.identity import Identity
@@ -25,17 +31,25 @@ def _box(identity: Identity, peer: bytes) -> nacl.public.Box:
     )
 
 
+#: the first byte of a padded box's plaintext ("never used" in msgpack)
+PADDED = b"\xc1"
+
+
 def box(identity: Identity, peer: bytes, plaintext: bytes) -> bytes:
-    """Encrypt for `peer` (its Ed25519 key): random nonce || ciphertext."""
-    return bytes(_box(identity, peer).encrypt(plaintext))
+    """Pad, then encrypt for `peer` (its Ed25519 key): random nonce || ciphertext."""
+    return bytes(_box(identity, peer).encrypt(PADDED + pad(plaintext)))
 
 
 def unbox(identity: Identity, peer: bytes, ciphertext: bytes) -> bytes:
-    """Open what `peer` boxed for us; raise ChatError if it fails."""
+    """Open and unpad what `peer` boxed for us; raise ChatError if it fails (reason
+    ``bad_box``) or is badly padded (``bad_padding``)."""
     try:
-        return bytes(_box(identity, peer).decrypt(ciphertext))
+        plaintext = bytes(_box(identity, peer).decrypt(ciphertext))
     except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
         raise ChatError("a pairwise box failed to open", reason="bad_box") from exc
+    if plaintext[:1] == PADDED:
+        return unpad(plaintext[1:])
+    return plaintext  # boxed before padding existed
 
 
 def open_share(

@@ -10,7 +10,11 @@ Only ``ck`` at the next unused index is kept, so a stolen chain key reads
 nothing already received (forward secrecy within an epoch). Message keys of
 messages that have not arrived yet are kept aside, a bounded number of them,
 so messages may arrive out of order. Content is sealed with
-XChaCha20-Poly1305, the header (room, epoch, index, author) as associated data.
+XChaCha20-Poly1305, the header (room, epoch, index, author) as associated data,
+after padding to a size bucket (:mod:`chat.padding`). Padded seals are bound to
+associated data prefixed with ``PADDED_AAD``; a seal made before padding existed
+(an outbox item or a room-log copy from an older version) is still opened under
+the bare associated data, unpadded.
 """
 
 from __future__ import annotations
@@ -23,11 +27,14 @@ import nacl.bindings
 import nacl.exceptions
 import nacl.utils
 
+from chat.padding import pad, unpad
 from mesh.errors import ChatError
 
 #: message keys kept for messages that have not arrived yet, per chain at most
 MAX_SKIP = 1000
 NONCE_SIZE = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#: what the associated data of a padded seal starts with (tells padded from legacy seals)
+PADDED_AAD = b"mn-padded-v1"
 
 
 def message_key(chain_key: bytes) -> bytes:
@@ -82,22 +89,33 @@ def associated_data(conv: bytes, epoch: int, index: int, author: bytes) -> bytes
 
 
 def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
-    """Encrypt with XChaCha20-Poly1305 under a random nonce; return nonce || ciphertext."""
+    """Pad, encrypt with XChaCha20-Poly1305 under a random nonce; return nonce || ciphertext."""
     nonce = nacl.utils.random(NONCE_SIZE)
     return nonce + nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(
-        plaintext, aad, nonce, key
+        pad(plaintext), PADDED_AAD + aad, nonce, key
     )
 
 
-def open_sealed(key: bytes, sealed: bytes, aad: bytes) -> bytes:
-    """Decrypt what :func:`seal` made; raise ChatError if it was tampered with or misaddressed."""
-    if len(sealed) < NONCE_SIZE + 16:
-        raise ChatError("sealed message too short", reason="other")
+def _decrypt(key: bytes, sealed: bytes, aad: bytes) -> bytes | None:
     try:
         return bytes(
             nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(
                 sealed[NONCE_SIZE:], aad, sealed[:NONCE_SIZE], key
             )
         )
-    except nacl.exceptions.CryptoError as exc:
-        raise ChatError("message failed authentication", reason="tampered") from exc
+    except nacl.exceptions.CryptoError:
+        return None
+
+
+def open_sealed(key: bytes, sealed: bytes, aad: bytes) -> bytes:
+    """Decrypt and unpad what :func:`seal` made; raise ChatError if it was tampered with,
+    misaddressed (reason ``tampered``) or badly padded (``bad_padding``)."""
+    if len(sealed) < NONCE_SIZE + 16:
+        raise ChatError("sealed message too short", reason="other")
+    padded = _decrypt(key, sealed, PADDED_AAD + aad)
+    if padded is not None:
+        return unpad(padded)
+    legacy = _decrypt(key, sealed, aad)  # sealed before padding existed
+    if legacy is None:
+        raise ChatError("message failed authentication", reason="tampered")
+    return legacy

@@ -25,6 +25,7 @@ from typing import Any
 import msgpack
 import nacl.bindings
 
+from chat.padding import MAX_PLAINTEXT, bucket
 from chat.senderkey import NONCE_SIZE, open_sealed, seal
 from crdt.errors import NoteUpdateError
 from mesh.storage.inventory import MAX_INVENTORY_AUTHORS
@@ -148,8 +149,10 @@ def aad(
 
 
 def fits(note: bytes, epoch: int, size: int) -> bool:
-    """Whether an update of `size` bytes, sealed, fits one envelope's payload."""
-    sealed_size = NONCE_SIZE + size + TAG_SIZE
+    """Whether an update of `size` bytes, padded and sealed, fits one envelope's payload."""
+    if size > MAX_PLAINTEXT:
+        return False
+    sealed_size = NONCE_SIZE + bucket(size) + TAG_SIZE
     return len(msgpack.packb([note, epoch, bytes(sealed_size)])) <= MAX_PAYLOAD - 64
 
 

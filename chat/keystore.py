@@ -7,7 +7,7 @@ arrives. Each key is used once: a message whose key is gone is a replay.
 
 from __future__ import annotations
 
-from chat.senderkey import MAX_SKIP, Chain, message_key
+from chat.senderkey import MAX_SKIP, Chain, message_key, new_chain_key, rotation_due
 from mesh.errors import ChatError
 from mesh.storage.store import Store
 
@@ -26,10 +26,50 @@ class KeyStore:
         return Chain(bytes(rows[0]["chain_key"]), int(rows[0]["idx"])) if rows else None
 
     def save(self, conv_id: str, epoch: int, peer_id: str, chain: Chain) -> None:
+        """Store a chain at its next unused index (keeping when our own was drawn)."""
         self.store.execute(
-            "INSERT OR REPLACE INTO chains (conv_id, epoch, peer_id, chain_key, idx)"
-            " VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO chains (conv_id, epoch, peer_id, chain_key, idx) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (conv_id, epoch, peer_id) DO UPDATE SET chain_key = excluded.chain_key,"
+            " idx = excluded.idx",
             (conv_id, epoch, peer_id, chain.chain_key, chain.index),
+        )
+
+    def sending_chain(self, conv_id: str, epoch: int, me: str, now: float) -> tuple[Chain, bool]:
+        """Our chain to send the next message with, and whether it was drawn just now.
+
+        A fresh chain key is drawn for a new (conversation, epoch) and whenever the
+        current chain is due for rotation; then no member counts as holding it yet.
+        """
+        rows = self.store.query(
+            "SELECT chain_key, idx, since_idx, since_ts FROM chains"
+            " WHERE conv_id = ? AND epoch = ? AND peer_id = ?",
+            (conv_id, epoch, me),
+        )
+        if rows:
+            row = rows[0]
+            age = None if row["since_ts"] is None else now - float(row["since_ts"])
+            if not rotation_due(int(row["idx"]) - int(row["since_idx"]), age):
+                return Chain(bytes(row["chain_key"]), int(row["idx"])), False
+        chain = Chain(new_chain_key(), int(rows[0]["idx"]) if rows else 0)
+        self.save(conv_id, epoch, me, chain)
+        self.store.execute(
+            "UPDATE chains SET since_idx = ?, since_ts = ? WHERE conv_id = ? AND epoch = ?"
+            " AND peer_id = ?",
+            (chain.index, now, conv_id, epoch, me),
+        )
+        self.store.execute("DELETE FROM key_acks WHERE conv_id = ? AND epoch = ?", (conv_id, epoch))
+        return chain, bool(rows)
+
+    def acknowledged(
+        self, conv_id: str | None, epoch: int | None, me: str, peer_id: str, msg_id: str
+    ) -> None:
+        """`peer_id` receipted our message `msg_id`: it holds our current chain if the message
+        was sent on it (a receipt for a message of a rotated-out chain says nothing)."""
+        self.store.execute(
+            "INSERT OR IGNORE INTO key_acks (conv_id, epoch, peer_id) SELECT ?, ?, ?"
+            " WHERE (SELECT idx FROM messages WHERE msg_id = ?) >= (SELECT since_idx FROM chains"
+            " WHERE conv_id = ? AND epoch = ? AND peer_id = ?)",
+            (conv_id, epoch, peer_id, msg_id, conv_id, epoch, me),
         )
 
     def message_key(
@@ -41,26 +81,19 @@ class KeyStore:
         Raises ChatError when the key was used already (a replay) or is out of reach.
         """
         where = (conv_id, epoch, peer_id, index)
-        chain = self.chain(conv_id, epoch, peer_id) or shared
+        chain = self.chain(conv_id, epoch, peer_id)
+        if shared is not None and (chain is None or shared.index >= chain.index):
+            # a share at or past our chain wins from its index on (the sender may have
+            # rotated); what the old chain gives up to there waits for late messages
+            if chain is not None:
+                self._keep_skipped(conv_id, epoch, peer_id, chain.keys_until(shared.index))
+            chain = shared
         if chain is None:
             return None
         if index >= chain.index:
             key, after, skipped = chain.key_for(index)
             self.save(conv_id, epoch, peer_id, after)
-            for i, k in skipped.items():
-                self.store.execute(
-                    "INSERT OR IGNORE INTO skipped_keys (conv_id, epoch, peer_id, idx, message_key)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (conv_id, epoch, peer_id, i, k),
-                )
-            if skipped:
-                # a chain keeps MAX_SKIP waiting keys at most: the oldest give way
-                self.store.execute(
-                    "DELETE FROM skipped_keys WHERE conv_id = ? AND epoch = ? AND peer_id = ?"
-                    " AND idx < (SELECT idx FROM skipped_keys WHERE conv_id = ? AND epoch = ?"
-                    " AND peer_id = ? ORDER BY idx DESC LIMIT 1 OFFSET ?)",
-                    (conv_id, epoch, peer_id, conv_id, epoch, peer_id, MAX_SKIP - 1),
-                )
+            self._keep_skipped(conv_id, epoch, peer_id, skipped)
             return key
         rows = self.store.query(
             "SELECT message_key FROM skipped_keys WHERE conv_id = ? AND epoch = ? AND peer_id = ?"
@@ -73,8 +106,27 @@ class KeyStore:
                 " AND idx = ?",
                 where,
             )
-            return bytes(rows[0]["message_key"])
         if shared is not None and shared.index == index:
-            # it arrived after a later message whose share started the chain
+            # it arrived after a later message whose share started the chain; its own share
+            # beats a skipped key (one derived from a chain the sender has since rotated)
             return message_key(shared.chain_key)
+        if rows:
+            return bytes(rows[0]["message_key"])
         raise ChatError("message key already used (replayed) or too old", reason="replayed")
+
+    def _keep_skipped(self, conv_id: str, epoch: int, peer_id: str, keys: dict[int, bytes]) -> None:
+        """Keep keys of messages not yet arrived; a chain keeps MAX_SKIP of them at most."""
+        if not keys:
+            return
+        for i, k in keys.items():
+            self.store.execute(
+                "INSERT OR IGNORE INTO skipped_keys (conv_id, epoch, peer_id, idx, message_key)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (conv_id, epoch, peer_id, i, k),
+            )
+        self.store.execute(
+            "DELETE FROM skipped_keys WHERE conv_id = ? AND epoch = ? AND peer_id = ?"
+            " AND idx < (SELECT idx FROM skipped_keys WHERE conv_id = ? AND epoch = ?"
+            " AND peer_id = ? ORDER BY idx DESC LIMIT 1 OFFSET ?)",
+            (conv_id, epoch, peer_id, conv_id, epoch, peer_id, MAX_SKIP - 1),
+        )

@@ -38,7 +38,7 @@ from chat.pairwise import box, open_share, unbox
 from chat.pending import Pending
 from chat.reader import ChatReader, dm_conversation_id
 from chat.rooms import Rooms
-from chat.senderkey import Chain, associated_data, new_chain_key, open_sealed, seal
+from chat.senderkey import associated_data, open_sealed, seal
 from chat.tables import MIGRATIONS, SHOWN_KINDS
 from chat.timeline import Stored, Timeline
 from mesh.errors import ChatError, MeshError, UsageError
@@ -241,7 +241,9 @@ class Chat(ChatReader):
                 self.identity.public_key + conv + seq.to_bytes(8, "big") + ts.to_bytes(8, "big"),
                 digest_size=16,
             ).hexdigest()
-            chain = self.keys.chain(conv_id, epoch, self.me) or Chain(new_chain_key(), 0)
+            chain, rotated = self.keys.sending_chain(conv_id, epoch, self.me, now)
+            if rotated:
+                self._count("senderkey_rotated")
             key, after = chain.advance()
             self.keys.save(conv_id, epoch, self.me, after)
             content = Content(msg_id, text, ts, seq, kind, ref, on)
@@ -420,9 +422,8 @@ class Chat(ChatReader):
                         "UPDATE recipients SET delivered_at = ? WHERE msg_id = ? AND peer_id = ?",
                         (self.node.clock(), item.msg_id, item.dest),
                     )
-                    self.store.execute(
-                        "INSERT OR IGNORE INTO key_acks (conv_id, epoch, peer_id) VALUES (?,?,?)",
-                        (item.conv_id, item.epoch, item.dest),
+                    self.keys.acknowledged(
+                        item.conv_id, item.epoch, self.me, item.dest, item.msg_id
                     )
                     self.store.execute(
                         "UPDATE messages SET status = 'delivered' WHERE msg_id = ? AND NOT EXISTS"

@@ -6,6 +6,11 @@ chain key, both with keyed BLAKE2b::
     mk_i     = BLAKE2b-256(key=ck_i, msg=0x01, person="mn-sk-msg-v1")
     ck_{i+1} = BLAKE2b-256(key=ck_i, msg=0x02, person="mn-sk-chain-v1")
 
+A sender's chain does not run on for ever: the first message after
+ROTATE_MESSAGES messages or ROTATE_SECONDS on one chain starts a fresh random
+``ck`` at its index (:func:`rotation_due`), shared again with every member, so a
+leaked chain key opens at most that many messages or that much time.
+
 Only ``ck`` at the next unused index is kept, so a stolen chain key reads
 nothing already received (forward secrecy within an epoch). Message keys of
 messages that have not arrived yet are kept aside, a bounded number of them,
@@ -33,6 +38,10 @@ from mesh.errors import ChatError
 #: message keys kept for messages that have not arrived yet, per chain at most
 MAX_SKIP = 1000
 NONCE_SIZE = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#: a sender draws a fresh chain key after this many messages on one chain …
+ROTATE_MESSAGES = 100
+#: … or this long after it drew the current one, whichever comes first
+ROTATE_SECONDS = 7 * 24 * 3600.0
 #: what the associated data of a padded seal starts with (tells padded from legacy seals)
 PADDED_AAD = b"mn-padded-v1"
 
@@ -49,6 +58,12 @@ def next_chain_key(chain_key: bytes) -> bytes:
 
 def new_chain_key() -> bytes:
     return nacl.utils.random(32)
+
+
+def rotation_due(sent: int, age: float | None) -> bool:
+    """Whether a sending chain that gave `sent` message keys and was drawn `age` seconds ago
+    (None: before chains were dated) must give way to a fresh one."""
+    return age is None or sent >= ROTATE_MESSAGES or age >= ROTATE_SECONDS
 
 
 @dataclass(frozen=True)
@@ -82,6 +97,16 @@ class Chain:
             chain = after
         key, chain = chain.advance()
         return key, chain, skipped
+
+    def keys_until(self, index: int) -> dict[int, bytes]:
+        """The keys of messages self.index .. index - 1 (none if more than MAX_SKIP)."""
+        if index - self.index > MAX_SKIP:
+            return {}
+        keys: dict[int, bytes] = {}
+        chain = self
+        while chain.index < index:
+            keys[chain.index], chain = chain.advance()
+        return keys
 
 
 def associated_data(conv: bytes, epoch: int, index: int, author: bytes) -> bytes:

@@ -107,6 +107,12 @@ CREATE INDEX mailbox_stranger ON mailbox(stranger, author, stored_at);
 CREATE INDEX mailbox_stranger_age ON mailbox(stranger, stored_at);
 """
 
+# sender keys move on (chat/senderkey.py): where and when our own chain was last drawn
+SCHEMA_V5 = """
+ALTER TABLE chains ADD COLUMN since_idx INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE chains ADD COLUMN since_ts REAL;
+"""
+
 
 @functools.cache
 def _statements(script: str) -> tuple[str, ...]:
@@ -139,6 +145,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], object]] = [
     lambda db: run_script(db, SCHEMA_V2),
     lambda db: run_script(db, SCHEMA_V3),
     lambda db: run_script(db, SCHEMA_V4),
+    lambda db: run_script(db, SCHEMA_V5),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from chat.keystore import KeyStore
-from chat.senderkey import MAX_SKIP, Chain, message_key, next_chain_key
+from chat.senderkey import (
+    MAX_SKIP,
+    ROTATE_MESSAGES,
+    ROTATE_SECONDS,
+    Chain,
+    message_key,
+    next_chain_key,
+)
 from mesh.errors import ChatError
 from mesh.storage.store import Store
 
@@ -53,10 +60,27 @@ def test_a_shared_chain_is_used_when_none_is_stored(keys: KeyStore) -> None:
     assert keys.chain(CONV, 0, PEER) == Chain(CKS[1], 1)
 
 
-def test_a_stored_chain_wins_over_a_shared_one(keys: KeyStore) -> None:
+def test_a_share_at_or_past_the_stored_chain_wins_from_its_index_on(keys: KeyStore) -> None:
+    """A sender that rotated starts a fresh chain at some index and shares it; the keys the
+    old chain gave up to that index stay for messages still on the way."""
     keys.save(CONV, 0, PEER, Chain(CKS[2], 2))
-    bogus = Chain(bytes(32), 2)
-    assert keys.message_key(CONV, 0, PEER, 2, bogus) == MKS[2]
+    fresh = bytes(range(100, 132))
+    assert keys.message_key(CONV, 0, PEER, 5, Chain(fresh, 5)) == message_key(fresh)
+    assert keys.chain(CONV, 0, PEER) == Chain(next_chain_key(fresh), 6)
+    assert skipped_indexes(keys) == [2, 3, 4]
+    assert keys.message_key(CONV, 0, PEER, 3, None) == MKS[3]
+
+
+def test_a_message_s_own_share_beats_a_skipped_key_of_a_rotated_out_chain(keys: KeyStore) -> None:
+    # message 7 (fresh chain from 5) came first: keys 2..6 were derived from the old chain,
+    # but 5 and 6 belong to the fresh one, and each carries its own share
+    keys.save(CONV, 0, PEER, Chain(CKS[2], 2))
+    fresh = bytes(range(100, 132))
+    at6 = next_chain_key(fresh)
+    keys.message_key(CONV, 0, PEER, 7, Chain(next_chain_key(at6), 7))
+    assert keys.message_key(CONV, 0, PEER, 5, Chain(fresh, 5)) == message_key(fresh)
+    assert keys.message_key(CONV, 0, PEER, 6, Chain(at6, 6)) == message_key(at6)
+    assert keys.message_key(CONV, 0, PEER, 4, None) == MKS[4]
 
 
 def test_keys_in_order_follow_the_chain(keys: KeyStore) -> None:
@@ -118,3 +142,42 @@ def test_chains_of_different_epochs_are_independent(keys: KeyStore) -> None:
     other = bytes(range(1, 33))
     assert keys.message_key(CONV, 1, PEER, 0, Chain(other, 0)) == message_key(other)
     assert keys.message_key(CONV, 0, PEER, 1, None) == MKS[1]
+
+
+def test_our_sending_chain_is_drawn_once_then_kept_until_rotation_is_due(keys: KeyStore) -> None:
+    first, rotated = keys.sending_chain(CONV, 0, PEER, now=1000.0)
+    assert first.index == 0 and not rotated  # a first chain is no rotation
+    keys.save(CONV, 0, PEER, Chain(first.chain_key, ROTATE_MESSAGES - 1))
+    again, rotated = keys.sending_chain(CONV, 0, PEER, now=1000.0 + ROTATE_SECONDS - 1)
+    assert again.chain_key == first.chain_key and not rotated
+
+
+@pytest.mark.parametrize(
+    ("sent", "later"), [(ROTATE_MESSAGES, 1.0), (1, ROTATE_SECONDS)], ids=["count", "time"]
+)
+def test_our_chain_is_replaced_after_the_count_or_the_time(
+    keys: KeyStore, sent: int, later: float
+) -> None:
+    """Whichever comes first: a fresh key at the chain's index, and every share is due again."""
+    first, _ = keys.sending_chain(CONV, 0, PEER, now=1000.0)
+    keys.save(CONV, 0, PEER, Chain(first.chain_key, sent))
+    keys.store.execute("INSERT INTO key_acks VALUES (?, 0, 'bob')", (CONV,))
+    fresh, rotated = keys.sending_chain(CONV, 0, PEER, now=1000.0 + later)
+    assert rotated and fresh.index == sent and fresh.chain_key != first.chain_key
+    assert keys.store.query("SELECT * FROM key_acks") == []
+    assert keys.sending_chain(CONV, 0, PEER, now=1000.0 + later) == (fresh, False)
+
+
+def test_a_receipt_for_a_message_of_a_rotated_out_chain_is_no_key_ack(keys: KeyStore) -> None:
+    keys.sending_chain(CONV, 0, PEER, now=0.0)
+    keys.save(CONV, 0, PEER, Chain(CK0, ROTATE_MESSAGES))
+    keys.sending_chain(CONV, 0, PEER, now=1.0)  # rotates: the new chain starts at 100
+    for msg_id, idx in (("old", ROTATE_MESSAGES - 1), ("new", ROTATE_MESSAGES)):
+        keys.store.execute(
+            "INSERT INTO messages VALUES (?, ?, ?, 't', 0, 0, 'pending', 0, 0, ?)",
+            (msg_id, CONV, PEER, idx),
+        )
+    keys.acknowledged(CONV, 0, PEER, "bob", "old")
+    assert keys.store.query("SELECT * FROM key_acks") == []
+    keys.acknowledged(CONV, 0, PEER, "bob", "new")
+    assert len(keys.store.query("SELECT * FROM key_acks")) == 1

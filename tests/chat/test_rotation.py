@@ -1,0 +1,106 @@
+"""Sender keys move on: a chain is replaced after ROTATE_MESSAGES messages or ROTATE_SECONDS,
+so a leaked chain key opens a bounded window and nothing after it (chat/senderkey.py)."""
+
+from __future__ import annotations
+
+import msgpack
+
+from chat.pairwise import unbox
+from chat.senderkey import (
+    ROTATE_MESSAGES,
+    ROTATE_SECONDS,
+    Chain,
+    associated_data,
+    open_sealed,
+)
+from mesh.errors import ChatError
+from mesh.wire.envelope import Envelope, EnvelopeType
+from tests.chat.test_messages import Peer, deliver
+
+
+def fields(envelope: Envelope) -> tuple[bytes, int, int, bytes, bytes | None]:
+    conv, epoch, index, sealed, share = msgpack.unpackb(envelope.payload)
+    return conv, epoch, index, sealed, share
+
+
+def opened_with(leaked: Chain, author: Peer, envelopes: list[Envelope]) -> list[int]:
+    """The indices of the recorded messages an attacker holding `leaked` can open."""
+    opened = []
+    for envelope in envelopes:
+        conv, epoch, index, sealed, _ = fields(envelope)
+        if index < leaked.index or index - leaked.index > 1000:
+            continue
+        key, _, _ = leaked.key_for(index)
+        aad = associated_data(conv, epoch, index, author.node.identity.public_key)
+        try:
+            open_sealed(key, sealed, aad)
+        except ChatError:
+            continue
+        opened.append(index)
+    return opened
+
+
+def texts(reader: Peer, author: Peer, count: int) -> list[str]:
+    return [m["text"] for m in reader.chat.history(author.id, limit=count)]
+
+
+def share_of(reader: Peer, author: Peer, envelope: Envelope) -> Chain:
+    *_, share = fields(envelope)
+    assert share is not None
+    _, _, chain_key, index = msgpack.unpackb(
+        unbox(reader.node.identity, author.node.identity.public_key, share)
+    )
+    return Chain(chain_key, index)
+
+
+def test_after_rotation_the_old_chain_key_opens_none_of_the_new_messages() -> None:
+    a, b = Peer("alice"), Peer("bob")
+    count = ROTATE_MESSAGES + 30
+    sent = []
+    for i in range(count):
+        a.chat.send_direct(b.id, f"message {i}")
+        [envelope] = a.take(EnvelopeType.CHAT)
+        sent.append(envelope)
+        deliver(b, [envelope])
+        deliver(a, b.take(EnvelopeType.RECEIPT))  # bob holds the chain: shares stop
+    assert a.chat.counters["senderkey_rotated"] == 1
+    # shares ride until the first receipt, then stop; the fresh chain is shared again
+    assert [i for i, e in enumerate(sent) if fields(e)[4] is not None] == [0, ROTATE_MESSAGES]
+    old = share_of(b, a, sent[0])
+    assert opened_with(old, a, sent) == list(range(ROTATE_MESSAGES))
+    # even the last key of the old chain opens nothing after it
+    last_old = Chain(old.chain_key, 0)
+    for _ in range(ROTATE_MESSAGES - 1):
+        _, last_old = last_old.advance()
+    assert opened_with(last_old, a, sent) == [ROTATE_MESSAGES - 1]
+    # the new chain's key opens the new messages and none of the old
+    new = share_of(b, a, sent[ROTATE_MESSAGES])
+    assert opened_with(new, a, sent) == list(range(ROTATE_MESSAGES, count))
+    # and bob, who follows the rotation, reads everything
+    assert texts(b, a, count) == [f"message {i}" for i in range(count)]
+
+
+def test_a_receiver_follows_a_rotation_whatever_order_messages_arrive_in() -> None:
+    a, b = Peer("alice"), Peer("bob")
+    count = ROTATE_MESSAGES + 5
+    for i in range(count):
+        a.chat.send_direct(b.id, f"m{i}")
+    sent = a.take(EnvelopeType.CHAT)
+    # the newest first (it starts bob on the fresh chain), then the rest backwards
+    deliver(b, sent[::-1])
+    assert sorted(texts(b, a, count)) == sorted(f"m{i}" for i in range(count))
+    assert b.chat.counters.get("chat_rejected_tampered", 0) == 0
+
+
+def test_a_chain_older_than_the_rotation_time_is_replaced_at_the_next_message() -> None:
+    a, b = Peer("alice"), Peer("bob")
+    now = [1_000_000.0]
+    a.node.clock = lambda: now[0]  # type: ignore[method-assign]
+    a.chat.send_direct(b.id, "monday")
+    now[0] += ROTATE_SECONDS
+    a.chat.send_direct(b.id, "a week later")
+    first, second = a.take(EnvelopeType.CHAT)
+    assert a.chat.counters["senderkey_rotated"] == 1
+    assert opened_with(share_of(b, a, first), a, [first, second]) == [0]
+    deliver(b, [first, second])
+    assert b.texts(a.id) == ["monday", "a week later"]

@@ -65,9 +65,13 @@ class Daemon:
         identity: Identity,
         config: NodeConfig,
         extensions: list[Extension] | None = None,
+        store_key: bytes | None = None,
     ) -> None:
+        """`store_key`: the key the home's database is encrypted with, from
+        :meth:`mesh.runtime.home.Home.unlock` (None: it is not encrypted)."""
         self.home = home
         self.identity = identity
+        self.store_key = store_key
         self.config = config
         self.extensions = list(extensions or [])
         self._node: Node | None = None
@@ -149,7 +153,7 @@ class Daemon:
         self.home.ensure()
         await self.control.start()  # first: refuses a second node on the same home
         try:
-            self.store = Store(self.home.database)
+            self.store = self.home.open_store(self.store_key)
             # mail for the chat layer's contacts is kept apart from strangers' (it starts below)
             mailbox = Mailbox(
                 self.store,

@@ -51,6 +51,8 @@ class Session(ABC):
         self.listeners: list[EventListener] = []
         #: set by stop(): the screens' timers read nothing more (the database is closed)
         self.closed = False
+        #: a line the UI shows once when it starts (e.g. that the store is not encrypted)
+        self.notice: str | None = None
 
     def emit(self, source: str, kind: str, data: dict[str, Any]) -> None:
         for listener in list(self.listeners):
@@ -258,12 +260,11 @@ class LocalSession(Session):
         passphrase: str | None = None,
     ) -> LocalSession:
         """A session on `home`, creating its identity first if it has none."""
-        if home.has_identity():
-            identity = home.load_identity(passphrase)
-        else:
-            identity = home.create_identity(name or os.environ.get("USER", ""), passphrase)
+        if not home.has_identity():
+            home.create_identity(name or os.environ.get("USER", ""), passphrase)
+        identity, store_key = home.unlock(passphrase)
         service = NotesService(bridge=bridge)
-        return cls(Daemon(home, identity, config, extensions=[service]), service)
+        return cls(Daemon(home, identity, config, [service], store_key), service)
 
     async def start(self) -> None:
         """Start the daemon (unless it runs already: then the session only hears its events)."""

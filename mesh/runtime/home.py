@@ -2,17 +2,26 @@
 
 Chosen by ``--home DIR``, else ``$MESHNOTES_HOME``, else the platform's user
 data directory. It is created owner-only (0700).
+
+One passphrase guards a home: it seals the key file and, in it, the key the
+database is encrypted with (docs/threat-model.md). It comes from
+``--passphrase-file FILE`` (:attr:`Home.passphrase_file`), else
+``$MESHNOTES_PASSPHRASE``; the front ends may also ask for it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import nacl.utils
 import platformdirs
 
-from mesh.errors import IdentityError, UsageError
+from mesh.errors import IdentityError, StorageError, UsageError
+from mesh.storage import rekey
+from mesh.storage.store import Store
 from mesh.wire.identity import Identity
 
 PASSPHRASE_ENV = "MESHNOTES_PASSPHRASE"
@@ -23,12 +32,26 @@ class Home:
     """Paths inside one home directory."""
 
     root: Path
+    passphrase_file: Path | None = None
 
     @classmethod
-    def resolve(cls, given: str | os.PathLike[str] | None = None) -> Home:
+    def resolve(
+        cls, given: str | os.PathLike[str] | None = None, passphrase_file: Path | None = None
+    ) -> Home:
         if given is None:
             given = os.environ.get("MESHNOTES_HOME") or platformdirs.user_data_dir("meshnotes")
-        return cls(Path(given).expanduser().absolute())
+        return cls(Path(given).expanduser().absolute(), passphrase_file)
+
+    def passphrase(self) -> str | None:
+        """The passphrase given for this home: --passphrase-file, else $MESHNOTES_PASSPHRASE."""
+        if self.passphrase_file is None:
+            return os.environ.get(PASSPHRASE_ENV) or None
+        try:
+            return self.passphrase_file.read_text().rstrip("\n")
+        except OSError as exc:
+            raise UsageError(f"cannot read the passphrase file: {exc.strerror or exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise UsageError("cannot read the passphrase file: it is not UTF-8 text") from exc
 
     @property
     def identity_file(self) -> Path:
@@ -56,15 +79,17 @@ class Home:
         return self.identity_file.exists()
 
     def create_identity(self, name: str = "", passphrase: str | None = None) -> Identity:
-        """Make and save a new identity (sealed with the passphrase given, or else the one in
-        $MESHNOTES_PASSPHRASE); refuse to overwrite one."""
+        """Make and save a new identity (sealed with the passphrase given, or else the home's);
+        refuse to overwrite one. With a passphrase the database will be encrypted: the key
+        file seals a fresh store key."""
         if passphrase is None:
-            passphrase = os.environ.get(PASSPHRASE_ENV)
+            passphrase = self.passphrase()
         self.ensure()
         if self.has_identity():
             raise UsageError(f"{self.root} already holds an identity")
         identity = Identity.generate(name)
-        identity.save(self.identity_file, passphrase)
+        store_key = nacl.utils.random(32) if passphrase and not self.database.exists() else None
+        identity.save(self.identity_file, passphrase, store_key)
         return identity
 
     def _require_identity(self) -> None:
@@ -79,7 +104,46 @@ class Home:
         return Identity.read_public(self.identity_file)
 
     def load_identity(self, passphrase: str | None = None) -> Identity:
+        return self.unlock(passphrase)[0]
+
+    def unlock(self, passphrase: str | None = None) -> tuple[Identity, bytes | None]:
+        """The identity and the store key (None: the database is not encrypted), unsealed
+        with the passphrase given, or else the home's."""
         if passphrase is None:
-            passphrase = os.environ.get(PASSPHRASE_ENV)
+            passphrase = self.passphrase()
         self._require_identity()
-        return Identity.load(self.identity_file, passphrase)
+        return Identity.unlock(self.identity_file, passphrase)
+
+    def locked(self) -> bool:
+        """Whether the key file needs a passphrase."""
+        return self.has_identity() and Identity.is_locked(self.identity_file)
+
+    def store_encrypted(self) -> bool:
+        """Whether the database is encrypted (readable without any passphrase)."""
+        return self.has_identity() and Identity.has_store_key(self.identity_file)
+
+    def open_store(self, key: bytes | None) -> Store:
+        """The database for writing, under `key` (from :meth:`unlock`), after finishing or
+        undoing a passphrase change a crash interrupted (mesh/storage/rekey.py)."""
+        self._check_key(key)
+        rekey.settle(self.database, key)
+        return Store(self.database, key=key)
+
+    def open_store_readonly(self, key: bytes | None) -> Store:
+        """The database for reading only (a node may be writing it), under `key`."""
+        self._check_key(key)
+        if rekey.pending(self.database).exists() and self.database.exists():
+            with contextlib.suppress(StorageError):  # an interrupted change still opens…
+                return Store.open_readonly(self.database, key)
+            raise StorageError(  # … or it is finished by the next writer
+                "a passphrase change was interrupted: run 'meshnotes passphrase' again, or "
+                "start the node once, to finish it"
+            )
+        return Store.open_readonly(self.database, key)
+
+    def _check_key(self, key: bytes | None) -> None:
+        if key is None and self.store_encrypted():
+            raise StorageError(
+                f"the database in {self.root} is encrypted: give its passphrase "
+                f"({PASSPHRASE_ENV} or --passphrase-file)"
+            )

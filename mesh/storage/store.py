@@ -5,6 +5,14 @@ their membership events, sender-key chains, messages, the outbox of messages
 awaiting receipts, and the mailbox it keeps for others. Writes that the user
 sees as done (a message shown as sent or received) commit before anything is
 acknowledged.
+
+With a store key (the home has a passphrase: mesh/wire/identity.py seals the
+key) the whole file is encrypted with SQLCipher 4 — every page of the database,
+its WAL and its journals, so also every index, including full-text ones — under
+that raw 256-bit key (``PRAGMA key = "x'…'"``, first on every connection; no
+PBKDF2 inside SQLCipher: the key is already random, stretched passphrases are
+the key file's business). Without one it is a plain SQLite file, opened with the
+standard library as before. mesh/storage/rekey.py moves a database between keys.
 """
 
 from __future__ import annotations
@@ -17,8 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import sqlite_utils
+from sqlcipher3 import dbapi2 as sqlcipher
 
 from mesh.errors import StorageError
+
+#: what a failing statement raises, from either driver
+DB_ERRORS = (sqlite3.DatabaseError, sqlcipher.DatabaseError)
 
 SCHEMA_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -162,10 +174,19 @@ class Store:
     another schema version is refused with one line (:meth:`open_readonly`).
     """
 
-    def __init__(self, path: Path | None, readonly: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        readonly: bool = False,
+        key: bytes | None = None,
+        cipher: bool = False,
+    ) -> None:
+        """`key`: the store key of an encrypted database (None: a plain one). `cipher`
+        opens a plain database with SQLCipher's driver too (to export it encrypted)."""
         self.path = path
         self.readonly = readonly and path is not None
-        conn: sqlite3.Connection | None = None
+        self.encrypted = key is not None
+        conn: Any = None
         try:
             if path is None:
                 conn = sqlite3.connect(":memory:", isolation_level=None)
@@ -173,15 +194,13 @@ class Store:
                 # WAL lets this reader see the last commit while a node writes on; the busy
                 # timeout covers the moments a checkpoint or recovery holds the lock
                 uri = f"{path.absolute().as_uri()}?mode=ro"
-                conn = sqlite3.connect(
-                    uri, uri=True, isolation_level=None, timeout=READ_BUSY_TIMEOUT
-                )
+                conn = _connect(uri, key, cipher, uri=True, timeout=READ_BUSY_TIMEOUT)
                 conn.execute("PRAGMA query_only=ON")
                 self.db = sqlite_utils.Database(conn)
                 self._check_version()
                 return
             else:
-                conn = sqlite3.connect(path, isolation_level=None, timeout=10)
+                conn = _connect(str(path), key, cipher, timeout=10)
                 with contextlib.suppress(OSError):
                     path.chmod(0o600)
             conn.execute("PRAGMA journal_mode=WAL")
@@ -192,20 +211,25 @@ class Store:
             conn.execute("PRAGMA foreign_keys=ON")
             self.db = sqlite_utils.Database(conn)
             self._migrate()
-        except (sqlite3.DatabaseError, StorageError) as exc:
+        except (*DB_ERRORS, StorageError) as exc:
             if conn is not None:
                 conn.close()
             if isinstance(exc, StorageError):
                 raise
+            if key is not None and "not a database" in str(exc):
+                raise StorageError(
+                    f"the database {path} does not open with this passphrase's key "
+                    "(wrong passphrase, or the file is damaged)"
+                ) from exc
             raise StorageError(f"cannot open the database {path}: {exc}") from exc
 
     @classmethod
-    def open_readonly(cls, path: Path) -> Store:
+    def open_readonly(cls, path: Path, key: bytes | None = None) -> Store:
         """The database at `path` for reading only; a home without one yet (nothing stored)
         reads as an empty database, made in memory, never on disk."""
         if not path.exists():
             return cls(None)
-        return cls(path, readonly=True)
+        return cls(path, readonly=True, key=key)
 
     def _check_version(self) -> None:
         """A reader's check: the schema must be this program's (a reader never migrates)."""
@@ -269,7 +293,7 @@ class Store:
         try:
             with self.db.atomic() as db:
                 yield db
-        except sqlite3.DatabaseError as exc:
+        except DB_ERRORS as exc:
             raise StorageError(f"database error: {exc}") from exc
 
     def query(
@@ -277,14 +301,14 @@ class Store:
     ) -> list[dict[str, Any]]:
         try:
             return list(self.db.query(sql, params))
-        except sqlite3.DatabaseError as exc:
+        except DB_ERRORS as exc:
             raise StorageError(f"database error: {exc}") from exc
 
     def execute(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> int:
         """Run one statement; return the number of rows it changed."""
         try:
             return int(self.db.execute(sql, params).rowcount)
-        except sqlite3.DatabaseError as exc:
+        except DB_ERRORS as exc:
             raise StorageError(f"database error: {exc}") from exc
 
     def get_meta(self, key: str, default: str | None = None) -> str | None:
@@ -311,5 +335,20 @@ class Store:
         return bool(self.query("PRAGMA integrity_check")[0]["integrity_check"] == "ok")
 
     def close(self) -> None:
-        with contextlib.suppress(sqlite3.Error):
+        with contextlib.suppress(sqlite3.Error, sqlcipher.Error):
             self.db.conn.close()
+
+
+def _connect(
+    target: str, key: bytes | None, cipher: bool, uri: bool = False, timeout: float = 10
+) -> Any:
+    """A connection to `target`: SQLCipher's, keyed before anything else, or else the standard
+    library's. A wrong key shows at the first read ("file is not a database")."""
+    if key is None and not cipher:
+        return sqlite3.connect(target, uri=uri, isolation_level=None, timeout=timeout)
+    conn = sqlcipher.connect(target, uri=uri, isolation_level=None, timeout=timeout)
+    conn.execute("PRAGMA cipher_log_level = NONE")  # its own stderr lines: ours is one line
+    if key is not None:
+        conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+    conn.execute("SELECT count(*) FROM sqlite_master")
+    return conn

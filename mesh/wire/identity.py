@@ -4,6 +4,11 @@ A peer id is the 32-byte Ed25519 public key in lowercase RFC 4648 base32
 without padding (52 characters). Key files are JSON, written owner-only
 (0600); with a passphrase the seed is sealed with SecretBox under a key
 stretched by argon2id, so the file is useless without the passphrase.
+
+With a passphrase the file also holds the home's **store key**, the random
+32-byte key its database is encrypted with (mesh/storage/store.py), sealed with
+the same stretched key: one passphrase, one argon2id run, unlocks both, and a
+passphrase change is committed by one atomic rename of this file.
 """
 
 from __future__ import annotations
@@ -121,30 +126,52 @@ class Identity:
 
     # -- key files ---------------------------------------------------------
 
-    def save(self, path: Path, passphrase: str | None = None) -> None:
-        """Write the key file owner-only (0600), atomically; seal the seed with a passphrase."""
+    def save(
+        self, path: Path, passphrase: str | None = None, store_key: bytes | None = None
+    ) -> None:
+        """Write the key file owner-only (0600), atomically; seal the seed (and the store
+        key, which needs a passphrase) with a passphrase."""
         seed = bytes(self.signing_key)
         record: dict[str, object] = {
             "version": _KEY_FILE_VERSION,
             "peer_id": self.peer_id,
             "name": self.name,
         }
+        if store_key is not None and not passphrase:
+            raise UsageError("a store key is kept only under a passphrase")
         if passphrase:
             salt = nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
             ops = nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE
             mem = nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE
-            key = nacl.pwhash.argon2id.kdf(32, passphrase.encode(), salt, ops, mem)
-            sealed = nacl.secret.SecretBox(key).encrypt(seed)
+            box = nacl.secret.SecretBox(
+                nacl.pwhash.argon2id.kdf(32, passphrase.encode(), salt, ops, mem)
+            )
             record["seed"] = {
                 "kdf": "argon2id",
                 "salt": base64.b64encode(salt).decode(),
                 "opslimit": ops,
                 "memlimit": mem,
-                "sealed": base64.b64encode(bytes(sealed)).decode(),
+                "sealed": base64.b64encode(bytes(box.encrypt(seed))).decode(),
             }
+            if store_key is not None:
+                record["store"] = {
+                    "sealed": base64.b64encode(bytes(box.encrypt(store_key))).decode()
+                }
         else:
             record["seed"] = {"kdf": "none", "plain": base64.b64encode(seed).decode()}
         write_private_file(path, json.dumps(record, indent=2).encode() + b"\n")
+
+    @staticmethod
+    def has_store_key(path: Path) -> bool:
+        """Whether the key file seals a store key (the database is encrypted), without
+        unsealing anything."""
+        return "store" in _read_record(path)
+
+    @staticmethod
+    def is_locked(path: Path) -> bool:
+        """Whether the key file's seed is sealed with a passphrase."""
+        seed = _read_record(path).get("seed")
+        return isinstance(seed, dict) and seed.get("kdf") != "none"
 
     @staticmethod
     def read_public(path: Path) -> tuple[str, str]:
@@ -160,6 +187,11 @@ class Identity:
     @classmethod
     def load(cls, path: Path, passphrase: str | None = None) -> Identity:
         """Read a key file written by :meth:`save`; raise IdentityError saying why it fails."""
+        return cls.unlock(path, passphrase)[0]
+
+    @classmethod
+    def unlock(cls, path: Path, passphrase: str | None = None) -> tuple[Identity, bytes | None]:
+        """The identity and the store key (None: the database is not encrypted) of a key file."""
         try:
             record = json.loads(path.read_bytes())
             seed_info = record["seed"]
@@ -168,6 +200,7 @@ class Identity:
             raise IdentityError(f"no identity at {path}; run 'meshnotes init' first") from exc
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise IdentityError(f"the key file {path} is unreadable or corrupt") from exc
+        store_key = None
         try:
             if kdf == "none":
                 seed = base64.b64decode(seed_info["plain"], validate=True)
@@ -177,27 +210,42 @@ class Identity:
                         f"the key file {path} is locked: give its passphrase "
                         "(MESHNOTES_PASSPHRASE or --passphrase-file)"
                     )
-                key = nacl.pwhash.argon2id.kdf(
-                    32,
-                    passphrase.encode(),
-                    base64.b64decode(seed_info["salt"], validate=True),
-                    int(seed_info["opslimit"]),
-                    int(seed_info["memlimit"]),
+                box = nacl.secret.SecretBox(
+                    nacl.pwhash.argon2id.kdf(
+                        32,
+                        passphrase.encode(),
+                        base64.b64decode(seed_info["salt"], validate=True),
+                        int(seed_info["opslimit"]),
+                        int(seed_info["memlimit"]),
+                    )
                 )
-                sealed = base64.b64decode(seed_info["sealed"], validate=True)
-                seed = nacl.secret.SecretBox(key).decrypt(sealed)
+                seed = box.decrypt(base64.b64decode(seed_info["sealed"], validate=True))
+                if "store" in record:
+                    store_key = box.decrypt(
+                        base64.b64decode(record["store"]["sealed"], validate=True)
+                    )
             else:
                 raise IdentityError(f"the key file {path} uses an unknown kdf {kdf!r}")
         except nacl.exceptions.CryptoError as exc:
             raise IdentityError(f"wrong passphrase for the key file {path}") from exc
         except (ValueError, KeyError, TypeError) as exc:
             raise IdentityError(f"the key file {path} is corrupt") from exc
-        if len(seed) != 32:
-            raise IdentityError(f"the key file {path} is corrupt (bad seed length)")
+        if len(seed) != 32 or (store_key is not None and len(store_key) != 32):
+            raise IdentityError(f"the key file {path} is corrupt (bad key length)")
         identity = cls.from_seed(seed, str(record.get("name", "")))
         if record.get("peer_id") not in (None, identity.peer_id):
             raise IdentityError(f"the key file {path} is corrupt (peer id does not match key)")
-        return identity
+        return identity, store_key
+
+
+def _read_record(path: Path) -> dict[str, object]:
+    try:
+        record = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise IdentityError(f"the key file {path} is unreadable or corrupt") from exc
+    if not isinstance(record, dict):
+        raise IdentityError(f"the key file {path} is unreadable or corrupt")
+    return record
 
 
 def write_private_file(path: Path, data: bytes) -> None:
@@ -211,3 +259,13 @@ def write_private_file(path: Path, data: bytes) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+    fsync_directory(path.parent)
+
+
+def fsync_directory(path: Path) -> None:
+    """Make a rename in directory `path` durable (a crash may otherwise undo it)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -42,6 +42,8 @@ class MeshnotesApp(App[None]):
             self.exit_with_error(str(exc))
             return
         await self.push_screen(MainScreen(self.session, bell=self.mention_bell))
+        if self.session.notice:
+            self.notify(self.session.notice, severity="warning", timeout=15)
 
     async def action_quit(self) -> None:
         await self.shut_down()

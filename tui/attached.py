@@ -40,9 +40,9 @@ from crdt.updates import merge_many
 from mesh.errors import MeshError
 from mesh.runtime import control
 from mesh.runtime.home import Home
-from mesh.storage.store import Store
 from mesh.wire.address import PeerAddress
 from mesh.wire.identity import decode_peer_id
+from tui.passphrase import store_key
 from tui.session import Session, unread_by_conversation
 
 log = logging.getLogger("meshnotes.tui")
@@ -64,7 +64,7 @@ class AttachedSession(Session):
         peer_id, self.name = home.public_info()
         self._public_key = decode_peer_id(peer_id)
         self.client = Client(home.control_socket)
-        self.store = Store.open_readonly(home.database)
+        self.store = home.open_store_readonly(store_key(home))
         self.chat = ChatArchive(self.store, self._public_key)
         self.notebook = NoteBook(self.chat, self.store)
         self.origin = secrets.token_hex(8)  # names this UI's note edits

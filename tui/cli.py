@@ -79,7 +79,7 @@ def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        home = Home.resolve(args.home)
+        home = Home.resolve(args.home, args.passphrase_file)
         func: Callable[[argparse.Namespace, Home], int] = getattr(args, "func", cmd_open)
         _setup_logging(args, home, func)
         return func(args, home)

@@ -61,6 +61,7 @@ from tui.verbs.notes import (
     cmd_note_rename,
     cmd_note_restore,
 )
+from tui.verbs.passphrase import cmd_passphrase
 
 TEXT_HELP = f"the message, at most {MAX_TEXT:,} characters; - reads it from stdin"
 MSG_ID_HELP = "a message id (history --json), or an unambiguous prefix of 6+ characters"
@@ -94,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--passphrase-file",
         type=Path,
-        help=f"file holding the key file's passphrase (or set ${PASSPHRASE_ENV})",
+        help=f"file holding the home's passphrase (or set ${PASSPHRASE_ENV})",
     )
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
 
@@ -153,6 +154,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("config", help=f"show the settings that apply ({CONFIG_FILE}, defaults)")
     p.add_argument("--json", action="store_true", help="print JSON: each value and its source")
     p.set_defaults(func=cmd_config)
+
+    p = verbs.add_parser(
+        "passphrase",
+        help="set, change or remove the passphrase that encrypts the key file and database",
+    )
+    p.add_argument(
+        "--new-passphrase-file",
+        type=Path,
+        metavar="FILE",
+        help="file holding the new passphrase (default: asked twice on the terminal)",
+    )
+    p.add_argument(
+        "--remove",
+        action="store_true",
+        help="store the key file and the database in the clear from now on",
+    )
+    p.set_defaults(func=cmd_passphrase)
 
     p = verbs.add_parser("bridge-token", help="print the token Yjs clients give the bridge")
     p.set_defaults(func=cmd_bridge_token)

@@ -20,19 +20,11 @@ from mesh.runtime.interfaces import reachable_urls
 from mesh.runtime.settings import Settings, write_default
 from mesh.wire.address import PeerAddress, parse_listen
 from mesh.wire.invite import is_invite
+from tui.passphrase import given_or_asked, unencrypted_notice
 from tui.session import LocalSession, Session
 from tui.verbs import client, print_json
 from tui.verbs.dials import dial_lines, report_dial
 from tui.verbs.invite import accept_invite
-
-
-def _passphrase(args: argparse.Namespace) -> str | None:
-    if args.passphrase_file is None:
-        return None
-    try:
-        return str(args.passphrase_file.read_text().rstrip("\n"))
-    except OSError as exc:
-        raise UsageError(f"cannot read the passphrase file: {exc.strerror or exc}") from exc
 
 
 def cmd_init(args: argparse.Namespace, home: Home) -> int:
@@ -42,9 +34,12 @@ def cmd_init(args: argparse.Namespace, home: Home) -> int:
         from tui.name_prompt import ask_in_terminal
 
         name = ask_in_terminal(os.environ.get("USER", ""))
-    identity = home.create_identity(name, _passphrase(args))
+    identity = home.create_identity(name)
     write_default(home)
     print(identity.peer_id)
+    notice = unencrypted_notice(home)
+    if notice:
+        print(f"meshnotes: note: {notice}", file=sys.stderr)
     return 0
 
 
@@ -142,9 +137,10 @@ def cmd_run(args: argparse.Namespace, home: Home) -> int:
     bridge = parse_listen(args.yjs_bridge) if args.yjs_bridge else None
     _check_port_free(*settings.listen, settings)
     name = settings.values["name"]
-    session = LocalSession.for_home(home, config, bridge, name, _passphrase(args))
+    session = LocalSession.for_home(home, config, bridge, name, given_or_asked(home))
     write_default(home)
     if not args.headless:
+        session.notice = unencrypted_notice(home)
         return _run_app(session, settings.values["bell"])
     return asyncio.run(_run_until_signal(session.daemon))
 
@@ -204,15 +200,18 @@ def cmd_open(args: argparse.Namespace, home: Home) -> int:
     if _node_running(home):
         from tui.attached import AttachedSession
 
-        return _run_app(AttachedSession(home), settings.values["bell"])
+        attached = AttachedSession(home)
+        attached.notice = unencrypted_notice(home)
+        return _run_app(attached, settings.values["bell"])
     _check_port_free(*settings.listen, settings)
     name = settings.values["name"]
     if not name and not home.has_identity() and sys.stdin.isatty():
         from tui.name_prompt import ask_in_ui  # the first start: who is this?
 
         name = ask_in_ui(os.environ.get("USER", ""))
-    session = LocalSession.for_home(home, settings.node_config(), None, name, _passphrase(args))
+    session = LocalSession.for_home(home, settings.node_config(), None, name, given_or_asked(home))
     write_default(home)
+    session.notice = unencrypted_notice(home)
     return _run_app(session, settings.values["bell"])
 
 

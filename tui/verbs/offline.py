@@ -5,8 +5,10 @@
 answers; when none runs they read the database directly, read-only (the node
 may start and write meanwhile: SQLite's
 WAL lets both go on), through the chat and notes layers' own read code
-(:mod:`chat.archive`, :mod:`crdt.notebook`), so the output is the same. The
-database is not encrypted: no passphrase is asked, only the public half of the
+(:mod:`chat.archive`, :mod:`crdt.notebook`), so the output is the same. An
+encrypted database needs the home's passphrase (--passphrase-file,
+$MESHNOTES_PASSPHRASE, or asked on a terminal: :mod:`tui.passphrase`), asked
+once per command; a plain one needs none. Otherwise only the public half of the
 identity is read (for safety numbers and to check the notes' signed checkpoints).
 """
 
@@ -22,8 +24,8 @@ from crdt.notebook import NoteBook
 from crdt.service import note_history, note_version
 from mesh.errors import NodeNotRunningError
 from mesh.runtime.home import Home
-from mesh.storage.store import Store
 from mesh.wire.identity import decode_peer_id
+from tui.passphrase import store_key
 from tui.verbs import client
 
 T = TypeVar("T")
@@ -60,11 +62,15 @@ class OfflineReader:
 
     def __init__(self, home: Home) -> None:
         self.home = home
+        self._key: bytes | None = None
+        self._unlocked = False
 
     @contextlib.contextmanager
     def _opened(self) -> Iterator[tuple[ChatArchive, NoteBook]]:
         own_key = decode_peer_id(self.home.public_info()[0])
-        store = Store.open_readonly(self.home.database)
+        if not self._unlocked:  # one passphrase (one argon2id run) per command
+            self._key, self._unlocked = store_key(self.home), True
+        store = self.home.open_store_readonly(self._key)
         try:
             chat = ChatArchive(store, own_key)
             yield chat, NoteBook(chat, store)

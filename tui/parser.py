@@ -159,13 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
         "passphrase",
         help="set, change or remove the passphrase that encrypts the key file and database",
     )
-    p.add_argument(
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
         "--new-passphrase-file",
         type=Path,
         metavar="FILE",
         help="file holding the new passphrase (default: asked twice on the terminal)",
     )
-    p.add_argument(
+    which.add_argument(
         "--remove",
         action="store_true",
         help="store the key file and the database in the clear from now on",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 from collections.abc import Callable
 
 import sqlite_utils
@@ -44,10 +43,9 @@ SEEN_BY = (
 def last_seen(store: Store, peer_id: str) -> float | None:
     """When the peer was last seen, as the home's database holds it (None: never, or a
     database from before presence was kept)."""
-    try:
-        rows = store.query("SELECT ts FROM last_seen WHERE peer_id = ?", (peer_id,))
-    except sqlite3.OperationalError:  # no such table: read-only, never migrated
+    if not store.has_table("last_seen"):  # read-only, from before presence was kept
         return None
+    rows = store.query("SELECT ts FROM last_seen WHERE peer_id = ?", (peer_id,))
     return float(rows[0]["ts"]) if rows else None
 
 

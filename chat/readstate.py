@@ -17,7 +17,7 @@ from typing import Any
 import sqlite_utils
 
 from chat.signals import Signals
-from mesh.storage.store import run_script
+from mesh.storage.store import Store, run_script
 from mesh.wire.identity import decode_peer_id, encode_peer_id
 
 #: the read-state layer's tables (Store.migrate_component "read_state")
@@ -80,10 +80,9 @@ class ReadState:
         self.chat.listeners.emit("read_by", {"conv_id": conv_id, "peer_id": peer_id, "upto": upto})
 
 
-def read_by(store: Any, conv_id: str) -> dict[str, str]:
+def read_by(store: Store, conv_id: str) -> dict[str, str]:
     """Who read a conversation up to which message, as this peer heard: {peer_id: msg_id}."""
-    try:
-        rows = store.query("SELECT peer_id, upto FROM read_state WHERE conv_id = ?", (conv_id,))
-    except Exception:  # a database from before read state was kept (read-only)
+    if not store.has_table("read_state"):  # a reader's, from before read state was kept
         return {}
+    rows = store.query("SELECT peer_id, upto FROM read_state WHERE conv_id = ?", (conv_id,))
     return {row["peer_id"]: row["upto"] for row in rows}

@@ -9,6 +9,8 @@ budget and keep nothing). This module seals and opens them:
   person="meshnotes-signal")``, so that only the epoch's members open it;
 - to a peer: a pairwise box (chat/pairwise.py).
 
+Both are padded to a size bucket first (chat/padding.py), as every sealed payload.
+
 Inside, msgpack ``[kind, ts_ms, body]``: what the signal is ("typing",
 "awareness", ...), when it was made, and a map. A signal older than
 `MAX_AGE` seconds when it arrives, from someone not in the room (or a
@@ -32,6 +34,7 @@ import nacl.utils
 
 from chat import pairwise
 from chat.messages import Chat, dm_conversation_id
+from chat.padding import pad, unpad
 from mesh.errors import ChatError
 from mesh.wire.envelope import DestKind, Envelope, EnvelopeType
 from mesh.wire.identity import decode_peer_id, encode_peer_id
@@ -78,7 +81,8 @@ class Signals:
         key = self.chat.rooms.document_key(room_id, state.epoch)
         if key is None:
             return False
-        box = nacl.secret.SecretBox(_room_key(key)).encrypt(self._plaintext(kind, body))
+        plaintext = pad(self._plaintext(kind, body))  # a relay learns a bucket, not a length
+        box = nacl.secret.SecretBox(_room_key(key)).encrypt(plaintext)
         room = decode_peer_id(room_id)
         payload = msgpack.packb([room, state.epoch, bytes(box)], use_bin_type=True)
         return self._send(DestKind.ROOM, room, payload)
@@ -145,6 +149,7 @@ class Signals:
                 plaintext = nacl.secret.SecretBox(_room_key(key)).decrypt(bytes(box))
             except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
                 raise ChatError("a room signal failed to open", reason="bad_box") from exc
+            plaintext = unpad(plaintext)  # ChatError (bad_padding) if it is not padded right
             conv_id = room_id
         else:
             plaintext = pairwise.unbox(self.node.identity, author, envelope.payload)

@@ -296,6 +296,11 @@ class Store:
         except DB_ERRORS as exc:
             raise StorageError(f"database error: {exc}") from exc
 
+    def has_table(self, name: str) -> bool:
+        """Whether the database has table `name` (a reader's database may predate it)."""
+        rows = self.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+        return bool(rows)
+
     def query(
         self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()
     ) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from chat import contacts
+from chat import contacts, tables
 from crdt import notes
 from mesh.errors import MeshError
 from mesh.runtime.home import Home
@@ -150,6 +150,9 @@ def test_no_marker_text_is_in_any_file_of_an_encrypted_home_yet_the_cli_reads_it
         lambda h: [m["text"] for m in h] == [MARKERS["room"]],
     )
     poll_json([*home_b, "note", "list", "--json"], lambda notes: len(notes) == 1)
+    # full-text search works inside the encrypted database: through the node...
+    found = json_of(pair.cli(b, "search", "qz7Tw", "--json"))
+    assert [m["text"] for m in found] == [MARKERS["dm"]]  # type: ignore[index]
     # while the nodes run (their WAL files hold the latest writes) and after they stopped
     markers = list(MARKERS.values())
     assert files_holding(pair.root / "A", markers) == {}
@@ -165,6 +168,9 @@ def test_no_marker_text_is_in_any_file_of_an_encrypted_home_yet_the_cli_reads_it
         MARKERS["room"]
     ]  # type: ignore[attr-defined]
     assert MARKERS["note"] in pair.cli(a, "note", "cat", note).stdout
+    # ... and without one
+    found = json_of(pair.cli(a, "search", "Vb3kQ", "--json"))
+    assert [m["text"] for m in found] == [MARKERS["room"]]  # type: ignore[index]
     contacts = json_of(pair.cli(a, "contacts", "--json"))
     assert MARKERS["contact"] in [c["name"] for c in contacts]  # type: ignore[attr-defined]
     # without the passphrase, or with a wrong one: one clear line
@@ -188,6 +194,7 @@ def fill(home: Home, passphrase: str | None, rows: int) -> list[str]:
     _, key = home.unlock(passphrase or "")
     store = home.open_store(key)
     store.migrate_component("names", contacts.MIGRATIONS)  # as the node makes them
+    store.migrate_component("chat", tables.MIGRATIONS)
     store.migrate_component("notes", notes.MIGRATIONS)
     names = []
     with store.atomic():
@@ -199,7 +206,8 @@ def fill(home: Home, passphrase: str | None, rows: int) -> list[str]:
                 (peer, names[-1]),
             )
             store.execute(
-                "INSERT INTO messages VALUES (?, 'c', 'a', ?, 0, 0, 'received', 0, 0, ?)",
+                "INSERT INTO messages (msg_id, conv_id, author, text, ts, seq, status, stored_at,"
+                " epoch, idx) VALUES (?, 'c', 'a', ?, 0, 0, 'received', 0, 0, ?)",
                 (f"m{i}", "x" * 2000, i),
             )
     store.close()

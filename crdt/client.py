@@ -32,6 +32,8 @@ class NoteVerb(StrEnum):
     HISTORY = "note.history"
     VERSION = "note.version"
     RESTORE = "note.restore"
+    DELETE = "note.delete"
+    UNDELETE = "note.undelete"
 
 
 class Client(ChatClient):
@@ -42,8 +44,16 @@ class Client(ChatClient):
         result: dict[str, Any] = self.call(NoteVerb.NEW, {"room": room, "title": title})
         return result
 
-    def note_list(self, room: str | None = None) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self.call(NoteVerb.LIST, {"room": room})
+    def note_list(self, room: str | None = None, deleted: bool = False) -> list[dict[str, Any]]:
+        """The notes (of a room), with `deleted` the deleted ones too."""
+        result: list[dict[str, Any]] = self.call(NoteVerb.LIST, {"room": room, "deleted": deleted})
+        return result
+
+    def note_delete(self, note: str, undo: bool = False) -> dict[str, Any]:
+        """Delete a note for everyone (`undo`: undelete it): {"note_id", "deleted"}."""
+        result: dict[str, Any] = self.call(
+            NoteVerb.UNDELETE if undo else NoteVerb.DELETE, {"note": note}
+        )
         return result
 
     def note_cat(self, note: str) -> dict[str, Any]:

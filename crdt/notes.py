@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pycrdt
@@ -32,12 +31,12 @@ import pycrdt
 from chat.messages import Chat
 from crdt import payload
 from crdt.documents import Documents
+from crdt.editing import NoteEditing, check_title
 from crdt.errors import NoteUsageError
 from crdt.holding import RELEASE_SLICE
 from crdt.inbox import Inbox
 from crdt.note import Note
 from crdt.snapshots import Snapshots
-from crdt.textfiles import read_text_file, write_text_file
 from crdt.updates import merge_many
 from crdt.versions import Versions
 from mesh.errors import MeshError
@@ -52,8 +51,6 @@ COALESCE_WINDOW = 0.03
 #: ... unless they grow past this many bytes first
 FLUSH_BYTES = 48 * 1024
 #: text imported in pieces of this many characters (each must fit in one envelope)
-IMPORT_PIECE = 16 * 1024
-MAX_TITLE = 200
 
 SCHEMA_V1 = """
         CREATE TABLE notes (
@@ -87,7 +84,7 @@ MIGRATIONS: list[Callable[[Any], object]] = [
 ]
 
 
-class Notes:
+class Notes(NoteEditing):
     """The notes of one peer.
 
     `wake` is called when work became due earlier than :meth:`next_deadline`
@@ -215,9 +212,7 @@ class Notes:
 
     def new(self, room: str, title: str) -> str:
         """Create a note in a room you belong to; return its id."""
-        title = title.strip()
-        if not 0 < len(title) <= MAX_TITLE:
-            raise NoteUsageError(f"a title has 1..{MAX_TITLE} characters")
+        title = check_title(title)
         conv_id = self.chat.rooms.resolve(room)
         state = self.chat.rooms.state(conv_id)
         if self.identity.public_key not in state.members:
@@ -245,19 +240,14 @@ class Notes:
         """The live document of a note by its id."""
         return self.documents.open(note_id)
 
-    def restore(self, name: str, version: int) -> str:
-        """Make a version's text the note's, as one new edit; the note's id."""
-        note_id = self.resolve(name)
-        self.documents.open(note_id).replace_all(self.versions.text(note_id, version))
-        self.flush(note_id)
-        return note_id
-
     def room_of(self, note_id: str) -> str | None:
         """The room a note belongs to (None for a note not stored here)."""
         rows = self.store.query("SELECT room_id FROM notes WHERE note_id = ?", (note_id,))
         return str(rows[0]["room_id"]) if rows else None
 
-    def all(self, room: str | None = None) -> list[dict[str, Any]]:
+    def all(self, room: str | None = None, deleted: bool = False) -> list[dict[str, Any]]:
+        """The notes (of a room), with `deleted` those deleted too: {note_id, room_id, title,
+        length, updated, deleted}."""
         if room is None:
             rows = self.store.query("SELECT * FROM notes ORDER BY room_id, title, note_id")
         else:
@@ -265,51 +255,27 @@ class Notes:
             rows = self.store.query(
                 "SELECT * FROM notes WHERE room_id = ? ORDER BY title, note_id", (conv_id,)
             )
-        return [
+        found = [
             {
                 "note_id": r["note_id"],
                 "room_id": r["room_id"],
                 "title": r["title"],
                 "length": len(self.documents.open(r["note_id"]).text),
                 "updated": r["updated_at"],
+                "deleted": self.deleted(r["note_id"]) is not None,
             }
             for r in rows
         ]
+        return [note for note in found if deleted or not note["deleted"]]
 
-    def rename(self, name: str, title: str) -> None:
-        """Give a note a new title (it travels like any edit)."""
-        title = title.strip()
-        if not 0 < len(title) <= MAX_TITLE:
-            raise NoteUsageError(f"a title has 1..{MAX_TITLE} characters")
-        note_id = self.resolve(name)
-        self.documents.open(note_id).set_meta("title", title)
-        self.store.execute("UPDATE notes SET title = ? WHERE note_id = ?", (title, note_id))
-        self.flush(note_id)
-
-    def cat(self, name: str) -> str:
-        return self.get(name).text
-
-    def append(self, name: str, text: str) -> None:
-        note_id = self.resolve(name)
-        self.documents.open(note_id).append(text)
-        self.flush(note_id)
-
-    def import_file(self, room: str, path: Path, title: str | None = None) -> str:
-        """Create a note from a Markdown (or any UTF-8 text) file; return its id."""
-        return self.import_text(room, title or path.stem, read_text_file(path))
-
-    def import_text(self, room: str, title: str, text: str) -> str:
-        """Create a note holding `text`, sent in pieces that each fit one envelope."""
-        note_id = self.new(room, title)
-        note = self.documents.open(note_id)
-        for start in range(0, len(text), IMPORT_PIECE):
-            note.append(text[start : start + IMPORT_PIECE])
-            self.flush(note_id)
-        return note_id
-
-    def export(self, name: str, path: Path) -> int:
-        """Write a note's text to a file; return the number of characters written."""
-        return write_text_file(path, self.cat(name))
+    def _room_authority(self, note_id: str) -> tuple[set[str], str | None]:
+        """Who may state a note's tombstones (its room's members, past ones too) and the admin."""
+        room = self.room_of(note_id)
+        if room is None:
+            return set(), None
+        state = self.chat.rooms.state(room)
+        admin = None if state.admin is None else encode_peer_id(state.admin)
+        return {encode_peer_id(k) for k in state.members | state.departed}, admin
 
     def apply_external(self, note_id: str, update: bytes, origin: object = None) -> None:
         """An update made by a client of this peer (the Yjs bridge): apply it, send it on.

@@ -57,6 +57,8 @@ class NotesService:
             NoteVerb.HISTORY: self._history,
             NoteVerb.VERSION: self._version,
             NoteVerb.RESTORE: self._restore,
+            NoteVerb.DELETE: self._delete,
+            NoteVerb.UNDELETE: self._undelete,
         }
         self.cursors = Cursors(self.notes, daemon.signals, daemon.identity.name)
         for name, command in commands.items():
@@ -136,7 +138,13 @@ class NotesService:
 
     async def _list(self, args: dict[str, Any]) -> list[dict[str, Any]]:
         room = args.get("room")
-        return self._notes().all(None if room is None else str(room))
+        return self._notes().all(None if room is None else str(room), bool(args.get("deleted")))
+
+    async def _delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"note_id": self._notes().delete(str(args["note"])), "deleted": True}
+
+    async def _undelete(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"note_id": self._notes().undelete(str(args["note"])), "deleted": False}
 
     async def _cat(self, args: dict[str, Any]) -> dict[str, Any]:
         notes = self._notes()

@@ -101,6 +101,12 @@ class MeshnotesApp(App[None]):
             ("Import note", "Create a note from a Markdown file", screen.action_import_note),
             ("Export note", "Write the open note to a Markdown file", screen.action_export_note),
             ("Note history", "The open note's versions; restore one", screen.action_history),
+            ("Delete note", "Delete the open note for every member", screen.action_delete_note),
+            (
+                "Undelete note",
+                "Bring back a deleted note (its deleter or the admin, within 30 days)",
+                screen.action_undelete_note,
+            ),
             (
                 "Toggle Markdown preview",
                 "Show the open note rendered (f2), or the editor again",

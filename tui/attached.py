@@ -278,6 +278,9 @@ class AttachedSession(Session):
     def rename_note(self, note_id: str, title: str) -> None:
         self.client.note_rename(note_id, title)
 
+    def delete_note(self, note: str, undo: bool = False) -> str:
+        return str(self.client.note_delete(note, undo=undo)["note_id"])
+
     def note_history(self, note_id: str) -> list[dict[str, Any]]:
         return self.notebook.versions.all(note_id)  # the node keeps them in the database
 

@@ -218,6 +218,29 @@ class MainScreen(Screen[None]):
                 self._mark_read(target)
         sidebar.refresh_entries()
 
+    def action_delete_note(self) -> None:
+        if self.current is None or self.current[0] != "note":
+            self.app.notify("open a note first", severity="warning")
+            return
+        note_id = self.current[1]
+
+        def delete(answer: str) -> None:
+            if answer.lower().startswith("y"):
+                self.session.delete_note(note_id)
+                self.current = None
+                self.query_one(ContentSwitcher).current = "welcome"
+                self.app.notify("deleted for everyone; Undelete note (ctrl+p) brings it back")
+
+        self._ask("Delete this note for every member? (y/n)", delete)
+
+    def action_undelete_note(self) -> None:
+        def undelete(name: str) -> None:
+            note_id = self.session.delete_note(name, undo=True)
+            self.app.notify("undeleted")
+            self.open("note", note_id)
+
+        self._ask("Undelete which note? (its title or id)", undelete)
+
     def action_history(self) -> None:
         if self.current is None or self.current[0] != "note":
             self.app.notify("open a note first", severity="warning")

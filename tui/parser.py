@@ -53,6 +53,7 @@ from tui.verbs.node import (
 from tui.verbs.notes import (
     cmd_note_append,
     cmd_note_cat,
+    cmd_note_delete,
     cmd_note_export,
     cmd_note_history,
     cmd_note_import,
@@ -178,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser(
         "note",
-        help="shared notes: new, list, cat, append, import, export, rename, history, restore",
+        help="shared notes: new, list, cat, append, import, export, rename, history, restore,"
+        " delete, undelete",
     )
     notes = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser, required=True)
     q = notes.add_parser("new", help="create a note in a room; prints its id")
@@ -188,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_note_new)
     q = notes.add_parser("list", help="list notes (of one room)")
     q.add_argument("room", metavar="ROOM", nargs="?")
+    q.add_argument("--all", action="store_true", help="deleted notes too")
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(func=cmd_note_list)
     q = notes.add_parser("cat", help="print a note's text")
@@ -216,6 +219,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("note", metavar="NOTE")
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(func=cmd_note_history)
+    for action, about in (
+        ("delete", "delete a note for every member (undelete within 30 days)"),
+        ("undelete", "undo a delete (the member who deleted, or the room's admin)"),
+    ):
+        q = notes.add_parser(action, help=about)
+        q.add_argument("note", metavar="NOTE")
+        q.add_argument("--json", action="store_true", help='print {"note_id", "deleted"}')
+        q.set_defaults(func=cmd_note_delete)
     q = notes.add_parser("restore", help="make a version's text the note's, as a new edit")
     q.add_argument("note", metavar="NOTE")
     q.add_argument("version", metavar="VERSION", type=int)

@@ -215,6 +215,10 @@ class Session(ABC):
     def rename_note(self, note_id: str, title: str) -> None: ...
 
     @abstractmethod
+    def delete_note(self, note: str, undo: bool = False) -> str:
+        """Delete a note for every member (`undo`: undelete it); the note's id."""
+
+    @abstractmethod
     def note_history(self, note_id: str) -> list[dict[str, Any]]:
         """The note's versions, oldest first: {version, author, ts, title, chars}."""
 
@@ -430,6 +434,9 @@ class LocalSession(Session):
 
     def rename_note(self, note_id: str, title: str) -> None:
         self.notes_layer.rename(note_id, title)
+
+    def delete_note(self, note: str, undo: bool = False) -> str:
+        return self.notes_layer.undelete(note) if undo else self.notes_layer.delete(note)
 
     def note_history(self, note_id: str) -> list[dict[str, Any]]:
         return self.notes_layer.versions.all(note_id)

@@ -20,12 +20,15 @@ def cmd_note_new(args: argparse.Namespace, home: Home) -> int:
 
 
 def cmd_note_list(args: argparse.Namespace, home: Home) -> int:
-    notes = reader(home).note_list(args.room)
+    notes = reader(home).note_list(args.room, args.all)
     if args.json:
         print_json(notes)
         return 0
     for note in notes:
-        print(f"{note['title'] or '(untitled)':<30} {note['note_id']}  {note['length']} chars")
+        mark = "  (deleted)" if note.get("deleted") else ""
+        print(
+            f"{note['title'] or '(untitled)':<30} {note['note_id']}  {note['length']} chars{mark}"
+        )
     return 0
 
 
@@ -80,6 +83,13 @@ def cmd_note_history(args: argparse.Namespace, home: Home) -> int:
             f"{version['version']:>4}  {when}  {version['author'][:8]}"
             f"  {version['chars']} chars  {version['title']}"
         )
+    return 0
+
+
+def cmd_note_delete(args: argparse.Namespace, home: Home) -> int:
+    undo = args.action == "undelete"
+    result = client(home).note_delete(args.note, undo=undo)
+    print(json.dumps(result) if args.json else f"{args.action}d {result['note_id']}")
     return 0
 
 

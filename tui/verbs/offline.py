@@ -46,7 +46,7 @@ class Reader(Protocol):
 
     def room_list(self) -> list[dict[str, Any]]: ...
 
-    def note_list(self, room: str | None = None) -> list[dict[str, Any]]: ...
+    def note_list(self, room: str | None = None, deleted: bool = False) -> list[dict[str, Any]]: ...
 
     def note_cat(self, note: str) -> dict[str, Any]: ...
 
@@ -102,9 +102,9 @@ class OfflineReader:
         with self._opened() as (chat, _):
             return chat.rooms.all()
 
-    def note_list(self, room: str | None = None) -> list[dict[str, Any]]:
+    def note_list(self, room: str | None = None, deleted: bool = False) -> list[dict[str, Any]]:
         with self._opened() as (_, notes):
-            return notes.all(room)
+            return notes.all(room, deleted)
 
     def note_cat(self, note: str) -> dict[str, Any]:
         with self._opened() as (_, notes):
@@ -154,8 +154,8 @@ class NodeOrDatabase:
     def room_list(self) -> list[dict[str, Any]]:
         return self._either(lambda r: r.room_list())
 
-    def note_list(self, room: str | None = None) -> list[dict[str, Any]]:
-        return self._either(lambda r: r.note_list(room))
+    def note_list(self, room: str | None = None, deleted: bool = False) -> list[dict[str, Any]]:
+        return self._either(lambda r: r.note_list(room, deleted))
 
     def note_cat(self, note: str) -> dict[str, Any]:
         return self._either(lambda r: r.note_cat(note))

@@ -135,6 +135,8 @@ class Signals:
                 room, epoch, box = msgpack.unpackb(envelope.payload, raw=False)
                 if room != envelope.dest or not isinstance(epoch, int):
                     raise ValueError("the room it names is not its envelope's")
+                if not isinstance(box, bytes):  # bytes(n) of a number would allocate n bytes
+                    raise ValueError("its box is not bytes")
             except (ValueError, TypeError, msgpack.UnpackException) as exc:
                 raise ChatError(f"a malformed room signal: {exc}", reason="malformed") from exc
             members = self.chat.rooms.state(room_id).members
@@ -152,11 +154,19 @@ class Signals:
             plaintext = unpad(plaintext)  # ChatError (bad_padding) if it is not padded right
             conv_id = room_id
         else:
-            plaintext = pairwise.unbox(self.node.identity, author, envelope.payload)
             conv_id = encode_peer_id(dm_conversation_id(self.node.identity.public_key, author))
+            known = self.chat.conversation(conv_id) is not None
+            if not known and not self.chat.contacts.is_contact(encode_peer_id(author)):
+                # a stranger's signal costs us nothing: no row, no state
+                raise ChatError("a signal from a stranger", reason="stranger")
+            plaintext = pairwise.unbox(self.node.identity, author, envelope.payload)
         try:
             kind, ts_ms, body = msgpack.unpackb(plaintext, raw=False)
-            if not isinstance(kind, str) or not isinstance(body, dict):
+            if (
+                not isinstance(kind, str)
+                or not isinstance(ts_ms, int)
+                or not isinstance(body, dict)
+            ):
                 raise TypeError("not [kind, ts, body]")
         except (ValueError, TypeError, msgpack.UnpackException) as exc:
             raise ChatError(f"a malformed signal: {exc}", reason="malformed") from exc

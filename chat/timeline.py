@@ -123,10 +123,19 @@ class Timeline:
         )
 
     def _edit(self, change: dict[str, Any], target: dict[str, Any], result: Stored) -> None:
+        # only the target's author's own edits in its conversation count: a refused one
+        # (kept, wiped) must not hold back the author's later edits
         newer = self.store.query(
             "SELECT 1 FROM messages WHERE ref = ? AND kind = 'edit' AND held = 0"
-            " AND (ts > ? OR (ts = ? AND seq > ?))",
-            (target["msg_id"], change["ts"], change["ts"], change["seq"]),
+            " AND author = ? AND conv_id = ? AND (ts > ? OR (ts = ? AND seq > ?))",
+            (
+                target["msg_id"],
+                target["author"],
+                target["conv_id"],
+                change["ts"],
+                change["ts"],
+                change["seq"],
+            ),
         )
         if newer:
             return  # a later edit already applied

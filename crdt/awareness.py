@@ -40,6 +40,8 @@ log = logging.getLogger("meshnotes.notes")
 
 #: at most one awareness signal per note this often (seconds)
 SEND_EVERY = 0.2
+#: client ids one author may speak for in one note (its UI and its bridge's editors)
+MAX_CLIENTS = 16
 #: cursor colours, picked by the author's id: the same person has the same colour everywhere
 COLOURS = ("#e06c75", "#61afef", "#98c379", "#c678dd", "#e5c07b", "#56b6c2", "#d19a66")
 
@@ -85,9 +87,12 @@ def _entries(update: bytes) -> list[tuple[int, int, str]]:
             entries.append((client, clock, decoder.read_var_string()))
     except Exception as exc:  # pycrdt's decoder raises plain errors on a short buffer
         raise ValueError(f"not an awareness update: {exc}") from exc
-    for _, _, state in entries:
-        if state not in ("", "null") and not isinstance(json.loads(state), dict):
-            raise ValueError("an awareness state is not a JSON object")
+    try:
+        for _, _, state in entries:
+            if state not in ("", "null") and not isinstance(json.loads(state), dict):
+                raise ValueError("an awareness state is not a JSON object")
+    except RecursionError as exc:  # nested past what json reads
+        raise ValueError("an awareness state nested too deep") from exc
     if _encode(entries) != update:  # what a lenient read let through: cut short, or more
         raise ValueError("not an awareness update: its lengths do not add up")
     return entries
@@ -180,9 +185,19 @@ class Cursors:
             self._count("awareness_dropped_malformed")
             return []
         owners = self._owners.setdefault(note_id, {})
-        kept = [e for e in entries if owners.setdefault(e[0], author) == author]
-        if len(kept) < len(entries):
-            self._count("awareness_dropped_foreign")
+        held = sum(1 for owner in owners.values() if owner == author)
+        kept = []
+        for entry in entries:
+            if entry[0] not in owners:
+                if held >= MAX_CLIENTS:  # a peer has a UI and a few editors, not thousands
+                    self._count("awareness_dropped_too_many")
+                    continue
+                owners[entry[0]] = author
+                held += 1
+            if owners[entry[0]] == author:
+                kept.append(entry)
+            else:
+                self._count("awareness_dropped_foreign")
         return kept
 
     def bridge_closed(self, note_id: str, origin: object) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -77,10 +78,12 @@ def _holds(note_id: str, statement: dict[str, Any]) -> bool:
         op, by, at = statement["op"], statement["by"], statement["at"]
         if op not in ("delete", "undelete") or not isinstance(at, float | int):
             return False
+        if not math.isfinite(float(at)):  # NaN, Infinity (json allows them)
+            return False
         signature = base64.b64decode(str(statement["sig"]), validate=True)
         key = decode_peer_id(str(by))
         nacl.bindings.crypto_sign_open(signature + _message(note_id, op, float(at)), key)
-    except (KeyError, ValueError, UsageError, nacl.exceptions.BadSignatureError):
+    except (KeyError, ValueError, OverflowError, UsageError, nacl.exceptions.BadSignatureError):
         return False  # binascii.Error is a ValueError; a wrong-length signature too
     return True
 

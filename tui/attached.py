@@ -104,7 +104,7 @@ class AttachedSession(Session):
         for task in [*self._tasks, *self._asking]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for note_id in list(self._edited):
+        for note_id in sorted(set(self._edited) | set(self._unsent)):
             with contextlib.suppress(MeshError):
                 await self._send_edit(note_id)
         if self._events is not None:
@@ -114,16 +114,36 @@ class AttachedSession(Session):
     # -- the node's events and status ----------------------------------------------
 
     async def _listen(self, events: control.Events) -> None:
-        async for event in events:
-            source, kind, data = event.get("source", ""), event["event"], event.get("data")
-            if not isinstance(data, dict):
-                continue
-            if source == "notes" and kind == "note_update":
-                self._remote_update(data)
-                continue
-            self.emit(source, kind, data)
-        if not self.closed:
-            self.emit("session", "stopped", {"home": str(self.home.root)})
+        """Hand the stream's events on; when it ends, subscribe again (a stream cut off for
+        falling behind, say), or tell the UI its node stopped."""
+        while True:
+            async for event in events:
+                source, kind, data = event.get("source", ""), event["event"], event.get("data")
+                if not isinstance(data, dict):
+                    continue  # "overrun": what it missed is read again below
+                if source == "notes" and kind == "note_update":
+                    self._remote_update(data)
+                    continue
+                self.emit(source, kind, data)
+            if self.closed:
+                return
+            try:
+                events = self._events = await control.subscribe(
+                    self.home.control_socket, set(self._open)
+                )
+                await self._catch_up_notes()
+            except MeshError:
+                self.emit("session", "stopped", {"home": str(self.home.root)})
+                return
+
+    async def _catch_up_notes(self) -> None:
+        """The open notes' whole state again (updates missed while the stream was down):
+        applying what the copy holds already changes nothing."""
+        for note_id, note in list(self._open.items()):
+            result = await control.request(
+                self.home.control_socket, NoteVerb.STATE, {"note": note_id}, timeout=VERB_TIMEOUT
+            )
+            note.apply_update(base64.b64decode(result["state"]))
 
     async def _poll(self) -> None:
         while True:
@@ -404,6 +424,6 @@ class AttachedSession(Session):
                 self._edit_args(note_id, update),
                 timeout=VERB_TIMEOUT,
             )
-        except MeshError:
+        except BaseException:  # the node refused it, or stop() cancelled us mid-request
             self._unsent[note_id] = [update]  # sent again with the next edit, or at close
             raise

@@ -142,10 +142,13 @@ class ControlServer:
             except TimeoutError:
                 return
             subscription = None
+            topics = args.get("topics") or []
+            if name == SUBSCRIBE and reply["ok"] and not isinstance(topics, list):
+                reply = {"ok": False, "error": "bad arguments for subscribe: topics is a list"}
             if name == SUBSCRIBE and reply["ok"]:
                 # from its reply on, it hears every event (and those of the topics it names)
                 subscription = Subscription()
-                subscription.topics = {str(t) for t in args.get("topics") or []}
+                subscription.topics = {str(t) for t in topics}
                 self.subscriptions.add(subscription)
             writer.write(json.dumps(reply).encode() + b"\n")
             await writer.drain()
@@ -223,12 +226,16 @@ def _same_user(writer: asyncio.StreamWriter) -> bool:
 
 
 def _answers(path: Path) -> bool:
+    """Whether something holds the socket: only a missing file or a refusal says nothing does
+    (a full backlog, say, means a holder that does not accept, such as ``passphrase``)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(1.0)
         try:
             sock.connect(str(path))
-        except OSError:
+        except (FileNotFoundError, ConnectionRefusedError):
             return False
+        except OSError:
+            return True
     return True
 
 

@@ -333,7 +333,7 @@ class Store:
         """Copy the WAL into the database and empty it (best effort: a reader may hold it).
 
         Called after a delete, so that no page of the WAL keeps what was deleted."""
-        with contextlib.suppress(sqlite3.Error):
+        with contextlib.suppress(*DB_ERRORS):  # sqlite3's or SQLCipher's, whichever opened it
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def integrity_ok(self) -> bool:

@@ -109,6 +109,20 @@ def test_a_change_held_for_a_missing_target_is_refused_if_its_author_did_not_wri
     ]
 
 
+def test_a_refused_edit_with_a_late_timestamp_does_not_hold_back_the_authors_edits() -> None:
+    store = Store(None)
+    store.migrate_component("chat", MIGRATIONS)
+    timeline = Timeline(store, "me", lambda text: False)
+    timeline.add("conv", "alice", Content("m1", "original", 1, 1), "received", 0.0, 0, 1)
+    forged = Content("e1", "forged", 2**62, 2, "edit", "m1")  # from the far future
+    assert timeline.add("conv", "mallory", forged, "received", 0.0, 0, 0).refused == ["not_author"]
+    own = timeline.add(
+        "conv", "alice", Content("e2", "fixed", 5, 3, "edit", "m1"), "received", 0.0, 0, 2
+    )
+    assert own.changed == ["m1"]
+    assert store.query("SELECT text FROM messages WHERE msg_id = 'm1'") == [{"text": "fixed"}]
+
+
 def test_reactions_are_counted_per_emoji_and_toggled(pair: tuple[Peer, Peer]) -> None:
     a, b = pair
     msg = a.chat.send_direct(b.id, "lunch?")

@@ -80,6 +80,9 @@ async def test_forged_and_late_statements_do_not_count(mesh: Mesh) -> None:
     }
     array.append(json.dumps(forged))
     array.append("not json")
+    for at in ("10" + "0" * 400, "NaN", "Infinity"):  # json reads each; none is a time
+        by, sig = mesh.ids["A"], base64.b64encode(b"x" * 64).decode()
+        array.append(f'{{"op": "delete", "by": "{by}", "at": {at}, "sig": "{sig}"}}')
     assert notes.deleted(note_id) is None and listed(mesh, "A") == [note_id]
     # the admin's own delete counts; an undelete past the grace period does not
     long_ago = time.time() - tombstones.GRACE - 60

@@ -10,16 +10,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgpack
 import pycrdt
 import pytest
 from websockets.asyncio.client import connect
 
+from chat import pairwise
 from chat.readstate import read_by
 from chat.signals import MAX_AGE
-from crdt.awareness import _encode, _entries, colour_of, sticky, unstick
+from crdt.awareness import MAX_CLIENTS, _encode, _entries, colour_of, sticky, unstick
 from crdt.notes import Notes
 from mesh.routing import signals as gate
 from mesh.wire.envelope import DestKind, EnvelopeType, wire_type
+from mesh.wire.identity import Identity, decode_peer_id
 from tests.crdt.test_bridge import AWARENESS, STEP1, SYNC, next_of_type
 from tests.integration.harness import Mesh, room_with
 from tests.waiting import wait_until
@@ -267,3 +270,62 @@ async def test_read_state_reaches_the_room_and_the_setting_turns_it_off(mesh: Me
     assert read_at_a == [{"conv_id": room, "peer_id": mesh.ids["B"], "upto": message_id}]
     assert read_by(mesh["A"].store, room) == {mesh.ids["B"]: message_id}
     assert counters(mesh, "C").get("signals_sent", 0) == 0  # C told nobody
+
+
+async def test_signals_that_would_cost_the_receiver_are_dropped_unopened(line: Mesh) -> None:
+    mesh = line
+    room = await room_with(mesh, "A", ["C"])
+    a, c = mesh["A"], mesh["C"]
+    before = counters(mesh, "C").get("signals_dropped_malformed", 0)
+    # a room signal whose "box" is a number: opening it would allocate that many bytes
+    huge = msgpack.packb([a_room(room), 0, 2**40])
+    a.signals._send(DestKind.ROOM, a_room(room), huge)
+    # a peer signal whose timestamp is not a number
+    boxed = pairwise.box(
+        a.node.identity, c.node.identity.public_key, msgpack.packb(["typing", "soon", {}])
+    )
+    a.signals._send(DestKind.PEER, c.node.identity.public_key, boxed)
+    await wait_until(
+        lambda: counters(mesh, "C").get("signals_dropped_malformed", 0) == before + 2,
+        what="C drops both as malformed",
+    )
+    # a stranger's typing notice: no conversation, no contact: nothing is kept of it
+    await mesh.start("D", dial="C")
+    d_key = mesh["D"].node.identity.public_key
+    await wait_until(
+        lambda: (
+            mesh["D"].node.router.route_to(c.node.identity.public_key, mesh["D"].node.clock())
+            is not None
+        ),
+        what="D reaches C",
+    )
+    mesh["D"].signals._send(
+        DestKind.PEER,
+        c.node.identity.public_key,
+        pairwise.box(mesh["D"].node.identity, c.node.identity.public_key, b"x"),
+    )
+    await wait_until(
+        lambda: counters(mesh, "C").get("signals_dropped_stranger", 0) == 1,
+        what="C drops the stranger's signal",
+    )
+    assert d_key not in {k for k in c.chat.contacts.blocked()}
+
+
+def a_room(room_id: str) -> bytes:
+    return decode_peer_id(room_id)
+
+
+async def test_awareness_past_an_authors_client_budget_or_nested_too_deep_is_refused(
+    mesh: Mesh,
+) -> None:
+    await mesh.start("A")
+    cursors = mesh.notes["A"].cursors
+    assert cursors is not None
+    stranger = Identity.generate("mallory").public_key
+    many = [(client, 1, "null") for client in range(1000, 1000 + MAX_CLIENTS + 50)]
+    kept = cursors._claimed("note", _encode(many), stranger)
+    assert len(kept) == MAX_CLIENTS
+    assert counters(mesh, "A")["awareness_dropped_too_many"] == 50
+    deep = "[" * 5000 + "]" * 5000
+    with pytest.raises(ValueError, match="too deep"):
+        _entries(_encode([(1, 1, '{"a": ' + deep + "}")]))

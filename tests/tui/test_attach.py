@@ -13,7 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from crdt.note import Note
+from mesh.runtime import control
 from mesh.runtime.home import Home
+from tests.integration.harness import Mesh
 from tests.integration.test_cli_line import Line, meshnotes
 from tests.waiting import wait_until
 from tui.app import MeshnotesApp
@@ -191,3 +194,37 @@ async def test_the_attached_ui_edits_reacts_searches_and_marks_read_through_the_
         ]
         await pilot.press("ctrl+q")
         await pilot.pause()
+
+
+async def test_an_attached_session_cut_off_for_falling_behind_subscribes_again(
+    mesh: Mesh, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst of events the stream cannot drain at once cuts it off; the session comes back
+    (and reads again what its open notes missed) instead of saying its node stopped."""
+    daemon = await mesh.start("A")
+    room = daemon.chat.rooms.new("team")
+    notes = mesh.notes_of("A")
+    note_id = notes.new(room, "plan")
+    session = AttachedSession(Home(mesh.root / "A"))
+    heard: list[tuple[str, str]] = []
+    session.listeners.append(lambda source, kind, data: heard.append((source, kind)))
+    await session.start()
+    try:
+        # open_note's blocking call would wait on this very loop (the node runs in it here):
+        # an empty copy, followed, as open_note leaves it
+        copy = Note()
+        session._open[note_id] = copy
+        session._follow({note_id})
+        monkeypatch.setattr(control, "MAX_QUEUED", 5)
+        for n in range(20):  # in one turn of the node's loop: the queue overruns
+            daemon.control.publish("chat", "burst", {"n": n})
+        notes.append(note_id, "written while cut off")  # its update is lost with the stream
+        await wait_until(
+            lambda: copy.text == "written while cut off", what="the copy caught up again"
+        )
+        daemon.control.publish("chat", "after", {})
+        await wait_until(lambda: ("chat", "after") in heard, what="events flow again")
+        assert ("session", "stopped") not in heard
+        assert daemon.status()["counters"]["control_events_overrun"] == 1
+    finally:
+        await session.stop()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import shutil
+import socket
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -189,3 +192,45 @@ async def test_an_async_request_gets_the_result_or_the_refusal(server: ControlSe
     assert await control.request(server.path, "echo", {"x": 1}) == {"echo": {"x": 1}}
     with pytest.raises(MeshError, match="no such room"):
         await control.request(server.path, "refuse")
+
+
+def test_a_socket_held_by_one_that_does_not_accept_counts_as_running() -> None:
+    """`meshnotes passphrase` holds the socket without accepting: once its backlog is full a
+    connect fails with EAGAIN, which must not read as a stale socket a node may take over."""
+    root = Path(tempfile.mkdtemp(prefix="mn-ctl-"))
+    path = root / "control.sock"
+    holder = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    queued: list[socket.socket] = []
+    try:
+        holder.bind(str(path))
+        holder.listen(1)
+        for _ in range(4):  # fill the backlog
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                sock.connect(str(path))
+            queued.append(sock)
+        assert control._answers(path)
+        with pytest.raises(UsageError, match="already running"):
+            asyncio.run(ControlServer(path).start())
+        assert path.exists()
+    finally:
+        for sock in queued:
+            sock.close()
+        holder.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_a_subscribe_with_topics_that_are_not_a_list_is_one_clear_error(
+    server: ControlServer,
+) -> None:
+    async def hello(args: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    server.register(control.SUBSCRIBE, hello)
+    reply = await raw(server, b'{"cmd": "subscribe", "args": {"topics": 5}}\n')
+    assert json.loads(reply) == {
+        "ok": False,
+        "error": "bad arguments for subscribe: topics is a list",
+    }
+    assert not server.subscriptions

@@ -29,12 +29,12 @@ from typing import Any
 
 from chat.archive import ChatArchive
 from chat.client import Verb
+from chat.messages import Chat
 from chat.presence import last_seen
-from chat.readstate import read_by
-from chat.room import RoomState
 from crdt.client import Client, NoteVerb
 from crdt.note import Note
 from crdt.notebook import NoteBook
+from crdt.notes import Notes
 from crdt.textfiles import read_text_file, write_text_file
 from crdt.updates import merge_many
 from mesh.errors import MeshError
@@ -43,7 +43,7 @@ from mesh.runtime.home import Home
 from mesh.wire.address import PeerAddress
 from mesh.wire.identity import decode_peer_id
 from tui.passphrase import store_key
-from tui.session import Session, unread_by_conversation
+from tui.session import Session
 
 log = logging.getLogger("meshnotes.tui")
 
@@ -65,8 +65,8 @@ class AttachedSession(Session):
         self._public_key = decode_peer_id(peer_id)
         self.client = Client(home.control_socket)
         self.store = home.open_store_readonly(store_key(home))
-        self.chat = ChatArchive(self.store, self._public_key)
-        self.notebook = NoteBook(self.chat, self.store)
+        self.archive = ChatArchive(self.store, self._public_key)
+        self.stored_notes = NoteBook(self.archive, self.store)
         self.origin = secrets.token_hex(8)  # names this UI's note edits
         self._status: dict[str, Any] = {}
         self._addresses: list[str] = []
@@ -78,6 +78,14 @@ class AttachedSession(Session):
         self._cursors: dict[str, dict[str, Any]] = {}  # the latest cursor per note, to send
         self._asking: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
+
+    @property
+    def chat(self) -> Chat:
+        return self.archive
+
+    @property
+    def notebook(self) -> Notes:
+        return self.stored_notes
 
     @property
     def attached(self) -> bool:
@@ -175,49 +183,6 @@ class AttachedSession(Session):
     def status(self) -> dict[str, Any]:
         return self._status
 
-    def display_name(self, peer_id: str) -> str:
-        if peer_id == self.me:
-            return "you"
-        return self.chat.contacts.display_name(peer_id)
-
-    # -- chat: reads (the database) ------------------------------------------------------
-
-    def rooms(self) -> list[dict[str, Any]]:
-        return self.chat.rooms.all()
-
-    def room_state(self, room_id: str) -> RoomState:
-        return self.chat.rooms.state(room_id)
-
-    def conversations(self) -> list[dict[str, Any]]:
-        return self.chat.conversations()
-
-    def conversation(self, conv_id: str) -> dict[str, Any] | None:
-        return self.chat.conversation(conv_id)
-
-    def history(self, conv_id: str, limit: int, around: str | None = None) -> list[dict[str, Any]]:
-        return self.chat.history(conv_id, limit, around)
-
-    def search(self, query: str, conv_id: str | None = None) -> list[dict[str, Any]]:
-        return self.chat.search(query, conv_id)
-
-    def unread(self) -> dict[str, dict[str, int]]:
-        return unread_by_conversation(self.chat.unread())
-
-    def contacts(self) -> list[dict[str, Any]]:
-        return self.chat.contacts.all()
-
-    def contact(self, peer_id: str) -> dict[str, Any]:
-        return self.chat.contacts.get(peer_id)
-
-    def resolve_peer(self, name: str) -> bytes:
-        return self.chat.contacts.resolve(name)
-
-    def own_name_of(self, peer_id: str) -> str | None:
-        return self.chat.contacts.own_name_of(peer_id)
-
-    def read_by(self, conv_id: str) -> dict[str, str]:
-        return read_by(self.store, conv_id)
-
     def presence(self, peer_id: str) -> dict[str, Any]:
         routes = {route["dest"] for route in self._status.get("routes", [])}
         return {"online": peer_id in routes, "last_seen": last_seen(self.store, peer_id)}
@@ -283,9 +248,6 @@ class AttachedSession(Session):
 
     # -- notes ---------------------------------------------------------------------------
 
-    def notes(self, room: str | None = None) -> list[dict[str, Any]]:
-        return self.notebook.all(room)
-
     def new_note(self, room: str, title: str) -> str:
         return str(self.client.note_new(room, title)["note_id"])
 
@@ -300,12 +262,6 @@ class AttachedSession(Session):
 
     def delete_note(self, note: str, undo: bool = False) -> str:
         return str(self.client.note_delete(note, undo=undo)["note_id"])
-
-    def note_history(self, note_id: str) -> list[dict[str, Any]]:
-        return self.notebook.versions.all(note_id)  # the node keeps them in the database
-
-    def note_version(self, note_id: str, version: int) -> str:
-        return self.notebook.versions.text(note_id, version)
 
     def restore_note(self, note_id: str, version: int) -> None:
         self.client.note_restore(note_id, version)

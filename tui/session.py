@@ -89,51 +89,75 @@ class Session(ABC):
     def status(self) -> dict[str, Any]:
         """What ``status --json`` shows (for an attached UI, as of its last poll)."""
 
+    # -- reads: the database, through the chat and notes layers' read code ---------------
+    # (both kinds of session read the same way: only what `chat` and `notebook` are differs)
+
+    @property
     @abstractmethod
+    def chat(self) -> Chat:
+        """The chat layer to read (a running node's, or chat.archive's over the database)."""
+
+    @property
+    @abstractmethod
+    def notebook(self) -> Notes:
+        """The notes layer to read (a running node's, or crdt.notebook's over the database)."""
+
     def display_name(self, peer_id: str) -> str:
         """'you', a contact's nickname, else the name the peer announced, else a short id."""
+        if peer_id == self.me:
+            return "you"
+        return self.chat.contacts.display_name(peer_id)
 
-    # -- chat: reads --------------------------------------------------------------------
+    def rooms(self) -> list[dict[str, Any]]:
+        return self.chat.rooms.all()
 
-    @abstractmethod
-    def rooms(self) -> list[dict[str, Any]]: ...
+    def room_state(self, room_id: str) -> RoomState:
+        return self.chat.rooms.state(room_id)
 
-    @abstractmethod
-    def room_state(self, room_id: str) -> RoomState: ...
+    def conversations(self) -> list[dict[str, Any]]:
+        return self.chat.conversations()
 
-    @abstractmethod
-    def conversations(self) -> list[dict[str, Any]]: ...
+    def conversation(self, conv_id: str) -> dict[str, Any] | None:
+        return self.chat.conversation(conv_id)
 
-    @abstractmethod
-    def conversation(self, conv_id: str) -> dict[str, Any] | None: ...
-
-    @abstractmethod
     def history(self, conv_id: str, limit: int, around: str | None = None) -> list[dict[str, Any]]:
         """The last `limit` messages, or (`around` a message id) the `limit` about it."""
+        return self.chat.history(conv_id, limit, around)
 
-    @abstractmethod
     def search(self, query: str, conv_id: str | None = None) -> list[dict[str, Any]]:
         """[{id, conv, author, text, ts}] best first (chat.search)."""
+        return self.chat.search(query, conv_id)
 
-    @abstractmethod
     def unread(self) -> dict[str, dict[str, int]]:
         """{conv_id: {"unread", "mentions"}} of the conversations with unread messages."""
+        return unread_by_conversation(self.chat.unread())
 
-    @abstractmethod
-    def contacts(self) -> list[dict[str, Any]]: ...
+    def contacts(self) -> list[dict[str, Any]]:
+        return self.chat.contacts.all()
 
-    @abstractmethod
-    def contact(self, peer_id: str) -> dict[str, Any]: ...
+    def contact(self, peer_id: str) -> dict[str, Any]:
+        return self.chat.contacts.get(peer_id)
 
-    @abstractmethod
-    def resolve_peer(self, name: str) -> bytes: ...
+    def resolve_peer(self, name: str) -> bytes:
+        return self.chat.contacts.resolve(name)
 
-    @abstractmethod
-    def own_name_of(self, peer_id: str) -> str | None: ...
+    def own_name_of(self, peer_id: str) -> str | None:
+        return self.chat.contacts.own_name_of(peer_id)
 
-    @abstractmethod
     def read_by(self, conv_id: str) -> dict[str, str]:
         """Who read a conversation up to which message, as they told: {peer_id: msg_id}."""
+        return read_by(self.chat.store, conv_id)
+
+    def notes(self, room: str | None = None) -> list[dict[str, Any]]:
+        return self.notebook.all(room)
+
+    def note_history(self, note_id: str) -> list[dict[str, Any]]:
+        """The note's versions, oldest first: {version, author, ts, title, chars}."""
+        return self.notebook.versions.all(note_id)
+
+    def note_version(self, note_id: str, version: int) -> str:
+        """The note's text as it was in a version."""
+        return self.notebook.versions.text(note_id, version)
 
     @abstractmethod
     def presence(self, peer_id: str) -> dict[str, Any]:
@@ -200,9 +224,6 @@ class Session(ABC):
     # -- notes -------------------------------------------------------------------------
 
     @abstractmethod
-    def notes(self, room: str | None = None) -> list[dict[str, Any]]: ...
-
-    @abstractmethod
     def new_note(self, room: str, title: str) -> str: ...
 
     @abstractmethod
@@ -217,14 +238,6 @@ class Session(ABC):
     @abstractmethod
     def delete_note(self, note: str, undo: bool = False) -> str:
         """Delete a note for every member (`undo`: undelete it); the note's id."""
-
-    @abstractmethod
-    def note_history(self, note_id: str) -> list[dict[str, Any]]:
-        """The note's versions, oldest first: {version, author, ts, title, chars}."""
-
-    @abstractmethod
-    def note_version(self, note_id: str, version: int) -> str:
-        """The note's text as it was in a version."""
 
     @abstractmethod
     def restore_note(self, note_id: str, version: int) -> None:
@@ -301,6 +314,10 @@ class LocalSession(Session):
         return self.daemon.chat
 
     @property
+    def notebook(self) -> Notes:
+        return self.notes_layer
+
+    @property
     def notes_layer(self) -> Notes:
         notes = self.service.notes
         assert notes is not None, "the session is not started"
@@ -319,47 +336,6 @@ class LocalSession(Session):
 
     def status(self) -> dict[str, Any]:
         return self.daemon.status()
-
-    def display_name(self, peer_id: str) -> str:
-        if peer_id == self.me:
-            return "you"
-        return self.chat.contacts.display_name(peer_id)
-
-    def rooms(self) -> list[dict[str, Any]]:
-        return self.chat.rooms.all()
-
-    def room_state(self, room_id: str) -> RoomState:
-        return self.chat.rooms.state(room_id)
-
-    def conversations(self) -> list[dict[str, Any]]:
-        return self.chat.conversations()
-
-    def conversation(self, conv_id: str) -> dict[str, Any] | None:
-        return self.chat.conversation(conv_id)
-
-    def history(self, conv_id: str, limit: int, around: str | None = None) -> list[dict[str, Any]]:
-        return self.chat.history(conv_id, limit, around)
-
-    def search(self, query: str, conv_id: str | None = None) -> list[dict[str, Any]]:
-        return self.chat.search(query, conv_id)
-
-    def unread(self) -> dict[str, dict[str, int]]:
-        return unread_by_conversation(self.chat.unread())
-
-    def contacts(self) -> list[dict[str, Any]]:
-        return self.chat.contacts.all()
-
-    def contact(self, peer_id: str) -> dict[str, Any]:
-        return self.chat.contacts.get(peer_id)
-
-    def resolve_peer(self, name: str) -> bytes:
-        return self.chat.contacts.resolve(name)
-
-    def own_name_of(self, peer_id: str) -> str | None:
-        return self.chat.contacts.own_name_of(peer_id)
-
-    def read_by(self, conv_id: str) -> dict[str, str]:
-        return read_by(self.chat.store, conv_id)
 
     def presence(self, peer_id: str) -> dict[str, Any]:
         assert self.daemon.presence is not None
@@ -420,9 +396,6 @@ class LocalSession(Session):
     def accept_invite(self, code: str, add: bool, name: str | None) -> dict[str, Any]:
         return self.daemon.accept_invite(code, add=add, name=name)
 
-    def notes(self, room: str | None = None) -> list[dict[str, Any]]:
-        return self.notes_layer.all(room)
-
     def new_note(self, room: str, title: str) -> str:
         return self.notes_layer.new(room, title)
 
@@ -437,12 +410,6 @@ class LocalSession(Session):
 
     def delete_note(self, note: str, undo: bool = False) -> str:
         return self.notes_layer.undelete(note) if undo else self.notes_layer.delete(note)
-
-    def note_history(self, note_id: str) -> list[dict[str, Any]]:
-        return self.notes_layer.versions.all(note_id)
-
-    def note_version(self, note_id: str, version: int) -> str:
-        return self.notes_layer.versions.text(note_id, version)
 
     def restore_note(self, note_id: str, version: int) -> None:
         self.notes_layer.restore(note_id, version)

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.harness import Mesh, room_with
+from tests.integration.harness import Mesh
+from tests.integration.test_signals import note_behind_a_bridge
 from tests.waiting import wait_until
 
 CLIENT = Path(__file__).with_name("yjs_awareness_client.cjs")
@@ -50,21 +51,8 @@ def yjs_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 async def test_a_yjs_editor_and_a_mesh_peer_see_each_others_cursors(
     mesh: Mesh, yjs_client: Path
 ) -> None:
-    await mesh.start("A", bridge=True)
-    await mesh.start("B", dial="A")
-    await mesh.start("C", dial="B")
-    mesh["C"].chat.contacts.add(mesh.ids["A"], "alice")
-    room = await room_with(mesh, "A", ["C"])
-    notes_a, notes_c = mesh.notes_of("A"), mesh.notes_of("C")
-    note_id = notes_a.new(room, "plan")
-    notes_a.append(note_id, "hello world")
-    await wait_until(
-        lambda: (
-            note_id in {n["note_id"] for n in notes_c.all()}
-            and notes_c.cat(note_id) == "hello world"
-        ),
-        what="C has the note",
-    )
+    note_id = await note_behind_a_bridge(mesh)
+    notes_c = mesh.notes_of("C")
     cursors_at_c: list[dict[str, Any]] = []
     notes_c.listeners.append(lambda k, d: cursors_at_c.append(d) if k == "cursor" else None)
     bridge = mesh.notes["A"].bridge

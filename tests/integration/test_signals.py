@@ -211,16 +211,23 @@ async def test_a_cursor_crosses_the_relay_and_a_member_cannot_move_anothers(
     )
 
 
-async def test_bridge_clients_and_mesh_peers_see_each_others_cursors(mesh: Mesh) -> None:
+async def note_behind_a_bridge(mesh: Mesh) -> str:
+    """A (with the Yjs bridge) - B - C; a note "hello world" of A's room, which C holds too."""
     await mesh.start("A", bridge=True)
     await mesh.start("B", dial="A")
     await mesh.start("C", dial="B")
     mesh["C"].chat.contacts.add(mesh.ids["A"], "alice")
     room = await room_with(mesh, "A", ["C"])
-    notes_a, notes_c = mesh.notes_of("A"), mesh.notes_of("C")
-    note_id = notes_a.new(room, "plan")
-    notes_a.append(note_id, "hello world")
+    note_id = mesh.notes_of("A").new(room, "plan")
+    mesh.notes_of("A").append(note_id, "hello world")
+    notes_c = mesh.notes_of("C")
     await wait_until(lambda: has_note(notes_c, note_id, "hello world"), what="C has the note")
+    return note_id
+
+
+async def test_bridge_clients_and_mesh_peers_see_each_others_cursors(mesh: Mesh) -> None:
+    note_id = await note_behind_a_bridge(mesh)
+    notes_a = mesh.notes_of("A")
     cursors_at_c = heard(mesh, "C", "cursor")
     bridge = mesh.notes["A"].bridge
     assert bridge is not None

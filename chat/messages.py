@@ -5,17 +5,20 @@ conversation is a room of two whose id both sides derive from their keys; a
 room has a membership chain (:mod:`chat.room`). Content is sealed once with
 the author's sender key (:mod:`chat.senderkey`) and sent to each other member
 in its own envelope; until a member has receipted something from the
-author's current chain, that envelope also carries the chain key, boxed
-pairwise (crypto_box between the two X25519 keys). Control traffic (invites,
-membership events) is boxed pairwise. Everything goes through the outbox
-(:mod:`chat.outbox`) and counts as delivered when its receipt arrives.
+author's current chain, that envelope also carries the chain key, sealed on
+the pair's ratchet session (:mod:`chat.pairwise`, :mod:`chat.sessions`). A
+direct message's content is sealed on that session itself, not with a sender
+key; control traffic (invites, membership events, document keys) too.
+Everything goes through the outbox (:mod:`chat.outbox`) and counts as
+delivered when its receipt arrives.
 
 Payloads (msgpack):
 
-    CHAT     [conv_id, epoch, index, sealed_content, boxed_key_share or None]
+    CHAT     [conv_id, epoch, index, sealed_content, sealed_key_share or None]
+             (direct: [conv_id, 0, index, content sealed on the session, None])
     content  {"id": msg_id, "t": text, "ts": ts_ms, "s": seq, ...} (its kinds: chat.content)
     share    [conv_id, epoch, chain_key, index]
-    CONTROL  box({"k": "invite", "room": id, "events": [...]} | {"k": "event", ...})
+    CONTROL  sealed({"k": "invite", "room": id, "events": [...]} | {"k": "event", ...})
     RECEIPT  the acknowledged envelope ids, 32 bytes each (plaintext: relays read it)
 """
 
@@ -25,6 +28,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 from typing import Any
 
 import msgpack
@@ -34,11 +38,12 @@ from chat.contacts import Contacts
 from chat.content import Content, check_text
 from chat.keystore import KeyStore
 from chat.outbox import MAX_RECEIPT_IDS, Outbox
-from chat.pairwise import box, open_share, unbox
+from chat.pairwise import Pairwise
 from chat.pending import Pending
 from chat.reader import ChatReader, dm_conversation_id
 from chat.rooms import Rooms
 from chat.senderkey import associated_data, open_sealed, seal
+from chat.sessions import announced_prekey, is_session_message
 from chat.tables import MIGRATIONS, SHOWN_KINDS
 from chat.timeline import Stored, Timeline
 from mesh.errors import ChatError, MeshError, UsageError
@@ -74,6 +79,7 @@ class Chat(ChatReader):
             node, store, self.contacts, self._queue_control, self._emit, self._wake_up
         )
         self.counters: dict[str, int] = {}
+        self.pairwise = Pairwise(store, self.identity, os.urandom, self.counters)
         #: envelopes receipted lately: a replay of one is receipted again once per interval
         self.receipted = ReplayGuard()
         self.listeners = Listeners(log, self.counters)
@@ -86,6 +92,8 @@ class Chat(ChatReader):
         node.on_deliver(EnvelopeType.ADDRESS, self._on_address)
         node.on_link_up(self._on_link_up)
         node.set_room_interests(self.rooms.joined)  # inventories ask for our rooms' logs
+        # our signed prekey rides in our signed address record (chat/sessions.py)
+        node.addresses.extra = lambda: {"pk": list(self.pairwise.sessions.own_prekey(node.clock()))}
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -241,29 +249,39 @@ class Chat(ChatReader):
                 self.identity.public_key + conv + seq.to_bytes(8, "big") + ts.to_bytes(8, "big"),
                 digest_size=16,
             ).hexdigest()
-            chain, rotated = self.keys.sending_chain(conv_id, epoch, self.me, now)
-            if rotated:
-                self._count("senderkey_rotated")
-            key, after = chain.advance()
-            self.keys.save(conv_id, epoch, self.me, after)
             content = Content(msg_id, text, ts, seq, kind, ref, on)
-            aad = associated_data(conv, epoch, chain.index, self.identity.public_key)
-            sealed = seal(key, msgpack.packb(content.encode()), aad)
+            plain = msgpack.packb(content.encode())
+            direct = len(recipients) == 1 and conv == dm_conversation_id(
+                self.identity.public_key, recipients[0]
+            )
+            sealed = b""
+            if direct:  # on the pair's ratchet session: no sender key
+                chain = None
+                index = self.timeline.next_index(conv_id, self.me, epoch)
+            else:
+                chain, rotated = self.keys.sending_chain(conv_id, epoch, self.me, now)
+                if rotated:
+                    self._count("senderkey_rotated")
+                key, after = chain.advance()
+                self.keys.save(conv_id, epoch, self.me, after)
+                index = chain.index
+                aad = associated_data(conv, epoch, index, self.identity.public_key)
+                sealed = seal(key, plain, aad)
             status = "pending" if recipients else "delivered"
-            stored = self.timeline.add(conv_id, self.me, content, status, now, epoch, chain.index)
+            stored = self.timeline.add(conv_id, self.me, content, status, now, epoch, index)
             for peer in recipients:
                 peer_id = encode_peer_id(peer)
                 share = None
-                if not self.store.query(
+                if chain is None:
+                    sealed = self.pairwise.seal(peer, plain, now)
+                elif not self.store.query(
                     "SELECT 1 FROM key_acks WHERE conv_id = ? AND epoch = ? AND peer_id = ?",
                     (conv_id, epoch, peer_id),
                 ):
-                    share = box(
-                        self.identity,
-                        peer,
-                        msgpack.packb([conv, epoch, chain.chain_key, chain.index]),
+                    share = self.pairwise.seal(
+                        peer, msgpack.packb([conv, epoch, chain.chain_key, chain.index]), now
                     )
-                payload = msgpack.packb([conv, epoch, chain.index, sealed, share])
+                payload = msgpack.packb([conv, epoch, index, sealed, share])
                 self.store.execute(
                     "INSERT INTO recipients (msg_id, peer_id) VALUES (?, ?)", (msg_id, peer_id)
                 )
@@ -296,7 +314,7 @@ class Chat(ChatReader):
             self._emit("changed", history.message(self.store, changed, self.me))
 
     def _queue_control(self, peer: bytes, body: dict[str, Any], now: float) -> None:
-        payload = box(self.identity, peer, msgpack.packb(body))
+        payload = self.pairwise.seal(peer, msgpack.packb(body), now)
         item_id = hashlib.blake2b(payload, digest_size=16).hexdigest()
         self.outbox.add(item_id, encode_peer_id(peer), EnvelopeType.CONTROL, payload, now)
 
@@ -363,14 +381,19 @@ class Chat(ChatReader):
         with self.store.atomic():
             if is_dm:
                 conv_id = self._ensure_dm(author, active=False)
-            shared = open_share(self.identity, author, share, conv, epoch, index)
-            key = self.keys.message_key(conv_id, epoch, author_id, index, shared)
-            if key is None:
-                self.pending.hold(envelope, conv_id, self.node.clock())
-                return False
-            aad = associated_data(conv, epoch, index, author)
+            if is_dm and is_session_message(sealed):
+                opened = self.pairwise.open(author, sealed, now)
+                if opened is None:  # opened before, under another index: a replay
+                    raise ChatError("a direct message opened before", reason="replayed")
+            else:
+                shared = self.pairwise.open_share(author, share, conv, epoch, index, now)
+                key = self.keys.message_key(conv_id, epoch, author_id, index, shared)
+                if key is None:
+                    self.pending.hold(envelope, conv_id, self.node.clock())
+                    return False
+                opened = open_sealed(key, sealed, associated_data(conv, epoch, index, author))
             try:
-                body = msgpack.unpackb(open_sealed(key, sealed, aad))
+                body = msgpack.unpackb(opened)
             except (ValueError, TypeError, msgpack.UnpackException) as exc:
                 # authentic (the author holds the key) but not what a chat client writes
                 raise ChatError("malformed chat content", reason="malformed") from exc
@@ -382,23 +405,35 @@ class Chat(ChatReader):
         return True
 
     def _on_address(self, envelope: Envelope) -> None:
-        """Keep the display name a peer announces in its signed address record."""
+        """Keep the display name and the prekey a peer announces in its signed address record."""
         name = announced_name(envelope)
-        if name is None:
+        prekey = announced_prekey(envelope)
+        if envelope.author == self.identity.public_key:
             return
         try:
-            self.contacts.learn_name(encode_peer_id(envelope.author), name, envelope.timestamp_ms)
+            if name is not None:
+                self.contacts.learn_name(
+                    encode_peer_id(envelope.author), name, envelope.timestamp_ms
+                )
+            if prekey is not None:
+                self.pairwise.sessions.learn_prekey(envelope.author, prekey, envelope.timestamp_ms)
         except MeshError as exc:
-            log.warning("announced name not kept: %s", exc)
+            log.warning("announced name or prekey not kept: %s", exc)
 
     def _on_control(self, envelope: Envelope) -> None:
         try:
             if self.contacts.is_blocked(encode_peer_id(envelope.author)):
                 raise ChatError("the sender is blocked", reason="blocked")
-            body = msgpack.unpackb(unbox(self.identity, envelope.author, envelope.payload))
-            if not isinstance(body, dict):
-                raise ChatError("malformed control message", reason="malformed")
-            conv_id = self.rooms.handle_control(envelope.author, body)
+            with self.store.atomic():  # the session moves on only if the message is taken
+                plaintext = self.pairwise.open(envelope.author, envelope.payload, self.node.clock())
+                if plaintext is None:
+                    self._count("control_duplicate")
+                    conv_id = None
+                else:
+                    body = msgpack.unpackb(plaintext)
+                    if not isinstance(body, dict):
+                        raise ChatError("malformed control message", reason="malformed")
+                    conv_id = self.rooms.handle_control(envelope.author, body)
         except ChatError as exc:
             self._count(f"control_rejected_{exc.reason}")
             log.info("control message rejected: %s", exc)

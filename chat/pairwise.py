@@ -1,6 +1,10 @@
-"""Pairwise boxes: crypto_box between two peers' static X25519 keys, for control traffic.
+"""What two peers send each other privately: sealed on a ratchet session, or boxed.
 
-Key shares travel boxed too: ``[conv_id, epoch, chain_key, index]`` (:func:`open_share`).
+Direct messages, key shares (``[conv_id, epoch, chain_key, index]``,
+:meth:`Pairwise.open_share`) and control messages are sealed on the pair's
+Double Ratchet session (:mod:`chat.sessions`): forward secret and self-healing.
+Signals (typing, read marks) and what older nodes sent are crypto_box between the
+two static X25519 keys (:func:`box`); such boxes still open, counted.
 
 What is boxed is padded to a size bucket first (:mod:`chat.padding`), behind one
 marker byte, 0xC1: msgpack never starts with it, and every body boxed before
@@ -16,18 +20,18 @@ import nacl.exceptions
 import nacl.public
 
 from chat.padding import pad, unpad
+from chat.ratchet import Rng, peer_x25519
 from chat.senderkey import Chain
+from chat.sessions import Sessions, is_session_message
 from mesh.errors import ChatError
+from mesh.storage.store import Store
 from mesh.wire.identity import Identity
 
 
 def _box(identity: Identity, peer: bytes) -> nacl.public.Box:
-    try:
-        peer_x25519 = nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(peer)
-    except (nacl.exceptions.CryptoError, ValueError, RuntimeError) as exc:
-        raise ChatError("not a valid peer key", reason="other") from exc
     return nacl.public.Box(
-        nacl.public.PrivateKey(identity.x25519_private_key), nacl.public.PublicKey(peer_x25519)
+        nacl.public.PrivateKey(identity.x25519_private_key),
+        nacl.public.PublicKey(peer_x25519(peer)),
     )
 
 
@@ -52,24 +56,57 @@ def unbox(identity: Identity, peer: bytes, ciphertext: bytes) -> bytes:
     return plaintext  # boxed before padding existed
 
 
-def open_share(
-    identity: Identity, author: bytes, share: bytes | None, conv: bytes, epoch: int, index: int
-) -> Chain | None:
-    """Open the chain key a message carries, and check it belongs to that message."""
-    if share is None:
-        return None
-    try:
-        s_conv, s_epoch, s_key, s_index = msgpack.unpackb(unbox(identity, author, share))
-    except (ValueError, TypeError, msgpack.UnpackException) as exc:
-        raise ChatError("malformed key share", reason="malformed") from exc
-    valid = (
-        s_conv == conv
-        and s_epoch == epoch
-        and isinstance(s_key, bytes)
-        and len(s_key) == 32
-        and isinstance(s_index, int)
-        and 0 <= s_index <= index
-    )
-    if not valid:
-        raise ChatError("key share does not match its message", reason="bad_key_share")
-    return Chain(s_key, s_index)
+class Pairwise:
+    """Seal for one peer and open what one peer sealed, in the caller's transactions."""
+
+    def __init__(
+        self, store: Store, identity: Identity, rng: Rng, counters: dict[str, int]
+    ) -> None:
+        self.identity = identity
+        self.sessions = Sessions(store, identity, rng)
+        self.counters = counters
+
+    def seal(self, peer: bytes, plaintext: bytes, now: float) -> bytes:
+        return self.sessions.seal(peer, plaintext, now)
+
+    def open(self, peer: bytes, data: bytes, now: float) -> bytes | None:
+        """The plaintext `peer` sealed or boxed for us; None for a session message opened
+        before (a duplicate: its key is gone). Raises ChatError when it does not open."""
+        if not is_session_message(data):
+            plaintext = unbox(self.identity, peer, data)
+            self.counters["pairwise_static_box_opened"] = (
+                self.counters.get("pairwise_static_box_opened", 0) + 1
+            )
+            return plaintext
+        try:
+            return self.sessions.open(peer, data, now)
+        except ChatError as exc:
+            if exc.reason == "ratchet_used":
+                return None
+            raise
+
+    def open_share(
+        self, author: bytes, share: bytes | None, conv: bytes, epoch: int, index: int, now: float
+    ) -> Chain | None:
+        """Open the chain key a message carries, and check it belongs to that message; None
+        if it carries none, or one opened before (its chain is stored since)."""
+        if share is None:
+            return None
+        plaintext = self.open(author, share, now)
+        if plaintext is None:
+            return None
+        try:
+            s_conv, s_epoch, s_key, s_index = msgpack.unpackb(plaintext)
+        except (ValueError, TypeError, msgpack.UnpackException) as exc:
+            raise ChatError("malformed key share", reason="malformed") from exc
+        valid = (
+            s_conv == conv
+            and s_epoch == epoch
+            and isinstance(s_key, bytes)
+            and len(s_key) == 32
+            and isinstance(s_index, int)
+            and 0 <= s_index <= index
+        )
+        if not valid:
+            raise ChatError("key share does not match its message", reason="bad_key_share")
+        return Chain(s_key, s_index)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from chat.sessions import TABLES as SESSION_TABLES
 from mesh.storage.store import run_script
 
 #: the kinds of row shown in a conversation (the others change those)
@@ -63,4 +64,5 @@ INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], object]] = [
     lambda db: run_script(db, CHAT_V1),
+    lambda db: run_script(db, SESSION_TABLES),  # version 2: pairwise ratchet sessions
 ]

@@ -50,6 +50,15 @@ class Timeline:
         #: whether a text mentions this peer
         self.mentions = mentions
 
+    def next_index(self, conv_id: str, author: str, epoch: int) -> int:
+        """The index an author's next content in a conversation takes (one past its last)."""
+        rows = self.store.query(
+            "SELECT MAX(idx) AS i FROM messages WHERE conv_id = ? AND author = ? AND epoch = ?",
+            (conv_id, author, epoch),
+        )
+        last = rows[0]["i"] if rows else None
+        return 0 if last is None else int(last) + 1
+
     def add(
         self,
         conv_id: str,

@@ -6,10 +6,13 @@ holds to each new neighbour, one link further each, within the record's hop
 limit (peer exchange); it keeps the newest record per peer, a bounded number
 of them, for a day. With ``auto_connect`` on, the node dials peers from here.
 
-The record is the msgpack map ``{"addrs": [url, ...], "name": str}``; ``name``
+The record is the msgpack map ``{"addrs": [url, ...], "name": str, ...}``; ``name``
 (the peer's own display name, at most :data:`MAX_ANNOUNCED_NAME` characters) is
 optional, so records without it, from older nodes, still decode, and a record
 with an unusable name keeps its addresses (:func:`announced_name` cleans it).
+The layers above add their own fields (:attr:`AddressBook.extra`: the chat
+layer's signed prekey, ``pk``); a peer with nothing to dial still publishes a
+record for them, with no addresses.
 """
 
 from __future__ import annotations
@@ -76,6 +79,8 @@ class AddressBook:
         self.ttl = ttl
         self._records: dict[bytes, Envelope] = {}
         self._own: Envelope | None = None
+        #: fields the layers above publish in our record (called at each renewal check)
+        self.extra: Callable[[], dict[str, Any]] | None = None
 
     def __len__(self) -> int:
         return len(self._records)
@@ -92,10 +97,10 @@ class AddressBook:
         try:
             record = msgpack.unpackb(envelope.payload)
             addrs = [a for a in record["addrs"] if isinstance(a, str)][:4]
-        except (ValueError, KeyError, TypeError, msgpack.UnpackException):
+        except (ValueError, KeyError, TypeError, AttributeError, msgpack.UnpackException):
             self.router.count("dropped_bad_address_record")
             return
-        if not addrs:
+        if not addrs and len(record) < 2:  # neither somewhere to dial nor anything else
             self.router.count("dropped_bad_address_record")
             return
         current = self._records.get(envelope.author)
@@ -129,20 +134,23 @@ class AddressBook:
 
     def own(self, urls: list[str]) -> Envelope | None:
         """Our signed address record (the first four of `urls`: what others can dial us
-        at), renewed hourly or when the URLs change; None when there is nothing to dial."""
+        at, and the fields of :attr:`extra`), renewed hourly or when its fields change;
+        None when there is nothing to publish."""
         urls = [u for u in urls if not u.startswith(("ws://0.0.0.0:", "ws://[::]:"))][:4]
-        if not urls:
+        fields: dict[str, Any] = {"addrs": urls}
+        if self.name:
+            fields["name"] = self.name
+        if self.extra is not None:
+            fields.update(self.extra())
+        if not urls and len(fields) < 2:
             return None
         now = self.clock()
         record = self._own
         if (
             record is None
             or now - record.timestamp_ms / 1000 > ADDRESS_RECORD_RENEW
-            or msgpack.unpackb(record.payload)["addrs"] != urls
+            or msgpack.unpackb(record.payload) != fields
         ):
-            fields: dict[str, Any] = {"addrs": urls}
-            if self.name:
-                fields["name"] = self.name
             record = self._own = self.router.make(
                 EnvelopeType.ADDRESS,
                 now,
@@ -168,7 +176,10 @@ class AddressBook:
         return [
             peer
             for peer in self._records
-            if peer not in linked and not dialing(peer) and not self.router.is_banned(peer, now)
+            if peer not in linked
+            and not dialing(peer)
+            and not self.router.is_banned(peer, now)
+            and self.address_of(peer) is not None
         ]
 
     def status(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import msgpack
 import pytest
 
 from chat.messages import Chat, dm_conversation_id
+from chat.sessions import is_session_message
 from mesh.errors import UsageError
 from mesh.routing.replay import REPLAY_INTERVAL
 from mesh.runtime.node import Node
@@ -62,6 +63,19 @@ def resign(author: Peer, envelope: Envelope, payload: bytes) -> Envelope:
         dest=envelope.dest,
         payload=payload,
     )
+
+
+def room_of(admin: Peer, *members: Peer, name: str = "team") -> str:
+    """A room made by `admin` whose `members` have joined, every event delivered."""
+    room = admin.chat.rooms.new(name)
+    for peer in members:
+        peer.chat.contacts.add(admin.id)  # so the invitation is accepted at once
+        admin.chat.rooms.invite(room, peer.id)
+        deliver(peer, admin.take(EnvelopeType.CONTROL, peer))
+        deliver(admin, peer.take(EnvelopeType.CONTROL))
+    for peer in members:
+        deliver(peer, admin.take(EnvelopeType.CONTROL, peer))  # the admin's relayed events
+    return room
 
 
 @pytest.fixture
@@ -130,7 +144,7 @@ def test_content_cannot_be_passed_off_under_another_author(pair: tuple[Peer, Pee
     own = dm_conversation_id(mallory.node.identity.public_key, b.node.identity.public_key)
     deliver(b, [resign(mallory, envelope, msgpack.packb([own, epoch, index, sealed, share]))])
     assert b.texts(mallory.id) == []
-    assert b.chat.counters["chat_rejected_bad_box"] == 1
+    assert b.chat.counters["chat_rejected_tampered"] == 1
 
 
 def test_messages_arriving_out_of_order_all_show_in_order(pair: tuple[Peer, Peer]) -> None:
@@ -144,18 +158,34 @@ def test_messages_arriving_out_of_order_all_show_in_order(pair: tuple[Peer, Peer
     assert b.texts(a.id) == ["one", "two", "three", "four"]
 
 
-def test_only_the_first_messages_carry_the_key_until_a_receipt(pair: tuple[Peer, Peer]) -> None:
-    a, b = pair
-    a.chat.send_direct(b.id, "first")
+def test_only_the_first_messages_carry_the_key_until_a_receipt() -> None:
+    a, b = Peer("alice"), Peer("bob")
+    room = room_of(a, b)
+    a.chat.say(room, "first")
     [first] = a.take(EnvelopeType.CHAT)
     assert msgpack.unpackb(first.payload)[4] is not None
     deliver(b, [first])
     deliver(a, b.take(EnvelopeType.RECEIPT))
-    a.chat.send_direct(b.id, "second")
+    a.chat.say(room, "second")
     [second] = a.take(EnvelopeType.CHAT)
     assert msgpack.unpackb(second.payload)[4] is None  # bob holds the chain already
     deliver(b, [second])
-    assert b.texts(a.id) == ["first", "second"]
+    assert b.texts(room) == ["first", "second"]
+
+
+def test_a_direct_message_is_sealed_on_the_pair_session_with_no_key_share(
+    pair: tuple[Peer, Peer],
+) -> None:
+    a, b = pair
+    a.chat.send_direct(b.id, "first")
+    [first] = a.take(EnvelopeType.CHAT)
+    _, _, index, sealed, share = msgpack.unpackb(first.payload)
+    assert share is None and is_session_message(sealed) and index == 0
+    deliver(b, [first])
+    b.chat.send_direct(a.id, "answer")
+    deliver(a, b.take(EnvelopeType.CHAT))
+    assert a.texts(b.id) == ["first", "answer"]
+    assert a.chat.pairwise.sessions.status()["sessions"] == 1  # one session, both ways
 
 
 def test_strangers_start_requests_and_contacts_do_not(pair: tuple[Peer, Peer]) -> None:
@@ -189,11 +219,11 @@ def test_an_invitation_not_from_the_admin_is_refused() -> None:
     room = admin.chat.rooms.new("plans")
     admin.chat.rooms.invite(room, target.id)
     [invitation] = admin.take(EnvelopeType.CONTROL, target)
-    # a member forwards the admin's invitation as its own: boxed by it, but not the admin
-    from chat.pairwise import box, unbox
-
-    body = unbox(target.node.identity, admin.node.identity.public_key, invitation.payload)
-    forwarded = resign(member, invitation, box(member.node.identity, invitation.dest, body))
+    # a member forwards the admin's invitation as its own: sealed by it, but not the admin
+    body = target.chat.pairwise.open(admin.node.identity.public_key, invitation.payload, 0.0)
+    assert body is not None
+    sealed = member.chat.pairwise.seal(invitation.dest, body, 0.0)
+    forwarded = resign(member, invitation, sealed)
     deliver(target, [forwarded])
     assert target.chat.rooms.all() == []
     assert target.chat.counters.get("control_rejected_not_admin") == 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import msgpack
 
-from chat.pairwise import unbox
 from chat.senderkey import (
     ROTATE_MESSAGES,
     ROTATE_SECONDS,
@@ -15,7 +14,7 @@ from chat.senderkey import (
 )
 from mesh.errors import ChatError
 from mesh.wire.envelope import Envelope, EnvelopeType
-from tests.chat.test_messages import Peer, deliver
+from tests.chat.test_messages import Peer, deliver, room_of
 
 
 def fields(envelope: Envelope) -> tuple[bytes, int, int, bytes, bytes | None]:
@@ -40,25 +39,34 @@ def opened_with(leaked: Chain, author: Peer, envelopes: list[Envelope]) -> list[
     return opened
 
 
-def texts(reader: Peer, author: Peer, count: int) -> list[str]:
-    return [m["text"] for m in reader.chat.history(author.id, limit=count)]
+def texts(reader: Peer, room: str, count: int) -> list[str]:
+    return [m["text"] for m in reader.chat.history(room, limit=count)]
 
 
-def share_of(reader: Peer, author: Peer, envelope: Envelope) -> Chain:
-    *_, share = fields(envelope)
-    assert share is not None
-    _, _, chain_key, index = msgpack.unpackb(
-        unbox(reader.node.identity, author.node.identity.public_key, share)
-    )
-    return Chain(chain_key, index)
+def leaks(reader: Peer) -> list[Chain]:
+    """The chain keys `reader` opens from shares from now on, in order: what a leak of its
+    chain keys would give an attacker."""
+    opened: list[Chain] = []
+    real = reader.chat.pairwise.open_share
+
+    def recording(*args: object) -> Chain | None:
+        chain = real(*args)  # type: ignore[arg-type]
+        if chain is not None:
+            opened.append(chain)
+        return chain
+
+    reader.chat.pairwise.open_share = recording  # type: ignore[method-assign]
+    return opened
 
 
 def test_after_rotation_the_old_chain_key_opens_none_of_the_new_messages() -> None:
     a, b = Peer("alice"), Peer("bob")
+    room = room_of(a, b)
+    shares = leaks(b)
     count = ROTATE_MESSAGES + 30
     sent = []
     for i in range(count):
-        a.chat.send_direct(b.id, f"message {i}")
+        a.chat.say(room, f"message {i}")
         [envelope] = a.take(EnvelopeType.CHAT)
         sent.append(envelope)
         deliver(b, [envelope])
@@ -66,7 +74,7 @@ def test_after_rotation_the_old_chain_key_opens_none_of_the_new_messages() -> No
     assert a.chat.counters["senderkey_rotated"] == 1
     # shares ride until the first receipt, then stop; the fresh chain is shared again
     assert [i for i, e in enumerate(sent) if fields(e)[4] is not None] == [0, ROTATE_MESSAGES]
-    old = share_of(b, a, sent[0])
+    old = shares[0]
     assert opened_with(old, a, sent) == list(range(ROTATE_MESSAGES))
     # even the last key of the old chain opens nothing after it
     last_old = Chain(old.chain_key, 0)
@@ -74,33 +82,36 @@ def test_after_rotation_the_old_chain_key_opens_none_of_the_new_messages() -> No
         _, last_old = last_old.advance()
     assert opened_with(last_old, a, sent) == [ROTATE_MESSAGES - 1]
     # the new chain's key opens the new messages and none of the old
-    new = share_of(b, a, sent[ROTATE_MESSAGES])
+    new = shares[1]
     assert opened_with(new, a, sent) == list(range(ROTATE_MESSAGES, count))
     # and bob, who follows the rotation, reads everything
-    assert texts(b, a, count) == [f"message {i}" for i in range(count)]
+    assert texts(b, room, count) == [f"message {i}" for i in range(count)]
 
 
 def test_a_receiver_follows_a_rotation_whatever_order_messages_arrive_in() -> None:
     a, b = Peer("alice"), Peer("bob")
+    room = room_of(a, b)
     count = ROTATE_MESSAGES + 5
     for i in range(count):
-        a.chat.send_direct(b.id, f"m{i}")
+        a.chat.say(room, f"m{i}")
     sent = a.take(EnvelopeType.CHAT)
     # the newest first (it starts bob on the fresh chain), then the rest backwards
     deliver(b, sent[::-1])
-    assert sorted(texts(b, a, count)) == sorted(f"m{i}" for i in range(count))
+    assert sorted(texts(b, room, count)) == sorted(f"m{i}" for i in range(count))
     assert b.chat.counters.get("chat_rejected_tampered", 0) == 0
 
 
 def test_a_chain_older_than_the_rotation_time_is_replaced_at_the_next_message() -> None:
     a, b = Peer("alice"), Peer("bob")
+    room = room_of(a, b)
+    shares = leaks(b)
     now = [1_000_000.0]
     a.node.clock = lambda: now[0]  # type: ignore[method-assign]
-    a.chat.send_direct(b.id, "monday")
+    a.chat.say(room, "monday")
     now[0] += ROTATE_SECONDS
-    a.chat.send_direct(b.id, "a week later")
+    a.chat.say(room, "a week later")
     first, second = a.take(EnvelopeType.CHAT)
     assert a.chat.counters["senderkey_rotated"] == 1
-    assert opened_with(share_of(b, a, first), a, [first, second]) == [0]
     deliver(b, [first, second])
-    assert b.texts(a.id) == ["monday", "a week later"]
+    assert opened_with(shares[0], a, [first, second]) == [0]
+    assert b.texts(room) == ["monday", "a week later"]

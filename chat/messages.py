@@ -37,22 +37,21 @@ from chat import history, unread
 from chat.contacts import Contacts
 from chat.content import Content, check_text
 from chat.keystore import KeyStore
-from chat.outbox import MAX_RECEIPT_IDS, Outbox
+from chat.outbox import Outbox
 from chat.pairwise import Pairwise
 from chat.pending import Pending
 from chat.reader import ChatReader, dm_conversation_id
 from chat.rooms import Rooms
 from chat.senderkey import associated_data, open_sealed, seal
-from chat.sessions import announced_prekey, is_session_message
+from chat.sessions import is_session_message
 from chat.tables import MIGRATIONS, SHOWN_KINDS
 from chat.timeline import Stored, Timeline
 from mesh.errors import ChatError, MeshError, UsageError
-from mesh.routing.replay import ReplayGuard
 from mesh.runtime.addressbook import announced_name
 from mesh.runtime.listeners import Listeners
 from mesh.runtime.node import Node
 from mesh.storage.store import Store
-from mesh.wire.envelope import FLAG_FLOOD, DestKind, Envelope, EnvelopeType
+from mesh.wire.envelope import Envelope, EnvelopeType
 from mesh.wire.identity import decode_peer_id, encode_peer_id
 
 log = logging.getLogger("meshnotes.chat")
@@ -80,8 +79,6 @@ class Chat(ChatReader):
         )
         self.counters: dict[str, int] = {}
         self.pairwise = Pairwise(store, self.identity, os.urandom, self.counters)
-        #: envelopes receipted lately: a replay of one is receipted again once per interval
-        self.receipted = ReplayGuard()
         self.listeners = Listeners(log, self.counters)
         self.pending = Pending(store, self.counters)
         self._task: asyncio.Task[None] | None = None
@@ -406,17 +403,11 @@ class Chat(ChatReader):
 
     def _on_address(self, envelope: Envelope) -> None:
         """Keep the display name and the prekey a peer announces in its signed address record."""
-        name = announced_name(envelope)
-        prekey = announced_prekey(envelope)
-        if envelope.author == self.identity.public_key:
-            return
+        name, author = announced_name(envelope), encode_peer_id(envelope.author)
         try:
             if name is not None:
-                self.contacts.learn_name(
-                    encode_peer_id(envelope.author), name, envelope.timestamp_ms
-                )
-            if prekey is not None:
-                self.pairwise.sessions.learn_prekey(envelope.author, prekey, envelope.timestamp_ms)
+                self.contacts.learn_name(author, name, envelope.timestamp_ms)
+            self.pairwise.learn_prekey(envelope)
         except MeshError as exc:
             log.warning("announced name or prekey not kept: %s", exc)
 
@@ -476,29 +467,8 @@ class Chat(ChatReader):
                     self._emit("status", view)
 
     def _send_receipt(self, dest: bytes, env_ids: list[bytes], flood: bool = False) -> None:
-        """Receipt envelopes; flooded when the sender had to flood (its path is suspect:
-        the receipt's way back may run through the same relay) or the path to it is.
-
-        An envelope receipted less than REPLAY_INTERVAL ago is not receipted again:
-        each replay of a captured message would otherwise cost a signed receipt."""
-        now = self.node.clock()
-        self.receipted.expire(now)
-        fresh = [env_id for env_id in env_ids if self.receipted.allow(env_id, now)]
-        if len(fresh) < len(env_ids):
+        if self.outbox.send_receipt(dest, env_ids, self.node.clock(), flood):
             self._count("receipt_refused_replay")
-        env_ids = fresh
-        if self.outbox.path_suspect(encode_peer_id(dest), self.node.clock()):
-            flood = True
-        for start in range(0, len(env_ids), MAX_RECEIPT_IDS):
-            receipt = self.node.router.make(
-                EnvelopeType.RECEIPT,
-                self.node.clock(),
-                dest_kind=DestKind.PEER,
-                dest=dest,
-                payload=b"".join(env_ids[start : start + MAX_RECEIPT_IDS]),
-                flags=FLAG_FLOOD if flood else 0,
-            )
-            self.node.send(receipt)
 
     # -- status --------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mesh.routing.replay import ReplayGuard
 from mesh.storage.mailbox import receipt_ids
 from mesh.storage.store import Store
 from mesh.wire.envelope import FLAG_FLOOD, MAX_PAYLOAD, DestKind, Envelope, EnvelopeType
@@ -71,6 +72,31 @@ class Outbox:
         self.flooded_suspect = 0
         #: dest -> until when its path is suspect (a try had to flood): in memory, bounded
         self._suspect: dict[str, float] = {}
+        #: envelopes receipted lately: a replay of one is receipted again once per interval
+        self.receipted = ReplayGuard()
+
+    def send_receipt(self, dest: bytes, env_ids: list[bytes], now: float, flood: bool) -> int:
+        """Receipt envelopes; flooded when the sender had to flood (its path is suspect:
+        the receipt's way back may run through the same relay) or the path to it is.
+        Return how many were refused as replays.
+
+        An envelope receipted less than REPLAY_INTERVAL ago is not receipted again:
+        each replay of a captured message would otherwise cost a signed receipt."""
+        self.receipted.expire(now)
+        fresh = [env_id for env_id in env_ids if self.receipted.allow(env_id, now)]
+        if self.path_suspect(encode_peer_id(dest), now):
+            flood = True
+        for start in range(0, len(fresh), MAX_RECEIPT_IDS):
+            receipt = self.make(
+                EnvelopeType.RECEIPT,
+                now,
+                dest_kind=DestKind.PEER,
+                dest=dest,
+                payload=b"".join(fresh[start : start + MAX_RECEIPT_IDS]),
+                flags=FLAG_FLOOD if flood else 0,
+            )
+            self.send(receipt)
+        return len(env_ids) - len(fresh)
 
     def add(
         self,

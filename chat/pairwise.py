@@ -22,9 +22,10 @@ import nacl.public
 from chat.padding import pad, unpad
 from chat.ratchet import Rng, peer_x25519
 from chat.senderkey import Chain
-from chat.sessions import Sessions, is_session_message
+from chat.sessions import Sessions, announced_prekey, is_session_message
 from mesh.errors import ChatError
 from mesh.storage.store import Store
+from mesh.wire.envelope import Envelope
 from mesh.wire.identity import Identity
 
 
@@ -68,6 +69,12 @@ class Pairwise:
 
     def seal(self, peer: bytes, plaintext: bytes, now: float) -> bytes:
         return self.sessions.seal(peer, plaintext, now)
+
+    def learn_prekey(self, record: Envelope) -> None:
+        """Keep the signed prekey a peer's address record carries, if any."""
+        prekey = announced_prekey(record)
+        if prekey is not None and record.author != self.identity.public_key:
+            self.sessions.learn_prekey(record.author, prekey, record.timestamp_ms)
 
     def open(self, peer: bytes, data: bytes, now: float) -> bytes | None:
         """The plaintext `peer` sealed or boxed for us; None for a session message opened

@@ -7,7 +7,7 @@ budget and keep nothing). This module seals and opens them:
 - to a room: ``[room_id, epoch, secretbox]`` where the box's key is derived
   from the room's document key of that epoch, ``BLAKE2b(key=document key,
   person="meshnotes-signal")``, so that only the epoch's members open it;
-- to a peer: a pairwise box (chat/pairwise.py).
+- to a peer: sealed on the pair's ratchet session (chat/pairwise.py, chat/sessions.py).
 
 Both are padded to a size bucket first (chat/padding.py), as every sealed payload.
 
@@ -32,7 +32,6 @@ import nacl.hash
 import nacl.secret
 import nacl.utils
 
-from chat import pairwise
 from chat.messages import Chat, dm_conversation_id
 from chat.padding import pad, unpad
 from mesh.errors import ChatError
@@ -93,7 +92,8 @@ class Signals:
         now = self.node.clock()
         if self.node.router.route_to(peer, now) is None:
             return False
-        payload = pairwise.box(self.node.identity, peer, self._plaintext(kind, body))
+        with self.chat.store.atomic():  # forward secret like a direct message
+            payload = self.chat.pairwise.seal(peer, self._plaintext(kind, body), now)
         return self._send(DestKind.PEER, peer, payload)
 
     def _send(self, dest_kind: DestKind, dest: bytes, payload: bytes) -> bool:
@@ -159,7 +159,11 @@ class Signals:
             if not known and not self.chat.contacts.is_contact(encode_peer_id(author)):
                 # a stranger's signal costs us nothing: no row, no state
                 raise ChatError("a signal from a stranger", reason="stranger")
-            plaintext = pairwise.unbox(self.node.identity, author, envelope.payload)
+            with self.chat.store.atomic():
+                opened = self.chat.pairwise.open(author, envelope.payload, self.node.clock())
+            if opened is None:
+                raise ChatError("a signal opened before", reason="duplicate")
+            plaintext = opened
         try:
             kind, ts_ms, body = msgpack.unpackb(plaintext, raw=False)
             if (

@@ -23,8 +23,8 @@ from mesh.wire.identity import Identity
 class Peer:
     """A chat endpoint whose outgoing envelopes pile up in `sent`."""
 
-    def __init__(self, name: str) -> None:
-        self.node = Node(Identity.from_seed(name.encode().ljust(32, b"."), name))
+    def __init__(self, name: str, identity: Identity | None = None) -> None:
+        self.node = Node(identity or Identity.from_seed(name.encode().ljust(32, b"."), name))
         self.sent: list[Envelope] = []
         self.node.send = self.sent.append  # type: ignore[method-assign]
         self.chat = Chat(self.node, Store(None))

@@ -53,6 +53,7 @@ class BenchVerbs:
             "watch",
             "rss",
             "note_digest",
+            "dm_round_trips",
         ):
             d.register(f"bench.{name}", getattr(self, name))
 
@@ -237,6 +238,28 @@ class BenchVerbs:
         except Exception:
             return {"length": -1, "sha": ""}
         return {"length": len(text), "sha": _digest(text)}
+
+    async def dm_round_trips(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Send `count` direct messages to `peer` one after another; return, for each, the
+        milliseconds from sending to its receipt (the message shown delivered)."""
+        chat = self.s.chat
+        delivered: dict[str, float] = {}
+
+        def listener(kind: str, data: dict[str, Any]) -> None:
+            if kind == "status" and data.get("status") == "delivered":
+                delivered.setdefault(str(data["id"]), time.monotonic())
+
+        chat.listeners.append(listener)
+        rtts = []
+        try:
+            for i in range(int(args["count"])):
+                start = time.monotonic()
+                msg_id = chat.send_direct(str(args["peer"]), f"round trip {i}")
+                await self._until(lambda m=msg_id: m in delivered, float(args.get("timeout", 30)))
+                rtts.append((delivered[msg_id] - start) * 1000)
+        finally:
+            chat.listeners.remove(listener)
+        return {"rtt_ms": rtts}
 
     async def rss(self, args: dict[str, Any]) -> dict[str, Any]:
         for line in Path("/proc/self/status").read_text().splitlines():

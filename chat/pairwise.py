@@ -64,7 +64,7 @@ class Pairwise:
         self, store: Store, identity: Identity, rng: Rng, counters: dict[str, int]
     ) -> None:
         self.identity = identity
-        self.sessions = Sessions(store, identity, rng)
+        self.sessions = Sessions(store, identity, rng, counters)
         self.counters = counters
 
     def seal(self, peer: bytes, plaintext: bytes, now: float) -> bytes:

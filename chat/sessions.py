@@ -98,11 +98,18 @@ def announced_prekey(envelope: Envelope) -> tuple[int, bytes] | None:
 class Sessions:
     """The pairwise sessions of one identity, read and written in the caller's transactions."""
 
-    def __init__(self, store: Store, identity: Identity, rng: Rng = os.urandom) -> None:
+    def __init__(
+        self,
+        store: Store,
+        identity: Identity,
+        rng: Rng = os.urandom,
+        counters: dict[str, int] | None = None,
+    ) -> None:
         self.store = store
         self.identity = identity
         self.rng = rng
-        self.counters: dict[str, int] = {}
+        #: session_started(_without_prekey), session_accepted: the chat layer's counters
+        self.counters = {} if counters is None else counters
 
     def _count(self, name: str) -> None:
         self.counters[name] = self.counters.get(name, 0) + 1
@@ -274,4 +281,4 @@ class Sessions:
 
     def status(self) -> dict[str, Any]:
         rows = self.store.query("SELECT COUNT(*) AS n FROM ratchet_sessions")
-        return {"sessions": int(rows[0]["n"]), **self.counters}
+        return {"sessions": int(rows[0]["n"])}

@@ -131,7 +131,7 @@ def test_identity_keys_taken_afterwards_open_no_recorded_message_share_or_contro
     assert identity_only(a, relay.recorded) == []
     assert identity_only(b, relay.recorded) == []
     assert static_boxes_opened(a.node.identity, b.node.identity, relay.recorded) == 0
-    assert a.chat.pairwise.sessions.counters.get("session_started_without_prekey") is None
+    assert a.chat.counters.get("session_started_without_prekey") is None
 
 
 def test_without_a_published_prekey_the_first_messages_are_open_to_the_identity_key() -> None:
@@ -142,7 +142,7 @@ def test_without_a_published_prekey_the_first_messages_are_open_to_the_identity_
     relay = Relay(a, b)
     a.chat.send_direct(b.id, "before any answer")
     relay.run()
-    assert a.chat.pairwise.sessions.counters["session_started_without_prekey"] == 1
+    assert a.chat.counters["session_started_without_prekey"] == 1
     assert identity_only(b, relay.recorded) == ["before any answer"]
     b.chat.send_direct(a.id, "answer")
     relay.run()

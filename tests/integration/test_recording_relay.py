@@ -48,4 +48,4 @@ async def test_a_recording_relay_given_both_identity_keys_opens_nothing(mesh: Me
     assert identity_only(b.node.identity, recorded) == []
     assert static_boxes_opened(a.node.identity, b.node.identity, recorded) == 0
     for daemon in (a, b):
-        assert "session_started_without_prekey" not in daemon.chat.pairwise.sessions.counters
+        assert "session_started_without_prekey" not in daemon.chat.counters

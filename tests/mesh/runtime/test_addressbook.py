@@ -104,6 +104,25 @@ def test_a_wildcard_listener_publishes_no_record() -> None:
     assert once is addresses.own(["ws://127.0.0.1:7"])  # not re-signed
 
 
+def test_fields_from_above_ride_in_the_record_even_with_nothing_to_dial() -> None:
+    addresses = book()
+    prekey = [1, bytes(32)]
+    addresses.extra = lambda: {"pk": prekey}
+    own = addresses.own(["ws://0.0.0.0:7"])
+    assert own is not None and msgpack.unpackb(own.payload) == {"addrs": [], "pk": prekey}
+    assert addresses.own([]) is own  # unchanged: not re-signed
+    prekey = [2, bytes(32)]  # the layer above changed its fields: signed anew
+    assert msgpack.unpackb(addresses.own([]).payload)["pk"][0] == 2  # type: ignore[union-attr]
+    # such a record from another peer is kept and passed on, and never dialled
+    other = book()
+    alice = peer(1)
+    other.store(record(alice, {"addrs": [], "pk": [1, bytes(32)]}))
+    assert list(other) == [alice.public_key]
+    assert other.address_of(alice.public_key) is None
+    assert other.candidates(set(), lambda _: False) == []
+    assert [e.author for e in other.exchange(peer(2).public_key, [])] == [alice.public_key]
+
+
 def test_the_record_carries_the_first_four_addresses_and_follows_their_changes() -> None:
     addresses = book()
     urls = [f"ws://192.0.2.{i}:7" for i in range(1, 7)]

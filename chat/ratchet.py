@@ -20,7 +20,6 @@ Nothing here does I/O or reads a clock; randomness comes from the caller's `rng`
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 from collections.abc import Callable
@@ -42,10 +41,10 @@ Rng = Callable[[int], bytes]
 
 def hkdf(salt: bytes, ikm: bytes, info: bytes, length: int) -> bytes:
     """HKDF-SHA256 (RFC 5869): extract, then expand to `length` bytes."""
-    prk = hmac.new(salt or bytes(32), ikm, hashlib.sha256).digest()
+    prk = hmac.digest(salt or bytes(32), ikm, "sha256")
     out, block, counter = b"", b"", 1
     while len(out) < length:
-        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
+        block = hmac.digest(prk, block + info + bytes([counter]), "sha256")
         out += block
         counter += 1
     return out[:length]
@@ -81,8 +80,8 @@ def kdf_rk(root_key: bytes, dh_out: bytes) -> tuple[bytes, bytes]:
 def kdf_ck(chain_key: bytes) -> tuple[bytes, bytes]:
     """(next chain key, message key)."""
     return (
-        hmac.new(chain_key, b"\x02", hashlib.sha256).digest(),
-        hmac.new(chain_key, b"\x01", hashlib.sha256).digest(),
+        hmac.digest(chain_key, b"\x02", "sha256"),
+        hmac.digest(chain_key, b"\x01", "sha256"),
     )
 
 

@@ -124,6 +124,7 @@ def json_of(result: subprocess.CompletedProcess[str]) -> object:
     return json.loads(result.stdout)
 
 
+@pytest.mark.timeout(300)  # some 25 commands, each unlocking the key file (argon2id, 64 MiB)
 def test_no_marker_text_is_in_any_file_of_an_encrypted_home_yet_the_cli_reads_it(
     pair: Pair,
 ) -> None:

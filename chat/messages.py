@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
@@ -74,6 +75,8 @@ class Chat(ChatReader):
             node, store, self.contacts, self._queue_control, self._emit, self._wake_up
         )
         self.counters: dict[str, int] = {}
+        #: told (conv_id, author id, msg_id, descriptor bytes) of each attachment received
+        self.attachment_hooks: list[Callable[[str, str, str, bytes], None]] = []
         #: envelopes receipted lately: a replay of one is receipted again once per interval
         self.receipted = ReplayGuard()
         self.listeners = Listeners(log, self.counters)
@@ -149,20 +152,29 @@ class Chat(ChatReader):
         """Send `text` to a room; return the message id."""
         return self._send_to(self.rooms.resolve(room), "msg", text)
 
+    def attach(self, conv_id: str, text: str, attachment: bytes) -> str:
+        """Send a message carrying an attachment's descriptor (chat.files); return its id."""
+        return self._send_to(conv_id, "msg", text, attachment=attachment)
+
     def _send_to(
-        self, conv_id: str, kind: str, text: str, ref: str | None = None, on: bool = True
+        self,
+        conv_id: str,
+        kind: str,
+        text: str,
+        ref: str | None = None,
+        on: bool = True,
+        attachment: bytes | None = None,
     ) -> str:
         """Send a content of `kind` to every other member of a room or direct conversation."""
         conv = self.conversation(conv_id)
         if conv is not None and conv["kind"] == "dm":
-            return self._send_content(
-                conv_id, 0, [self.contacts.resolve(conv["peer_id"])], kind, text, ref, on
-            )
+            peers = [self.contacts.resolve(conv["peer_id"])]
+            return self._send_content(conv_id, 0, peers, kind, text, ref, on, attachment)
         state = self.rooms.state(conv_id)
         if self.identity.public_key not in state.members:
             raise UsageError("you are not a member of that room")
         others = sorted(state.members - {self.identity.public_key})
-        return self._send_content(conv_id, state.epoch, others, kind, text, ref, on)
+        return self._send_content(conv_id, state.epoch, others, kind, text, ref, on, attachment)
 
     # -- replies, edits, deletes, reactions (chat.timeline applies them) -----------------
 
@@ -230,6 +242,7 @@ class Chat(ChatReader):
         text: str,
         ref: str | None = None,
         on: bool = True,
+        attachment: bytes | None = None,
     ) -> str:
         check_text(kind, text)
         now = self.node.clock()
@@ -246,7 +259,7 @@ class Chat(ChatReader):
                 self._count("senderkey_rotated")
             key, after = chain.advance()
             self.keys.save(conv_id, epoch, self.me, after)
-            content = Content(msg_id, text, ts, seq, kind, ref, on)
+            content = Content(msg_id, text, ts, seq, kind, ref, on, attachment)
             aad = associated_data(conv, epoch, chain.index, self.identity.public_key)
             sealed = seal(key, msgpack.packb(content.encode()), aad)
             status = "pending" if recipients else "delivered"
@@ -379,6 +392,9 @@ class Chat(ChatReader):
             self.pending.forget(envelope)
         self._count("chat_received" if stored.added else "chat_duplicate")
         self._stored(content.msg_id, stored)
+        if stored.added and content.attachment is not None:
+            for hook in self.attachment_hooks:
+                hook(conv_id, author_id, content.msg_id, content.attachment)
         return True
 
     def _on_address(self, envelope: Envelope) -> None:

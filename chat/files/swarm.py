@@ -92,12 +92,10 @@ class Swarm:
 
     def rejected(self, peer: bytes, index: int) -> None:
         """A chunk from `peer` failed its check: it is asked of someone else, and `peer` dropped."""
-        holder = self.holders.get(peer)
-        if holder is not None:
-            holder.inflight.pop(index, None)
-        if index in self.missing and index not in self.queue:
-            self.queue.appendleft(index)
-        self.remove_holder(peer)
+        holder = self.holders.pop(peer, None)
+        owed = dict(holder.inflight) if holder is not None else {}
+        owed[index] = 0.0
+        self._requeue(owed)
 
     def lost(self, index: int) -> None:
         """A chunk kept earlier turned out bad (the final check): fetch it again."""

@@ -162,3 +162,34 @@ async def test_a_removed_member_never_learns_of_later_files_nor_gets_their_chunk
         what="C hears both refusals",
     )
     assert c.files.counters.get("files_chunks_unasked", 0) == 0  # not one chunk came
+
+
+async def test_held_files_stay_within_the_byte_budget(mesh: Mesh, tmp_path: Path) -> None:
+    a = await mesh.start("A", files=FilesConfig(budget=1_000_000))
+    b = await mesh.start("B", dial="A", files=FilesConfig(budget=300_000))
+    sent = []
+    for n in range(3):  # 120 kB each: two fit in B's budget, the third only by evicting one
+        make_file(tmp_path / f"f{n}.bin", 120_000)
+        sent.append((await a.files.send(mesh.ids["B"], str(tmp_path / f"f{n}.bin")))["file_id"])
+        await wait_until(lambda f=sent[-1]: kept(b, f), what=f"B keeps file {n}")
+    assert [state(b, f) for f in sent] == ["evicted", "complete", "complete"]
+    assert not (mesh.root / "B" / "files" / f"{sent[0]}.sealed").exists()
+    assert b.files.holdings.held_bytes() <= 300_000
+    # A's own files are never evicted for others: all three are still served
+    assert [state(a, f) for f in sent] == ["complete"] * 3
+
+    make_file(tmp_path / "big.bin", 400_000)  # more than B's whole budget
+    big = (await a.files.send(mesh.ids["B"], str(tmp_path / "big.bin")))["file_id"]
+    await wait_until(lambda: b.files.holdings.row(big) is not None, what="B hears of it")
+    assert state(b, big) == "over_budget"
+    with pytest.raises(UsageError, match="does not fit in the file budget"):
+        b.files.fetch(big)
+    assert [state(b, f) for f in sent] == ["evicted", "complete", "complete"]  # nothing lost
+    # the evicted one can be fetched again, evicting the oldest kept
+    b.files.fetch(sent[0])
+    await wait_until(lambda: kept(b, sent[0]), what="B fetches the evicted file again")
+    assert [state(b, f) for f in sent] == ["complete", "evicted", "complete"]
+
+    make_file(tmp_path / "huge.bin", 1_100_000)
+    with pytest.raises(UsageError, match="does not fit in the file budget"):
+        await a.files.send(mesh.ids["B"], str(tmp_path / "huge.bin"))

@@ -285,8 +285,13 @@ class Files:
             self._send(peer, payload)
         self._count("files_queries_sent", len(peers))
 
+    def _reachable(self, peer: bytes) -> bool:
+        route = self.node.router.route_to(peer, self.node.clock())
+        return route is not None and route.link in self.node.router.links
+
     def _pump(self, fetch: Fetch, now: float) -> None:
-        for peer, indices in fetch.swarm.requests(now):
+        unreachable = frozenset(p for p in fetch.swarm.holders if not self._reachable(p))
+        for peer, indices in fetch.swarm.requests(now, unreachable):
             for start in range(0, len(indices), wire.MAX_WANT):
                 want = wire.Want.of(fetch.descriptor.root, indices[start : start + wire.MAX_WANT])
                 self._send(peer, want.encode())
@@ -377,6 +382,11 @@ class Files:
                 self._send(peer, wire.Refuse(want.root, reason).encode())
             return
         indices = want.indices()
+        if not self._reachable(peer):
+            # no path back now: the chunks would wait in the mesh and arrive after the
+            # requester asked again (it asks only where it has a path)
+            self._count("files_wants_no_path")
+            return
         if not self._bucket(peer).take(self.node.clock(), float(len(indices))):
             self._count("files_refused_busy")
             self._send(peer, wire.Refuse(want.root, "busy").encode())
@@ -440,7 +450,7 @@ class Files:
             self._pump(fetch, self.node.clock())
             return
         now = self.node.clock()
-        if not swarm.received(peer, chunk.index):
+        if not swarm.received(peer, chunk.index, now):
             self._count("files_chunks_duplicate")
         else:
             self.holdings.write_chunk(

@@ -5,6 +5,9 @@ holds and what it was asked for. :meth:`Swarm.requests` fills every holder's
 window (``window`` chunks in flight each) from the lowest chunks nobody is
 fetching, so several holders serve one file at once; a chunk not answered by
 its deadline goes back to the front of the queue for any holder to serve. The
+deadline follows each holder's answers: three times its smoothed time to
+answer (:data:`MIN_WAIT` at least, ``timeout`` at most, ``timeout`` until it
+answered once), so a relay killed mid-transfer costs seconds, not minutes. The
 caller passes ``now`` in and sends what it is told; the swarm never reads a
 clock (:meth:`Swarm.next_deadline` says when it next needs one).
 """
@@ -16,8 +19,10 @@ from dataclasses import dataclass, field
 
 #: chunks in flight per holder (64 KiB each: 1 MiB)
 WINDOW = 16
-#: seconds a holder has to answer a chunk before it is asked of anyone again
+#: seconds a holder has to answer a chunk before it is asked of anyone again (at most)
 TIMEOUT = 15.0
+#: the shortest wait for a chunk, however fast its holder answered before
+MIN_WAIT = 1.0
 
 
 @dataclass
@@ -26,10 +31,13 @@ class Holder:
 
     held: set[int] | None
     window: int
-    inflight: dict[int, float] = field(default_factory=dict)
+    #: chunk -> (asked at, deadline)
+    inflight: dict[int, tuple[float, float]] = field(default_factory=dict)
     resting_until: float = 0.0
     served: int = 0
     timeouts: int = 0
+    #: smoothed seconds from asking to the chunk's arrival (None: no answer yet)
+    srtt: float | None = None
 
     def holds(self, index: int) -> bool:
         return self.held is None or index in self.held
@@ -66,22 +74,25 @@ class Swarm:
         """Ask this peer nothing more; what it owes goes back to the queue."""
         holder = self.holders.pop(peer, None)
         if holder is not None:
-            self._requeue(holder.inflight)
+            self._requeue({i: d for i, (_, d) in holder.inflight.items()})
 
     def rest(self, peer: bytes, now: float, seconds: float) -> None:
         """A holder said it is busy: ask it nothing for `seconds`."""
         holder = self.holders.get(peer)
         if holder is not None:
             holder.resting_until = now + seconds
-            self._requeue(holder.inflight)
+            self._requeue({i: d for i, (_, d) in holder.inflight.items()})
             holder.inflight = {}
 
-    def received(self, peer: bytes, index: int) -> bool:
+    def received(self, peer: bytes, index: int, now: float) -> bool:
         """A checked chunk came from `peer`; True if it was still missing (keep it)."""
         holder = self.holders.get(peer)
         if holder is not None:
-            holder.inflight.pop(index, None)
+            asked = holder.inflight.pop(index, None)
             holder.served += 1
+            if asked is not None:
+                sample = max(0.0, now - asked[0])
+                holder.srtt = sample if holder.srtt is None else 0.875 * holder.srtt + sample / 8
         if index not in self.missing:
             self.duplicates += 1
             return False
@@ -93,7 +104,7 @@ class Swarm:
     def rejected(self, peer: bytes, index: int) -> None:
         """A chunk from `peer` failed its check: it is asked of someone else, and `peer` dropped."""
         holder = self.holders.pop(peer, None)
-        owed = dict(holder.inflight) if holder is not None else {}
+        owed = {i: d for i, (_, d) in holder.inflight.items()} if holder is not None else {}
         owed[index] = 0.0
         self._requeue(owed)
 
@@ -103,14 +114,20 @@ class Swarm:
             self.missing.add(index)
             self.queue.appendleft(index)
 
-    def requests(self, now: float) -> list[tuple[bytes, list[int]]]:
-        """What to ask of whom now: late chunks go back to the queue, free windows fill up."""
+    def requests(
+        self, now: float, unreachable: frozenset[bytes] = frozenset()
+    ) -> list[tuple[bytes, list[int]]]:
+        """What to ask of whom now: late chunks go back to the queue, free windows fill up.
+
+        Holders in `unreachable` (no path to them now) are asked nothing: a request
+        would only wait in the mesh for a path and come back with the ones made since.
+        """
         self._expire(now)
         asks: list[tuple[bytes, list[int]]] = []
         active = [
             (peer, h)
             for peer, h in self.holders.items()
-            if h.resting_until <= now and len(h.inflight) < h.window
+            if h.resting_until <= now and len(h.inflight) < h.window and peer not in unreachable
         ]
         picked: dict[bytes, list[int]] = {peer: [] for peer, _ in active}
         # one chunk per holder per round, so holders share the file evenly
@@ -124,7 +141,7 @@ class Swarm:
                 if index is None:
                     active.remove((peer, holder))
                     continue
-                holder.inflight[index] = now + self.timeout
+                holder.inflight[index] = (now, now + self.wait(holder))
                 picked[peer].append(index)
                 progress = True
             if not progress:
@@ -134,9 +151,15 @@ class Swarm:
                 asks.append((peer, indices))
         return asks
 
+    def wait(self, holder: Holder) -> float:
+        """How long `holder` has to answer a chunk asked of it now."""
+        if holder.srtt is None:
+            return self.timeout
+        return min(self.timeout, max(MIN_WAIT, 3 * holder.srtt))
+
     def next_deadline(self) -> float | None:
         """When a request runs late or a holder's rest ends (None: nothing is waited for)."""
-        times = [d for h in self.holders.values() for d in h.inflight.values()]
+        times = [d for h in self.holders.values() for _, d in h.inflight.values()]
         times += [h.resting_until for h in self.holders.values() if h.resting_until]
         return min(times) if times else None
 
@@ -155,7 +178,7 @@ class Swarm:
 
     def _expire(self, now: float) -> None:
         for holder in self.holders.values():
-            late = {i: d for i, d in holder.inflight.items() if d <= now}
+            late = {i: d for i, (_, d) in holder.inflight.items() if d <= now}
             if late:
                 for index in late:
                     del holder.inflight[index]

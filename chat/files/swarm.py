@@ -124,10 +124,15 @@ class Swarm:
         """
         self._expire(now)
         asks: list[tuple[bytes, list[int]]] = []
+        # a holder is asked again once a quarter of its window is free: one request for
+        # several chunks, rather than one small envelope per chunk that arrives
+        batch = max(1, self.window // 4)
         active = [
             (peer, h)
             for peer, h in self.holders.items()
-            if h.resting_until <= now and len(h.inflight) < h.window and peer not in unreachable
+            if h.resting_until <= now
+            and (not h.inflight or h.window - len(h.inflight) >= batch)
+            and peer not in unreachable
         ]
         picked: dict[bytes, list[int]] = {peer: [] for peer, _ in active}
         # one chunk per holder per round, so holders share the file evenly

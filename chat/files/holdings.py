@@ -180,6 +180,15 @@ class Holdings:
         )
         return [view(row) for row in rows]
 
+    def by_message(self, msg_id: str) -> dict[str, Any] | None:
+        """The file a message announced, as :meth:`all` shows it (None: it announced none)."""
+        rows = self.store.query(
+            "SELECT f.*, (SELECT COUNT(*) FROM file_chunks c WHERE c.file_id = f.file_id)"
+            " AS held FROM files f WHERE f.msg_id = ?",
+            (msg_id,),
+        )
+        return view(rows[0]) if rows else None
+
     def with_state(self, *states: str) -> list[dict[str, Any]]:
         marks = ",".join("?" * len(states))
         return self.store.query(f"SELECT * FROM files WHERE state IN ({marks})", states)

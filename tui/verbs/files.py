@@ -15,7 +15,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from chat.files.export import export_file, human_size
 from chat.files.holdings import Holdings
@@ -23,6 +22,7 @@ from mesh.errors import NodeNotRunningError, UsageError
 from mesh.runtime.home import Home
 from tui.passphrase import store_key
 from tui.verbs import client, print_json
+from tui.widgets.format import progress_line
 
 #: seconds between progress lines
 PROGRESS_EVERY = 0.5
@@ -68,19 +68,6 @@ def cmd_files_list(args: argparse.Namespace, home: Home) -> int:
             f"  {f['name']}"
         )
     return 0
-
-
-def progress_line(shown: dict[str, Any]) -> str:
-    """'name: 45% of 27.0 MiB, 3.2 MiB/s, 4 s left' for a fetch's progress."""
-    share = 100 * shown["have_bytes"] // max(1, shown["size"])
-    line = f"{shown['name']}: {share}% of {human_size(shown['size'])}"
-    if shown.get("rate"):
-        line += f", {human_size(shown['rate'])}/s"
-    if shown.get("eta_s") is not None:
-        line += f", {shown['eta_s']:.0f} s left"
-    elif shown["state"] == "fetching" and not shown.get("holders"):
-        line += ", looking for a peer that holds it"
-    return line
 
 
 def cmd_files_get(args: argparse.Namespace, home: Home) -> int:

@@ -51,8 +51,10 @@ REQUEST_RATE = 2048.0
 REQUEST_BURST = 512.0
 #: requesting peers whose buckets are remembered
 MAX_REQUESTERS = 1024
-#: seconds between asking around for holders while a fetch makes no progress
+#: seconds between asking around for holders while a fetch makes no progress (doubling up to
+#: MAX_QUERY_INTERVAL while none answers, so a file nobody holds costs little)
 QUERY_INTERVAL = 5.0
+MAX_QUERY_INTERVAL = 300.0
 #: seconds a holder that said "busy" is left alone
 BUSY_REST = 1.0
 #: progress events per second per fetch, at most
@@ -83,6 +85,7 @@ class Fetch:
     last_query: float = 0.0
     last_progress: float = 0.0
     last_report: float = 0.0
+    query_interval: float = QUERY_INTERVAL
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -311,10 +314,13 @@ class Files:
         while True:
             now = self.node.clock()
             for fetch in list(self.fetches.values()):
-                stalled = now - max(fetch.last_progress, fetch.last_query) >= QUERY_INTERVAL
-                asking = stalled or not fetch.swarm.holders
-                if asking and now - fetch.last_query >= QUERY_INTERVAL:
+                if fetch.last_progress > fetch.last_query:
+                    fetch.query_interval = QUERY_INTERVAL  # chunks came since: ask soon again
+                interval = fetch.query_interval
+                stalled = now - max(fetch.last_progress, fetch.last_query) >= interval
+                if (stalled or not fetch.swarm.holders) and now - fetch.last_query >= interval:
                     self._query(fetch, now)
+                    fetch.query_interval = min(MAX_QUERY_INTERVAL, 2 * interval)
                 self._pump(fetch, now)
             deadlines = [f.swarm.next_deadline() for f in self.fetches.values()]
             due = min([d for d in deadlines if d is not None], default=now + 1.0)

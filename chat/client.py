@@ -53,6 +53,11 @@ class Verb(StrEnum):
     REACT = "react"
     UNREAD = "unread"
     READ = "read"
+    #: attachments (chat/files/)
+    FILES_SEND = "files.send"
+    FILES_LIST = "files.list"
+    FILES_FETCH = "files.fetch"
+    FILES_SAVE = "files.save"
     #: the event stream (see mesh/runtime/control.py); its reply is what ID answers
     SUBSCRIBE = control.SUBSCRIBE
 
@@ -234,4 +239,26 @@ class ChatClient:
         invite's name): {"peer_id", "name", "dialing", "contact"}."""
         request = {"invite": invite, "add": add, "name": name}
         result: dict[str, Any] = self.call(Verb.INVITE_ACCEPT, request)
+        return result
+
+    def send_file(self, to: str, path: str) -> dict[str, Any]:
+        """Seal and announce a file (absolute path) to a room or peer: {"file_id", "message_id"}."""
+        result: dict[str, Any] = self.call(Verb.FILES_SEND, {"to": to, "path": path}, timeout=600)
+        return result
+
+    def files_list(self) -> list[dict[str, Any]]:
+        """[{file_id, name, size, state, have_bytes, ...}], newest first."""
+        result: list[dict[str, Any]] = self.call(Verb.FILES_LIST)
+        return result
+
+    def files_fetch(self, file: str, wait: float = 0.0) -> dict[str, Any]:
+        """Start fetching a file (id or prefix), wait up to `wait` s for it; its progress."""
+        request = {"file": file, "wait": wait}
+        result: dict[str, Any] = self.call(Verb.FILES_FETCH, request, timeout=TIMEOUT + wait)
+        return result
+
+    def files_save(self, file: str, out: str) -> dict[str, Any]:
+        """Write a kept file to `out` (absolute; a directory: under its name): {"path", ...}."""
+        request = {"file": file, "out": out}
+        result: dict[str, Any] = self.call(Verb.FILES_SAVE, request, timeout=600)
         return result

@@ -9,8 +9,11 @@ which kind it is. The map (msgpack):
     ... + {"k": "edit", "r": target_id}              t: the new text
     ... + {"k": "delete", "r": target_id}            t: ""
     ... + {"k": "react", "r": target_id, "on": bool} t: the emoji
+    ... + {"f": descriptor}                          a message announcing an attachment
 
-A content map without "k" is a message (what every earlier version writes).
+A content map without "k" is a message (what every earlier version writes). An
+attachment's descriptor (bytes, :mod:`chat.files.format`) rides on a message
+whose text names the file, so a version that knows no attachments shows that.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from mesh.errors import ChatError, UsageError
 MAX_TEXT = 16_000
 MAX_ID = 64
 MAX_EMOJI = 16
+MAX_ATTACHMENT = 1024
 
 KINDS = ("msg", "reply", "edit", "delete", "react")
 #: the kinds that name another message in "r"
@@ -40,9 +44,12 @@ class Content:
     kind: str = "msg"
     ref: str | None = None
     on: bool = True
+    attachment: bytes | None = None
 
     def encode(self) -> dict[str, Any]:
         body: dict[str, Any] = {"id": self.msg_id, "t": self.text, "ts": self.ts, "s": self.seq}
+        if self.attachment is not None:
+            body["f"] = self.attachment
         if self.kind != "msg":
             body["k"] = self.kind
             body["r"] = self.ref
@@ -68,14 +75,19 @@ class Content:
         kind = body.get("k", "msg")
         ref = body.get("r")
         on = body.get("on", True)
+        attachment = body.get("f")
         if kind not in KINDS or not isinstance(on, bool):
+            raise ChatError("malformed chat content", reason="malformed")
+        if attachment is not None and not (
+            kind == "msg" and isinstance(attachment, bytes) and len(attachment) <= MAX_ATTACHMENT
+        ):
             raise ChatError("malformed chat content", reason="malformed")
         if kind in REFERRING:
             if not (isinstance(ref, str) and 0 < len(ref) <= MAX_ID):
                 raise ChatError("malformed chat content", reason="malformed")
         elif ref is not None:
             raise ChatError("malformed chat content", reason="malformed")
-        content = cls(body["id"], body["t"], body["ts"], body["s"], kind, ref, on)
+        content = cls(body["id"], body["t"], body["ts"], body["s"], kind, ref, on, attachment)
         try:
             check_text(content.kind, content.text)
         except UsageError as exc:

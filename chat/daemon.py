@@ -14,6 +14,7 @@ from dataclasses import asdict
 from typing import Any, Protocol
 
 from chat.client import Verb
+from chat.files.service import Files, FilesConfig
 from chat.messages import Chat
 from chat.presence import Presence
 from chat.readstate import ReadState
@@ -66,9 +67,11 @@ class Daemon:
         config: NodeConfig,
         extensions: list[Extension] | None = None,
         store_key: bytes | None = None,
+        files: FilesConfig | None = None,
     ) -> None:
         """`store_key`: the key the home's database is encrypted with, from
-        :meth:`mesh.runtime.home.Home.unlock` (None: it is not encrypted)."""
+        :meth:`mesh.runtime.home.Home.unlock` (None: it is not encrypted). `files`: what
+        attachments may take (None: the home's meshnotes.toml says)."""
         self.home = home
         self.identity = identity
         self.store_key = store_key
@@ -82,6 +85,8 @@ class Daemon:
         self.typing: Typing | None = None
         self.presence: Presence | None = None
         self.read_state: ReadState | None = None
+        self.files_config = files
+        self._files: Files | None = None
         self.running = False
         commands: dict[Verb, Command] = {
             Verb.ID: self._id,
@@ -117,6 +122,10 @@ class Daemon:
             Verb.REACT: self._react,
             Verb.UNREAD: self._unread,
             Verb.READ: self._read,
+            Verb.FILES_SEND: self._files_send,
+            Verb.FILES_LIST: self._files_list,
+            Verb.FILES_FETCH: self._files_fetch,
+            Verb.FILES_SAVE: self._files_save,
             Verb.SUBSCRIBE: self._id,  # the stream's first reply: who the node is
         }
         for name, command in commands.items():
@@ -135,6 +144,13 @@ class Daemon:
         if self._signals is None:
             raise UsageError("the node is not started")
         return self._signals
+
+    @property
+    def files(self) -> Files:
+        """Attachments: chat/files/."""
+        if self._files is None:
+            raise UsageError("the node is not started")
+        return self._files
 
     @property
     def chat(self) -> Chat:
@@ -169,6 +185,9 @@ class Daemon:
             self.typing = Typing(self._signals)
             self.presence = Presence(self._node, self.store)
             self.read_state = ReadState(self._signals, _setting(self.home, "read_state"))
+            config = self.files_config or _files_config(self.home)
+            self._files = Files(self._chat, self.store, self.home.root / "files", config)
+            self._files.listeners.append(functools.partial(self.control.publish, "files"))
             # what the front ends attached to the control socket hear
             self._chat.listeners.append(functools.partial(self.control.publish, "chat"))
             self._node.listeners.append(functools.partial(self.control.publish, "node"))
@@ -176,6 +195,7 @@ class Daemon:
                 await extension.attach(self)
             await self.node.start()
             self._chat.start()
+            self._files.start()
             self.presence.start()
             for extension in self.extensions:
                 await extension.start()
@@ -197,6 +217,8 @@ class Daemon:
             await extension.stop()
         if self.presence is not None:
             await self.presence.stop()
+        if self._files is not None:
+            await self._files.stop()
         if self._chat is not None:
             await self._chat.stop()
         if self._node is not None:
@@ -226,6 +248,8 @@ class Daemon:
         chat = self.chat.status()
         status["counters"].update(chat.pop("counters"))
         status["chat"] = chat
+        status["counters"].update(self.files.counters)
+        status["files"] = self.files.status()
         for extension in self.extensions:
             extra = extension.status()
             status["counters"].update(extra.pop("counters", {}))
@@ -363,6 +387,22 @@ class Daemon:
     async def _room_handover(self, args: dict[str, Any]) -> dict[str, Any]:
         return self.chat.rooms.hand_over(str(args["room"]), str(args["peer"]))
 
+    async def _files_send(self, args: dict[str, Any]) -> dict[str, Any]:
+        return await self.files.send(str(args["to"]), str(args["path"]))
+
+    async def _files_list(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.files.list()
+
+    async def _files_fetch(self, args: dict[str, Any]) -> dict[str, Any]:
+        progress = self.files.fetch(str(args["file"]))
+        wait = float(args.get("wait", 0))
+        if not 0 <= wait <= MAX_CONNECT_WAIT:
+            raise UsageError(f"wait must be 0..{MAX_CONNECT_WAIT:g} s")
+        return await self.files.wait(progress["file_id"], wait) if wait else progress
+
+    async def _files_save(self, args: dict[str, Any]) -> dict[str, Any]:
+        return await self.files.save(str(args["file"]), str(args["out"]))
+
     # -- invites (the code's format: mesh/wire/invite.py) ------------------------
 
     async def make_invite(self) -> dict[str, Any]:
@@ -421,6 +461,17 @@ def _unspecified(host: str) -> bool:
         return ipaddress.ip_address(host).is_unspecified
     except ValueError:
         return False
+
+
+def _files_config(home: Home) -> FilesConfig:
+    """What the home's meshnotes.toml lets attachments take (the defaults if it cannot say)."""
+    try:
+        values = Settings.load(home).values
+    except MeshError:  # a broken file: `run` said so before the node started
+        values = {key: default for key, (default, _) in KEYS.items()}
+    return FilesConfig(
+        auto_download=int(values["auto_download"]), budget=int(values["file_budget"])
+    )
 
 
 def _setting(home: Home, key: str) -> bool:

@@ -1,16 +1,11 @@
 """Chat: direct conversations and rooms, end-to-end encrypted, delivered even to peers offline.
 
-The Python API the command line and the terminal UI use. A direct
-conversation is a room of two whose id both sides derive from their keys; a
-room has a membership chain (:mod:`chat.room`). Content is sealed once with
-the author's sender key (:mod:`chat.senderkey`) and sent to each other member
-in its own envelope; until a member has receipted something from the
-author's current chain, that envelope also carries the chain key, sealed on
-the pair's ratchet session (:mod:`chat.pairwise`, :mod:`chat.sessions`). A
-direct message's content is sealed on that session itself, not with a sender
-key; control traffic (invites, membership events, document keys) too.
-Everything goes through the outbox (:mod:`chat.outbox`) and counts as
-delivered when its receipt arrives.
+The Python API the command line and the terminal UI use (docs/chat.md). Room
+content is sealed once with the author's sender key (:mod:`chat.senderkey`) and
+sent to each other member in its own envelope, carrying the chain key sealed on
+the pair's ratchet session (:mod:`chat.pairwise`) until that member receipts; a
+direct message's content, and control traffic, go on the session itself. All of
+it goes through the outbox (:mod:`chat.outbox`), delivered when receipted.
 
 Payloads (msgpack):
 
@@ -29,6 +24,7 @@ import contextlib
 import hashlib
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
@@ -79,6 +75,8 @@ class Chat(ChatReader):
         )
         self.counters: dict[str, int] = {}
         self.pairwise = Pairwise(store, self.identity, os.urandom, self.counters)
+        #: told (conv_id, author id, msg_id, descriptor bytes) of each attachment received
+        self.attachment_hooks: list[Callable[[str, str, str, bytes], None]] = []
         self.listeners = Listeners(log, self.counters)
         self.pending = Pending(store, self.counters)
         self._task: asyncio.Task[None] | None = None
@@ -154,20 +152,29 @@ class Chat(ChatReader):
         """Send `text` to a room; return the message id."""
         return self._send_to(self.rooms.resolve(room), "msg", text)
 
+    def attach(self, conv_id: str, text: str, attachment: bytes) -> str:
+        """Send a message carrying an attachment's descriptor (chat.files); return its id."""
+        return self._send_to(conv_id, "msg", text, attachment=attachment)
+
     def _send_to(
-        self, conv_id: str, kind: str, text: str, ref: str | None = None, on: bool = True
+        self,
+        conv_id: str,
+        kind: str,
+        text: str,
+        ref: str | None = None,
+        on: bool = True,
+        attachment: bytes | None = None,
     ) -> str:
         """Send a content of `kind` to every other member of a room or direct conversation."""
         conv = self.conversation(conv_id)
         if conv is not None and conv["kind"] == "dm":
-            return self._send_content(
-                conv_id, 0, [self.contacts.resolve(conv["peer_id"])], kind, text, ref, on
-            )
+            peers = [self.contacts.resolve(conv["peer_id"])]
+            return self._send_content(conv_id, 0, peers, kind, text, ref, on, attachment)
         state = self.rooms.state(conv_id)
         if self.identity.public_key not in state.members:
             raise UsageError("you are not a member of that room")
         others = sorted(state.members - {self.identity.public_key})
-        return self._send_content(conv_id, state.epoch, others, kind, text, ref, on)
+        return self._send_content(conv_id, state.epoch, others, kind, text, ref, on, attachment)
 
     # -- replies, edits, deletes, reactions (chat.timeline applies them) -----------------
 
@@ -235,6 +242,7 @@ class Chat(ChatReader):
         text: str,
         ref: str | None = None,
         on: bool = True,
+        attachment: bytes | None = None,
     ) -> str:
         check_text(kind, text)
         now = self.node.clock()
@@ -246,7 +254,7 @@ class Chat(ChatReader):
                 self.identity.public_key + conv + seq.to_bytes(8, "big") + ts.to_bytes(8, "big"),
                 digest_size=16,
             ).hexdigest()
-            content = Content(msg_id, text, ts, seq, kind, ref, on)
+            content = Content(msg_id, text, ts, seq, kind, ref, on, attachment)
             plain = msgpack.packb(content.encode())
             direct = len(recipients) == 1 and conv == dm_conversation_id(
                 self.identity.public_key, recipients[0]
@@ -399,6 +407,9 @@ class Chat(ChatReader):
             self.pending.forget(envelope)
         self._count("chat_received" if stored.added else "chat_duplicate")
         self._stored(content.msg_id, stored)
+        if stored.added and content.attachment is not None:
+            for hook in self.attachment_hooks:
+                hook(conv_id, author_id, content.msg_id, content.attachment)
         return True
 
     def _on_address(self, envelope: Envelope) -> None:

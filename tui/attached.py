@@ -29,6 +29,7 @@ from typing import Any
 
 from chat.archive import ChatArchive
 from chat.client import Verb
+from chat.files.holdings import Holdings
 from chat.messages import Chat
 from chat.presence import last_seen
 from crdt.client import Client, NoteVerb
@@ -67,6 +68,7 @@ class AttachedSession(Session):
         self.store = home.open_store_readonly(store_key(home))
         self.archive = ChatArchive(self.store, self._public_key)
         self.stored_notes = NoteBook(self.archive, self.store)
+        self._holdings: Holdings | None = None
         self.origin = secrets.token_hex(8)  # names this UI's note edits
         self._status: dict[str, Any] = {}
         self._addresses: list[str] = []
@@ -247,6 +249,19 @@ class AttachedSession(Session):
         return self.client.invite_accept(code, add, name)
 
     # -- notes ---------------------------------------------------------------------------
+
+    @property
+    def holdings(self) -> Holdings | None:
+        if self._holdings is None:
+            try:
+                self._holdings = Holdings(self.store, self.home.root / "files", budget=0)
+            except MeshError:  # its tables are newer or older than this program's
+                return None
+        return self._holdings
+
+    async def send_file(self, conv_id: str, path: Path) -> dict[str, Any]:
+        # sealing a large file takes a while: the UI goes on meanwhile
+        return await asyncio.to_thread(self.client.send_file, conv_id, str(path.resolve()))
 
     def new_note(self, room: str, title: str) -> str:
         return str(self.client.note_new(room, title)["note_id"])

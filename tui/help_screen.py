@@ -27,6 +27,7 @@ HELP = """[b]meshnotes — keys[/]
   s           share my contact (invite code and QR)
   a           add a contact from an invite code (and dial it)
   / ctrl+f    search every conversation; Enter on a result opens it there
+  u           send a file to the open conversation (type or paste its path)
 
 [b]Chat[/]  enter sends; ↑ ↓ recall what you sent. Your messages read "pending" until the
         recipient's signed receipt arrives, then "delivered". "NAME is typing…" shows under it.

@@ -56,6 +56,7 @@ class MainScreen(Screen[None]):
         Binding("escape", "focus_sidebar", "Sidebar", show=False),
         Binding("f2", "toggle_preview", "Preview", show=False),
         Binding("h", "history", "History", show=False),
+        Binding("u", "send_file", "Send file", show=False),
     ]
 
     class NodeStopped(Message):
@@ -117,6 +118,7 @@ class MainScreen(Screen[None]):
             "node": self._on_node_event,
             "notes": self._on_notes_event,
             "session": self._on_session_event,
+            "files": self._on_files_event,
         }.get(source)
         if handler is not None:
             self.call_later(handler, kind, data)
@@ -190,6 +192,44 @@ class MainScreen(Screen[None]):
             self.query_one(NoteView).cursor_event(data)
         else:
             self.query_one(NoteView).note_event(data)
+
+    def _on_files_event(self, kind: str, data: dict[str, Any]) -> None:
+        """An attachment announced, under way or arrived: the status bar and its message."""
+        if self.session.closed:
+            return
+        bar = self.query_one(StatusBar)
+        if kind == "file_progress":
+            bar.transfers[data["file_id"]] = data
+        elif kind == "file_complete":
+            bar.transfers.pop(data["file_id"], None)
+            self.app.notify(f"{data['name']} is here", title="File received")
+        elif kind == "file_offered" and data["state"] == "offered":
+            self.app.notify(
+                f"{data['name']}: meshnotes files get {data['file_id'][:12]} OUT fetches it",
+                title="File offered",
+            )
+        bar.refresh_status(self._catching_up)
+        self.query_one(ChatView).redraw(data.get("msg_id"))
+
+    def action_send_file(self) -> None:
+        if self.current is None or self.current[0] == "note":
+            self.app.notify("open a room or a conversation first", severity="warning")
+            return
+        conv_id = self.current[1]
+
+        def send(path: str) -> None:
+            self.run_worker(self._send_file(conv_id, Path(path).expanduser()))
+
+        self._ask("Send which file? (type or paste its path)", send, "e.g. ~/photo.jpg")
+
+    async def _send_file(self, conv_id: str, path: Path) -> None:
+        self.app.notify(f"sealing {path.name} …")
+        try:
+            sent = await self.session.send_file(conv_id, path)
+        except MeshError as exc:
+            self.app.notify(str(exc), severity="error")
+            return
+        self.app.notify(f"sent {sent['name']}", title="File sent")
 
     def _on_session_event(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "error":

@@ -12,7 +12,7 @@ kinds implement it:
 
 Calls that change something raise MeshError with one line for the user.
 Events reach the UI as ``listener(source, kind, data)`` with source "chat",
-"notes" or "node", the kinds the layers emit.
+"notes", "node" or "files", the kinds the layers emit.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from chat.daemon import Daemon
+from chat.files.holdings import Holdings
 from chat.messages import Chat
 from chat.readstate import read_by
 from chat.room import RoomState
@@ -223,6 +224,22 @@ class Session(ABC):
 
     # -- notes -------------------------------------------------------------------------
 
+    # -- attachments -----------------------------------------------------------------------
+
+    @property
+    @abstractmethod
+    def holdings(self) -> Holdings | None:
+        """The attachments kept for this home (None: none can be read)."""
+
+    def attachment(self, msg_id: str) -> dict[str, Any] | None:
+        """The file a message announced (as ``files list`` shows it), or None."""
+        holdings = self.holdings
+        return None if holdings is None else holdings.by_message(msg_id)
+
+    @abstractmethod
+    async def send_file(self, conv_id: str, path: Path) -> dict[str, Any]:
+        """Seal a file and announce it in a conversation: {"file_id", "message_id", ...}."""
+
     @abstractmethod
     def new_note(self, room: str, title: str) -> str: ...
 
@@ -295,6 +312,7 @@ class LocalSession(Session):
             ("chat", self.chat.listeners),
             ("notes", self.notes_layer.listeners),
             ("node", self.node.listeners),
+            ("files", self.daemon.files.listeners),
         ):
             listeners.append(functools.partial(self.emit, source))
 
@@ -395,6 +413,13 @@ class LocalSession(Session):
 
     def accept_invite(self, code: str, add: bool, name: str | None) -> dict[str, Any]:
         return self.daemon.accept_invite(code, add=add, name=name)
+
+    @property
+    def holdings(self) -> Holdings | None:
+        return self.daemon.files.holdings
+
+    async def send_file(self, conv_id: str, path: Path) -> dict[str, Any]:
+        return await self.daemon.files.send(conv_id, str(path))
 
     def new_note(self, room: str, title: str) -> str:
         return self.notes_layer.new(room, title)

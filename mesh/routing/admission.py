@@ -23,6 +23,9 @@ PENALTIES: dict[str, float] = {
     # an envelope for us handed up again within the replay interval of its last redelivery:
     # a mailbox hands a copy over once per link-up; only a replayer sends it again and again
     "replayed": 1.0,
+    # a file chunk that fails its hash-tree check (a layer above reports it: docs/files.md);
+    # charged to the chunk's author, which signed it: four in a row ban it
+    "bad_chunk": 25.0,
 }
 
 

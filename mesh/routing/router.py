@@ -318,6 +318,16 @@ class Router:
     def is_banned(self, peer: bytes, now: float) -> bool:
         return self.admission.is_banned(peer, now)
 
+    def penalise(self, peer: bytes, reason: str, now: float) -> list[Action]:
+        """Charge `peer` for a fault a layer above found in what it signed (a bad file chunk).
+
+        Counted as ``penalised_<reason>``; when that bans the peer, its links close.
+        """
+        self.count(f"penalised_{reason}")
+        if not self.admission.charge(peer, reason, now):
+            return []
+        return [Close(link, "banned") for link, state in self.links.items() if state.peer == peer]
+
     def count(self, name: str, by: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + by
 

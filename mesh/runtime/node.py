@@ -249,6 +249,10 @@ class Node:
         self.catch_up.keep(envelope, self.clock())
         self._execute(self.router.originate(envelope, self.clock()))
 
+    def penalise(self, peer: bytes, reason: str) -> None:
+        """Charge `peer` for a fault found above the mesh (see :meth:`Router.penalise`)."""
+        self._execute(self.router.penalise(peer, reason, self.clock()))
+
     async def ping(self, dest: bytes, *, timeout: float = 5.0) -> PingReply | None:
         """Send one signed ping to `dest`; return its reply, or None after `timeout` seconds."""
         envelope = self.router.make(

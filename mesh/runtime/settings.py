@@ -37,6 +37,11 @@ KEYS: dict[str, tuple[Any, str]] = {
     "rooms": ("auto", "how room traffic travels: " + ", ".join(ROOM_MODES)),
     "bell": (True, "ring the terminal bell in the UI when a message mentions you"),
     "read_state": (True, "tell a conversation's people how far you have read it"),
+    "auto_download": (
+        16 * 1024 * 1024,
+        "fetch attachments up to this many bytes when they arrive (0: none; larger: files get)",
+    ),
+    "file_budget": (2 * 1024**3, "bytes of sealed attachments this node keeps, at most"),
 }
 
 SOURCE_DEFAULT, SOURCE_FILE, SOURCE_FLAG = "default", "file", "flag"
@@ -106,8 +111,10 @@ class Settings:
                 ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
                 kind = "a list of strings"
             else:
-                ok = type(value) is type(default)
-                kind = "true or false" if isinstance(default, bool) else "a string"
+                ok = type(value) is type(default) and not (isinstance(value, int) and value < 0)
+                kind = {bool: "true or false", int: "a whole number of bytes, 0 or more"}.get(
+                    type(default), "a string"
+                )
             if not ok:
                 raise UsageError(f"{self.path}: {key!r} must be {kind}, not {value!r}")
         return data

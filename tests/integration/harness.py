@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chat.daemon import Daemon
+from chat.files.service import FilesConfig
 from crdt.notes import Notes
 from crdt.service import NotesService
 from mesh.runtime.home import Home
@@ -26,8 +27,15 @@ class Mesh:
         self.ids: dict[str, str] = {}
         self.notes: dict[str, NotesService] = {}
 
-    async def start(self, name: str, dial: str | None = None, bridge: bool = False) -> Daemon:
-        """Start a daemon (with the Yjs bridge on a free loopback port when `bridge`)."""
+    async def start(
+        self,
+        name: str,
+        dial: str | None = None,
+        bridge: bool = False,
+        files: FilesConfig | None = None,
+    ) -> Daemon:
+        """Start a daemon (with the Yjs bridge on a free loopback port when `bridge`; `files`:
+        what attachments may take, else the defaults)."""
         home = Home(self.root / name)
         identity = home.load_identity() if home.has_identity() else home.create_identity(name)
         port = (
@@ -45,7 +53,7 @@ class Mesh:
             reconnect_max=0.5,
         )
         service = NotesService(bridge=("127.0.0.1", 0) if bridge else None)
-        daemon = Daemon(home, identity, config, extensions=[service])
+        daemon = Daemon(home, identity, config, extensions=[service], files=files)
         self.notes[name] = service
         await daemon.start()
         assert daemon.node.address is not None

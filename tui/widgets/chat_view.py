@@ -218,6 +218,12 @@ class ChatView(Vertical):
             self.show_read()
             self.query_one(MessageList).scroll_end(animate=False)
 
+    def redraw(self, msg_id: str | None) -> None:
+        """Draw a message on screen again (its attachment arrived, say)."""
+        line = self.lines.get(msg_id or "")
+        if line is not None:
+            line.update_message(line.message)
+
     # -- picking a message and acting on it ------------------------------------------
 
     def pick(self, msg_id: str | None) -> None:

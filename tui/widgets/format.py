@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import time
+from typing import Any
+
+from chat.files.export import human_size
 
 STATUS_MARKS = {"pending": "… pending", "delivered": "✓ delivered", "received": ""}
 
@@ -28,3 +31,43 @@ def seen_text(presence: dict[str, object]) -> str:
         return "online"
     seen = presence.get("last_seen")
     return "never seen" if not isinstance(seen, int | float) else "seen " + ago(seen)
+
+
+def escape(text: str) -> str:
+    """`text` shown as it is, not read as Textual markup."""
+    return text.replace("[", r"\[")
+
+
+def progress_line(shown: dict[str, Any]) -> str:
+    """'name: 45% of 27.0 MiB, 3.2 MiB/s, 4 s left': a fetch's progress (files list's fields)."""
+    share = 100 * shown["have_bytes"] // max(1, shown["size"])
+    line = f"{shown['name']}: {share}% of {human_size(shown['size'])}"
+    if shown.get("rate"):
+        line += f", {human_size(shown['rate'])}/s"
+    if shown.get("eta_s") is not None:
+        line += f", {shown['eta_s']:.0f} s left"
+    elif shown["state"] == "fetching" and not shown.get("holders"):
+        line += ", looking for a peer that holds it"
+    return line
+
+
+#: what each state of an attachment reads as under its message
+FILE_STATES = {
+    "offered": "not fetched: meshnotes files get ID OUT",
+    "fetching": "arriving",
+    "complete": "here: meshnotes files get ID OUT",
+    "over_budget": "too large for the file budget",
+    "evicted": "dropped for room: meshnotes files get ID OUT fetches it again",
+}
+
+
+def attachment_text(file: dict[str, Any]) -> str:
+    """A message's attachment on screen: a placeholder where a picture would show (this
+    terminal draws none), or the file's name, size and state."""
+    kind = "picture" if str(file["mime"]).startswith("image/") else "file"
+    state = FILE_STATES.get(file["state"], file["state"]).replace("ID", file["file_id"][:12])
+    if file["state"] == "fetching":
+        state = f"arriving, {100 * file['have_bytes'] // max(1, file['size'])}%"
+    icon = "🖼" if kind == "picture" else "📎"
+    preview = "  (no preview in this terminal)" if kind == "picture" else ""
+    return f"{icon} {kind}: {file['name']} ({human_size(file['size'])}) — {state}{preview}"

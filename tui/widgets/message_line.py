@@ -14,14 +14,11 @@ from typing import Any
 from textual.widgets import Static
 
 from tui.session import Session
-from tui.widgets.format import STATUS_MARKS, clock_time
+from tui.widgets.format import STATUS_MARKS, attachment_text, clock_time
+from tui.widgets.format import escape as escape  # where the other widgets import it
 
 #: what a mention looks like in a text (as chat.unread reads it)
 MENTION = re.compile(r"(?<![\w@])@[\w][\w.\-]*")
-
-
-def escape(text: str) -> str:
-    return text.replace("[", r"\[")
 
 
 def highlighted(text: str) -> str:
@@ -54,7 +51,8 @@ class MessageLine(Static):
         if message.get("deleted"):
             body = "[i dim]message deleted[/]"
         else:
-            body = highlighted(message["text"])
+            file = self.session.attachment(message["id"])
+            body = highlighted(message["text"]) if file is None else escape(attachment_text(file))
             if message.get("edited"):
                 body += " [dim](edited)[/]"
         text = f"[dim]{when}[/] [b]{escape(author)}[/]  {body}"

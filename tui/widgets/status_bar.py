@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.widgets import Static
 
 from tui.session import Session
+from tui.widgets.format import escape, progress_line
 
 
 class StatusBar(Static):
@@ -13,6 +14,8 @@ class StatusBar(Static):
     def __init__(self, session: Session, **kwargs: object) -> None:
         super().__init__("", **kwargs)  # type: ignore[arg-type]
         self.session = session
+        #: file id -> the latest progress of each fetch under way (the screen keeps it)
+        self.transfers: dict[str, dict[str, object]] = {}
 
     def refresh_status(self, catching_up: bool = False) -> None:
         status = self.session.status()
@@ -26,9 +29,12 @@ class StatusBar(Static):
         mailbox = status["caches"].get("mailbox", {}).get("size", 0)
         outbox = status["chat"]["outbox"]
         sync = "  [b]⟳ catching up[/]" if catching_up else ""
+        files = "".join(
+            f"  │ ⇣ {escape(progress_line(shown))}" for shown in self.transfers.values()
+        )
         self.update(
             f"[b]{self.session.display_name(self.session.me)}[/] {self.session.me[:8]}"
             f"  │ links {len(status['links'])}"
             f"  │ reachable: {peers or 'none'}{more}"
-            f"  │ mailbox {mailbox}  │ unsent {outbox}{sync}"
+            f"  │ mailbox {mailbox}  │ unsent {outbox}{sync}{files}"
         )

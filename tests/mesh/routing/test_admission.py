@@ -85,3 +85,16 @@ def test_a_link_over_its_burst_is_rate_limited_and_recovers() -> None:
     net.run_until_idle()
     assert b.envelopes[-1].payload == b"later"
     assert counter(b, "dropped_rate_limited") == 3
+
+
+def test_a_fault_a_layer_above_reports_costs_the_author_and_bans_it_at_the_threshold() -> None:
+    net = Network(config(ban_threshold=100.0, penalty_decay=0.0))
+    m, b = net.line("m", "b")
+    link = b.links["m"]
+    for _ in range(3):  # 25 points each: a bad file chunk
+        assert b.router.penalise(m.key, "bad_chunk", net.now) == []
+    assert not b.router.is_banned(m.key, net.now)
+    assert b.router.penalise(m.key, "bad_chunk", net.now) == [Close(link, "banned")]
+    assert b.router.is_banned(m.key, net.now)
+    assert counter(b, "penalised_bad_chunk") == 4
+    assert b.router.penalise(m.key, "no_such_reason", net.now) == []  # costs nothing

@@ -1,0 +1,94 @@
+"""The swarm: who is asked for which chunk, and what happens when answers are late or bad."""
+
+from __future__ import annotations
+
+from chat.files.swarm import Swarm
+
+A, B, C = b"a" * 32, b"b" * 32, b"c" * 32
+
+
+def test_three_holders_share_the_lowest_chunks_one_each_per_round() -> None:
+    swarm = Swarm(10, set(), window=2, timeout=5.0)
+    for peer in (A, B, C):
+        swarm.add_holder(peer, None)
+    asks = dict(swarm.requests(now=0.0))
+    assert asks == {A: [0, 3], B: [1, 4], C: [2, 5]}
+    assert swarm.requests(now=1.0) == []  # windows full
+    assert swarm.received(B, 1, 1.0)
+    assert swarm.requests(now=1.0) == [(B, [6])]
+
+
+def test_chunks_already_kept_are_not_asked_for() -> None:
+    swarm = Swarm(4, {0, 2}, window=8)
+    swarm.add_holder(A, None)
+    assert swarm.requests(0.0) == [(A, [1, 3])]
+
+
+def test_a_late_chunk_is_asked_of_anyone_again_and_its_late_copy_counts_as_duplicate() -> None:
+    swarm = Swarm(2, set(), window=1, timeout=5.0)
+    swarm.add_holder(A, None)
+    assert swarm.requests(0.0) == [(A, [0])]
+    assert swarm.next_deadline() == 5.0
+    swarm.add_holder(B, None)
+    assert swarm.requests(1.0) == [(B, [1])]
+    assert swarm.requests(5.0) == [(A, [0])]  # A's request ran late: asked again
+    assert swarm.timeouts == 1
+    assert swarm.received(A, 0, 5.5) and not swarm.received(A, 0, 5.6)
+    assert swarm.duplicates == 1
+
+
+def test_a_bad_chunk_drops_its_holder_and_goes_to_another() -> None:
+    swarm = Swarm(3, set(), window=3)
+    swarm.add_holder(A, None)
+    swarm.add_holder(B, None)
+    assert dict(swarm.requests(0.0)) == {A: [0, 2], B: [1]}
+    swarm.rejected(A, 0)
+    assert A not in swarm.holders
+    assert swarm.requests(0.0) == [(B, [0, 2])]
+
+
+def test_a_busy_holder_rests_and_a_partial_holder_is_asked_only_what_it_has() -> None:
+    swarm = Swarm(4, set(), window=4)
+    swarm.add_holder(A, {3})
+    swarm.add_holder(B, None)
+    asks = dict(swarm.requests(0.0))
+    assert asks[A] == [3] and asks[B] == [0, 1, 2]
+    swarm.rest(B, now=0.0, seconds=1.0)
+    assert swarm.requests(0.5) == []
+    assert swarm.requests(1.0) == [(B, [0, 1, 2])]
+
+
+def test_the_fetch_is_done_when_every_chunk_came_and_a_lost_one_reopens_it() -> None:
+    swarm = Swarm(2, set(), window=2)
+    swarm.add_holder(A, None)
+    swarm.requests(0.0)
+    swarm.received(A, 0, 0.1)
+    swarm.received(A, 1, 0.1)
+    assert swarm.done and swarm.next_deadline() is None
+    swarm.lost(1)
+    assert not swarm.done and swarm.requests(0.0) == [(A, [1])]
+
+
+def test_the_wait_for_a_chunk_follows_how_fast_its_holder_answers() -> None:
+    swarm = Swarm(100, set(), window=1, timeout=15.0)
+    swarm.add_holder(A, None)
+    assert swarm.requests(0.0) == [(A, [0])]
+    assert swarm.next_deadline() == 15.0  # no answer yet: the whole timeout
+    now = 0.0
+    for index in range(20):  # answers within 0.2 s
+        now += 0.2
+        swarm.received(A, index, now)
+        swarm.requests(now)
+    assert swarm.next_deadline() == now + 1.0  # three times 0.2 s, but MIN_WAIT at least
+    for index in range(20, 60):  # a slower holder: 2 s each
+        now += 2.0
+        swarm.received(A, index, now)
+        swarm.requests(now)
+    assert 5.0 < swarm.next_deadline() - now <= 6.0  # towards three times 2 s
+
+
+def test_a_holder_without_a_path_is_asked_nothing_until_it_has_one() -> None:
+    swarm = Swarm(4, set(), window=4)
+    swarm.add_holder(A, None)
+    assert swarm.requests(0.0, unreachable=frozenset({A})) == []
+    assert swarm.requests(0.0) == [(A, [0, 1, 2, 3])]

@@ -1,0 +1,77 @@
+"""Attachments in the UI, under Pilot, on real peers A - B: the send key with a pasted path,
+the message shown as a file or a picture placeholder, and a fetch's progress in the status bar."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tests.integration.harness import Mesh
+from tests.tui.test_app import line as line  # the fixture: A - B - C, carol and alice
+from tests.tui.test_app import session_of
+from tests.waiting import wait_until
+from tui.app import MeshnotesApp
+from tui.main_screen import MainScreen
+from tui.widgets.chat_view import ChatView
+from tui.widgets.status_bar import StatusBar
+
+
+def kept(mesh: Mesh, name: str, file_id: str) -> bool:
+    row = mesh[name].files.holdings.row(file_id)
+    return row is not None and row["state"] == "complete"
+
+
+async def test_u_sends_a_file_and_its_message_shows_a_picture_placeholder(
+    line: Mesh, tmp_path: Path
+) -> None:
+    a, c = line["A"], line["C"]
+    await wait_until(lambda: a.node.router.route_to(c.node.identity.public_key, a.node.clock()))
+    picture = tmp_path / "cat.png"
+    picture.write_bytes(os.urandom(150_000))
+    app = MeshnotesApp(session_of(line, "A"), own_session=False)
+    async with app.run_test(size=(140, 36)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        screen.open("dm", a.chat.direct_conversation("carol"))
+        await pilot.pause()
+        screen.set_focus(None)  # the screen's keys, not the message box's
+        await pilot.press("u")
+        await pilot.pause()
+        await pilot.press(*str(picture), "enter")
+        await wait_until(lambda: a.files.list(), what="A sent the file")
+        file_id = a.files.list()[0]["file_id"]
+        await wait_until(lambda: kept(line, "C", file_id), what="C fetched it")
+        view = screen.query_one(ChatView)
+        await wait_until(lambda: view.lines, what="the message on screen")
+        shown = str(next(iter(view.lines.values())).render())
+        assert "picture: cat.png (146.5 KiB)" in shown
+        assert "no preview in this terminal" in shown
+    on_c = [m for m in c.chat.history("alice") if m["text"].startswith("[file] cat.png")]
+    assert len(on_c) == 1
+
+
+async def test_a_fetch_under_way_shows_in_the_status_bar_until_it_is_complete(
+    line: Mesh,
+) -> None:
+    app = MeshnotesApp(session_of(line, "A"), own_session=False)
+    async with app.run_test(size=(200, 36)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        session = screen.session
+        progress = {
+            "file_id": "ab" * 32,
+            "name": "video.mp4",
+            "size": 10 * 1024 * 1024,
+            "state": "fetching",
+            "have_bytes": 5 * 1024 * 1024,
+            "rate": 1024 * 1024,
+            "eta_s": 5.0,
+            "msg_id": None,
+        }
+        session.emit("files", "file_progress", progress)
+        await pilot.pause()
+        bar = screen.query_one(StatusBar)
+        assert "video.mp4: 50% of 10.0 MiB, 1.0 MiB/s, 5 s left" in str(bar.render())
+        session.emit("files", "file_complete", {**progress, "state": "complete"})
+        await pilot.pause()
+        assert "video.mp4" not in str(bar.render())

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ import sqlite_utils
 
 from chat.files.format import (
     CHUNK_SIZE,
+    HASH_SIZE,
     MAC_SIZE,
     Descriptor,
     HashTree,
@@ -56,8 +57,13 @@ CREATE TABLE file_chunks (
 );
 """
 
+#: a fetched chunk keeps the proof it came with, so a node halfway through a fetch can
+#: serve the chunks it has (it lacks the leaves to build their proofs itself)
+FILES_V2 = "ALTER TABLE file_chunks ADD COLUMN proof BLOB;"
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], object]] = [
     lambda db: run_script(db, FILES_V1),
+    lambda db: run_script(db, FILES_V2),
 ]
 
 
@@ -256,8 +262,10 @@ class Holdings:
                 [(descriptor.file_id, i, h) for i, h in enumerate(leaves)],
             )
 
-    def write_chunk(self, file_id: str, index: int, sealed: bytes, digest: bytes) -> None:
-        """Write a checked chunk into the part file, then record it."""
+    def write_chunk(
+        self, file_id: str, index: int, sealed: bytes, digest: bytes, proof: Sequence[bytes]
+    ) -> None:
+        """Write a checked chunk into the part file, then record it with its proof."""
         fd = self._fds.get(file_id)
         try:
             if fd is None:
@@ -268,8 +276,8 @@ class Holdings:
         except OSError as exc:
             raise StorageError(f"cannot write {self.part_path(file_id)}: {exc}") from exc
         self.store.execute(
-            "INSERT OR IGNORE INTO file_chunks (file_id, idx, leaf) VALUES (?, ?, ?)",
-            (file_id, index, digest),
+            "INSERT OR IGNORE INTO file_chunks (file_id, idx, leaf, proof) VALUES (?, ?, ?, ?)",
+            (file_id, index, digest, b"".join(proof)),
         )
 
     def finish(self, descriptor: Descriptor) -> list[int]:
@@ -308,13 +316,19 @@ class Holdings:
         """A complete file's sealed chunk `index` and its proof."""
         file_id = descriptor.file_id
         tree = self._tree(file_id, descriptor.chunks)
-        try:
-            with self.sealed_path(file_id).open("rb") as sealed_file:
-                sealed_file.seek(index * SLOT)
-                sealed = sealed_file.read(sealed_size(descriptor.size, index))
-        except OSError as exc:
-            raise StorageError(f"cannot read {self.sealed_path(file_id)}: {exc}") from exc
-        return sealed, tree.proof(index)
+        return _read_slot(self.sealed_path(file_id), descriptor, index), tree.proof(index)
+
+    def read_part_chunk(self, descriptor: Descriptor, index: int) -> tuple[bytes, list[bytes]]:
+        """A chunk kept of a file still being fetched, with the proof it came with."""
+        file_id = descriptor.file_id
+        rows = self.store.query(
+            "SELECT proof FROM file_chunks WHERE file_id = ? AND idx = ?", (file_id, index)
+        )
+        if not rows or rows[0]["proof"] is None:
+            raise StorageError(f"chunk {index} of {file_id} is not kept with its proof")
+        proof = rows[0]["proof"]
+        sealed = _read_slot(self.part_path(file_id), descriptor, index)
+        return sealed, [proof[i : i + HASH_SIZE] for i in range(0, len(proof), HASH_SIZE)]
 
     def chunks(self, descriptor: Descriptor) -> Iterator[bytes]:
         """A complete file's sealed chunks in order (for writing it out)."""
@@ -346,6 +360,16 @@ class Holdings:
         else:
             self._trees.move_to_end(file_id)
         return tree
+
+
+def _read_slot(path: Path, descriptor: Descriptor, index: int) -> bytes:
+    """Sealed chunk `index` of a file kept (whole or in part) at `path`."""
+    try:
+        with path.open("rb") as kept:
+            kept.seek(index * SLOT)
+            return kept.read(sealed_size(descriptor.size, index))
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc}") from exc
 
 
 def view(row: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ every fetch when its swarm (:mod:`chat.files.swarm`) has work due. What a
 peer sends is checked before it changes anything: a chunk against the hash
 tree (a bad one costs its author penalty points at the mesh, and it is asked
 nothing more), a request against the conversation's members and the
-requester's rate (:data:`REQUEST_RATE` chunks a second per requesting peer).
+requester's rate and its link's (:mod:`chat.files.serving`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import contextlib
 import logging
 import mimetypes
 import os
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,10 +34,10 @@ from chat.files.format import (
     verify,
 )
 from chat.files.holdings import Holdings, seal_file
+from chat.files.serving import Server, ServingConfig
 from chat.files.swarm import TIMEOUT, WINDOW, Swarm
 from chat.messages import Chat
 from mesh.errors import ChatError, MeshError, UsageError
-from mesh.routing.ratelimit import TokenBucket
 from mesh.runtime.listeners import Listeners
 from mesh.storage.store import Store
 from mesh.wire.envelope import DestKind, EnvelopeType
@@ -46,11 +45,6 @@ from mesh.wire.identity import decode_peer_id, encode_peer_id
 
 log = logging.getLogger("meshnotes.files")
 
-#: chunks a second (and at once) one peer may ask of this node
-REQUEST_RATE = 2048.0
-REQUEST_BURST = 512.0
-#: requesting peers whose buckets are remembered
-MAX_REQUESTERS = 1024
 #: seconds between asking around for holders while a fetch makes no progress (doubling up to
 #: MAX_QUERY_INTERVAL while none answers, so a file nobody holds costs little)
 QUERY_INTERVAL = 5.0
@@ -62,15 +56,13 @@ PROGRESS_INTERVAL = 0.25
 
 
 @dataclass
-class FilesConfig:
+class FilesConfig(ServingConfig):
     """What a node does with attachments (``meshnotes.toml``: auto_download, file_budget)."""
 
     auto_download: int = 16 * 1024 * 1024
     budget: int = 2 * 1024**3
     window: int = WINDOW
     timeout: float = TIMEOUT
-    request_rate: float = REQUEST_RATE
-    request_burst: float = REQUEST_BURST
 
 
 @dataclass
@@ -100,7 +92,15 @@ class Files:
         self.fetches: dict[str, Fetch] = {}
         self.counters: dict[str, int] = {}
         self.listeners = Listeners(log, self.counters)
-        self._buckets: OrderedDict[bytes, TokenBucket] = OrderedDict()
+        self.server = Server(
+            self.holdings,
+            config,
+            members=self._members,
+            partial=self._partial,
+            link_to=self._link_to,
+            send=self._send,
+            count=self._count,
+        )
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.node.on_deliver(EnvelopeType.FILE, self._on_envelope)
@@ -288,9 +288,20 @@ class Files:
             self._send(peer, payload)
         self._count("files_queries_sent", len(peers))
 
-    def _reachable(self, peer: bytes) -> bool:
+    def _link_to(self, peer: bytes) -> int | None:
+        """The link a message to `peer` leaves on now (None: no path)."""
         route = self.node.router.route_to(peer, self.node.clock())
-        return route is not None and route.link in self.node.router.links
+        return route.link if route is not None and route.link in self.node.router.links else None
+
+    def _reachable(self, peer: bytes) -> bool:
+        return self._link_to(peer) is not None
+
+    def _partial(self, file_id: str) -> set[int]:
+        """The chunks kept of a file being fetched."""
+        fetch = self.fetches.get(file_id)
+        if fetch is None:
+            return self.holdings.held(file_id)
+        return set(range(fetch.descriptor.chunks)) - fetch.swarm.missing
 
     def _pump(self, fetch: Fetch, now: float) -> None:
         unreachable = frozenset(p for p in fetch.swarm.holders if not self._reachable(p))
@@ -322,7 +333,9 @@ class Files:
                     self._query(fetch, now)
                     fetch.query_interval = min(MAX_QUERY_INTERVAL, 2 * interval)
                 self._pump(fetch, now)
+            self.server.tell(now)
             deadlines = [f.swarm.next_deadline() for f in self.fetches.values()]
+            deadlines.append(self.server.next_tell())
             due = min([d for d in deadlines if d is not None], default=now + 1.0)
             delay = max(0.05, min(1.0, due - now)) if self.fetches else 5.0
             self._wake.clear()
@@ -347,9 +360,9 @@ class Files:
         peer = envelope.author
         try:
             if isinstance(message, wire.Query):
-                self._on_query(peer, message)
+                self.server.on_query(peer, message)
             elif isinstance(message, wire.Want):
-                self._on_want(peer, message)
+                self.server.on_want(peer, message, self.node.clock())
             elif isinstance(message, wire.Have):
                 self._on_have(peer, message)
             elif isinstance(message, wire.Chunk):
@@ -359,65 +372,6 @@ class Files:
         except MeshError as exc:
             self._count("files_store_error")
             log.warning("file message from %s not handled: %s", encode_peer_id(peer), exc)
-
-    def _allowed(self, peer: bytes, root: bytes) -> tuple[dict[str, Any] | None, str | None]:
-        """The file a peer asks about, or why it gets nothing (None: not known, say nothing)."""
-        row = self.holdings.row(root.hex())
-        if row is None:
-            self._count("files_query_unknown")
-            return None, None
-        if peer not in self._members(row["conv_id"]):
-            self._count("files_refused_not_member")
-            return None, "not_member"
-        if row["state"] != "complete":
-            return None, "not_held"
-        return row, None
-
-    def _on_query(self, peer: bytes, query: wire.Query) -> None:
-        row, reason = self._allowed(peer, query.root)
-        if reason is not None:
-            self._send(peer, wire.Refuse(query.root, reason).encode())
-        elif row is not None:
-            chunks = self.holdings.descriptor(row).chunks
-            self._send(peer, wire.Have(query.root, chunks, None).encode())
-
-    def _on_want(self, peer: bytes, want: wire.Want) -> None:
-        row, reason = self._allowed(peer, want.root)
-        if row is None:
-            if reason is not None:
-                self._send(peer, wire.Refuse(want.root, reason).encode())
-            return
-        indices = want.indices()
-        if not self._reachable(peer):
-            # no path back now: the chunks would wait in the mesh and arrive after the
-            # requester asked again (it asks only where it has a path)
-            self._count("files_wants_no_path")
-            return
-        if not self._bucket(peer).take(self.node.clock(), float(len(indices))):
-            self._count("files_refused_busy")
-            self._send(peer, wire.Refuse(want.root, "busy").encode())
-            return
-        descriptor = self.holdings.descriptor(row)
-        for index in indices:
-            if index >= descriptor.chunks:
-                self._count("files_rejected_malformed")
-                return
-            sealed, proof = self.holdings.read_chunk(descriptor, index)
-            self._send(peer, wire.Chunk(want.root, index, sealed, tuple(proof)).encode())
-        self._count("files_chunks_served", len(indices))
-
-    def _bucket(self, peer: bytes) -> TokenBucket:
-        bucket = self._buckets.get(peer)
-        if bucket is None:
-            bucket = TokenBucket.full(
-                self.config.request_rate, self.config.request_burst, self.node.clock()
-            )
-            self._buckets[peer] = bucket
-            if len(self._buckets) > MAX_REQUESTERS:
-                self._buckets.popitem(last=False)
-        else:
-            self._buckets.move_to_end(peer)
-        return bucket
 
     def _on_have(self, peer: bytes, have: wire.Have) -> None:
         fetch = self.fetches.get(have.root.hex())
@@ -460,8 +414,9 @@ class Files:
             self._count("files_chunks_duplicate")
         else:
             self.holdings.write_chunk(
-                descriptor.file_id, chunk.index, chunk.sealed, leaf(chunk.sealed)
+                descriptor.file_id, chunk.index, chunk.sealed, leaf(chunk.sealed), chunk.proof
             )
+            self.server.kept_more(descriptor.file_id)
             self._count("files_chunks_fetched")
             fetch.last_progress = now
             if swarm.done:
@@ -482,6 +437,7 @@ class Files:
             self._wake.set()
             return
         del self.fetches[fetch.descriptor.file_id]
+        self.server.completed(fetch.descriptor.file_id, fetch.descriptor.root, fetch.swarm.chunks)
         fetch.done.set()
         self._count("files_completed")
         self.listeners.emit("file_complete", self.progress(fetch.descriptor.file_id))

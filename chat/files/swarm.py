@@ -63,12 +63,20 @@ class Swarm:
         return not self.missing
 
     def add_holder(self, peer: bytes, held: set[int] | None) -> None:
-        """A peer said it holds these chunks (None: every one)."""
+        """A peer said it holds these chunks (None: every one); it may say so again, updated.
+
+        Chunks asked of it that it now says it lacks go back to the queue.
+        """
         holder = self.holders.get(peer)
         if holder is None:
             self.holders[peer] = Holder(held, self.window)
-        else:
-            holder.held = held
+            return
+        holder.held = held
+        if held is not None:
+            lacked = {i: d for i, (_, d) in holder.inflight.items() if i not in held}
+            for index in lacked:
+                del holder.inflight[index]
+            self._requeue(lacked)
 
     def remove_holder(self, peer: bytes) -> None:
         """Ask this peer nothing more; what it owes goes back to the queue."""
@@ -179,7 +187,19 @@ class Swarm:
                 return index
             if position > 4 * self.window:  # a partial holder: do not scan the whole queue
                 break
-        return None
+        else:
+            return None
+        assert holder.held is not None  # a whole holder holds the queue's first chunk
+        # the lowest queued chunk it holds, from the sets (C speed) rather than the queue
+        ready = holder.held & self.missing
+        ready.difference_update(i for h in self.holders.values() for i in h.inflight)
+        if not ready:
+            return None
+        index = min(ready)
+        if index not in self.queue:
+            return None
+        self.queue.remove(index)
+        return index
 
     def _expire(self, now: float) -> None:
         for holder in self.holders.values():

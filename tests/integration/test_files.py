@@ -112,6 +112,40 @@ async def test_a_fourth_peer_fetches_from_three_holders_at_once(mesh: Mesh, tmp_
         assert mesh[name].files.counters.get("files_chunks_served", 0) > served[name], name
 
 
+async def test_a_peer_halfway_through_a_fetch_serves_the_chunks_it_has(
+    mesh: Mesh, tmp_path: Path
+) -> None:
+    slow = FilesConfig(request_rate=16.0, request_burst=16.0)  # A serves 16 chunks a second
+    a = await mesh.start("A", files=slow)
+    b = await mesh.start("B", dial="A", files=MANUAL)
+    d = await mesh.start("D", dial="B", files=MANUAL)  # linked to B only
+    room = await room_with(mesh, "A", ["B", "D"])
+    data = make_file(tmp_path / "film.mkv", 96 * 65536)
+    file_id = (await a.files.send(room, str(tmp_path / "film.mkv")))["file_id"]
+    await wait_until(lambda: all(n.files.holdings.row(file_id) for n in (b, d)))
+    b.files.fetch(file_id)
+    await wait_until(
+        lambda: len(b.files.holdings.held(file_id)) >= 24, timeout=60, what="B a quarter in"
+    )
+    await mesh.stop("A")  # the only whole copy is gone
+    halfway = b.files.holdings.held(file_id)
+    assert len(halfway) < 96
+
+    d.files.fetch(file_id)
+    await wait_until(
+        lambda: d.files.holdings.held(file_id) >= halfway,
+        timeout=60,
+        what="D fetches from B what B has",
+    )
+    assert b.files.counters["files_chunks_served_partial"] >= len(halfway)
+    assert state(d, file_id) == "fetching"
+    # A comes back: both finish, and what B fetches now still passes on to D
+    await mesh.start("A", files=slow)
+    await wait_until(lambda: kept(b, file_id) and kept(d, file_id), timeout=120)
+    assert await saved(d, file_id, tmp_path) == data
+    assert b.files.counters["files_have_updates_sent"] > 0
+
+
 async def test_a_recipient_offline_when_it_was_sent_gets_it_later_through_the_mesh(
     mesh: Mesh, tmp_path: Path
 ) -> None:

@@ -92,3 +92,26 @@ def test_a_holder_without_a_path_is_asked_nothing_until_it_has_one() -> None:
     swarm.add_holder(A, None)
     assert swarm.requests(0.0, unreachable=frozenset({A})) == []
     assert swarm.requests(0.0) == [(A, [0, 1, 2, 3])]
+
+
+def test_a_partial_holder_is_asked_only_for_what_it_holds_and_told_again_when_it_has_more() -> None:
+    swarm = Swarm(200, set(), window=4, timeout=5.0)
+    swarm.add_holder(A, None)
+    swarm.add_holder(B, {150, 151, 199})  # far past the front of the queue
+    asks = dict(swarm.requests(0.0))
+    assert asks == {A: [0, 1, 2, 3], B: [150, 151, 199]}
+    # B's next HAVE: it holds more, and no longer says it holds 199 (a stale bitfield)
+    swarm.add_holder(B, {150, 151, 160, 161})
+    assert swarm.received(B, 150, 0.5) and swarm.received(B, 151, 0.5)
+    assert dict(swarm.requests(0.5)) == {B: [160, 161]}
+    # 199, asked of B before, went back to the queue for a holder that has it
+    assert swarm.received(A, 0, 0.6)
+    assert 199 in swarm.queue and 199 not in swarm.holders[B].inflight
+
+
+def test_a_holder_with_nothing_yet_is_asked_nothing() -> None:
+    swarm = Swarm(4, set(), window=4)
+    swarm.add_holder(A, set())
+    assert swarm.requests(0.0) == []
+    swarm.add_holder(A, {2})
+    assert swarm.requests(0.0) == [(A, [2])]

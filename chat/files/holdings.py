@@ -72,8 +72,13 @@ def sealed_total(size: int) -> int:
     return size + chunk_count(size) * MAC_SIZE
 
 
-def seal_file(source: Path, key: bytes, dest: Path) -> tuple[int, list[bytes]]:
-    """Seal `source` chunk by chunk into `dest`; its size and leaves (blocking: a thread's job)."""
+def seal_file(
+    source: Path, key: bytes, dest: Path, sealed_so_far: Callable[[int], None] | None = None
+) -> tuple[int, list[bytes]]:
+    """Seal `source` chunk by chunk into `dest`; its size and leaves (blocking: a thread's job).
+
+    `sealed_so_far(bytes)` is called after each chunk (in the sealing thread).
+    """
     leaves: list[bytes] = []
     size = 0
     try:
@@ -88,6 +93,8 @@ def seal_file(source: Path, key: bytes, dest: Path) -> tuple[int, list[bytes]]:
                 leaves.append(leaf(sealed))
                 size += len(plain)
                 index += 1
+                if sealed_so_far is not None:
+                    sealed_so_far(size)
                 if len(plain) < CHUNK_SIZE:
                     break
     except OSError as exc:

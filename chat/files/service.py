@@ -16,6 +16,8 @@ import contextlib
 import logging
 import mimetypes
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,13 +156,14 @@ class Files:
         self.holdings.ensure_directory()
         key = nacl.utils.random(KEY_SIZE)
         sealing = self.holdings.directory / f".sealing-{os.getpid()}-{key[:6].hex()}"
+        name = safe_name(source.name)
+        progress = self._sealing_progress(str(source), name, size)
         try:
-            size, leaves = await asyncio.to_thread(seal_file, source, key, sealing)
+            size, leaves = await asyncio.to_thread(seal_file, source, key, sealing, progress)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 sealing.unlink()
             raise
-        name = safe_name(source.name)
         mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
         descriptor = Descriptor(name, size, mime, HashTree(leaves).root, key)
         now = self.node.clock()
@@ -174,6 +177,30 @@ class Files:
         )
         self._count("files_sent")
         return {"file_id": descriptor.file_id, "message_id": msg_id, "name": name, "size": size}
+
+    def _sealing_progress(self, path: str, name: str, size: int) -> Callable[[int], None]:
+        """A callback for the sealing thread that emits ``file_sealing`` events on the loop:
+        at the start, at most every :data:`PROGRESS_INTERVAL` seconds, and at the end."""
+        loop = asyncio.get_running_loop()
+        started = self.node.clock()
+        last = [time.monotonic()]
+
+        def emit(done: int) -> None:
+            elapsed = self.node.clock() - started
+            rate = done / elapsed if elapsed > 0 else 0.0
+            left = round((size - done) / rate, 1) if rate > 0 else None
+            shown = {"path": path, "name": name, "size": size, "have_bytes": done}
+            shown.update(state="sealing", rate=round(rate), eta_s=left)
+            self.listeners.emit("file_sealing", shown)
+
+        def sealed_so_far(done: int) -> None:  # in the sealing thread
+            now = time.monotonic()
+            if now - last[0] >= PROGRESS_INTERVAL or done >= size:
+                last[0] = now
+                loop.call_soon_threadsafe(emit, done)
+
+        emit(0)
+        return sealed_so_far
 
     def _announced(self, conv_id: str, author: str, msg_id: str, data: bytes) -> None:
         """A member's message announced an attachment: record it, fetch it if small enough."""

@@ -66,6 +66,7 @@ def send(line: Line, tmp_path: Path) -> tuple[str, bytes]:
     assert result.returncode == 0, result.stderr
     sent = json.loads(result.stdout)
     assert set(sent) == {"file_id", "message_id"}
+    assert "sealing big.bin: 100% of 24.0 MiB" in result.stderr  # the progress line, at its end
     wait_for(lambda: have(line, sent["file_id"]) == 0, 30, "C hears of the file")
     return sent["file_id"], data
 

@@ -39,9 +39,12 @@ def escape(text: str) -> str:
 
 
 def progress_line(shown: dict[str, Any]) -> str:
-    """'name: 45% of 27.0 MiB, 3.2 MiB/s, 4 s left': a fetch's progress (files list's fields)."""
+    """'name: 45% of 27.0 MiB, 3.2 MiB/s, 4 s left': a fetch's (or, 'sealing name: ...', a
+    send's) progress, from files list's fields."""
     share = 100 * shown["have_bytes"] // max(1, shown["size"])
     line = f"{shown['name']}: {share}% of {human_size(shown['size'])}"
+    if shown["state"] == "sealing":
+        line = f"sealing {line}"
     if shown.get("rate"):
         line += f", {human_size(shown['rate'])}/s"
     if shown.get("eta_s") is not None:

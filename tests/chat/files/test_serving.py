@@ -51,9 +51,7 @@ class Rig:
             partial=lambda file_id: set(self.held),
             link_to=self.links.get,
             send=lambda peer, payload: self.sent.append((peer, wire.decode(payload))),
-            count=lambda name, by: self.counters.__setitem__(
-                name, self.counters.get(name, 0) + by
-            ),
+            count=lambda name, by: self.counters.__setitem__(name, self.counters.get(name, 0) + by),
         )
 
     def take(self) -> list[tuple[bytes, wire.Message]]:

@@ -45,6 +45,10 @@ from mesh.storage.store import Store, run_script
 SLOT = CHUNK_SIZE + MAC_SIZE
 #: hash trees kept in memory for serving
 MAX_TREES = 16
+#: chunk rows committed in one transaction, at most: one commit per chunk cost the fetcher as
+#: much as hashing the chunk. A crash loses the rows not yet committed (never a row without its
+#: bytes), and their chunks are fetched again.
+ROW_BATCH = 16
 
 FILES_V1 = """
 CREATE TABLE files (
@@ -112,6 +116,8 @@ class Holdings:
         store.migrate_component("files", MIGRATIONS)
         self._trees: OrderedDict[str, HashTree] = OrderedDict()
         self._fds: dict[str, int] = {}
+        #: chunk rows written but not yet committed: (file_id, idx, leaf, proof)
+        self._pending: list[tuple[str, int, bytes, bytes]] = []
 
     def ensure_directory(self) -> None:
         try:
@@ -186,6 +192,7 @@ class Holdings:
 
     def all(self) -> list[dict[str, Any]]:
         """``files list``: every known file, newest first, with the bytes held of it."""
+        self.flush()
         rows = self.store.query(
             "SELECT f.file_id, f.name, f.size, f.mime, f.state, f.conv_id, f.msg_id, f.author,"
             " f.own, f.created_at, (SELECT COUNT(*) FROM file_chunks c"
@@ -195,6 +202,7 @@ class Holdings:
 
     def by_message(self, msg_id: str) -> dict[str, Any] | None:
         """The file a message announced, as :meth:`all` shows it (None: it announced none)."""
+        self.flush()
         rows = self.store.query(
             "SELECT f.*, (SELECT COUNT(*) FROM file_chunks c WHERE c.file_id = f.file_id)"
             " AS held FROM files f WHERE f.msg_id = ?",
@@ -207,6 +215,7 @@ class Holdings:
         return self.store.query(f"SELECT * FROM files WHERE state IN ({marks})", states)
 
     def held(self, file_id: str) -> set[int]:
+        self.flush()
         rows = self.store.query("SELECT idx FROM file_chunks WHERE file_id = ?", (file_id,))
         return {row["idx"] for row in rows}
 
@@ -249,6 +258,7 @@ class Holdings:
 
     def evict(self, file_id: str) -> None:
         """Drop the sealed bytes of a file (its row stays: it can be fetched again)."""
+        self.flush()
         self.close(file_id)
         self._trees.pop(file_id, None)
         for path in (self.sealed_path(file_id), self.part_path(file_id)):
@@ -272,7 +282,8 @@ class Holdings:
     def write_chunk(
         self, file_id: str, index: int, sealed: bytes, digest: bytes, proof: Sequence[bytes]
     ) -> None:
-        """Write a checked chunk into the part file, then record it with its proof."""
+        """Write a checked chunk into the part file, then record it with its proof (committed
+        with the next :data:`ROW_BATCH`, or at the next :meth:`flush`)."""
         fd = self._fds.get(file_id)
         try:
             if fd is None:
@@ -282,13 +293,24 @@ class Holdings:
             os.pwrite(fd, sealed, index * SLOT)
         except OSError as exc:
             raise StorageError(f"cannot write {self.part_path(file_id)}: {exc}") from exc
-        self.store.execute(
-            "INSERT OR IGNORE INTO file_chunks (file_id, idx, leaf, proof) VALUES (?, ?, ?, ?)",
-            (file_id, index, digest, b"".join(proof)),
-        )
+        self._pending.append((file_id, index, digest, b"".join(proof)))
+        if len(self._pending) >= ROW_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit the chunk rows written since the last flush (their bytes are written)."""
+        if not self._pending:
+            return
+        rows, self._pending = self._pending, []
+        with self.store.atomic():
+            self.store.db.conn.executemany(
+                "INSERT OR IGNORE INTO file_chunks (file_id, idx, leaf, proof) VALUES (?,?,?,?)",
+                rows,
+            )
 
     def finish(self, descriptor: Descriptor) -> list[int]:
         """Check the part file against the root; move it into place, or return the bad chunks."""
+        self.flush()
         file_id = descriptor.file_id
         self.close(file_id)
         leaves, bad = [], []
@@ -327,6 +349,7 @@ class Holdings:
 
     def read_part_chunk(self, descriptor: Descriptor, index: int) -> tuple[bytes, list[bytes]]:
         """A chunk kept of a file still being fetched, with the proof it came with."""
+        self.flush()
         file_id = descriptor.file_id
         rows = self.store.query(
             "SELECT proof FROM file_chunks WHERE file_id = ? AND idx = ?", (file_id, index)
@@ -350,6 +373,7 @@ class Holdings:
             os.close(fd)
 
     def close_all(self) -> None:
+        self.flush()
         for file_id in list(self._fds):
             self.close(file_id)
 

@@ -33,7 +33,7 @@ from chat.files.format import (
     HashTree,
     leaf,
     safe_name,
-    verify,
+    verify_leaf,
 )
 from chat.files.holdings import Holdings, seal_file
 from chat.files.serving import Server, ServingConfig
@@ -360,6 +360,7 @@ class Files:
                     self._query(fetch, now)
                     fetch.query_interval = min(MAX_QUERY_INTERVAL, 2 * interval)
                 self._pump(fetch, now)
+            self.holdings.flush()  # rows of chunks that arrived since: committed within a second
             self.server.tell(now)
             deadlines = [f.swarm.next_deadline() for f in self.fetches.values()]
             deadlines.append(self.server.next_tell())
@@ -424,7 +425,8 @@ class Files:
             self._count("files_chunks_unasked")
             return
         descriptor, swarm = fetch.descriptor, fetch.swarm
-        if not verify(descriptor.root, descriptor.chunks, chunk.index, chunk.sealed, chunk.proof):
+        digest = leaf(chunk.sealed)
+        if not verify_leaf(descriptor.root, descriptor.chunks, chunk.index, digest, chunk.proof):
             self._count("files_chunks_bad")
             log.info(
                 "bad chunk %d of %s from %s",
@@ -441,7 +443,7 @@ class Files:
             self._count("files_chunks_duplicate")
         else:
             self.holdings.write_chunk(
-                descriptor.file_id, chunk.index, chunk.sealed, leaf(chunk.sealed), chunk.proof
+                descriptor.file_id, chunk.index, chunk.sealed, digest, chunk.proof
             )
             self.server.kept_more(descriptor.file_id)
             self._count("files_chunks_fetched")

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from chat.daemon import Daemon
+from chat.files.export import open_in_memory
 from chat.files.holdings import Holdings
 from chat.messages import Chat
 from chat.readstate import read_by
@@ -32,6 +33,7 @@ from chat.room import RoomState
 from crdt.note import Note
 from crdt.notes import Notes
 from crdt.service import NotesService
+from mesh.errors import MeshError
 from mesh.runtime.home import Home
 from mesh.runtime.node import Node, NodeConfig
 from mesh.wire.address import PeerAddress
@@ -235,6 +237,23 @@ class Session(ABC):
         """The file a message announced (as ``files list`` shows it), or None."""
         holdings = self.holdings
         return None if holdings is None else holdings.by_message(msg_id)
+
+    def picture(self, msg_id: str, most: int) -> bytes | None:
+        """The picture a message announced, opened in memory, if it is kept here whole and
+        no larger than `most` bytes (None otherwise, or if its kept copy does not check)."""
+        holdings = self.holdings
+        row = None if holdings is None else holdings.by_message(msg_id)
+        if holdings is None or row is None or row["state"] != "complete" or row["size"] > most:
+            return None
+        if not str(row["mime"]).startswith("image/"):
+            return None
+        full = holdings.row(row["file_id"])
+        if full is None:
+            return None
+        try:
+            return open_in_memory(holdings.chunks, holdings.descriptor(full))
+        except (MeshError, OSError):
+            return None
 
     @abstractmethod
     async def send_file(self, conv_id: str, path: Path) -> dict[str, Any]:

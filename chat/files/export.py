@@ -32,12 +32,7 @@ def export_file(
     target = out / descriptor.name if out.is_dir() else out
     if not target.parent.is_dir():
         raise UsageError(f"no directory {target.parent} to write {target.name} into")
-    try:
-        leaves = [leaf(chunk) for chunk in chunks(descriptor)]
-    except OSError as exc:
-        raise StorageError(f"cannot read the kept copy of {descriptor.name}: {exc}") from exc
-    if HashTree(leaves).root != descriptor.root:
-        raise StorageError(f"the kept copy of {descriptor.name} is damaged; fetch it again")
+    _check(chunks, descriptor)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         with temporary.open("wb") as file:
@@ -51,3 +46,27 @@ def export_file(
             temporary.unlink()
         raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from exc
     return target
+
+
+def _check(chunks: Callable[[Descriptor], Iterator[bytes]], descriptor: Descriptor) -> None:
+    """StorageError unless the kept sealed chunks hash to the descriptor's root."""
+    try:
+        leaves = [leaf(chunk) for chunk in chunks(descriptor)]
+    except OSError as exc:
+        raise StorageError(f"cannot read the kept copy of {descriptor.name}: {exc}") from exc
+    if HashTree(leaves).root != descriptor.root:
+        raise StorageError(f"the kept copy of {descriptor.name} is damaged; fetch it again")
+
+
+def open_in_memory(
+    chunks: Callable[[Descriptor], Iterator[bytes]], descriptor: Descriptor
+) -> bytes:
+    """A kept file's plaintext, checked against its root first, in memory only (a picture's
+    preview: nothing in the clear touches the disk)."""
+    _check(chunks, descriptor)
+    try:
+        return b"".join(
+            open_chunk(descriptor.key, i, chunk) for i, chunk in enumerate(chunks(descriptor))
+        )
+    except OSError as exc:
+        raise StorageError(f"cannot read the kept copy of {descriptor.name}: {exc}") from exc

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.integration.harness import Mesh
 from tests.tui.test_app import line as line  # the fixture: A - B - C, carol and alice
 from tests.tui.test_app import session_of
@@ -75,3 +77,34 @@ async def test_a_fetch_under_way_shows_in_the_status_bar_until_it_is_complete(
         session.emit("files", "file_complete", {**progress, "state": "complete"})
         await pilot.pause()
         assert "video.mp4" not in str(bar.render())
+
+
+async def test_where_the_terminal_draws_pictures_a_picture_shows_under_its_message(
+    line: Mesh, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import Image
+
+    import tui.widgets.picture
+
+    # Pilot's terminal answers no graphics protocol: draw as a Kitty or Sixel terminal would
+    monkeypatch.setattr(tui.widgets.picture, "DRAWS", True)
+    a = line["A"]
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(tmp_path / "red.png")
+    (tmp_path / "fake.png").write_bytes(os.urandom(5000))  # named a picture, is none
+    app = MeshnotesApp(session_of(line, "A"), own_session=False)
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        screen.open("dm", a.chat.direct_conversation("carol"))
+        await pilot.pause()
+        for name in ("red.png", "fake.png"):
+            await a.files.send("carol", str(tmp_path / name))
+        view = screen.query_one(ChatView)
+        await wait_until(lambda: len(view.lines) == 2, what="both messages on screen")
+        await wait_until(lambda: view.pictures, what="the picture drawn")
+        by_name = {f["name"]: f["msg_id"] for f in a.files.list()}
+        assert set(view.pictures) == {by_name["red.png"]}  # the fake one keeps its line only
+        shown = str(view.lines[by_name["red.png"]].render())
+        assert "picture: red.png" in shown and "no preview" not in shown
+        picture = view.pictures[by_name["red.png"]]
+        assert picture.parent is view.lines[by_name["red.png"]].parent

@@ -18,6 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Input, Static
 
 from mesh.errors import MeshError
@@ -26,6 +27,7 @@ from tui.dialogs import Prompt
 from tui.session import Session
 from tui.widgets.format import seen_text
 from tui.widgets.message_line import MessageLine, escape
+from tui.widgets.picture import PREVIEW_MAX, can_draw, picture
 from tui.widgets.typing_line import TypingLine
 
 SHOWN = 200
@@ -117,6 +119,8 @@ class ChatView(Vertical):
         self.conv_id: str | None = None
         self.kind = "room"
         self.lines: dict[str, MessageLine] = {}
+        #: message id -> the picture drawn under it
+        self.pictures: dict[str, Widget] = {}
         self.selected: str | None = None
         #: what Enter does: ("say", None), ("reply", msg_id) or ("edit", msg_id)
         self.mode: tuple[str, str | None] = ("say", None)
@@ -149,6 +153,7 @@ class ChatView(Vertical):
         scroll = self.query_one(MessageList)
         scroll.remove_children()
         self.lines = {}
+        self.pictures = {}
         self.selected = None
         try:
             messages = self.session.history(self.conv_id, SHOWN, around)
@@ -202,6 +207,19 @@ class ChatView(Vertical):
         line = MessageLine(self.session, message)
         self.lines[message["id"]] = line
         self.query_one(MessageList).mount(line)
+        self._picture(line)
+
+    def _picture(self, line: MessageLine) -> None:
+        """Draw the picture a message announced under it, once it is here (where the
+        terminal draws pictures: elsewhere the message shows a placeholder)."""
+        msg_id = line.message["id"]
+        if not can_draw() or msg_id in self.pictures:
+            return
+        data = self.session.picture(msg_id, PREVIEW_MAX)
+        shown = None if data is None else picture(data)
+        if shown is not None:
+            self.pictures[msg_id] = shown
+            self.query_one(MessageList).mount(shown, after=line)
 
     def message_event(self, message: dict[str, Any], new: bool = True) -> None:
         """A message was stored or changed (from the chat listener); `new`: add it if it is
@@ -223,6 +241,7 @@ class ChatView(Vertical):
         line = self.lines.get(msg_id or "")
         if line is not None:
             line.update_message(line.message)
+            self._picture(line)
 
     # -- picking a message and acting on it ------------------------------------------
 

@@ -64,13 +64,13 @@ FILE_STATES = {
 }
 
 
-def attachment_text(file: dict[str, Any]) -> str:
-    """A message's attachment on screen: a placeholder where a picture would show (this
-    terminal draws none), or the file's name, size and state."""
+def attachment_text(file: dict[str, Any], draws: bool = False) -> str:
+    """A message's attachment on screen: the file's name, size and state, and for a picture
+    a placeholder where the terminal draws none (`draws`: it does, under the message)."""
     kind = "picture" if str(file["mime"]).startswith("image/") else "file"
     state = FILE_STATES.get(file["state"], file["state"]).replace("ID", file["file_id"][:12])
     if file["state"] == "fetching":
         state = f"arriving, {100 * file['have_bytes'] // max(1, file['size'])}%"
     icon = "🖼" if kind == "picture" else "📎"
-    preview = "  (no preview in this terminal)" if kind == "picture" else ""
+    preview = "  (no preview in this terminal)" if kind == "picture" and not draws else ""
     return f"{icon} {kind}: {file['name']} ({human_size(file['size'])}) — {state}{preview}"

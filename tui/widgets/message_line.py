@@ -16,6 +16,7 @@ from textual.widgets import Static
 from tui.session import Session
 from tui.widgets.format import STATUS_MARKS, attachment_text, clock_time
 from tui.widgets.format import escape as escape  # where the other widgets import it
+from tui.widgets.picture import can_draw
 
 #: what a mention looks like in a text (as chat.unread reads it)
 MENTION = re.compile(r"(?<![\w@])@[\w][\w.\-]*")
@@ -52,7 +53,11 @@ class MessageLine(Static):
             body = "[i dim]message deleted[/]"
         else:
             file = self.session.attachment(message["id"])
-            body = highlighted(message["text"]) if file is None else escape(attachment_text(file))
+            body = (
+                highlighted(message["text"])
+                if file is None
+                else escape(attachment_text(file, can_draw()))
+            )
             if message.get("edited"):
                 body += " [dim](edited)[/]"
         text = f"[dim]{when}[/] [b]{escape(author)}[/]  {body}"

@@ -199,6 +199,9 @@ class Server:
             row = self.holdings.row(file_id)
             if row is not None and row["state"] in ("fetching", "complete"):
                 self._tell(file_id, self._have(row))
+            else:  # dropped meanwhile (evicted): nothing to tell, no one to remember
+                self.watchers.pop(file_id, None)
+                self._told.pop(file_id, None)
 
     def next_tell(self) -> float | None:
         """When :meth:`tell` has something to send (None: nothing is behind)."""

@@ -80,7 +80,6 @@ class Scenario:
     catch_up: bool = True  # room logs swap vectors on link-up (sim/catchup.py)
     warm_start: bool = True  # seed path tables from BFS instead of a first announce round
     gossip_config: GossipConfig = field(default_factory=GossipConfig)
-    withdraw_radius: int = 0  # RouterConfig.withdraw_radius (0: withdrawals go mesh-wide)
 
     def router_config(self) -> RouterConfig:
         # one scenario is shorter than an announce interval: paths come from the warm start
@@ -96,7 +95,6 @@ class Scenario:
             max_future=60.0,
             room_gossip=self.gossip,
             gossip=self.gossip_config,
-            withdraw_radius=self.withdraw_radius,
         )
 
 

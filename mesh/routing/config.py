@@ -32,10 +32,6 @@ class RouterConfig:
     # a room envelope that reached us with fewer than this many links left to cross is
     # marked, and a later copy over fewer links goes on again (mesh/routing/hopmarks.py; 0: off)
     room_hop_reserve: int = 3
-    # a path more than this many links long is kept when its next hop first withdraws it:
-    # traffic goes on towards the break and waits there, and the news spreads no farther
-    # (mesh/routing/paths.py; 0: every lost path is withdrawn on, mesh-wide)
-    withdraw_radius: int = 0
     room_gossip: bool = False  # room envelopes go through the topic mesh (mesh/routing/gossip.py)
     gossip: GossipConfig = field(default_factory=GossipConfig)
 

@@ -66,16 +66,6 @@ class Forwarder:
                             return []
                         self._count("parked_handed_to_a_neighbour")
                         return [Send(next(iter(self.links)), out.encode())]
-            elif (
-                envelope.flood
-                and came_from is None
-                and envelope.dest in self.paths.kept
-                and self.lot.park(out, now, last_resort=True, wait_only=True)
-            ):
-                # our path is in doubt (its next hop withdrew it, and we kept it: see
-                # PathTable.withdrawn): the earlier tries wait where it ends, so this one
-                # waits here and floods only if no word of the destination comes in time
-                return []
             elif not envelope.flood and route.link != came_from:
                 self._count("relayed" if came_from is not None else "sent_direct")
                 return [Send(route.link, out.encode())]

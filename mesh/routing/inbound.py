@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mesh.errors import EnvelopeError
-from mesh.routing.actions import Action, Close, Deliver, Keep, Send
+from mesh.routing.actions import Action, Close, Deliver, Keep
 from mesh.routing.admission import Admission
 from mesh.routing.config import RouterConfig
 from mesh.routing.forwarding import Forwarder
@@ -104,7 +104,6 @@ class Inbound:
             EnvelopeType.INVENTORY: self._on_inventory,
             EnvelopeType.ADDRESS: self._on_address,
             EnvelopeType.SIGNAL: self._on_signal,
-            EnvelopeType.UNREACHABLE: self._on_unreachable,
             **{kind: self._on_gossip_control for kind in CONTROL_TYPES},
         }
         self.signals = SignalGate()
@@ -358,49 +357,7 @@ class Inbound:
             store = not self._is_neighbour(envelope.dest)
             if store or envelope.type == EnvelopeType.RECEIPT:
                 actions.append(Keep(envelope, store))
-        lot = self.forwarding.lot
-        fresh = self.config.withdraw_radius and lot.waiting(envelope) is None
-        actions += self.forwarding.forward(envelope, link, now)
-        if fresh and lot.waiting(envelope) is not None:
-            actions += self._parked_here(envelope, link, now)
-        return actions
-
-    def _parked_here(self, envelope: Envelope, link: int, now: float) -> list[Action]:
-        """We parked a relayed envelope: the paths that led it here may be kept ones.
-
-        The neighbour that sent it gets a withdrawal (a route error: it drops a
-        path it kept, see :meth:`~mesh.routing.paths.PathTable.withdrawn`), and
-        the author an UNREACHABLE, so that its retries wait rather than flood.
-        """
-        actions = self.notices.route_error(envelope.dest, link, now)
-        route = self.paths.route_to(envelope.author, now)
-        if route is not None and route.link in self.links:
-            notice = self.notices.make(
-                EnvelopeType.UNREACHABLE,
-                now,
-                dest_kind=DestKind.PEER,
-                dest=envelope.author,
-                payload=envelope.dest,
-            )
-            self.seen.add(notice.message_id, now)
-            self._count("unreachable_sent")
-            actions.append(Send(route.link, notice.encode()))
-        return actions
-
-    def _on_unreachable(
-        self, envelope: Envelope, relayed: Envelope, state: Neighbour, link: int, now: float
-    ) -> list[Action]:
-        """A relay parked our traffic for a peer: our path to it is in doubt (or pass it on)."""
-        if envelope.dest_kind != DestKind.PEER or len(envelope.payload) != 32:
-            return self._reject(link, "malformed", now)
-        if envelope.dest == self._me:
-            self.paths.doubt(envelope.payload, now)
-            return []
-        route = self.paths.route_to(envelope.dest, now)
-        if route is None or route.link not in self.links or route.link == link:
-            self._count("dropped_unreachable_no_path")  # news for a path: never parked or flooded
-            return []
-        return self.forwarding.forward(envelope, link, now)
+        return actions + self.forwarding.forward(envelope, link, now)
 
     # -- drops ---------------------------------------------------------------
 

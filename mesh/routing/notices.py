@@ -124,17 +124,6 @@ class Notices:
             self._count("withdrawals_sent", 1)
         return actions
 
-    def route_error(self, dest: bytes, link: int, now: float) -> list[Action]:
-        """Tell the neighbour on `link`, which sent us traffic for `dest`, that we have no path.
-
-        A withdrawal of `dest` to that neighbour alone: it drops a path it kept
-        (see :meth:`~mesh.routing.paths.PathTable.withdrawn`) and looks for another.
-        """
-        notice = self.make(EnvelopeType.WITHDRAW, now, payload=dest, hop_limit=1)
-        self.seen.add(notice.message_id, now)
-        self._count("route_errors_sent", 1)
-        return [Send(link, notice.encode())]
-
     def table(self, link: int, frames: list[bytes], now: float) -> list[Action]:
         """Send stored announces to one neighbour as TABLE envelopes (signed once per frame)."""
         if not frames:

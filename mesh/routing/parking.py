@@ -16,7 +16,7 @@ so an author whose path stays lost still reaches a destination that is
 online, while a path that returns in time costs one path's transmissions.
 
 Counters (through the `count` callable the router passes in): ``parked``,
-``dropped_parked_duplicate``, ``park_full``, ``unparked``, ``dropped_parked_resolved``,
+``dropped_parked_duplicate``, ``park_full``, ``unparked``,
 ``dropped_park_expired``, ``park_expired_flooded``.
 """
 
@@ -37,7 +37,6 @@ class Parked:
     expires: float
     done: bool = False
     last_resort: Envelope | None = None  # a FLOOD-flagged retry to flood if no path comes
-    wait_only: bool = False  # a last resort alone: when a path comes, it is not sent
 
 
 class ParkingLot:
@@ -83,17 +82,14 @@ class ParkingLot:
         lost = self.lost.get(dest)
         return lost is not None and lost[0] > now
 
-    def park(
-        self, envelope: Envelope, now: float, last_resort: bool = False, wait_only: bool = False
-    ) -> bool:
+    def park(self, envelope: Envelope, now: float, last_resort: bool = False) -> bool:
         """Hold a directed envelope until a path to its destination is learned.
 
         A copy with the same author, type and payload already waiting (a
         retry) is dropped: the first one goes when the path comes. With
         `last_resort` (the author's own FLOOD-flagged try) the envelope is also
-        kept to be flooded if the wait runs out; with `wait_only` too, it is
-        dropped, not sent, when a path comes (earlier tries went ahead on it).
-        Returns False when the lot is full (the caller floods instead).
+        kept to be flooded if the wait runs out. Returns False when the lot is
+        full (the caller floods instead).
         """
         waiting = self.waiting(envelope)
         if waiting is not None:
@@ -104,8 +100,7 @@ class ParkingLot:
         if self._size >= self.capacity:
             self.count("park_full")
             return False
-        resort = envelope if last_resort else None
-        parked = Parked(envelope, now + self.ttl, last_resort=resort, wait_only=wait_only)
+        parked = Parked(envelope, now + self.ttl, last_resort=envelope if last_resort else None)
         self.parked.setdefault(envelope.dest, []).append(parked)
         self._queue.append(parked)
         self._size += 1
@@ -139,9 +134,6 @@ class ParkingLot:
                 self._size -= 1
                 if parked.expires <= now:
                     self._expired(parked)
-                    continue
-                if parked.wait_only:
-                    self.count("dropped_parked_resolved")
                     continue
                 self.count("unparked")
                 out.append((link, parked.envelope.encode()))

@@ -88,9 +88,6 @@ class PathTable:
         self.routes: dict[bytes, Route] = {}
         self._route_check = now  # no path expires before this
         self.next_settle = NEVER  # when the youngest unsettled link settles
-        #: destinations whose next hop withdrew them once while we kept the path
-        #: (see :meth:`withdrawn`); a second withdrawal drops it
-        self.kept: dict[bytes, None] = {}
 
     # -- the table ---------------------------------------------------------------
 
@@ -116,9 +113,6 @@ class PathTable:
             or (current.link == link and hops <= current.hops)
         )
         if not better:
-            if self.kept and dest in self.kept:
-                del self.kept[dest]  # word of it: the path we kept holds again
-                self.lot.found(dest)
             if current is not None:
                 if current.link == link:
                     if announce is not None:
@@ -140,8 +134,6 @@ class PathTable:
         else:
             keep = announce if announce is not None else (current.announce if current else None)
             self.routes[dest] = Route(dest, link, next_hop, hops, expires, keep)
-        if self.kept:
-            self.kept.pop(dest, None)  # a path heard anew: no longer in doubt
         self.lot.found(dest)
 
     def heard(self, route: Route, link: int, their_hops: int) -> None:
@@ -165,9 +157,6 @@ class PathTable:
         if route is None:
             return False
         if route.link == link:
-            if self.kept and author in self.kept:
-                del self.kept[author]  # word of it from our next hop: the kept path holds
-                self.lot.found(author)
             # a neighbour back on a new link sends its last announce again: the mesh, which
             # withdrew its paths to it, has seen that one, so it must travel on from here
             return route.announce is not None
@@ -261,50 +250,15 @@ class PathTable:
             route.near &= ~bit  # it lost its path: it may take ours
             if route.link == link:
                 if route.hops > 1 and not self.switch(route):
-                    if self._keep(route):
-                        continue
                     del self.routes[dest]
-                    self.kept.pop(dest, None)
                     lost.append(route)
             else:
                 if route.alt == link:
                     route.alt = None  # that neighbour lost it: no fallback any more
-                if route.announce is not None and route.expires > now and dest not in self.kept:
+                if route.announce is not None and route.expires > now:
                     self._offer(link, dest, now)  # we reach it another way: offer it back
         self.mark_lost(lost, now)
         return [r.dest for r in lost]
-
-    def _keep(self, route: Route) -> bool:
-        """Whether to keep a path its next hop withdrew, the first time, as a far path.
-
-        With ``withdraw_radius`` R, a path longer than R links stays: the news of
-        a break (a node gone, or a relay on the way) then reaches the nodes
-        within R links of the destination and the neighbours of the break, not
-        the whole mesh, and the withdrawing neighbour relearns a path from its
-        other neighbours' re-shares. Traffic meanwhile goes on towards the
-        break and is parked where the path ends; a relay that parks it answers
-        with a withdrawal of its own (a route error, see
-        :meth:`~mesh.routing.notices.Notices.route_error`), and that second
-        withdrawal drops the kept path.
-        """
-        radius = self.config.withdraw_radius
-        if not radius or route.hops <= radius or route.dest in self.kept:
-            return False
-        self._in_doubt(route.dest)
-        self._count("withdrawals_kept")
-        return True
-
-    def _in_doubt(self, dest: bytes) -> None:
-        self.kept[dest] = None
-        while len(self.kept) > self.config.max_routes:
-            del self.kept[next(iter(self.kept))]
-
-    def doubt(self, dest: bytes, now: float) -> None:
-        """A relay parked our traffic for `dest`: our path may end there, so keep it in doubt
-        (our own FLOOD-flagged retries wait for word of `dest`: see the forwarder)."""
-        if self.route_to(dest, now) is not None and dest not in self.kept:
-            self._in_doubt(dest)
-            self._count("paths_in_doubt")
 
     def mark_lost(self, routes: list[Route], now: float) -> None:
         """Remember that these paths broke: traffic for them waits for a new path."""
@@ -323,8 +277,8 @@ class PathTable:
         out: list[tuple[int, bytes]] = []
         for link, dest in self.offers.due(now):
             route = self.route_to(dest, now)
-            if link not in self.links or route is None or route.link == link or dest in self.kept:
-                continue  # (a kept path may lead back to the neighbour: never passed on)
+            if link not in self.links or route is None or route.link == link:
+                continue
             stored = route.announce
             if stored is not None and wire_may_cross_a_link(stored):
                 self._count("reshared")
@@ -336,7 +290,6 @@ class PathTable:
         """The stored announces to send a new neighbour on `link` (our path table)."""
         # each stored copy carries our distance as its hop count: passed on only if it
         # may cross one more link
-        kept = self.kept
         return [
             stored
             for route in self.routes.values()
@@ -344,7 +297,6 @@ class PathTable:
             and route.link != link
             and route.expires > now
             and wire_may_cross_a_link(stored)
-            and not (kept and route.dest in kept)
         ]
 
     def link_added(self, now: float) -> None:
@@ -368,7 +320,7 @@ class PathTable:
             table = []
             for dest in owed:
                 route = self.route_to(dest, now)
-                if route is None or route.link == link or dest in self.kept:
+                if route is None or route.link == link:
                     continue
                 stored = route.announce
                 if stored is not None and wire_may_cross_a_link(stored):

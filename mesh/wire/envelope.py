@@ -73,7 +73,6 @@ class EnvelopeType(enum.IntEnum):
     IWANT = 10  # to neighbours only (room gossip): "send me these room envelopes"
     TABLE = 11  # to neighbours only: stored announces, many to one frame (path tables)
     SIGNAL = 12  # ephemeral (typing, cursors): forwarded, never stored (mesh/routing/signals.py)
-    UNREACHABLE = 13  # to the author of parked traffic: "no path to this peer from here"
     DATA = 16  # opaque end-to-end payload for the layers above; types >= 16 are stored
     CHAT = 17  # room or direct-conversation content (sender-key sealed)
     CONTROL = 18  # pairwise-boxed control: invites, membership events

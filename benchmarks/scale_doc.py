@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.scale_findings import estimate, findings, yes_no
+from benchmarks.scale_repair import REPAIR
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "scale.md"
@@ -298,6 +299,7 @@ envelopes from the link's own peer are not checked, in the simulator as in a nod
 
 {findings(results)}
 
+{REPAIR}
 ## Plots
 
 {chr(10).join(plots)}

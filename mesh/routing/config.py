@@ -29,6 +29,9 @@ class RouterConfig:
     link_settle: float = 2.0  # a link this young swapped path tables on link-up
     park_ttl: float = 30.0  # a directed envelope whose path was lost waits this long
     max_parked: int = 1000  # parked envelopes at most; past it they flood as before
+    # a room envelope that reached us with fewer than this many links left to cross is
+    # marked, and a later copy over fewer links goes on again (mesh/routing/hopmarks.py; 0: off)
+    room_hop_reserve: int = 3
     room_gossip: bool = False  # room envelopes go through the topic mesh (mesh/routing/gossip.py)
     gossip: GossipConfig = field(default_factory=GossipConfig)
 

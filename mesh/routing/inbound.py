@@ -19,7 +19,8 @@ from mesh.routing.actions import Action, Close, Deliver, Keep
 from mesh.routing.admission import Admission
 from mesh.routing.config import RouterConfig
 from mesh.routing.forwarding import Forwarder
-from mesh.routing.gossip import CONTROL_TYPES, Gossip
+from mesh.routing.gossip import CONTROL_TYPES, Forward, Gossip
+from mesh.routing.hopmarks import HopMarks
 from mesh.routing.notices import Notices
 from mesh.routing.paths import Neighbour, PathTable
 from mesh.routing.replay import ReplayGuard
@@ -106,6 +107,8 @@ class Inbound:
             **{kind: self._on_gossip_control for kind in CONTROL_TYPES},
         }
         self.signals = SignalGate()
+        #: room envelopes that came close to their hop limit (see :mod:`mesh.routing.hopmarks`)
+        self.hop_marks = HopMarks(config.room_hop_reserve)
 
     def receive(
         self, link: int, data: bytes, now: float, signature_ok: bool | None
@@ -184,8 +187,11 @@ class Inbound:
             if not self.paths.has_path(author, wire_hops(data), link, now):
                 return False
             self.offers.cancel(link, author)  # as in _frame, for one that goes on
-        elif self.gossip is not None and wire_to_room(data):
-            self.gossip.heard(message_id, link)  # no IHAVE of it to that neighbour
+        elif wire_to_room(data):
+            if self.hop_marks.improves(message_id, wire_hops(data)):
+                return False  # a copy over fewer links: it goes on again
+            if self.gossip is not None:
+                self.gossip.heard(message_id, link)  # no IHAVE of it to that neighbour
         elif kind >= EnvelopeType.DATA and wire_to_peer(data, self._me):
             return False  # one to hand up again
         self._duplicate()
@@ -199,11 +205,38 @@ class Inbound:
         if self._is_redelivery(envelope):
             self.redeliveries.allow(message_id, now)
             return [Deliver(envelope, link)]
+        if envelope.dest_kind == DestKind.ROOM:
+            return self._room_again(envelope, data, link, now)
         relayed = self.paths.relearn(envelope, data, link, now, self.check_signature)
         actions = [] if relayed is None else self.forwarding.flood(relayed, link, True)
         if not actions:
             self._duplicate()
         return actions
+
+    def _room_again(self, envelope: Envelope, data: bytes, link: int, now: float) -> list[Action]:
+        """A room envelope seen before: passed on again if this copy crossed fewer links
+        than the one we had, which came close to its hop limit (:mod:`mesh.routing.hopmarks`)."""
+        message_id = envelope.message_id
+        if not self.hop_marks.improves(message_id, envelope.hops):
+            self._duplicate()
+            return []
+        # the id covers the signed part only: this copy's signature is unchecked yet
+        if not self.check_signature(data):
+            return self._reject(link, "bad_signature", now)
+        relayed = envelope.with_hops(envelope.hops + 1)
+        self.hop_marks.note(message_id, relayed.hops, envelope.hop_limit)
+        self._count("room_passed_on_again")
+        if self.gossip is None:
+            return self.forwarding.flood(relayed, link)
+        if relayed.hops + 1 > envelope.hop_limit:
+            return []
+        if self.gossip.config.tree:
+            targets = self.paths.tree(envelope.author, link, now)
+        else:
+            topic = self.gossip.topics.get(envelope.dest)
+            targets = sorted(topic.mesh - {link}) if topic is not None else []
+        out = relayed.encode()
+        return self.notices.gossiped([Forward(target, out) for target in targets], now)
 
     # -- rule 6: the handlers ------------------------------------------------------
 
@@ -304,6 +337,7 @@ class Inbound:
         actions: list[Action] = []
         if envelope.dest_kind == DestKind.ROOM:
             actions.append(Deliver(envelope, link))
+            self.hop_marks.note(envelope.message_id, relayed.hops, envelope.hop_limit)
             if self.gossip is not None:
                 # the topic mesh decides where room traffic goes, within the hop limit
                 distance = relayed.hops

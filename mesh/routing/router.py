@@ -29,6 +29,9 @@ Rules for an envelope arriving on a link, in order (each drop is counted as
    :mod:`mesh.routing.gossip` instead of every link, and its GRAFT/PRUNE/IHAVE/IWANT
    envelopes (neighbour-only, hop limit 1) are handled here; off, they are
    dropped (``gossip_off``).
+8. a room envelope seen before goes on again when this copy crossed fewer
+   links than ours, which came close to its hop limit
+   (:mod:`mesh.routing.hopmarks`, ``room_passed_on_again``).
 
 The parts: the path table, its fallbacks and route repair
 (:mod:`mesh.routing.paths`), forwarding and parking

@@ -19,7 +19,17 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from benchmarks import abuse, latency, memory, notes_relay, relay, search, tui_start, yreplay
+from benchmarks import (
+    abuse,
+    latency,
+    memory,
+    notes_relay,
+    relay,
+    search,
+    tui_note,
+    tui_start,
+    yreplay,
+)
 from benchmarks.common import Row
 from benchmarks.plot import plot
 
@@ -32,6 +42,7 @@ SUITE = {
     "abuse": abuse.run,  # issue 17: INVENTORY flood, room-id flood
     "concurrent": yreplay.run,  # issue 25: two editors on two bridges, and y-websocket
     "search": search.run,  # issue 22: full-text search over 1,000,000 messages
+    "bignote": tui_note.run,  # issue 25: a 1 MB note in the UI
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

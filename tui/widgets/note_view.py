@@ -203,8 +203,8 @@ class NoteView(Vertical):
 
     def _follow_cursor(self) -> None:
         """Move the window when the cursor comes near one of its edges inside the note."""
-        if self.window.start == 0 and self.window.end == len(self.shadow):
-            return  # the note is held whole
+        if self.note is None or (self.window.start == 0 and self.window.end == len(self.shadow)):
+            return  # no note, or all of it held
         editor = self.query_one("#note-editor", TextArea)
         row = editor.selection.end[0]
         rows = editor.document.line_count
@@ -233,7 +233,10 @@ class NoteView(Vertical):
         if window is None:  # across an edge of the window: a new window about the cursor
             cursor = self._cursor_index()
             self.shadow = new
-            self._load_window(cursor if cursor < start else cursor + new_end - old_end)
+            # the cursor keeps its place in the text around it (or goes after what replaced it)
+            if cursor >= start:
+                cursor = max(new_end, cursor + new_end - old_end)
+            self._load_window(cursor)
         else:
             if self.window.start <= start and old_end <= self.window.end:  # inside it
                 held = self.shadow[self.window.start : self.window.end]

@@ -27,6 +27,8 @@ from benchmarks import (
     notes_relay,
     relay,
     search,
+    tui_history,
+    tui_note,
     tui_start,
     yreplay,
 )
@@ -43,6 +45,8 @@ SUITE = {
     "concurrent": yreplay.run,  # issue 25: two editors on two bridges, and y-websocket
     "search": search.run,  # issue 22: full-text search over 1,000,000 messages
     "files": files.run,  # issue 23: attachments over two hops, from three holders, resumed
+    "bignote": tui_note.run,  # issue 25: a 1 MB note in the UI
+    "history": tui_history.run,  # issue 25: 1,000,000 messages stored, in the UI and CLI
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

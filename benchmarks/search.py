@@ -38,15 +38,15 @@ FROM n
 """
 
 
-def fill(store: Store, count: int) -> float:
-    """Store `count` messages; return how long it took (s)."""
+def fill(store: Store, count: int, sql: str = FILL, **params: str) -> float:
+    """Store `count` messages (by `sql`, given `n` and `params`); return how long it took (s)."""
     t0 = time.perf_counter()
     trigger = store.query(
         "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'messages_fts_insert'"
     )[0]["sql"]
     with store.atomic():
         store.execute("DROP TRIGGER messages_fts_insert")
-        store.execute(FILL, {"n": count})
+        store.execute(sql, {"n": count, **params})
         store.execute("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")
         store.execute(trigger)
     return time.perf_counter() - t0

@@ -48,26 +48,50 @@ def messages_around(
 ) -> list[dict[str, Any]]:
     """Up to `limit` messages of a conversation with `msg_id` among them (about half before
     it), oldest first; the last messages when it is not there."""
+    at = _position(store, conv_id, msg_id)
+    if at is None:
+        return last_messages(store, conv_id, limit, me)
+    before = _before(store, conv_id, at, limit // 2)
+    after = store.query(
+        f"SELECT * FROM messages WHERE conv_id = ? AND {SHOWN} AND (ts, author, seq) >= (?, ?, ?)"
+        " ORDER BY ts, author, seq LIMIT ?",
+        (conv_id, *_key(at), limit - len(before)),
+    )
+    return views(store, [*before, *after], me)
+
+
+def messages_before(
+    store: Store, conv_id: str, msg_id: str, limit: int, me: str = ""
+) -> list[dict[str, Any]]:
+    """The `limit` messages of a conversation just before `msg_id`, oldest first (a page of
+    scroll-back: keyset, so as fast deep in a long history as near its end); none when
+    `msg_id` is not there."""
+    at = _position(store, conv_id, msg_id)
+    return [] if at is None else views(store, _before(store, conv_id, at, limit), me)
+
+
+def _position(store: Store, conv_id: str, msg_id: str) -> dict[str, Any] | None:
+    """The ordering key (ts, author, seq) of a shown message of the conversation."""
     found = store.query(
         f"SELECT ts, author, seq FROM messages WHERE msg_id = ? AND conv_id = ? AND {SHOWN}",
         (msg_id, conv_id),
     )
-    if not found:
-        return last_messages(store, conv_id, limit, me)
-    at = found[0]
-    key = (at["ts"], at["ts"], at["author"], at["author"], at["seq"])
-    before = store.query(
-        f"SELECT * FROM messages WHERE conv_id = ? AND {SHOWN} AND (ts < ? OR (ts = ? AND"
-        " (author < ? OR (author = ? AND seq < ?)))) ORDER BY ts DESC, author DESC, seq DESC"
-        " LIMIT ?",
-        (conv_id, *key, limit // 2),
+    return found[0] if found else None
+
+
+def _key(at: dict[str, Any]) -> tuple[Any, ...]:
+    return (at["ts"], at["author"], at["seq"])
+
+
+def _before(store: Store, conv_id: str, at: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+    """The rows of the `limit` messages just before position `at`, oldest first (a row-value
+    comparison, which SQLite answers with a range of the messages_order index)."""
+    rows = store.query(
+        f"SELECT * FROM messages WHERE conv_id = ? AND {SHOWN} AND (ts, author, seq) < (?, ?, ?)"
+        " ORDER BY ts DESC, author DESC, seq DESC LIMIT ?",
+        (conv_id, *_key(at), limit),
     )
-    after = store.query(
-        f"SELECT * FROM messages WHERE conv_id = ? AND {SHOWN} AND (ts > ? OR (ts = ? AND"
-        " (author > ? OR (author = ? AND seq >= ?)))) ORDER BY ts, author, seq LIMIT ?",
-        (conv_id, *key, limit - len(before)),
-    )
-    return views(store, [*reversed(before), *after], me)
+    return rows[::-1]
 
 
 def message(store: Store, msg_id: str, me: str = "") -> dict[str, Any]:

@@ -63,14 +63,21 @@ class ChatReader:
         return history.conversation(self.store, conv_id)
 
     def history(
-        self, conversation: str, limit: int = 50, around: str | None = None
+        self,
+        conversation: str,
+        limit: int = 50,
+        around: str | None = None,
+        before: str | None = None,
     ) -> list[dict[str, Any]]:
         """The last `limit` messages of a room or direct conversation, oldest first; with
-        `around` (a message id), the `limit` messages about it instead."""
+        `around` (a message id), the `limit` messages about it instead; with `before`, the
+        `limit` just before it (none when it is not there)."""
         if not 1 <= limit <= 10_000:
             raise UsageError("--limit must be between 1 and 10000")
         conv_id = self.resolve_conversation(conversation)
-        if around is None:
+        if before is not None:
+            messages = history.messages_before(self.store, conv_id, before, limit, self.me)
+        elif around is None:
             messages = history.last_messages(self.store, conv_id, limit, self.me)
         else:
             messages = history.messages_around(self.store, conv_id, around, limit, self.me)

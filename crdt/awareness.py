@@ -34,6 +34,7 @@ import pycrdt
 from chat.signals import Signals
 from crdt.note import Note
 from crdt.notes import Notes
+from mesh.errors import MeshError
 from mesh.wire.identity import encode_peer_id
 
 log = logging.getLogger("meshnotes.notes")
@@ -237,6 +238,16 @@ class Cursors:
             self._send(note_id)
             return
         self._due[note_id] = loop.call_later(wait, self._send, note_id)
+
+    def stop(self) -> None:
+        """Send what is due now: the node is stopping, and a timer left running would find
+        its database closed."""
+        for note_id, handle in list(self._due.items()):
+            handle.cancel()
+            try:
+                self._send(note_id)
+            except MeshError as exc:  # the cursor does not show; nothing else is lost
+                log.info("cursor of note %s not sent at stop: %s", note_id, exc)
 
     def _send(self, note_id: str) -> None:
         self._due.pop(note_id, None)

@@ -98,6 +98,8 @@ class NotesService:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self.cursors is not None:
+            self.cursors.stop()
         if self.notes is not None:
             self.notes.stop()
 

@@ -123,9 +123,12 @@ class Session(ABC):
     def conversation(self, conv_id: str) -> dict[str, Any] | None:
         return self.chat.conversation(conv_id)
 
-    def history(self, conv_id: str, limit: int, around: str | None = None) -> list[dict[str, Any]]:
-        """The last `limit` messages, or (`around` a message id) the `limit` about it."""
-        return self.chat.history(conv_id, limit, around)
+    def history(
+        self, conv_id: str, limit: int, around: str | None = None, before: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The last `limit` messages, or (`around` a message id) the `limit` about it, or
+        (`before` one) the `limit` just before it."""
+        return self.chat.history(conv_id, limit, around, before)
 
     def search(self, query: str, conv_id: str | None = None) -> list[dict[str, Any]]:
         """[{id, conv, author, text, ts}] best first (chat.search)."""

@@ -4,6 +4,10 @@ The message list takes focus (shift+tab from the input, or ctrl+up): ↑ ↓ pic
 message; r replies to it, e edits it (yours), x deletes it for everyone
 (yours), + reacts (again: takes the reaction back), g goes to the message it
 answers. Escape in the input drops a reply or an edit in progress.
+
+A conversation opens on its last page of messages; scrolling to the top (or ↑
+on the first message) shows the page before, fetched by position (keyset), so
+that a page costs the same deep in a long history as near its end.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from tui.widgets.message_line import MessageLine, escape
 from tui.widgets.picture import PREVIEW_MAX, can_draw, picture
 from tui.widgets.typing_line import TypingLine
 
-SHOWN = 200
+#: messages shown when a conversation opens, and added by each page of scroll-back
+PAGE = 50
 #: at most one typing notice per conversation this often (the node throttles too)
 TYPING_EVERY = 2.0
 
@@ -100,6 +105,14 @@ class MessageList(VerticalScroll, can_focus=True):
     class Move(Message):
         step: int
 
+    class Top(Message):
+        """Scrolled to the top: the messages before are wanted."""
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if new_value <= 0 < old_value:
+            self.post_message(self.Top())
+
     def action_move(self, step: int) -> None:
         self.post_message(self.Move(step))
 
@@ -118,9 +131,12 @@ class ChatView(Vertical):
         self.session = session
         self.conv_id: str | None = None
         self.kind = "room"
+        #: the messages shown, oldest first
         self.lines: dict[str, MessageLine] = {}
         #: message id -> the picture drawn under it
         self.pictures: dict[str, Widget] = {}
+        #: whether there may be messages before the first one shown
+        self.older = False
         self.selected: str | None = None
         #: what Enter does: ("say", None), ("reply", msg_id) or ("edit", msg_id)
         self.mode: tuple[str, str | None] = ("say", None)
@@ -156,12 +172,13 @@ class ChatView(Vertical):
         self.pictures = {}
         self.selected = None
         try:
-            messages = self.session.history(self.conv_id, SHOWN, around)
+            messages = self.session.history(self.conv_id, PAGE, around)
         except MeshError as exc:
             self.app.notify(str(exc), severity="error")
             return
-        for message in messages:
-            self._add(message)
+        self.older = around is not None or len(messages) == PAGE
+        self.lines = {m["id"]: MessageLine(self.session, m) for m in messages}
+        scroll.mount_all(self.lines.values())
         scroll.scroll_end(animate=False)
         self.query_one(TypingLine).show(self.conv_id)
         self.show_read()
@@ -202,6 +219,31 @@ class ChatView(Vertical):
         """Presence moves: the screen's tick redraws the title."""
         if self.conv_id is not None:
             self.query_one("#chat-title", Static).update(self._title())
+
+    def load_older(self) -> int:
+        """Show the page of messages before the first one shown; how many came."""
+        if self.conv_id is None or not self.lines or not self.older:
+            return 0
+        first = next(iter(self.lines))
+        try:
+            messages = self.session.history(self.conv_id, PAGE, before=first)
+        except MeshError as exc:
+            self.app.notify(str(exc), severity="error")
+            return 0
+        self.older = len(messages) == PAGE
+        fresh = [m for m in messages if m["id"] not in self.lines]
+        added = {m["id"]: MessageLine(self.session, m) for m in fresh}
+        if not added:
+            return 0
+        scroll = self.query_one(MessageList)
+        scroll.mount_all(added.values(), before=self.lines[first])
+        self.lines = {**added, **self.lines}
+        # the message that was first keeps its place on screen
+        self.call_after_refresh(scroll.scroll_to_widget, self.lines[first], top=True, animate=False)
+        return len(added)
+
+    def on_message_list_top(self, event: MessageList.Top) -> None:
+        self.load_older()
 
     def _add(self, message: dict[str, Any]) -> None:
         line = MessageLine(self.session, message)
@@ -260,6 +302,9 @@ class ChatView(Vertical):
         at = ids.index(self.selected) if self.selected in ids else len(ids) - 1
         if self.selected is None:
             event.step = 0
+        elif at == 0 and event.step < 0 and self.load_older():
+            ids = list(self.lines)
+            at = ids.index(self.selected)
         self.pick(ids[max(0, min(len(ids) - 1, at + event.step))])
 
     def on_history_input_pick(self, event: HistoryInput.Pick) -> None:

@@ -5,6 +5,10 @@ the text last in step with the note (the shadow): the changed span becomes
 one delete and one insert. Remote edits come the other way as a replace of
 just the changed span, through TextArea's own edit machinery, so the local
 cursor and selection keep their place relative to the text around them.
+
+The editor holds a window of the note (:mod:`tui.widgets.text_window`), all
+of a note of up to 32 KiB, a few hundred lines about the cursor of a bigger
+one, so that a big note opens and takes keystrokes as fast as a small one.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from textual.widgets import Input, LoadingIndicator, Markdown, Static, TextArea
 from crdt.note import Note
 from mesh.errors import MeshError
 from tui.session import Session
+from tui.widgets.text_window import Window, around, margin
 
 PRESENCE_WINDOW = 60.0
 #: your cursor goes out at most this often (seconds)
@@ -75,6 +80,8 @@ class NoteView(Vertical):
         self.note_id: str | None = None
         self.note: Note | None = None
         self.shadow = ""
+        #: the part of the shadow the editor holds
+        self.window = Window(0, 0)
         self.editors: dict[str, float] = {}
         #: others' cursors in the open note: peer -> (name, colour, character offset)
         self.cursors: dict[str, tuple[str, str, int]] = {}
@@ -121,7 +128,7 @@ class NoteView(Vertical):
         self.note_id, self.note = note_id, note
         self.shadow = note.text
         editor = self.query_one("#note-editor", TextArea)
-        editor.load_text(self.shadow)
+        self._load_window(0)
         self.query_one("#note-title", Input).value = note.title
         if self.previewing:
             self.query_one("#note-preview", Markdown).update(self.shadow)
@@ -162,16 +169,51 @@ class NoteView(Vertical):
         if self.note is None:
             return
         text = self.query_one("#note-editor", TextArea).text
-        if text == self.shadow:
+        window = self.window
+        held = self.shadow[window.start : window.end]
+        if text == held:
             return  # a remote change we applied ourselves
-        start, old_end, new_end = changed_span(self.shadow, text)
+        start, old_end, new_end = changed_span(held, text)
         try:
             with self.note.doc.transaction():
-                self.note.delete(start, old_end - start)
-                self.note.insert(start, text[start:new_end])
+                self.note.delete(window.start + start, old_end - start)
+                self.note.insert(window.start + start, text[start:new_end])
         except MeshError as exc:
             self.app.notify(f"edit not applied: {exc}", severity="error")
-        self.shadow = text
+        self.shadow = self.shadow[: window.start] + text + self.shadow[window.end :]
+        self.window = Window(window.start, window.start + len(text))
+
+    # -- the window the editor holds -------------------------------------------------
+
+    def _load_window(self, index: int) -> None:
+        """Give the editor the window of the shadow about character `index`, the cursor
+        there."""
+        self.window = around(self.shadow, index)
+        held = self.shadow[self.window.start : self.window.end]
+        editor = self.query_one("#note-editor", TextArea)
+        editor.load_text(held)
+        editor.move_cursor(location(held, index - self.window.start), center=True)
+
+    def _cursor_index(self, end: bool = True) -> int:
+        """The character offset in the note of the cursor (or of the selection's start)."""
+        editor = self.query_one("#note-editor", TextArea)
+        held = self.shadow[self.window.start : self.window.end]
+        where = editor.selection.end if end else editor.selection.start
+        return self.window.start + offset(held, *where)
+
+    def _follow_cursor(self) -> None:
+        """Move the window when the cursor comes near one of its edges inside the note."""
+        if self.note is None or (self.window.start == 0 and self.window.end == len(self.shadow)):
+            return  # no note, or all of it held
+        editor = self.query_one("#note-editor", TextArea)
+        row = editor.selection.end[0]
+        rows = editor.document.line_count
+        near = margin(rows)
+        if (row < near and self.window.start > 0) or (
+            row >= rows - near and self.window.end < len(self.shadow)
+        ):
+            self._push_local_edits()
+            self._load_window(self._cursor_index())
 
     # -- CRDT -> editor ------------------------------------------------------------
 
@@ -187,16 +229,26 @@ class NoteView(Vertical):
             return
         editor = self.query_one("#note-editor", TextArea)
         start, old_end, new_end = changed_span(self.shadow, new)
-        editor.replace(
-            new[start:new_end],
-            location(self.shadow, start),
-            location(self.shadow, old_end),
-            maintain_selection_offset=True,
-        )
-        self.shadow = editor.text
-        if self.shadow != new:  # newline styles differ, say: fall back to a full reload
-            editor.load_text(new)
+        window = self.window.after_edit(start, old_end, new_end)
+        if window is None:  # across an edge of the window: a new window about the cursor
+            cursor = self._cursor_index()
             self.shadow = new
+            # the cursor keeps its place in the text around it (or goes after what replaced it)
+            if cursor >= start:
+                cursor = max(new_end, cursor + new_end - old_end)
+            self._load_window(cursor)
+        else:
+            if self.window.start <= start and old_end <= self.window.end:  # inside it
+                held = self.shadow[self.window.start : self.window.end]
+                editor.replace(
+                    new[start:new_end],
+                    location(held, start - self.window.start),
+                    location(held, old_end - self.window.start),
+                    maintain_selection_offset=True,
+                )
+            self.shadow, self.window = new, window
+            if editor.text != new[window.start : window.end]:  # newline styles differ, say
+                self._load_window(self._cursor_index())
         if self.previewing:
             self.query_one("#note-preview", Markdown).update(self.shadow)
         self.query_one("#note-title", Input).value = self.note.title
@@ -219,6 +271,7 @@ class NoteView(Vertical):
 
     def on_text_area_selection_changed(self, event: TextArea.SelectionChanged) -> None:
         event.stop()
+        self._follow_cursor()
         if self.note_id is not None and not self._cursor_due:
             self._cursor_due = True
             self.set_timer(CURSOR_EVERY, self._send_cursor)
@@ -228,9 +281,7 @@ class NoteView(Vertical):
         if self.note_id is None:
             return
         self._push_local_edits()  # the offsets count the text with the keystrokes typed
-        editor = self.query_one("#note-editor", TextArea)
-        anchor = offset(self.shadow, *editor.selection.start)
-        head = offset(self.shadow, *editor.selection.end)
+        anchor, head = self._cursor_index(end=False), self._cursor_index()
         with contextlib.suppress(MeshError):  # a cursor not shown is no loss
             self.session.set_cursor(self.note_id, anchor, head)
 

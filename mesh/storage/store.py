@@ -20,14 +20,26 @@ from __future__ import annotations
 import contextlib
 import functools
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-from sqlcipher3 import dbapi2 as sqlcipher
+# sqlite-utils imports numpy when it can, to store numpy values, which this project never
+# does; numpy would add 12 MB to every node's memory (a relay's RSS is a target). So it
+# imports without numpy, unless the process already has numpy loaded. (A node imports
+# sqlite-utils here first: tui.cli and the daemon reach the store before chat or crdt.)
+_without_numpy = "numpy" not in sys.modules and "sqlite_utils" not in sys.modules
+if _without_numpy:
+    sys.modules["numpy"] = None  # type: ignore[assignment]  # makes `import numpy` fail
+try:
+    import sqlite_utils
+finally:
+    if _without_numpy:
+        del sys.modules["numpy"]
+from sqlcipher3 import dbapi2 as sqlcipher  # noqa: E402
 
-from mesh.errors import StorageError
+from mesh.errors import StorageError  # noqa: E402
 
 #: what a failing statement raises, from either driver
 DB_ERRORS = (sqlite3.DatabaseError, sqlcipher.DatabaseError)

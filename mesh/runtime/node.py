@@ -30,6 +30,7 @@ from mesh.routing.router import Action, Close, Deliver, Keep, Router, Send
 from mesh.runtime.addressbook import AddressBook
 from mesh.runtime.catchup import CatchUp, Rooms
 from mesh.runtime.config import NodeConfig
+from mesh.runtime.conn import Conn
 from mesh.runtime.dials import DISCONNECT_HOLD, Dial
 from mesh.runtime.interfaces import reachable_urls
 from mesh.runtime.lanpeers import Announcement, LanPeers, mesh_tag
@@ -37,9 +38,9 @@ from mesh.runtime.listeners import Listeners
 from mesh.runtime.looplag import LagWindow, watch_loop
 from mesh.runtime.outcomes import DialOutcomes
 from mesh.runtime.ping import PingReply, Pings, pong_for
-from mesh.runtime.signatures import Verdicts, share_the_gil
+from mesh.runtime.signatures import Verdicts, limit_malloc_arenas, share_the_gil
 from mesh.runtime.streams import AnswerStreams
-from mesh.runtime.transport import WS_CHUNK, Conn, Transport
+from mesh.runtime.transport import WS_CHUNK, Transport
 from mesh.storage.mailbox import Mailbox
 from mesh.storage.roomlog import RoomLog
 from mesh.wire.address import PeerAddress
@@ -124,6 +125,7 @@ class Node:
     async def start(self) -> None:
         """Listen (if configured), start dialing the configured peers, start the timers."""
         share_the_gil()
+        limit_malloc_arenas()
         if self.config.listen is not None:
             await self.transport.listen(*self.config.listen)
         self._spawn(self._timer_loop())

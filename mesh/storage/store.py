@@ -37,12 +37,27 @@ try:
 finally:
     if _without_numpy:
         del sys.modules["numpy"]
-from sqlcipher3 import dbapi2 as sqlcipher  # noqa: E402
 
 from mesh.errors import StorageError  # noqa: E402
 
-#: what a failing statement raises, from either driver
-DB_ERRORS = (sqlite3.DatabaseError, sqlcipher.DatabaseError)
+#: what a failing statement raises, from either driver (SQLCipher's join once it is loaded;
+#: read it as ``store.DB_ERRORS`` from other modules: it is rebound then)
+DB_ERRORS: tuple[type[Exception], ...] = (sqlite3.DatabaseError,)
+#: every error of either driver (as DB_ERRORS)
+DRIVER_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error,)
+
+
+def _sqlcipher() -> Any:
+    """SQLCipher's DB-API module, imported when the first encrypted store is opened: a node
+    without a passphrase does not hold its 5 MB."""
+    global DB_ERRORS, DRIVER_ERRORS
+    from sqlcipher3 import dbapi2
+
+    if dbapi2.DatabaseError not in DB_ERRORS:
+        DB_ERRORS = (sqlite3.DatabaseError, dbapi2.DatabaseError)
+        DRIVER_ERRORS = (sqlite3.Error, dbapi2.Error)
+    return dbapi2
+
 
 SCHEMA_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -223,7 +238,7 @@ class Store:
             conn.execute("PRAGMA foreign_keys=ON")
             self.db = sqlite_utils.Database(conn)
             self._migrate()
-        except (*DB_ERRORS, StorageError) as exc:
+        except DB_ERRORS + (StorageError,) as exc:  # noqa: RUF005 (mypy: a starred tuple)
             if conn is not None:
                 conn.close()
             if isinstance(exc, StorageError):
@@ -352,7 +367,7 @@ class Store:
         return bool(self.query("PRAGMA integrity_check")[0]["integrity_check"] == "ok")
 
     def close(self) -> None:
-        with contextlib.suppress(sqlite3.Error, sqlcipher.Error):
+        with contextlib.suppress(*DRIVER_ERRORS):
             self.db.conn.close()
 
 
@@ -363,7 +378,7 @@ def _connect(
     library's. A wrong key shows at the first read ("file is not a database")."""
     if key is None and not cipher:
         return sqlite3.connect(target, uri=uri, isolation_level=None, timeout=timeout)
-    conn = sqlcipher.connect(target, uri=uri, isolation_level=None, timeout=timeout)
+    conn = _sqlcipher().connect(target, uri=uri, isolation_level=None, timeout=timeout)
     conn.execute("PRAGMA cipher_log_level = NONE")  # its own stderr lines: ours is one line
     if key is not None:
         conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import ctypes
-import os
 import sys
 import threading
 from collections.abc import Callable
@@ -32,9 +30,6 @@ SIGNATURE_BATCH = 16
 SIGNATURE_BATCH_BYTES = 16 * 1024
 #: seconds a thread holds the GIL before one waiting gets it (Python's default is 0.005)
 GIL_SWITCH_INTERVAL = 0.0005
-#: malloc arenas of the process (glibc's default: 8 per core, each thread taking its own)
-MALLOC_ARENAS = 2
-_M_ARENA_MAX = -8  # glibc's mallopt() parameter
 
 #: a verdict per frame: True or False once checked, None when left to the router
 Verdicts = list[bool | None]
@@ -50,23 +45,6 @@ def share_the_gil() -> None:
     """
     if sys.getswitchinterval() > GIL_SWITCH_INTERVAL:
         sys.setswitchinterval(GIL_SWITCH_INTERVAL)
-
-
-def limit_malloc_arenas() -> None:
-    """Keep the worker threads' allocations in a couple of shared malloc arenas.
-
-    glibc gives threads arenas of their own, whose freed memory it rarely gives
-    back: a busy relay's RSS grew by megabytes in arenas that the workers touched
-    once. Done before the workers start; left alone where MALLOC_ARENA_MAX is set
-    or the C library is not glibc.
-    """
-    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
-        return
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
 
 
 class SignatureChecker:

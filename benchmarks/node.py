@@ -275,9 +275,15 @@ class BenchVerbs:
         note = asyncio.ensure_future(
             self._wait_text(str(args["note"]), int(args["length"]), str(args["sha"]), timeout)
         )
-        await self._until(lambda: self._shown(room) >= want, timeout)
-        t_messages = time.monotonic()
-        t_note = await note
+        try:
+            await self._until(lambda: self._shown(room) >= want, timeout)
+            t_messages: float | None = time.monotonic()
+        except TimeoutError:  # say how far it got
+            t_messages = None
+        try:
+            t_note: float | None = await note
+        except TimeoutError:
+            t_note = None
         if profiler:
             profiler.disable()
             profiler.dump_stats(f"{profile}.back")
@@ -285,8 +291,9 @@ class BenchVerbs:
             "before": before,
             "shown": self._shown(room),
             "dial_s": t_link - t_dial,
-            "messages_s": t_messages - t_link,
-            "note_s": t_note - t_link,
+            "messages_s": None if t_messages is None else t_messages - t_link,
+            "note_s": None if t_note is None else t_note - t_link,
+            "timeout_s": timeout,
         }
 
     async def rss(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from benchmarks import (
     latency,
     memory,
     notes_relay,
+    offline,
     relay,
     search,
     tui_history,
@@ -41,6 +42,7 @@ SUITE = {
     "notes": notes_relay.run,  # figures 3, 4 and 7 (history)
     "memory": memory.run,  # figure 5
     "tui": tui_start.run,  # figure 6
+    "offline": offline.run,  # figure 8: back after a week offline (issue 25)
     "abuse": abuse.run,  # issue 17: INVENTORY flood, room-id flood
     "concurrent": yreplay.run,  # issue 25: two editors on two bridges, and y-websocket
     "search": search.run,  # issue 22: full-text search over 1,000,000 messages

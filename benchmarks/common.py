@@ -65,10 +65,11 @@ class Row:
 class Proc:
     """A child process we started; stopped by its own pid only."""
 
-    def __init__(self, args: list[str], name: str) -> None:
+    def __init__(self, args: list[str], name: str, env: dict[str, str] | None = None) -> None:
         self.name = name
         self.p = subprocess.Popen(
             args,
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -140,6 +141,25 @@ class BenchNode:
                     return int(route["hops"])
             time.sleep(0.05)
         raise RuntimeError(f"{self.name}: no route to {peer_id[:8]} after {timeout}s")
+
+    def wait_note(self, note: str, timeout: float = 60.0) -> None:
+        """Until this node holds the note (any text)."""
+        deadline = time.monotonic() + timeout
+        while self.call("bench.note_digest", {"note": note})["length"] < 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} never got the note")
+            time.sleep(0.05)
+
+    def wait_room_log_quiet(self, timeout: float = 60.0) -> None:
+        """Until this node's room log has not grown for a second: it holds the whole history
+        and the author's snapshot (published once a note is quiet for half a second)."""
+        last, stable = -1, 0
+        deadline = time.monotonic() + timeout
+        while stable < 10 and time.monotonic() < deadline:
+            size = self.call("status")["caches"]["room_log"]["size"]
+            stable = stable + 1 if size == last else 0
+            last = size
+            time.sleep(0.1)
 
     def stop(self) -> None:
         self.proc.stop()

@@ -11,7 +11,8 @@ its process (type an editing trace, time when a text appears), so that timing
 is taken where the work happens and not across a control-socket round trip.
 
 With BENCH_PROFILE=PATH in its environment, a node writes a cProfile of its
-trace typing to PATH and of its catch-up after joining to PATH.join.
+trace typing to PATH, of its catch-up after joining to PATH.join and of its
+catch-up when it comes back after being offline to PATH.back.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from chat.history import SHOWN
 from mesh.runtime.home import Home
 from mesh.runtime.node import NodeConfig
 from mesh.wire.address import PeerAddress
@@ -54,6 +56,8 @@ class BenchVerbs:
             "rss",
             "note_digest",
             "dm_round_trips",
+            "say_many",
+            "come_back",
         ):
             d.register(f"bench.{name}", getattr(self, name))
 
@@ -260,6 +264,60 @@ class BenchVerbs:
         finally:
             chat.listeners.remove(listener)
         return {"rtt_ms": rtts}
+
+    async def say_many(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Send `count` messages to a room, yielding to the event loop every 100."""
+        room, count = str(args["room"]), int(args["count"])
+        for i in range(count):
+            self.s.chat.say(room, f"message {i} while you were away")
+            if i % 100 == 99:
+                await asyncio.sleep(0)
+        return {"sent": count}
+
+    def _shown(self, room: str) -> int:
+        rows = self.s.chat.store.query(
+            f"SELECT count(*) AS n FROM messages WHERE conv_id = ? AND {SHOWN}", (room,)
+        )
+        return int(rows[0]["n"])
+
+    async def come_back(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Dial `peer` (this node's first link), then time until the room shows `messages`
+        messages and the note holds the expected text (times relative to the link's opening)."""
+        room, want = str(args["room"]), int(args["messages"])
+        node = self.s.node
+        timeout = float(args.get("timeout", 120))
+        before = self._shown(room)
+        profile = os.environ.get("BENCH_PROFILE")  # a path: cProfile the catch-up at PATH.back
+        profiler = cProfile.Profile() if profile else None
+        if profiler:
+            profiler.enable()
+        t_dial = time.monotonic()
+        node.connect(PeerAddress.parse(str(args["peer"])))
+        await self._until(lambda: any(c.opened for c in node.conns.values()), timeout)
+        t_link = time.monotonic()
+        note = asyncio.ensure_future(
+            self._wait_text(str(args["note"]), int(args["length"]), str(args["sha"]), timeout)
+        )
+        try:
+            await self._until(lambda: self._shown(room) >= want, timeout)
+            t_messages: float | None = time.monotonic()
+        except TimeoutError:  # say how far it got
+            t_messages = None
+        try:
+            t_note: float | None = await note
+        except TimeoutError:
+            t_note = None
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(f"{profile}.back")
+        return {
+            "before": before,
+            "shown": self._shown(room),
+            "dial_s": t_link - t_dial,
+            "messages_s": None if t_messages is None else t_messages - t_link,
+            "note_s": None if t_note is None else t_note - t_link,
+            "timeout_s": timeout,
+        }
 
     async def rss(self, args: dict[str, Any]) -> dict[str, Any]:
         for line in Path("/proc/self/status").read_text().splitlines():

@@ -1,14 +1,16 @@
-"""Baselines for figure 3: pycrdt applying the trace locally, and pycrdt-websocket relaying it.
+"""Baselines for figure 3: pycrdt applying the trace locally; pycrdt-websocket and the
+y-websocket reference server relaying it.
 
     python -m benchmarks.ybaseline server
     python -m benchmarks.ybaseline wait --url ws://.../ROOM
     python -m benchmarks.ybaseline type --url ws://.../ROOM
 
 pycrdt-websocket (optional: `pip install pycrdt-websocket`) runs its
-WebsocketServer; two pycrdt `Provider` clients connect to one room in separate
-processes: one types the trace as fast as it can (yielding to its event loop
-every 256 transactions, as benchmarks.node does), the other reports when its
-copy holds the final text.
+WebsocketServer, or `y-websocket@1.5` runs under node (benchmarks/ywebsocket.py);
+two pycrdt `Provider` clients connect to one room in separate processes: one
+types the trace as fast as it can (yielding to its event loop every 256
+transactions, as benchmarks.node does), the other reports when its copy holds
+the final text.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 
 from benchmarks.common import PY, Cluster, load_trace
+from benchmarks.ywebsocket import reference_server
 
 
 def apply_trace(text: pycrdt.Text, doc: pycrdt.Doc, txns: list[dict[str, Any]]) -> None:
@@ -142,6 +145,22 @@ async def _client(url: str, mode: str) -> None:
             await asyncio.sleep(3600)
 
 
+def _two_clients(c: Cluster, url: str, timeout: float) -> dict[str, Any]:
+    """One client types the trace into `url`, the other times until it holds the final text."""
+    waiter = c.proc([PY, "-m", "benchmarks.ybaseline", "wait", "--url", url], "ywait")
+    waiter.readline(60)
+    typer = c.proc([PY, "-m", "benchmarks.ybaseline", "type", "--url", url], "ytype")
+    try:
+        typed = json.loads(typer.readline(timeout))
+        done = json.loads(waiter.readline(timeout))
+    except RuntimeError:
+        return {"lower_bound_s": timeout, "error": f"did not finish within {timeout:.0f} s"}
+    return {
+        "seconds": done["t_done"] - typed["t_start"],
+        "typing_s": typed["t_typed"] - typed["t_start"],
+    }
+
+
 def pycrdt_websocket(trace: dict[str, Any], timeout: float = 300) -> dict[str, Any]:
     """Seconds from the first keystroke at one client to the final text at the other."""
     try:
@@ -151,18 +170,15 @@ def pycrdt_websocket(trace: dict[str, Any], timeout: float = 300) -> dict[str, A
     with Cluster() as c:
         server = c.proc([PY, "-m", "benchmarks.ybaseline", "server"], "yserver")
         url = server.readline(30).rsplit(" ", 1)[1] + "/paper"
-        waiter = c.proc([PY, "-m", "benchmarks.ybaseline", "wait", "--url", url], "ywait")
-        waiter.readline(60)
-        typer = c.proc([PY, "-m", "benchmarks.ybaseline", "type", "--url", url], "ytype")
-        try:
-            typed = json.loads(typer.readline(timeout))
-            done = json.loads(waiter.readline(timeout))
-        except RuntimeError:
-            return {"lower_bound_s": timeout, "error": f"did not finish within {timeout:.0f} s"}
-        return {
-            "seconds": done["t_done"] - typed["t_start"],
-            "typing_s": typed["t_typed"] - typed["t_start"],
-        }
+        return _two_clients(c, url, timeout)
+
+
+def y_websocket(timeout: float = 300) -> dict[str, Any]:
+    """The same two clients on the y-websocket reference server (node)."""
+    with reference_server() as server, Cluster() as c:
+        if server.url is None:
+            return {"error": server.error}
+        return _two_clients(c, f"{server.url}/paper", timeout)
 
 
 def main() -> int:

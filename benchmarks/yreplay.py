@@ -18,19 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Cluster, Proc, Row, setup_room
+from benchmarks.common import Cluster, Row, setup_room
 from benchmarks.concurrent_trace import agent_updates, final_text, load, replay_client
+from benchmarks.ywebsocket import Y_WEBSOCKET, reference_server
 
-Y_WEBSOCKET = "y-websocket@1.5"
 TIMEOUT = 300.0
 
 
@@ -59,11 +53,7 @@ def ours(updates: list[list[bytes]], expected: str) -> dict[str, Any]:
         bridge2 = n2.proc.readline(30).split()
         room = setup_room(n0, [n1, n2])
         note = n0.call("note.new", {"room": room, "title": "friends"})["note_id"]
-        deadline = time.monotonic() + 60
-        while n2.call("bench.note_digest", {"note": note})["length"] < 0:
-            if time.monotonic() > deadline:
-                raise RuntimeError("n2 never got the note")
-            time.sleep(0.05)
+        n2.wait_note(note)
         urls = [f"{b[1]}/{note}?token={b[2]}" for b in (bridge0, bridge2)]
         sha = _digest(expected)
         start = time.monotonic()
@@ -82,49 +72,12 @@ def ours(updates: list[list[bytes]], expected: str) -> dict[str, Any]:
         return {"clients_s": clients, "nodes_s": nodes, "seconds": max(clients, *nodes.values())}
 
 
-def _install_reference(root: Path) -> Path | str:
-    """The y-websocket server script, installed under `root`; or why not."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        return "node or npm is not on PATH"
-    done = subprocess.run(
-        ["npm", "install", "--no-audit", "--no-fund", "--silent", Y_WEBSOCKET, "yjs@13"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    script = root / "node_modules" / "y-websocket" / "bin" / "server.js"
-    if done.returncode or not script.exists():
-        return f"npm install {Y_WEBSOCKET} failed: {done.stderr.strip()[-200:]}"
-    return script
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def reference(updates: list[list[bytes]], expected: str) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="mnyws") as tmp:
-        script = _install_reference(Path(tmp))
-        if isinstance(script, str):
-            return {"error": script}
-        port = _free_port()
-        os.environ.update(HOST="127.0.0.1", PORT=str(port))
-        server = Proc(["node", str(script)], "y-websocket")
-        try:
-            line = server.readline(30)
-            if "running" not in line:
-                return {"error": f"the y-websocket server said {line!r}"}
-            url = f"ws://127.0.0.1:{port}/friends"
-            seconds = asyncio.run(_replay([url, url], updates, expected))
-            return {"seconds": seconds}
-        finally:
-            server.stop()
-            for name in ("HOST", "PORT"):
-                os.environ.pop(name, None)
+    with reference_server() as server:
+        if server.url is None:
+            return {"error": server.error}
+        seconds = asyncio.run(_replay([f"{server.url}/friends"] * 2, updates, expected))
+        return {"seconds": seconds}
 
 
 def run(quick: bool) -> tuple[list[Row], dict[str, Any]]:

@@ -38,6 +38,8 @@ class RetryPolicy:
 
 #: destinations remembered as having a suspect path, at most
 MAX_SUSPECT = 10_000
+#: seconds between two sweeps of expired items (each reads the whole outbox)
+SWEEP_INTERVAL = 10.0
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class Outbox:
         self._suspect: dict[str, float] = {}
         #: envelopes receipted lately: a replay of one is receipted again once per interval
         self.receipted = ReplayGuard()
+        self._next_sweep = float("-inf")
 
     def send_receipt(self, dest: bytes, env_ids: list[bytes], now: float, flood: bool) -> int:
         """Receipt envelopes; flooded when the sender had to flood (its path is suspect:
@@ -118,17 +121,24 @@ class Outbox:
         )
 
     def flush(self, now: float) -> int:
-        """Transmit every item that is due; drop expired ones. Return how many went out."""
-        with self.store.atomic():
-            # the envelope ids of expired items go too, or they would pile up forever
-            self.store.execute(
-                "DELETE FROM outbox_envelopes WHERE item_id IN"
-                " (SELECT item_id FROM outbox WHERE expires <= ?)",
-                (now,),
-            )
-            self.store.execute("DELETE FROM outbox WHERE expires <= ?", (now,))
+        """Transmit every item that is due; drop expired ones. Return how many went out.
+
+        Expired items are deleted at most every SWEEP_INTERVAL: the sweep reads the
+        whole outbox, and a flush follows every message sent (with a member away for
+        days, tens of thousands of items wait). Until then they are only not sent."""
+        if now >= self._next_sweep:
+            self._next_sweep = now + SWEEP_INTERVAL
+            with self.store.atomic():
+                # the envelope ids of expired items go too, or they would pile up forever
+                self.store.execute(
+                    "DELETE FROM outbox_envelopes WHERE item_id IN"
+                    " (SELECT item_id FROM outbox WHERE expires <= ?)",
+                    (now,),
+                )
+                self.store.execute("DELETE FROM outbox WHERE expires <= ?", (now,))
         due = self.store.query(
-            "SELECT * FROM outbox WHERE next_try <= ? ORDER BY next_try LIMIT 500", (now,)
+            "SELECT * FROM outbox WHERE next_try <= ? AND expires > ? ORDER BY next_try LIMIT 500",
+            (now, now),
         )
         for item in due:
             self._transmit(item, now)

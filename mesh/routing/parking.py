@@ -8,8 +8,12 @@ next path learned for it, or dropped after `ttl`. The lot is bounded: when
 it is full the router falls back to flooding.
 
 Retries of a waiting envelope (same author, type, destination and payload)
-are not parked again. But when its author retried with FLOOD (the outbox
-does so from its third try, to get around a path that swallows traffic),
+are not parked again; they are found by that key in a dict, not by a scan of
+what waits for the destination (an author sending to a member who is away
+retries each message, against up to `capacity` parked ones: the scan made
+every message sent to a room with a member away cost milliseconds). But when
+its author retried with FLOOD (the outbox does so from its third try, to get
+around a path that swallows traffic),
 that retry is kept as the *last resort*: if no path comes before `ttl`, it
 is flooded instead of the waiting copy being dropped (:attr:`due_floods`),
 so an author whose path stays lost still reaches a destination that is
@@ -51,6 +55,8 @@ class ParkingLot:
         self.count = count
         #: dest -> its waiting envelopes, in arrival order
         self.parked: dict[bytes, list[Parked]] = {}
+        #: (dest, author, type, payload) -> the parked envelope: how a retry is found
+        self._keys: dict[tuple[bytes, bytes, int, bytes], Parked] = {}
         #: dest -> (until when its missing path counts as lost, the announce it had)
         self.lost: dict[bytes, tuple[float, bytes | None]] = {}
         self._queue: deque[Parked] = deque()  # in expiry order
@@ -102,6 +108,7 @@ class ParkingLot:
             return False
         parked = Parked(envelope, now + self.ttl, last_resort=envelope if last_resort else None)
         self.parked.setdefault(envelope.dest, []).append(parked)
+        self._keys[_key(envelope)] = parked
         self._queue.append(parked)
         self._size += 1
         self.count("parked")
@@ -109,11 +116,7 @@ class ParkingLot:
 
     def waiting(self, envelope: Envelope) -> Parked | None:
         """The parked envelope with the same author, type, destination and payload, if any."""
-        for parked in self.parked.get(envelope.dest, ()):
-            e = parked.envelope
-            if (e.author, e.type, e.payload) == (envelope.author, envelope.type, envelope.payload):
-                return parked
-        return None
+        return self._keys.get(_key(envelope)) if self._keys else None
 
     @property
     def has_ready(self) -> bool:
@@ -131,6 +134,7 @@ class ParkingLot:
                 continue
             for parked in self.parked.pop(dest, []):
                 parked.done = True
+                self._keys.pop(_key(parked.envelope), None)
                 self._size -= 1
                 if parked.expires <= now:
                     self._expired(parked)
@@ -148,6 +152,7 @@ class ParkingLot:
             if parked.done:
                 continue
             parked.done = True
+            self._keys.pop(_key(parked.envelope), None)
             dest = parked.envelope.dest
             waiting = self.parked.get(dest, [])
             if parked in waiting:
@@ -171,3 +176,8 @@ class ParkingLot:
     def next_deadline(self) -> float:
         """When the next parked envelope expires (infinity when none waits)."""
         return self._queue[0].expires if self._queue else float("inf")
+
+
+def _key(envelope: Envelope) -> tuple[bytes, bytes, int, bytes]:
+    """What makes two envelopes the same message, retried."""
+    return (envelope.dest, envelope.author, envelope.type, envelope.payload)

@@ -30,16 +30,18 @@ from mesh.routing.router import Action, Close, Deliver, Keep, Router, Send
 from mesh.runtime.addressbook import AddressBook
 from mesh.runtime.catchup import CatchUp, Rooms
 from mesh.runtime.config import NodeConfig
+from mesh.runtime.conn import Conn
 from mesh.runtime.dials import DISCONNECT_HOLD, Dial
 from mesh.runtime.interfaces import reachable_urls
 from mesh.runtime.lanpeers import Announcement, LanPeers, mesh_tag
 from mesh.runtime.listeners import Listeners
 from mesh.runtime.looplag import LagWindow, watch_loop
+from mesh.runtime.memory import HeapTrimmer, limit_malloc_arenas
 from mesh.runtime.outcomes import DialOutcomes
 from mesh.runtime.ping import PingReply, Pings, pong_for
 from mesh.runtime.signatures import Verdicts, share_the_gil
 from mesh.runtime.streams import AnswerStreams
-from mesh.runtime.transport import WS_CHUNK, Conn, Transport
+from mesh.runtime.transport import WS_CHUNK, Transport
 from mesh.storage.mailbox import Mailbox
 from mesh.storage.roomlog import RoomLog
 from mesh.wire.address import PeerAddress
@@ -78,6 +80,7 @@ class Node:
         self.router = Router(identity, clock(), self.config.router, self.rng)
         self.mailbox = mailbox
         self.roomlog = roomlog
+        self.heap = HeapTrimmer()  # free heap pages go back after traffic
         self.transport = Transport(
             identity, self.config, self.router, self, clock=clock, rng=self.rng
         )
@@ -124,6 +127,7 @@ class Node:
     async def start(self) -> None:
         """Listen (if configured), start dialing the configured peers, start the timers."""
         share_the_gil()
+        limit_malloc_arenas()
         if self.config.listen is not None:
             await self.transport.listen(*self.config.listen)
         self._spawn(self._timer_loop())
@@ -339,6 +343,7 @@ class Node:
 
     def route_burst(self, conn: Conn, frames: list[bytes], verdicts: Verdicts) -> None:
         self._in_burst = True  # the envelopes to keep go to the mailbox together
+        self.heap.busy = True
         now = self.clock()  # one moment for the burst
         try:
             for frame, signature_ok in zip(frames, verdicts, strict=True):
@@ -439,6 +444,7 @@ class Node:
             if self.mailbox is not None:
                 with contextlib.suppress(StorageError):
                     self.mailbox.expire(now)
+            self.heap.tick(now)
             self._timer_wake.clear()
             delay = max(0.05, self.router.next_deadline() - self.clock())
             with contextlib.suppress(TimeoutError):

@@ -31,7 +31,8 @@ import os
 from pathlib import Path
 
 from mesh.errors import StorageError
-from mesh.storage.store import DB_ERRORS, Store
+from mesh.storage import store as _store
+from mesh.storage.store import Store
 from mesh.wire.identity import fsync_directory
 
 
@@ -82,7 +83,7 @@ def prepare(database: Path, old_key: bytes | None, new_key: bytes | None) -> Non
             source.db.conn.execute("SELECT sqlcipher_export('rekey')")
             source.db.conn.execute(f"PRAGMA rekey.user_version = {version}")
             source.db.conn.execute("DETACH DATABASE rekey")
-        except DB_ERRORS as exc:
+        except _store.DB_ERRORS as exc:
             raise StorageError(f"cannot re-encrypt the database: {exc}") from exc
         fd = os.open(target, os.O_RDONLY)
         try:
@@ -115,7 +116,7 @@ def settle(database: Path, key: bytes | None) -> bool:
         copy = Store(target, readonly=True, key=key)
         committed = copy.integrity_ok()
         copy.close()
-    except (StorageError, *DB_ERRORS):
+    except _store.DB_ERRORS + (StorageError,):  # noqa: RUF005 (mypy: a starred tuple)
         committed = False
     if not committed:
         _remove(target)  # the key file never took the new key: the export is void

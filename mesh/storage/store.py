@@ -20,17 +20,44 @@ from __future__ import annotations
 import contextlib
 import functools
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-from sqlcipher3 import dbapi2 as sqlcipher
+# sqlite-utils imports numpy when it can, to store numpy values, which this project never
+# does; numpy would add 12 MB to every node's memory (a relay's RSS is a target). So it
+# imports without numpy, unless the process already has numpy loaded. (A node imports
+# sqlite-utils here first: tui.cli and the daemon reach the store before chat or crdt.)
+_without_numpy = "numpy" not in sys.modules and "sqlite_utils" not in sys.modules
+if _without_numpy:
+    sys.modules["numpy"] = None  # type: ignore[assignment]  # makes `import numpy` fail
+try:
+    import sqlite_utils
+finally:
+    if _without_numpy:
+        del sys.modules["numpy"]
 
-from mesh.errors import StorageError
+from mesh.errors import StorageError  # noqa: E402
 
-#: what a failing statement raises, from either driver
-DB_ERRORS = (sqlite3.DatabaseError, sqlcipher.DatabaseError)
+#: what a failing statement raises, from either driver (SQLCipher's join once it is loaded;
+#: read it as ``store.DB_ERRORS`` from other modules: it is rebound then)
+DB_ERRORS: tuple[type[Exception], ...] = (sqlite3.DatabaseError,)
+#: every error of either driver (as DB_ERRORS)
+DRIVER_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error,)
+
+
+def _sqlcipher() -> Any:
+    """SQLCipher's DB-API module, imported when the first encrypted store is opened: a node
+    without a passphrase does not hold its 5 MB."""
+    global DB_ERRORS, DRIVER_ERRORS
+    from sqlcipher3 import dbapi2
+
+    if dbapi2.DatabaseError not in DB_ERRORS:
+        DB_ERRORS = (sqlite3.DatabaseError, dbapi2.DatabaseError)
+        DRIVER_ERRORS = (sqlite3.Error, dbapi2.Error)
+    return dbapi2
+
 
 SCHEMA_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -211,7 +238,7 @@ class Store:
             conn.execute("PRAGMA foreign_keys=ON")
             self.db = sqlite_utils.Database(conn)
             self._migrate()
-        except (*DB_ERRORS, StorageError) as exc:
+        except DB_ERRORS + (StorageError,) as exc:  # noqa: RUF005 (mypy: a starred tuple)
             if conn is not None:
                 conn.close()
             if isinstance(exc, StorageError):
@@ -340,7 +367,7 @@ class Store:
         return bool(self.query("PRAGMA integrity_check")[0]["integrity_check"] == "ok")
 
     def close(self) -> None:
-        with contextlib.suppress(sqlite3.Error, sqlcipher.Error):
+        with contextlib.suppress(*DRIVER_ERRORS):
             self.db.conn.close()
 
 
@@ -351,7 +378,7 @@ def _connect(
     library's. A wrong key shows at the first read ("file is not a database")."""
     if key is None and not cipher:
         return sqlite3.connect(target, uri=uri, isolation_level=None, timeout=timeout)
-    conn = sqlcipher.connect(target, uri=uri, isolation_level=None, timeout=timeout)
+    conn = _sqlcipher().connect(target, uri=uri, isolation_level=None, timeout=timeout)
     conn.execute("PRAGMA cipher_log_level = NONE")  # its own stderr lines: ours is one line
     if key is not None:
         conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")

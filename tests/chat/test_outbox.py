@@ -242,3 +242,13 @@ def test_expiry_also_forgets_the_envelope_ids_of_expired_items(outbox: Outbox) -
     outbox.flush(T0 + POLICY.ttl)
     rows = outbox.store.query("SELECT item_id FROM outbox_envelopes")
     assert {r["item_id"] for r in rows} == {"i2"}
+
+
+def test_an_item_expired_since_the_last_sweep_is_not_sent(outbox: Outbox, node: FakeNode) -> None:
+    outbox.add("i1", BOB.peer_id, EnvelopeType.CHAT, b"one", T0)
+    outbox.add("i2", BOB.peer_id, EnvelopeType.CHAT, b"two", T0 + 1)
+    outbox.flush(T0 + POLICY.ttl - 1)  # a sweep, with nothing expired yet
+    node.sent.clear()
+    outbox.make_all_due(T0 + POLICY.ttl)
+    assert outbox.flush(T0 + POLICY.ttl) == 1  # within the sweep interval: i1 is only skipped
+    assert [e.payload for e in node.sent] == [b"two"]

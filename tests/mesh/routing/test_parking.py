@@ -74,3 +74,17 @@ def test_a_found_path_releases_the_first_copy_and_ends_the_lost_mark() -> None:
     assert not parking.is_lost(DEST, 3.0)
     assert parking.release(lambda dest: 7, 3.0) == [(7, first.encode())]
     assert counts["unparked"] == 1 and not parking.due_floods and len(parking) == 0
+
+
+def test_once_released_or_expired_a_message_parks_again_as_new() -> None:
+    counts: dict[str, int] = {}
+    parking = lot(counts, ttl=5.0)
+    parking.park(try_(1), 0.0)
+    parking.expire(5.0)
+    assert parking.waiting(try_(2)) is None
+    assert parking.park(try_(2), 6.0) and counts["parked"] == 2
+    parking.found(DEST)
+    assert [data for _, data in parking.release(lambda dest: 7, 7.0)] == [try_(2).encode()]
+    assert parking.waiting(try_(3)) is None
+    assert parking.park(try_(3), 8.0) and counts["parked"] == 3
+    assert "dropped_parked_duplicate" not in counts

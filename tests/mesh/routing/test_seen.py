@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mesh.routing.seen import SeenCache
 
@@ -54,3 +58,52 @@ def test_adding_an_id_again_refreshes_it_and_its_place() -> None:
 def test_bounds_must_be_positive(capacity: int, ttl: float) -> None:
     with pytest.raises(ValueError):
         SeenCache(capacity, ttl)
+
+
+class _Model:
+    """The cache's rules, the plain way: ids in an OrderedDict, oldest first."""
+
+    def __init__(self, capacity: int, ttl: float) -> None:
+        self.capacity, self.ttl, self.evicted = capacity, ttl, 0
+        self.ids: OrderedDict[bytes, float] = OrderedDict()
+
+    def add(self, key: bytes, now: float) -> None:
+        self.ids.pop(key, None)
+        self.ids[key] = now + self.ttl
+        while len(self.ids) > self.capacity:
+            self.ids.popitem(last=False)
+            self.evicted += 1
+
+    def expire(self, now: float) -> None:
+        for key in [k for k, t in self.ids.items() if t <= now]:
+            del self.ids[key]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 6),
+    st.lists(st.tuples(st.sampled_from(["add", "expire"]), st.integers(0, 9), st.integers(0, 3))),
+)
+def test_it_keeps_exactly_the_ids_the_rules_say(capacity: int, steps: list) -> None:
+    cache, model = SeenCache(capacity, ttl=4.0), _Model(capacity, ttl=4.0)
+    now = T0
+    for op, key, dt in steps:
+        now += dt  # time only goes forward, as a node's clock does
+        if op == "add":
+            cache.add(bytes([key]), now)
+            model.add(bytes([key]), now)
+        else:
+            cache.expire(now)
+            model.expire(now)
+        assert len(cache) == len(model.ids)
+        assert cache.evicted == model.evicted
+        for k in range(10):
+            assert cache.seen(bytes([k]), now) == (model.ids.get(bytes([k]), 0) > now)
+
+
+def test_adding_one_id_over_and_over_keeps_the_cache_small() -> None:
+    cache = SeenCache(capacity=3, ttl=60.0)
+    for i in range(1000):
+        cache.add(b"same", T0 + i * 0.01)
+    assert len(cache) == 1
+    assert len(cache._order) <= 2 * cache.capacity + 1  # stale places are dropped

@@ -1,11 +1,10 @@
 """The asyncio node: the owner of a peer's parts, with its timers and its public API.
 
-A :class:`Node` listens for websocket links, dials the addresses it is given
-(and, unless ``auto_connect`` is off, addresses learned from signed address
-records), runs the secret handshake on every link, and feeds the router. All
-protocol decisions are made by :class:`~mesh.wire.link.Link`,
-:class:`~mesh.routing.router.Router` and :class:`~mesh.runtime.catchup.CatchUp`;
-the node only moves bytes and keeps time. Its parts:
+A :class:`Node` listens for websocket links, dials the addresses it is given (and,
+unless ``auto_connect`` is off, those of signed address records), runs the secret
+handshake on every link, and feeds the router. Protocol decisions are made by
+:class:`~mesh.wire.link.Link`, :class:`~mesh.routing.router.Router` and
+:class:`~mesh.runtime.catchup.CatchUp`; the node moves bytes and keeps time. Its parts:
 
 - mesh/runtime/transport.py: the listener, the dialers and each link's tasks;
 - mesh/runtime/signatures.py: signature checks of large bursts in worker threads;

@@ -9,8 +9,7 @@ handshake on every link, and feeds the router. Protocol decisions are made by
 - mesh/runtime/transport.py: the listener, the dialers and each link's tasks;
 - mesh/runtime/signatures.py: signature checks of large bursts in worker threads;
 - mesh/runtime/addressbook.py: signed address records and peer exchange;
-- mesh/runtime/catchup.py and streams.py: room-log catch-up and mail hand-over;
-- mesh/runtime/ping.py: pings and their round trips.
+- mesh/runtime/catchup.py, streams.py, ping.py: room-log catch-up, mail hand-over, pings.
 """
 
 from __future__ import annotations

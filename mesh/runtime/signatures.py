@@ -21,9 +21,8 @@ import sys
 import threading
 from collections.abc import Callable
 
-from mesh.errors import FrameError
 from mesh.routing.router import check_signatures
-from mesh.wire.link import Link, LinkState
+from mesh.wire.link import Link
 
 #: a burst of at least this many frames, or bytes of frames (large envelopes come few
 #: to a burst), has its signatures checked in worker threads
@@ -32,9 +31,6 @@ SIGNATURE_BATCH_BYTES = 16 * 1024
 #: seconds a thread holds the GIL before one waiting gets it (Python's default is 0.005)
 GIL_SWITCH_INTERVAL = 0.0005
 
-#: seconds between two looks, while a read waits for the one before it, at whether its
-#: link was taken down
-ABANDONED_CHECK_S = 0.2
 #: a verdict per frame: True or False once checked, None when left to the router
 Verdicts = list[bool | None]
 #: the frames a read opened, with their verdicts
@@ -126,11 +122,8 @@ def _open_and_check(
     link: Link, data: bytes, now: float, after: threading.Event | None, opened: threading.Event
 ) -> Opened:
     try:
-        # the read before may never run: taking a link down cancels what it had queued
-        # (its link is closed by then), and a worker must not wait for it forever
-        while after is not None and not after.wait(ABANDONED_CHECK_S):
-            if link.state is LinkState.CLOSED:
-                raise FrameError("the link closed before this read was opened")
+        if after is not None:
+            after.wait()
         frames = link.receive_data(data, now)
     finally:
         opened.set()

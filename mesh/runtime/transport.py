@@ -289,8 +289,6 @@ class Transport:
         `_process` through a short queue, so that while the threads check one
         burst the event loop reads and opens the next and routes the one before;
         a few small frames with nothing queued ahead are routed here at once.
-        A read of OPEN_IN_WORKERS_BYTES or more is opened in a worker as well
-        (and every read after it until it is opened, so that they open in order).
         """
         budget = AnswerBudget(self.config.answers, self.clock())
         conn = Conn(next(self._ids), ws, link, direction, address, budget)

@@ -55,11 +55,6 @@ class SignatureChecker:
         self._workers = concurrent.futures.ThreadPoolExecutor(
             max_workers=2, thread_name_prefix="meshnotes-verify"
         )
-        # seals get a thread of their own: queued behind the checks of the bursts read
-        # ahead, a link's writer would wait on them
-        self._sealer = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="meshnotes-seal"
-        )
 
     def check(self, frames: list[bytes]) -> asyncio.Future[Verdicts]:
         """Start the checks of a burst; the future is already done when they are left to
@@ -106,11 +101,10 @@ class SignatureChecker:
 
     def seal(self, link: Link) -> asyncio.Future[None]:
         """Seal the frames queued on `link` in a worker (see :meth:`Link.seal`)."""
-        return asyncio.get_running_loop().run_in_executor(self._sealer, link.seal)
+        return asyncio.get_running_loop().run_in_executor(self._workers, link.seal)
 
     def shutdown(self) -> None:
         self._workers.shutdown(wait=False, cancel_futures=True)
-        self._sealer.shutdown(wait=False, cancel_futures=True)
 
 
 def _small(frames: list[bytes]) -> bool:

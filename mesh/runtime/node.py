@@ -28,7 +28,6 @@ from mesh.routing.router import Action, Close, Deliver, Keep, Router, Send
 from mesh.runtime.addressbook import AddressBook
 from mesh.runtime.catchup import CatchUp, Rooms
 from mesh.runtime.config import NodeConfig
-from mesh.runtime.conn import Conn
 from mesh.runtime.dials import DISCONNECT_HOLD, Dial
 from mesh.runtime.interfaces import reachable_urls
 from mesh.runtime.lanpeers import Announcement, LanPeers, mesh_tag
@@ -39,7 +38,7 @@ from mesh.runtime.outcomes import DialOutcomes
 from mesh.runtime.ping import PingReply, Pings, pong_for
 from mesh.runtime.signatures import Verdicts, share_the_gil
 from mesh.runtime.streams import AnswerStreams
-from mesh.runtime.transport import WS_CHUNK, Transport
+from mesh.runtime.transport import WS_CHUNK, Conn, Transport
 from mesh.storage.mailbox import Mailbox
 from mesh.storage.roomlog import RoomLog
 from mesh.wire.address import PeerAddress
@@ -125,7 +124,6 @@ class Node:
     async def start(self) -> None:
         """Listen (if configured), start dialing the configured peers, start the timers."""
         share_the_gil()
-        limit_malloc_arenas()
         if self.config.listen is not None:
             await self.transport.listen(*self.config.listen)
         self._spawn(self._timer_loop())

@@ -16,8 +16,8 @@ import logging
 import random
 import socket
 import ssl
-import threading
 from collections.abc import Callable
+from typing import Protocol
 
 import websockets
 from websockets.asyncio.client import connect as ws_connect
@@ -29,10 +29,10 @@ from mesh.errors import HandshakeError, LinkTimeout, ProtocolError, UsageError
 from mesh.routing.router import Router
 from mesh.runtime.answers import AnswerBudget
 from mesh.runtime.config import NodeConfig
-from mesh.runtime.conn import Conn, LinkEvents
 from mesh.runtime.dialfailure import LINK_LOST, DialFailure, Observation, Stage, classify
 from mesh.runtime.dials import Dial, Dials, DialState
-from mesh.runtime.signatures import Opened, SignatureChecker, Verdicts
+from mesh.runtime.signatures import SignatureChecker, Verdicts
+from mesh.storage.roomlog import Sent
 from mesh.wire.address import PeerAddress
 from mesh.wire.identity import Identity, encode_peer_id
 from mesh.wire.link import Link, LinkState
@@ -45,14 +45,60 @@ WS_CHUNK = 64 * 1024
 MAX_LINK_BACKLOG = 8 * 1024 * 1024
 #: bursts of frames a link reads ahead of the one being routed
 BURSTS_IN_FLIGHT = 4
-#: a read of at least this many bytes is opened in a worker thread (and so is every read
-#: after it until it is opened: a link's reads are opened in order); smaller ones, on the
-#: event loop, where a hand-off would cost more than the open
-OPEN_IN_WORKERS_BYTES = 8 * 1024
-#: unsealed bytes from which a link's writer seals in a worker thread
-SEAL_IN_WORKERS_BYTES = 8 * 1024
 
-Bursts = asyncio.Queue[asyncio.Future[Opened] | None]
+Bursts = asyncio.Queue[tuple[list[bytes], asyncio.Future[Verdicts]] | None]
+
+
+class Conn:
+    """One websocket connection and the link state on it."""
+
+    def __init__(
+        self,
+        link_id: int,
+        ws: Connection,
+        link: Link,
+        direction: str,
+        address: str,
+        budget: AnswerBudget,
+    ):
+        self.id = link_id
+        self.ws = ws
+        self.link = link
+        self.direction = direction
+        self.address = address
+        self.wake = asyncio.Event()
+        self.closing = False
+        self.bursts_in_flight = 0  # read, queued and not routed yet
+        self.budget = budget  # what answering its free requests may still cost
+        self.sent: Sent = {}  # what its inventories were answered with
+        self.inventory: bytes | None = None  # the latest inventory not answered yet
+        self.answering = False
+        self.opened = False  # the handshake finished
+        self.error: BaseException | None = None  # what ended the link, if not a goodbye
+
+    @property
+    def peer_key(self) -> bytes | None:
+        return self.link.remote_key
+
+    @property
+    def is_open(self) -> bool:
+        return self.link.state is LinkState.OPEN
+
+
+class LinkEvents(Protocol):
+    """What the transport tells its owner about each link."""
+
+    def link_opened(self, conn: Conn) -> None:
+        """The handshake finished: `conn.peer_key` is known."""
+
+    def route_burst(self, conn: Conn, frames: list[bytes], verdicts: Verdicts) -> None:
+        """Frames read from the link, in order, with their signature verdicts."""
+
+    def link_closed(self, conn: Conn) -> None:
+        """The link is down (after the frames read before the end were routed)."""
+
+    def dial_changed(self, dial: Dial, event: str) -> None:
+        """A dial linked, failed, gave up, lost its link or was held (`event`)."""
 
 
 class Transport:
@@ -312,18 +358,6 @@ class Transport:
                     conn.wake.set()
                     continue
                 was_open = link.state is LinkState.OPEN
-                if was_open and (
-                    len(data) >= OPEN_IN_WORKERS_BYTES
-                    or (conn.last_open is not None and not conn.last_open.is_set())
-                ):
-                    read_opened = threading.Event()
-                    opening = self.signatures.open_and_check(
-                        link, data, self.clock(), conn.last_open, read_opened
-                    )
-                    conn.last_open = read_opened
-                    conn.bursts_in_flight += 1
-                    await bursts.put(opening)
-                    continue
                 messages = link.receive_data(data, self.clock())
                 if not was_open and link.state is not LinkState.HANDSHAKE:
                     handshaking = False
@@ -340,9 +374,12 @@ class Transport:
                     self._route(conn, messages, checking.result())  # nothing to wait for
                 else:
                     conn.bursts_in_flight += 1
-                    await bursts.put(asyncio.ensure_future(_with_frames(messages, checking)))
+                    await bursts.put((messages, checking))
         except ProtocolError as exc:
-            self._broken(conn, exc)
+            conn.error = exc
+            reason = "timeout" if isinstance(exc, LinkTimeout) else type(exc).__name__
+            self.router.count(f"link_closed_{reason}")
+            log.info("link closed peer=%s reason=%s", address, exc)
         except websockets.exceptions.ConnectionClosed as exc:
             conn.error = exc
         except Exception as exc:  # a bug here must cost this link, not the dialer or the node
@@ -382,12 +419,8 @@ class Transport:
             try:
                 if item is None:
                     return
-                messages, verdicts = await item
-                self._route(conn, messages, verdicts)
-            except ProtocolError as exc:  # a read opened in a worker broke the protocol
-                self._broken(conn, exc)
-                self.close_link(conn, "protocol error")
-                return
+                messages, checking = item
+                self._route(conn, messages, await checking)
             except Exception:  # a bug here must cost this link, not the node
                 self.router.count("link_closed_internal_error")
                 log.exception("link to %s closed by an internal error", conn.address)
@@ -397,13 +430,6 @@ class Transport:
                 if item is not None:
                     conn.bursts_in_flight -= 1
                 bursts.task_done()
-
-    def _broken(self, conn: Conn, exc: ProtocolError) -> None:
-        """The peer broke the protocol (or went silent): count and log why the link ends."""
-        conn.error = exc
-        reason = "timeout" if isinstance(exc, LinkTimeout) else type(exc).__name__
-        self.router.count(f"link_closed_{reason}")
-        log.info("link closed peer=%s reason=%s", conn.address, exc)
 
     def _route(self, conn: Conn, messages: list[bytes], verdicts: Verdicts) -> None:
         self.events.route_burst(conn, messages, verdicts)
@@ -417,12 +443,6 @@ class Transport:
             while True:
                 await conn.wake.wait()
                 conn.wake.clear()
-                # large bursts are sealed in a worker while the loop goes on routing; what
-                # is queued meanwhile is sealed by data_to_send (at most a few rounds here)
-                for _ in range(4):
-                    if conn.link.unsealed < SEAL_IN_WORKERS_BYTES:
-                        break
-                    await self.signatures.seal(conn.link)
                 data = conn.link.data_to_send()
                 for start in range(0, len(data), WS_CHUNK):
                     await conn.ws.send(data[start : start + WS_CHUNK])
@@ -448,10 +468,6 @@ class Transport:
         conn.link.close()
         conn.wake.set()
         log.info("closing link id=%s reason=%s", conn.id, reason)
-
-
-async def _with_frames(frames: list[bytes], checking: asyncio.Future[Verdicts]) -> Opened:
-    return frames, await checking
 
 
 def _observe_opening(exc: BaseException) -> Observation:

@@ -15,21 +15,12 @@ also owns its deadlines: the handshake must finish within
 `heartbeat_interval` of silence and the link fails after `idle_timeout`
 without hearing anything. The I/O layer calls :meth:`Link.tick` at
 :meth:`Link.next_deadline`.
-
-Sealing may run in a worker thread (PyNaCl releases the GIL while it seals):
-:meth:`Link.seal` seals what is queued while the I/O layer's thread goes on
-queueing with :meth:`Link.send`. Two locks keep that safe: one, held for a
-moment, around the queue of unsealed frames; one around the encoder and the
-sealed bytes, so that sealed bytes leave in nonce order whichever thread
-sealed them. Everything else is for one thread at a time: :meth:`receive_data`
-calls must not overlap (the transport orders them).
 """
 
 from __future__ import annotations
 
 import enum
 import struct
-import threading
 from dataclasses import dataclass
 
 import nacl.public
@@ -88,8 +79,6 @@ class Link:
         self._decoder: BoxStreamDecoder | None = None
         self._outgoing = bytearray()  # sealed bytes for the transport
         self._plain = bytearray()  # frames queued since the last data_to_send(), not sealed yet
-        self._queue_lock = threading.Lock()  # around _plain
-        self._seal_lock = threading.Lock()  # around _encoder and _outgoing
         self._frames = bytearray()
         self._started = now
         self._last_received = now
@@ -117,8 +106,7 @@ class Link:
             except Exception:
                 self.state = LinkState.CLOSED
                 raise
-            with self._seal_lock:
-                self._outgoing += self._handshake.data_to_send()
+            self._outgoing += self._handshake.data_to_send()
             if not self._handshake.complete:
                 return []
             result = self._handshake.result
@@ -167,9 +155,8 @@ class Link:
             raise UsageError("the link is not open")
         if not 0 < len(message) <= self.config.max_frame:
             raise UsageError(f"a message has 1..{self.config.max_frame} bytes")
-        with self._queue_lock:
-            self._plain += _LENGTH.pack(len(message))
-            self._plain += message
+        self._plain += _LENGTH.pack(len(message))
+        self._plain += message
         self._last_sent = now
 
     @property
@@ -177,42 +164,26 @@ class Link:
         """Bytes queued for the transport and not yet taken by :meth:`data_to_send`."""
         return len(self._outgoing) + len(self._plain)
 
-    @property
-    def unsealed(self) -> int:
-        """Bytes of frames queued and not sealed yet."""
-        return len(self._plain)
-
     def close(self) -> None:
         """Say goodbye (once open) and stop; pending bytes still go out."""
-        with self._seal_lock:
-            if self.state is LinkState.OPEN and self._encoder is not None:
-                self._seal()
-                self._outgoing += self._encoder.goodbye()
-            self.state = LinkState.CLOSED
-
-    def seal(self) -> None:
-        """Seal the frames queued so far (safe in a worker thread; see the module docstring)."""
-        with self._seal_lock:
+        if self.state is LinkState.OPEN and self._encoder is not None:
             self._seal()
+            self._outgoing += self._encoder.goodbye()
+        self.state = LinkState.CLOSED
 
     def data_to_send(self) -> bytes:
         """Return and clear the bytes the transport must write."""
-        with self._seal_lock:
-            if self.state is LinkState.HANDSHAKE:
-                self._outgoing += self._handshake.data_to_send()
-            self._seal()
-            data = bytes(self._outgoing)
-            self._outgoing.clear()
+        if self.state is LinkState.HANDSHAKE:
+            self._outgoing += self._handshake.data_to_send()
+        self._seal()
+        data = bytes(self._outgoing)
+        self._outgoing.clear()
         return data
 
     def _seal(self) -> None:
-        """Seal what is queued (the caller holds the seal lock)."""
-        if self._encoder is None or self._encoder.closed:
-            return
-        with self._queue_lock:
-            plain, self._plain = self._plain, bytearray()
-        if plain:
-            self._outgoing += self._encoder.encode(plain)
+        if self._plain and self._encoder is not None:
+            self._outgoing += self._encoder.encode(self._plain)
+            self._plain.clear()
 
     # -- time ----------------------------------------------------------------
 
@@ -237,6 +208,5 @@ class Link:
                 self.state = LinkState.CLOSED
                 raise LinkTimeout("the peer went silent")
             if now >= self._last_sent + self.config.heartbeat_interval and self._encoder:
-                with self._queue_lock:
-                    self._plain += _LENGTH.pack(0)
+                self._plain += _LENGTH.pack(0)
                 self._last_sent = now

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
-import threading
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -459,32 +458,3 @@ def test_random_bytes_on_an_open_link_raise_only_frame_errors(data: bytes) -> No
         assert server.state is LinkState.CLOSED
     else:
         assert len(data) < HEADER_LEN  # anything longer cannot pass authentication
-
-
-# --- sealing in another thread --------------------------------------------------
-
-
-def test_frames_sealed_in_another_thread_while_more_are_queued_arrive_whole_in_order() -> None:
-    """The transport seals large bursts in a worker thread while its event loop goes on
-    queueing: whatever thread sealed which frames, the peer opens all of them in order."""
-    client, server = open_pair()
-    messages = [message_of(1 + i * 37 % 3000, i) for i in range(2000)]
-    sealed: list[bytes] = []
-    done = threading.Event()
-
-    def sealer() -> None:
-        while not done.is_set():
-            client.seal()
-
-    worker = threading.Thread(target=sealer)
-    worker.start()
-    try:
-        for i, message in enumerate(messages):
-            client.send(message, 0.0)
-            if i % 100 == 99:
-                sealed.append(client.data_to_send())
-    finally:
-        done.set()
-        worker.join()
-    sealed.append(client.data_to_send())
-    assert server.receive_data(b"".join(sealed), 0.0) == messages

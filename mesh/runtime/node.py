@@ -124,6 +124,7 @@ class Node:
     async def start(self) -> None:
         """Listen (if configured), start dialing the configured peers, start the timers."""
         share_the_gil()
+        limit_malloc_arenas()
         if self.config.listen is not None:
             await self.transport.listen(*self.config.listen)
         self._spawn(self._timer_loop())

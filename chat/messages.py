@@ -88,7 +88,7 @@ class Chat(ChatReader):
         node.on_link_up(self._on_link_up)
         node.set_room_interests(self.rooms.joined)  # inventories ask for our rooms' logs
         # our signed prekey rides in our signed address record (chat/sessions.py)
-        node.addresses.extra = lambda: {"pk": list(self.pairwise.sessions.own_prekey(node.clock()))}
+        node.addresses.extra = lambda: self.pairwise.address_fields(node.clock())
 
     # -- lifecycle -----------------------------------------------------------
 

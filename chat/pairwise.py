@@ -14,6 +14,8 @@ mailbox) opens as it was.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgpack
 import nacl.bindings
 import nacl.exceptions
@@ -23,7 +25,7 @@ from chat.padding import pad, unpad
 from chat.ratchet import Rng, peer_x25519
 from chat.senderkey import Chain
 from chat.sessions import Sessions, announced_prekey, is_session_message
-from mesh.errors import ChatError
+from mesh.errors import ChatError, MeshError
 from mesh.storage.store import Store
 from mesh.wire.envelope import Envelope
 from mesh.wire.identity import Identity
@@ -69,6 +71,15 @@ class Pairwise:
 
     def seal(self, peer: bytes, plaintext: bytes, now: float) -> bytes:
         return self.sessions.seal(peer, plaintext, now)
+
+    def address_fields(self, now: float) -> dict[str, Any]:
+        """What our signed address record carries for the sessions: our current prekey
+        (none when the database fails: a link coming up must not fail with it)."""
+        try:
+            return {"pk": list(self.sessions.own_prekey(now))}
+        except MeshError:
+            self.counters["prekey_unavailable"] = self.counters.get("prekey_unavailable", 0) + 1
+            return {}
 
     def learn_prekey(self, record: Envelope) -> None:
         """Keep the signed prekey a peer's address record carries, if any."""

@@ -18,11 +18,12 @@ from __future__ import annotations
 import time
 
 import msgpack
+import pytest
 
 from chat.pairwise import unbox
 from chat.senderkey import ROTATE_SECONDS
 from chat.sessions import is_session_message
-from mesh.errors import ChatError
+from mesh.errors import ChatError, StorageError
 from mesh.wire.envelope import Envelope, EnvelopeType
 from mesh.wire.identity import Identity
 from tests.chat.test_messages import Peer, deliver
@@ -207,3 +208,18 @@ def test_after_a_full_compromise_both_sides_sending_again_locks_the_attacker_out
     assert read_by(stolen, new) == []
     assert "new from bob" in [m["text"] for m in a.chat.history(b.id)]
     assert [m["text"] for m in a.chat.history(room)][-1] == "new room key"
+
+
+def test_a_database_error_leaves_the_prekey_out_of_the_record_not_the_link_down(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a = Peer("alice")
+
+    def broken(now: float) -> tuple[int, bytes]:
+        raise StorageError("database error: disk I/O error")
+
+    monkeypatch.setattr(a.chat.pairwise.sessions, "own_prekey", broken)
+    record = a.node.addresses.own(["ws://127.0.0.1:9"])
+    assert record is not None
+    assert msgpack.unpackb(record.payload) == {"addrs": ["ws://127.0.0.1:9"], "name": "alice"}
+    assert a.chat.counters["prekey_unavailable"] == 1

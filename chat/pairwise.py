@@ -43,7 +43,9 @@ PADDED = b"\xc1"
 
 
 def box(identity: Identity, peer: bytes, plaintext: bytes) -> bytes:
-    """Pad, then encrypt for `peer` (its Ed25519 key): random nonce || ciphertext."""
+    """Pad, then encrypt for `peer` (its Ed25519 key): random nonce || ciphertext. What
+    earlier versions sent where a session message now goes; nothing sends it any more
+    (the tests make such older payloads with it)."""
     return bytes(_box(identity, peer).encrypt(PADDED + pad(plaintext)))
 
 

@@ -195,8 +195,9 @@ class Ratchet:
             trial._dh_step(dh_pub, rng)
         elif n < trial.nr:
             raise ChatError("a ratchet message that was opened already", reason="ratchet_used")
+        if trial.ckr is None:  # our peer's prekey as its ratchet key: it never sends on that
+            raise ChatError("a ratchet message on a chain never started", reason="tampered")
         trial._skip_to(n)
-        assert trial.ckr is not None
         trial.ckr, mk = kdf_ck(trial.ckr)
         trial.nr += 1
         plaintext = decrypt(mk, ciphertext, full_ad)

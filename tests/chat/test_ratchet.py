@@ -121,3 +121,16 @@ def test_the_state_survives_a_dump_and_load() -> None:
     alice = Ratchet.load(alice.dump())
     answer = bob.encrypt(b"back", AD)
     assert alice.decrypt(*answer, AD) == b"back"
+
+
+def test_a_message_on_the_prekey_itself_is_refused_not_a_crash() -> None:
+    """Before hearing back, the initiator's receiving chain is not started: a message that
+    names the responder's prekey as its ratchet key opens nothing and changes nothing."""
+    rng = random.Random(3).randbytes
+    ik_a, ik_b, spk_b, ek_a = keypair(rng), keypair(rng), keypair(rng), keypair(rng)
+    alice = Ratchet.initiator(x3dh_initiator(ik_a[0], ek_a[0], ik_b[1], spk_b[1]), spk_b[1], rng)
+    before = alice.dump()
+    with pytest.raises(ChatError) as bad:
+        alice.decrypt((spk_b[1], 0, 0), b"\x00" * 40, AD)
+    assert bad.value.reason == "tampered"
+    assert alice.dump() == before

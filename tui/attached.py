@@ -263,6 +263,12 @@ class AttachedSession(Session):
         # sealing a large file takes a while: the UI goes on meanwhile
         return await asyncio.to_thread(self.client.send_file, conv_id, str(path.resolve()))
 
+    def fetch_file(self, file: str) -> dict[str, Any]:
+        return self.client.files_fetch(file)
+
+    async def save_file(self, file: str, out: Path) -> dict[str, Any]:
+        return await asyncio.to_thread(self.client.files_save, file, str(out.resolve()))
+
     def new_note(self, room: str, title: str) -> str:
         return str(self.client.note_new(room, title)["note_id"])
 

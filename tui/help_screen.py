@@ -27,17 +27,20 @@ HELP = """[b]meshnotes — keys[/]
   s           share my contact (invite code and QR)
   a           add a contact from an invite code (and dial it)
   / ctrl+f    search every conversation; Enter on a result opens it there
-  u           send a file to the open conversation (type or paste its path)
+  u           send a file to the open conversation (pick it, or type or paste its path)
 
 [b]Chat[/]  enter sends; ↑ ↓ recall what you sent. Your messages read "pending" until the
         recipient's signed receipt arrives, then "delivered". "NAME is typing…" shows under it.
         ctrl+up (or shift+tab) goes to the messages: ↑ ↓ pick one, then
         r reply   e edit (yours)   x delete for everyone (yours)   + react (again: undo)
-        g go to the message a reply answers; escape cancels a reply or an edit.
+        g go to the message a reply answers   o open the file it carries (f fetch, s save)
+        escape cancels a reply or an edit.
         The sidebar counts unread messages, [3 @1]: one of them mentions you (@name).
 [b]Notes[/] type freely: every member sees your edits live, and theirs appear without moving
         your cursor; the bottom line shows where the others' cursors are. Enter in the title
-        field renames the note. f2 toggles a Markdown preview.
+        field renames the note. f2 toggles a Markdown preview. ctrl+l links a file at the
+        cursor, as \\[NAME](meshnotes:file/ID); ctrl+o (or a click in the preview) opens the
+        file a link under the cursor names.
 
 [b]Peers[/]  a add contact   v verified / not   s safety number   c connect   escape back
 

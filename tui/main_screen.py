@@ -18,6 +18,7 @@ from mesh.errors import MeshError
 from mesh.wire.address import PeerAddress
 from mesh.wire.invite import Invite
 from tui.dialogs import Prompt
+from tui.file_screens import FilePicker
 from tui.session import Session
 from tui.widgets.chat_view import ChatView
 from tui.widgets.note_view import NoteView
@@ -217,10 +218,13 @@ class MainScreen(Screen[None]):
             return
         conv_id = self.current[1]
 
-        def send(path: str) -> None:
-            self.run_worker(self._send_file(conv_id, Path(path).expanduser()))
+        def send(path: str | None) -> None:
+            if path:
+                self.run_worker(self._send_file(conv_id, Path(path).expanduser()))
 
-        self._ask("Send which file? (type or paste its path)", send, "e.g. ~/photo.jpg")
+        self.app.push_screen(
+            FilePicker("Send which file? (pick it, or type or paste its path)"), send
+        )
 
     async def _send_file(self, conv_id: str, path: Path) -> None:
         self.app.notify(f"sealing {path.name} …")

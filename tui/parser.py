@@ -29,7 +29,7 @@ from tui.verbs.chat import (
     cmd_say,
 )
 from tui.verbs.dials import CONNECT_WAIT, cmd_disconnect, cmd_forget
-from tui.verbs.files import cmd_files_get, cmd_files_list, cmd_send_file
+from tui.verbs.files import cmd_files_get, cmd_files_link, cmd_files_list, cmd_send_file
 from tui.verbs.invite import cmd_invite
 from tui.verbs.messages import (
     cmd_delete,
@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help='print {"file_id", "message_id"}')
     p.set_defaults(func=cmd_send_file)
 
-    p = verbs.add_parser("files", help="attachments: list, get")
+    p = verbs.add_parser("files", help="attachments: list, get, link")
     files = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser, required=True)
     q = files.add_parser("list", help="the files sent and received, newest first")
     q.add_argument(
@@ -252,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("out", metavar="OUT", help="where to write it (a directory: under its name)")
     q.add_argument("--timeout", type=float, help="give up after this many seconds (default: wait)")
     q.set_defaults(func=cmd_files_get)
+    q = files.add_parser("link", help="print the Markdown link a note uses to link a file")
+    q.add_argument("file", metavar="FILE_ID", help="file id or unambiguous prefix (files list)")
+    q.add_argument("--json", action="store_true", help='print {"file_id", "name", "link"}')
+    q.set_defaults(func=cmd_files_link)
 
     p = verbs.add_parser("status", help="show the running node's links, routes and counters")
     p.add_argument("--json", action="store_true", help="print JSON")

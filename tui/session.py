@@ -26,14 +26,14 @@ from typing import Any
 
 from chat.daemon import Daemon
 from chat.files.export import open_in_memory
-from chat.files.holdings import Holdings
+from chat.files.holdings import Holdings, view
 from chat.messages import Chat
 from chat.readstate import read_by
 from chat.room import RoomState
 from crdt.note import Note
 from crdt.notes import Notes
 from crdt.service import NotesService
-from mesh.errors import MeshError
+from mesh.errors import MeshError, UsageError
 from mesh.runtime.home import Home
 from mesh.runtime.node import Node, NodeConfig
 from mesh.wire.address import PeerAddress
@@ -241,12 +241,39 @@ class Session(ABC):
         holdings = self.holdings
         return None if holdings is None else holdings.by_message(msg_id)
 
+    def file(self, file: str) -> dict[str, Any]:
+        """A file known here by its id or an id prefix, as ``files list`` shows it
+        (UsageError: none, or no attachments can be read)."""
+        holdings = self.holdings
+        if holdings is None:
+            raise UsageError("attachments cannot be read in this home")
+        return view(holdings.resolve(file))
+
+    def files(self) -> list[dict[str, Any]]:
+        """Every file known here, newest first, as ``files list`` shows them."""
+        holdings = self.holdings
+        return [] if holdings is None else holdings.all()
+
+    @abstractmethod
+    def fetch_file(self, file: str) -> dict[str, Any]:
+        """Start fetching a file (unless it is kept or on its way); its progress."""
+
+    @abstractmethod
+    async def save_file(self, file: str, out: Path) -> dict[str, Any]:
+        """Write a kept file out (`out` a directory: under its name): {"path", ...}."""
+
     def picture(self, msg_id: str, most: int) -> bytes | None:
         """The picture a message announced, opened in memory, if it is kept here whole and
         no larger than `most` bytes (None otherwise, or if its kept copy does not check)."""
         holdings = self.holdings
         row = None if holdings is None else holdings.by_message(msg_id)
-        if holdings is None or row is None or row["state"] != "complete" or row["size"] > most:
+        return None if row is None else self.picture_of(row, most)
+
+    def picture_of(self, row: dict[str, Any], most: int) -> bytes | None:
+        """A file (as ``files list`` shows it) opened in memory, if it is a picture kept here
+        whole and no larger than `most` bytes (None otherwise, or if it does not check)."""
+        holdings = self.holdings
+        if holdings is None or row["state"] != "complete" or row["size"] > most:
             return None
         if not str(row["mime"]).startswith("image/"):
             return None
@@ -442,6 +469,12 @@ class LocalSession(Session):
 
     async def send_file(self, conv_id: str, path: Path) -> dict[str, Any]:
         return await self.daemon.files.send(conv_id, str(path))
+
+    def fetch_file(self, file: str) -> dict[str, Any]:
+        return self.daemon.files.fetch(file)
+
+    async def save_file(self, file: str, out: Path) -> dict[str, Any]:
+        return await self.daemon.files.save(file, str(out))
 
     def new_note(self, room: str, title: str) -> str:
         return self.notes_layer.new(room, title)

@@ -121,6 +121,10 @@ def test_files_list_and_get_read_the_database_when_no_node_runs(line: Line, tmp_
     )
     assert result.returncode == 0, result.stderr
     file_id = json.loads(result.stdout)["file_id"]
+    # the link a note uses (docs/files.md, *Links from notes*), while A's node runs
+    linked = meshnotes("--home", str(line.homes["A"]), "files", "link", file_id[:8])
+    assert linked.returncode == 0, linked.stderr
+    assert linked.stdout.strip() == f"[small.txt](meshnotes:file/{file_id})"
     wait_for(
         lambda: [f["state"] for f in node(line, "B").files_list()] == ["complete"],
         60,
@@ -138,6 +142,13 @@ def test_files_list_and_get_read_the_database_when_no_node_runs(line: Line, tmp_
     got = meshnotes("--home", str(line.homes["B"]), "files", "get", file_id[:8], str(saved))
     assert got.returncode == 0, got.stderr
     assert (saved / "small.txt").read_text() == "hello, files\n"  # OUT a directory: its name
+    linked = meshnotes("--home", str(line.homes["B"]), "files", "link", file_id, "--json")
+    assert json.loads(linked.stdout) == {
+        "file_id": file_id, "name": "small.txt", "link": f"[small.txt](meshnotes:file/{file_id})"
+    }  # fmt: skip
+    unknown = meshnotes("--home", str(line.homes["B"]), "files", "link", "abcd")
+    assert unknown.returncode != 0 and "no file 'abcd'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
     bad = meshnotes("--home", str(line.homes["B"]), "files", "get", "zzzz", str(tmp_path))
     assert bad.returncode != 0 and "no file 'zzzz'" in bad.stderr
     assert "Traceback" not in bad.stderr

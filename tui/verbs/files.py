@@ -1,4 +1,4 @@
-"""The attachment verbs: ``send-file``, ``files list``, ``files get``.
+"""The attachment verbs: ``send-file``, ``files list``, ``files get``, ``files link``.
 
 ``send-file`` needs the running node (it signs and sends). ``files list`` and
 ``files get`` ask it when it answers; without one they read the home's
@@ -21,6 +21,7 @@ from typing import Any
 from chat.client import Verb
 from chat.files.export import export_file, human_size
 from chat.files.holdings import Holdings
+from chat.files.links import file_link
 from mesh.errors import NodeNotRunningError, UsageError
 from mesh.runtime import control
 from mesh.runtime.home import Home
@@ -152,4 +153,16 @@ def cmd_files_get(args: argparse.Namespace, home: Home) -> int:
         raise UsageError(f"{shown['name']} is {shown['state']}")
     result = node.files_save(args.file, str(out))
     print(f"saved {result['path']}")
+    return 0
+
+
+def cmd_files_link(args: argparse.Namespace, home: Home) -> int:
+    """The Markdown link to a file known here, for a note (docs/files.md, *Links from notes*)."""
+    with _offline(home) as holdings:
+        row = holdings.resolve(args.file)
+    link = file_link(row["name"], row["file_id"])
+    if args.json:
+        print(json.dumps({"file_id": row["file_id"], "name": row["name"], "link": link}))
+    else:
+        print(link)
     return 0

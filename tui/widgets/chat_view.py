@@ -3,7 +3,8 @@
 The message list takes focus (shift+tab from the input, or ctrl+up): ↑ ↓ pick a
 message; r replies to it, e edits it (yours), x deletes it for everyone
 (yours), + reacts (again: takes the reaction back), g goes to the message it
-answers. Escape in the input drops a reply or an edit in progress.
+answers, o opens the file it carries (to fetch it, save it, see it). Escape in
+the input drops a reply or an edit in progress.
 
 A conversation opens on its last page of messages; scrolling to the top (or ↑
 on the first message) shows the page before, fetched by position (keyset), so
@@ -28,6 +29,7 @@ from textual.widgets import Input, Static
 from mesh.errors import MeshError
 from mesh.wire.identity import encode_peer_id
 from tui.dialogs import Prompt
+from tui.file_screens import open_attachment
 from tui.session import Session
 from tui.widgets.format import seen_text
 from tui.widgets.message_line import MessageLine, escape
@@ -95,6 +97,7 @@ class MessageList(VerticalScroll, can_focus=True):
         Binding("x", "act('delete')", "Delete"),
         Binding("plus", "act('react')", "React"),
         Binding("g", "act('goto')", "Go to answered"),
+        Binding("o", "act('open')", "Open file"),
     ]
 
     @dataclass
@@ -345,6 +348,12 @@ class ChatView(Vertical):
             self._ask("React with which emoji? (again: take it back)", "👍", self._react)
         elif event.action == "goto" and message.get("reply_to"):
             self.jump_to(message["reply_to"])
+        elif event.action == "open":
+            file = self.session.attachment(message["id"])
+            if file is None:
+                self.app.notify("that message carries no file", severity="warning")
+            else:
+                open_attachment(self.app, self.session, file["file_id"])
 
     def jump_to(self, msg_id: str) -> None:
         """Pick a message of this conversation, loading the history about it if need be."""

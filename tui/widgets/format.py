@@ -56,7 +56,7 @@ def progress_line(shown: dict[str, Any]) -> str:
 
 #: what each state of an attachment reads as under its message
 FILE_STATES = {
-    "offered": "not fetched: meshnotes files get ID OUT",
+    "offered": "not fetched: o on the message, or meshnotes files get ID OUT",
     "fetching": "arriving",
     "complete": "here: meshnotes files get ID OUT",
     "over_budget": "too large for the file budget",

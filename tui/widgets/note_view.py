@@ -19,11 +19,14 @@ from typing import Any
 
 from rich.markup import escape
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, LoadingIndicator, Markdown, Static, TextArea
 
+from chat.files.links import file_link, href_file, link_at
 from crdt.note import Note
 from mesh.errors import MeshError
+from tui.file_screens import AttachmentPicker, open_attachment
 from tui.session import Session
 from tui.widgets.text_window import Window, around, margin
 
@@ -72,7 +75,12 @@ def offset(text: str, row: int, column: int) -> int:
 
 
 class NoteView(Vertical):
-    """Edits one note live."""
+    """Edits one note live; links to attachments open from it (docs/files.md)."""
+
+    BINDINGS = [
+        Binding("ctrl+o", "open_link", "Open link", show=False),
+        Binding("ctrl+l", "link_file", "Link a file", show=False),
+    ]
 
     def __init__(self, session: Session, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -92,7 +100,7 @@ class NoteView(Vertical):
             yield Input(placeholder="Title", id="note-title")
             yield LoadingIndicator(id="note-loading")
         yield TextArea(id="note-editor", soft_wrap=True, show_line_numbers=False)
-        yield Markdown(id="note-preview")
+        yield Markdown(id="note-preview", open_links=False)  # ours: on_markdown_link_clicked
         yield Static("", id="note-presence")
 
     def on_mount(self) -> None:
@@ -116,6 +124,47 @@ class NoteView(Vertical):
         self._push_local_edits()
         preview.update(self.shadow)
         preview.display, editor.display = True, False
+
+    # -- links to attachments ----------------------------------------------------------
+
+    def action_open_link(self) -> None:
+        """Open the attachment linked under the cursor."""
+        editor = self.query_one("#note-editor", TextArea)
+        row, column = editor.cursor_location
+        link = link_at(editor.document.get_line(row), column)
+        if link is None:
+            self.app.notify(
+                "no link to a file at the cursor (ctrl+l links one)", severity="warning"
+            )
+            return
+        open_attachment(self.app, self.session, link.file_id)
+
+    def action_link_file(self) -> None:
+        """Pick a file known here and link it at the cursor."""
+        if self.note_id is None or self.previewing:
+            return
+        note_id = self.note_id
+        room = next((n["room_id"] for n in self.session.notes() if n["note_id"] == note_id), None)
+
+        def link(file_id: str | None) -> None:
+            if file_id is None or self.note_id != note_id:
+                return
+            file = self.session.file(file_id)
+            editor = self.query_one("#note-editor", TextArea)
+            editor.insert(file_link(file["name"], file["file_id"]))
+            editor.focus()
+
+        self.app.push_screen(AttachmentPicker(self.session.files(), room), link)
+
+    def on_markdown_link_clicked(self, event: Markdown.LinkClicked) -> None:
+        """A link clicked in the preview: an attachment opens here, any other link as the
+        terminal opens links."""
+        event.stop()
+        file_id = href_file(event.href)
+        if file_id is None:
+            self.app.open_url(event.href)
+        else:
+            open_attachment(self.app, self.session, file_id)
 
     def show(self, note_id: str) -> None:
         if self.note is not None:

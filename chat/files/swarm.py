@@ -2,8 +2,11 @@
 
 A :class:`Swarm` knows the chunks still missing and, for each holder, what it
 holds and what it was asked for. :meth:`Swarm.requests` fills every holder's
-window (``window`` chunks in flight each) from the lowest chunks nobody is
-fetching, so several holders serve one file at once; a chunk not answered by
+window (``window`` chunks in flight each) from the chunks nobody is fetching,
+rarest first (held by the fewest holders halfway through their own fetch;
+ties, and every chunk while all holders are whole, lowest first), so several
+holders serve one file at once and a chunk few hold is fetched while they are
+still there, not last; a chunk not answered by
 its deadline goes back to the front of the queue for any holder to serve. The
 deadline follows each holder's answers: three times its smoothed time to
 answer (:data:`MIN_WAIT` at least, ``timeout`` at most, ``timeout`` until it
@@ -55,6 +58,8 @@ class Swarm:
         self.missing = set(range(chunks)) - have
         self.queue: deque[int] = deque(sorted(self.missing))
         self.holders: dict[bytes, Holder] = {}
+        #: chunk -> how many partial holders hold it (whole holders hold every chunk)
+        self.copies: dict[int, int] = {}
         self.duplicates = 0
         self.timeouts = 0
 
@@ -68,9 +73,11 @@ class Swarm:
         Chunks asked of it that it now says it lacks go back to the queue.
         """
         holder = self.holders.get(peer)
+        self._count(held, 1)
         if holder is None:
             self.holders[peer] = Holder(held, self.window)
             return
+        self._count(holder.held, -1)
         holder.held = held
         if held is not None:
             lacked = {i: d for i, (_, d) in holder.inflight.items() if i not in held}
@@ -82,7 +89,20 @@ class Swarm:
         """Ask this peer nothing more; what it owes goes back to the queue."""
         holder = self.holders.pop(peer, None)
         if holder is not None:
+            self._count(holder.held, -1)
             self._requeue({i: d for i, (_, d) in holder.inflight.items()})
+
+    def _count(self, held: set[int] | None, step: int) -> None:
+        """Add (or take away) a partial holder's chunks to the copies counted of each."""
+        if held is None:
+            return
+        copies = self.copies
+        for index in held:
+            left = copies.get(index, 0) + step
+            if left > 0:
+                copies[index] = left
+            else:
+                copies.pop(index, None)
 
     def rest(self, peer: bytes, now: float, seconds: float) -> None:
         """A holder said it is busy: ask it nothing for `seconds`."""
@@ -112,6 +132,8 @@ class Swarm:
     def rejected(self, peer: bytes, index: int) -> None:
         """A chunk from `peer` failed its check: it is asked of someone else, and `peer` dropped."""
         holder = self.holders.pop(peer, None)
+        if holder is not None:
+            self._count(holder.held, -1)
         owed = {i: d for i, (_, d) in holder.inflight.items()} if holder is not None else {}
         owed[index] = 0.0
         self._requeue(owed)
@@ -180,7 +202,18 @@ class Swarm:
         return sum(len(h.inflight) for h in self.holders.values())
 
     def _take(self, holder: Holder) -> int | None:
-        """The first queued chunk `holder` holds, taken off the queue."""
+        """The rarest queued chunk `holder` holds (the lowest of those), taken off the queue."""
+        if self.copies:  # some holders are partial: rarity differs from chunk to chunk
+            queued = set(self.queue)
+            if holder.held is not None:
+                queued &= holder.held
+            if not queued:
+                return None
+            copies = self.copies
+            index = min(queued, key=lambda i: (copies.get(i, 0), i))
+            self.queue.remove(index)
+            return index
+        # every holder whole: the first queued chunk, in order
         for position, index in enumerate(self.queue):
             if holder.holds(index):
                 del self.queue[position]

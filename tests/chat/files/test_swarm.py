@@ -115,3 +115,24 @@ def test_a_holder_with_nothing_yet_is_asked_nothing() -> None:
     assert swarm.requests(0.0) == []
     swarm.add_holder(A, {2})
     assert swarm.requests(0.0) == [(A, [2])]
+
+
+def test_the_rarest_chunks_are_asked_first_and_the_lowest_while_every_holder_is_whole() -> None:
+    swarm = Swarm(8, set(), window=2, timeout=5.0)
+    swarm.add_holder(A, None)  # whole: holds all 8
+    swarm.add_holder(B, {0, 1, 2, 3, 6})  # two fetchers halfway, with much the same chunks
+    swarm.add_holder(C, {0, 1, 2, 3, 7})
+    asks = dict(swarm.requests(0.0))
+    # A, who alone holds 4 and 5, is asked those; each partial holder its one rare chunk first
+    assert asks == {A: [4, 5], B: [6, 0], C: [7, 1]}
+    assert swarm.copies == {0: 2, 1: 2, 2: 2, 3: 2, 6: 1, 7: 1}
+    # C goes away: its chunks no longer count as copies
+    swarm.remove_holder(C)
+    assert swarm.copies == {0: 1, 1: 1, 2: 1, 3: 1, 6: 1}
+    # B's copy turns whole: every holder is whole again, and the queue is taken in order
+    swarm.add_holder(B, None)
+    assert swarm.copies == {}
+    for index in (4, 5):
+        assert swarm.received(A, index, 0.5)
+    # C's unanswered 7 and 1 went back to the front; 0 and 6 are still asked of B
+    assert dict(swarm.requests(0.5)) == {A: [1, 7]}

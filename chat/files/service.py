@@ -40,6 +40,7 @@ from chat.files.serving import Server, ServingConfig
 from chat.files.swarm import TIMEOUT, WINDOW, Swarm
 from chat.messages import Chat
 from mesh.errors import ChatError, MeshError, UsageError
+from mesh.runtime.answers import AnswerBudget
 from mesh.runtime.listeners import Listeners
 from mesh.storage.store import Store
 from mesh.wire.envelope import DestKind, EnvelopeType
@@ -102,6 +103,7 @@ class Files:
             link_to=self._link_to,
             send=self._send,
             count=self._count,
+            budget=self._budget,
         )
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -319,6 +321,11 @@ class Files:
         """The link a message to `peer` leaves on now (None: no path)."""
         route = self.node.router.route_to(peer, self.node.clock())
         return route.link if route is not None and route.link in self.node.router.links else None
+
+    def _budget(self, link: int) -> AnswerBudget | None:
+        """The answer budget of a link (the one free requests over it spend)."""
+        conn = self.node.conns.get(link)
+        return None if conn is None else conn.budget
 
     def _reachable(self, peer: bytes) -> bool:
         return self._link_to(peer) is not None

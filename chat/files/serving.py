@@ -3,7 +3,11 @@
 A node serves a file's chunks only to a current member of its conversation,
 and only at a bounded rate: :data:`REQUEST_RATE` chunks a second per
 requesting peer and :data:`LINK_RATE` per link the chunks leave on (many
-requesters behind one neighbour share that neighbour's budget). A node
+requesters behind one neighbour share that neighbour's budget). The chunks
+sent also spend the link's answer budget (mesh/runtime/answers.py), the one
+its neighbour's inventories and mail hand-overs spend: the bytes sent and the
+loop time taken; while it is spent the answer is ``busy``, so a neighbour
+cannot have both a file and a room log streamed at full cost. A node
 halfway through a fetch serves the chunks it has, with the proofs they came
 with, and tells the peers that asked it (its watchers) when it has more: a
 HAVE with its bitfield at most every :data:`HAVE_INTERVAL` seconds, and a
@@ -12,6 +16,7 @@ HAVE for all once it is complete. So fetchers of one file help each other.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +25,7 @@ from typing import Any
 from chat.files import wire
 from chat.files.holdings import Holdings
 from mesh.routing.ratelimit import TokenBucket
+from mesh.runtime.answers import AnswerBudget
 
 #: chunks a second (and at once) one peer may ask of this node
 REQUEST_RATE = 2048.0
@@ -74,8 +80,10 @@ class Server:
 
     `members(conv_id)` names who may ask; `partial(file_id)` is the chunks kept of
     a file being fetched; `link_to(peer)` is the
-    link a reply to `peer` leaves on (None: no path now); `send(peer, payload)`
-    sends a FILE envelope; `count(name, by)` counts in the node's counters.
+    link a reply to `peer` leaves on (None: no path now); `budget(link)` is that
+    link's answer budget (None: none kept); `send(peer, payload)`
+    sends a FILE envelope; `count(name, by)` counts in the node's counters;
+    `timer` measures the loop time an answer takes (seconds).
     """
 
     def __init__(
@@ -88,8 +96,12 @@ class Server:
         link_to: Callable[[bytes], int | None],
         send: Callable[[bytes, bytes], None],
         count: Callable[[str, int], None],
+        budget: Callable[[int], AnswerBudget | None] = lambda link: None,
+        timer: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.holdings = holdings
+        self.budget = budget
+        self.timer = timer
         self.members = members
         self.partial = partial
         self.link_to = link_to
@@ -170,12 +182,23 @@ class Server:
             self.peers.give_back(peer, cost)
             self._busy(peer, want, "files_refused_busy_link")
             return
+        budget = self.budget(link)
+        if budget is not None and budget.wait(now) > 0:
+            self.peers.give_back(peer, cost)
+            self.links.give_back(link, cost)
+            self._busy(peer, want, "files_refused_answer_budget")
+            return
+        started, sent = self.timer(), 0
         for index in indices:
             if held is None:
                 sealed, proof = self.holdings.read_chunk(descriptor, index)
             else:
                 sealed, proof = self.holdings.read_part_chunk(descriptor, index)
-            self.send(peer, wire.Chunk(want.root, index, sealed, tuple(proof)).encode())
+            payload = wire.Chunk(want.root, index, sealed, tuple(proof)).encode()
+            sent += len(payload)
+            self.send(peer, payload)
+        if budget is not None:
+            budget.charge(sent, self.timer() - started, now)
         self.count("files_chunks_served", len(indices))
         if held is not None:
             self.count("files_chunks_served_partial", len(indices))

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 class AnswerLimits:
     """The budget of one link's answers (see the module docstring)."""
 
-    bytes_per_s: float = 4 * 1024 * 1024
-    bytes_burst: float = 16 * 1024 * 1024
+    # attachments' chunks spend it too (chat/files/serving.py): room for a file at full speed
+    bytes_per_s: float = 16 * 1024 * 1024
+    bytes_burst: float = 32 * 1024 * 1024
     cpu_per_s: float = 0.1  # seconds of event-loop time per second: a tenth of a core
     cpu_burst: float = 0.25
     #: the link's unsent bytes must fall below this before the next page is read

@@ -8,6 +8,7 @@ from chat.files import wire
 from chat.files.format import Descriptor
 from chat.files.holdings import Holdings
 from chat.files.serving import HAVE_INTERVAL, Server, ServingConfig
+from mesh.runtime.answers import AnswerBudget, AnswerLimits
 
 ROOT = bytes(range(32))
 FILE_ID = ROOT.hex()
@@ -78,6 +79,36 @@ def test_requests_are_limited_per_link_across_the_peers_behind_it() -> None:
     assert len(chunks(rig.take())) == 6
     rig.server.on_want(A, wire.Want.of(ROOT, [9]), now=0.05)  # refilled at 100 a second
     assert chunks(rig.take()) == [(A, 9)]
+
+
+def test_chunks_spend_the_links_answer_budget_with_its_free_requests() -> None:
+    rig = Rig()
+    limits = AnswerLimits(bytes_per_s=1000.0, bytes_burst=1000.0, cpu_per_s=0.1, cpu_burst=0.25)
+    budgets = {7: AnswerBudget(limits, now=0.0), 8: AnswerBudget(limits, now=0.0)}
+    # the timer's readings at the start and end of each answer: the loop time it takes
+    ticks = iter([0.0, 0.01, 0.0, 0.01, 0.0, 0.01, 0.0, 0.3])
+    rig.server.budget = budgets.get
+    rig.server.timer = lambda: next(ticks)
+    rig.server.on_want(A, wire.Want.of(ROOT, [0, 1]), now=0.0)
+    served = rig.take()
+    assert chunks(served) == [(A, 0), (A, 1)]
+    spent = sum(len(m.encode()) for _, m in served)
+    assert budgets[7].wait(0.0) == 0.0  # 1000 bytes were there: not spent yet
+    # an inventory's answer over link 7 takes the rest (mesh/runtime/streams.py charges it)
+    budgets[7].charge(1000 - spent + 500, 0.0, now=0.0)
+    rig.server.on_want(B, wire.Want.of(ROOT, [2]), now=0.0)
+    assert [m for _, m in rig.take()] == [wire.Refuse(ROOT, "busy")]
+    assert rig.counters["files_refused_answer_budget"] == 1
+    # the refusal cost B's and the link's buckets nothing; link 8 has its own budget
+    rig.server.on_want(C, wire.Want.of(ROOT, [2]), now=0.0)
+    assert chunks(rig.take()) == [(C, 2)]
+    # refilled after half a second at 1000 bytes a second: served again
+    rig.server.on_want(B, wire.Want.of(ROOT, [3]), now=0.6)
+    assert chunks(rig.take()) == [(B, 3)]
+    # loop time is charged too: an answer that took 0.3 s spends the 0.25 s burst
+    rig.server.on_want(A, wire.Want.of(ROOT, [4]), now=10.0)
+    assert chunks(rig.take()) == [(A, 4)]
+    assert budgets[7].wait(10.0) > 0
 
 
 def test_a_peer_over_its_own_rate_is_refused_and_counted() -> None:

@@ -8,6 +8,8 @@ does when A's node answers on its control socket.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -228,3 +230,31 @@ async def test_an_attached_session_cut_off_for_falling_behind_subscribes_again(
         assert daemon.status()["counters"]["control_events_overrun"] == 1
     finally:
         await session.stop()
+
+
+async def test_the_attached_ui_lists_fetches_and_saves_files_through_the_node(
+    pair: Line, tmp_path: Path
+) -> None:
+    a, b = pair.homes["A"], pair.homes["B"]
+    data = os.urandom(100_000)
+    (tmp_path / "sheet.ods").write_bytes(data)
+    sent = json.loads(
+        await cli(
+            "--home", str(b), "send-file", pair.ids["A"], str(tmp_path / "sheet.ods"), "--json"
+        )
+    )
+    session = AttachedSession(Home(a))
+    app = MeshnotesApp(session)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_until(
+            lambda: [f["state"] for f in session.files()] == ["complete"],
+            timeout=30,
+            what="A's node fetches the small file on its own",
+        )
+        shown = session.file(sent["file_id"][:10])
+        assert (shown["name"], shown["size"]) == ("sheet.ods", 100_000)
+        assert session.fetch_file(sent["file_id"])["state"] == "complete"  # kept: nothing to do
+        saved = await session.save_file(sent["file_id"], tmp_path / "out.ods")
+        assert Path(saved["path"]).read_bytes() == data
+        await pilot.press("ctrl+q")
+        await pilot.pause()

@@ -108,3 +108,15 @@ async def test_where_the_terminal_draws_pictures_a_picture_shows_under_its_messa
         assert "picture: red.png" in shown and "no preview" not in shown
         picture = view.pictures[by_name["red.png"]]
         assert picture.parent is view.lines[by_name["red.png"]].parent
+
+
+def test_a_progress_line_starts_with_a_bar_in_eighths_of_a_character() -> None:
+    from tui.widgets.format import bar, progress_line
+
+    assert bar(0, 80) == "▕" + " " * 10 + "▏"
+    assert bar(45, 100) == "▕████▌     ▏"  # 4.5 of 10 characters
+    assert bar(80, 80) == bar(90, 80) == "▕" + "█" * 10 + "▏"
+    shown = {"name": "v.mp4", "size": 2048, "have_bytes": 1024, "state": "fetching", "rate": 512,
+              "holders": 1}  # fmt: skip
+    assert progress_line(shown) == "▕█████     ▏ v.mp4: 50% of 2.0 KiB, 512 B/s"
+    assert progress_line(shown, with_bar=False) == "v.mp4: 50% of 2.0 KiB, 512 B/s"

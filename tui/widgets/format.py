@@ -38,13 +38,27 @@ def escape(text: str) -> str:
     return text.replace("[", r"\[")
 
 
-def progress_line(shown: dict[str, Any]) -> str:
-    """'name: 45% of 27.0 MiB, 3.2 MiB/s, 4 s left': a fetch's (or, 'sealing name: ...', a
-    send's) progress, from files list's fields."""
+#: characters of the bar at the head of a progress line
+BAR_WIDTH = 10
+
+
+def bar(done: int, total: int, width: int = BAR_WIDTH) -> str:
+    """'▕████▌     ▏': how much of `total` is done, in eighths of a character."""
+    eighths = width * 8 * min(done, total) // max(1, total)
+    full, part = divmod(eighths, 8)
+    partial = " ▏▎▍▌▋▊▉"[part] if full < width else ""
+    return "▕" + "█" * full + partial + " " * (width - full - len(partial)) + "▏"
+
+
+def progress_line(shown: dict[str, Any], with_bar: bool = True) -> str:
+    """'▕████▌     ▏ name: 45% of 27.0 MiB, 3.2 MiB/s, 4 s left': a fetch's (or, 'sealing
+    name: ...', a send's) progress, from files list's fields (`with_bar`: the bar first)."""
     share = 100 * shown["have_bytes"] // max(1, shown["size"])
     line = f"{shown['name']}: {share}% of {human_size(shown['size'])}"
     if shown["state"] == "sealing":
         line = f"sealing {line}"
+    if with_bar:
+        line = f"{bar(shown['have_bytes'], shown['size'])} {line}"
     if shown.get("rate"):
         line += f", {human_size(shown['rate'])}/s"
     if shown.get("eta_s") is not None:

@@ -40,7 +40,7 @@ from chat.files.serving import Server, ServingConfig
 from chat.files.swarm import TIMEOUT, WINDOW, Swarm
 from chat.messages import Chat
 from mesh.errors import ChatError, MeshError, UsageError
-from mesh.runtime.answers import AnswerBudget
+from mesh.runtime.answers import LinkBudget
 from mesh.runtime.listeners import Listeners
 from mesh.storage.store import Store
 from mesh.wire.envelope import DestKind, EnvelopeType
@@ -322,8 +322,8 @@ class Files:
         route = self.node.router.route_to(peer, self.node.clock())
         return route.link if route is not None and route.link in self.node.router.links else None
 
-    def _budget(self, link: int) -> AnswerBudget | None:
-        """The answer budget of a link (the one free requests over it spend)."""
+    def _budget(self, link: int) -> LinkBudget | None:
+        """The answer budgets of a link (its total is what chunks sent over it spend)."""
         conn = self.node.conns.get(link)
         return None if conn is None else conn.budget
 

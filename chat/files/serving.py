@@ -4,10 +4,11 @@ A node serves a file's chunks only to a current member of its conversation,
 and only at a bounded rate: :data:`REQUEST_RATE` chunks a second per
 requesting peer and :data:`LINK_RATE` per link the chunks leave on (many
 requesters behind one neighbour share that neighbour's budget). The chunks
-sent also spend the link's answer budget (mesh/runtime/answers.py), the one
-its neighbour's inventories and mail hand-overs spend: the bytes sent and the
-loop time taken; while it is spent the answer is ``busy``, so a neighbour
-cannot have both a file and a room log streamed at full cost. A node
+sent also spend the link's total answer budget (mesh/runtime/answers.py),
+which its neighbour's inventories and mail hand-overs spend as well: the
+bytes sent and the loop time taken; while it is spent the answer is
+``busy``, so a neighbour cannot have a file and a room log streamed at full
+cost at once. A node
 halfway through a fetch serves the chunks it has, with the proofs they came
 with, and tells the peers that asked it (its watchers) when it has more: a
 HAVE with its bitfield at most every :data:`HAVE_INTERVAL` seconds, and a
@@ -25,7 +26,7 @@ from typing import Any
 from chat.files import wire
 from chat.files.holdings import Holdings
 from mesh.routing.ratelimit import TokenBucket
-from mesh.runtime.answers import AnswerBudget
+from mesh.runtime.answers import LinkBudget
 
 #: chunks a second (and at once) one peer may ask of this node
 REQUEST_RATE = 2048.0
@@ -81,7 +82,7 @@ class Server:
     `members(conv_id)` names who may ask; `partial(file_id)` is the chunks kept of
     a file being fetched; `link_to(peer)` is the
     link a reply to `peer` leaves on (None: no path now); `budget(link)` is that
-    link's answer budget (None: none kept); `send(peer, payload)`
+    link's answer budgets (None: none kept); `send(peer, payload)`
     sends a FILE envelope; `count(name, by)` counts in the node's counters;
     `timer` measures the loop time an answer takes (seconds).
     """
@@ -96,7 +97,7 @@ class Server:
         link_to: Callable[[bytes], int | None],
         send: Callable[[bytes, bytes], None],
         count: Callable[[str, int], None],
-        budget: Callable[[int], AnswerBudget | None] = lambda link: None,
+        budget: Callable[[int], LinkBudget | None] = lambda link: None,
         timer: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.holdings = holdings
@@ -183,7 +184,7 @@ class Server:
             self._busy(peer, want, "files_refused_busy_link")
             return
         budget = self.budget(link)
-        if budget is not None and budget.wait(now) > 0:
+        if budget is not None and budget.wait_total(now) > 0:
             self.peers.give_back(peer, cost)
             self.links.give_back(link, cost)
             self._busy(peer, want, "files_refused_answer_budget")
@@ -198,7 +199,7 @@ class Server:
             sent += len(payload)
             self.send(peer, payload)
         if budget is not None:
-            budget.charge(sent, self.timer() - started, now)
+            budget.charge_total(sent, self.timer() - started, now)
         self.count("files_chunks_served", len(indices))
         if held is not None:
             self.count("files_chunks_served_partial", len(indices))

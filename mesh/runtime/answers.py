@@ -12,6 +12,14 @@ inventory that arrives meanwhile replaces any other still waiting (the latest
 says most), and what the link was sent is remembered so that the same request
 repeated is answered with what is new only.
 
+Free requests are not all a link's answers cost: the chunks of attachments a
+node serves to members behind it (chat/files/serving.py) cost bytes and loop
+time too. So a link has two budgets (:class:`LinkBudget`): free requests'
+answers spend their own (:class:`AnswerLimits`) and the link's **total**
+(:data:`TOTAL`), chunks spend the total only. A file at full speed fits in the
+total; a neighbour's inventories keep their stricter share of it; and
+inventories and chunk requests together cannot cost more than the total.
+
 Sans-I/O: the node passes `now` in and sleeps for :meth:`AnswerBudget.wait`.
 """
 
@@ -24,9 +32,8 @@ from dataclasses import dataclass
 class AnswerLimits:
     """The budget of one link's answers (see the module docstring)."""
 
-    # attachments' chunks spend it too (chat/files/serving.py): room for a file at full speed
-    bytes_per_s: float = 16 * 1024 * 1024
-    bytes_burst: float = 32 * 1024 * 1024
+    bytes_per_s: float = 4 * 1024 * 1024
+    bytes_burst: float = 16 * 1024 * 1024
     cpu_per_s: float = 0.1  # seconds of event-loop time per second: a tenth of a core
     cpu_burst: float = 0.25
     #: the link's unsent bytes must fall below this before the next page is read
@@ -69,3 +76,36 @@ class AnswerBudget:
             -self._bytes / limits.bytes_per_s if self._bytes < 0 else 0.0,
             -self._cpu / limits.cpu_per_s if self._cpu < 0 else 0.0,
         )
+
+
+#: what all of a link's answers together may cost: free requests' and attachments' chunks
+#: (room for a file at the speed a node sends one: about 1 ms of loop time per 64 KiB chunk)
+TOTAL = AnswerLimits(
+    bytes_per_s=32 * 1024 * 1024, bytes_burst=64 * 1024 * 1024, cpu_per_s=0.5, cpu_burst=1.0
+)
+
+
+class LinkBudget:
+    """One link's budgets: its free requests' own, and the total of all its answers.
+
+    :meth:`wait` and :meth:`charge` are the free requests' (they spend both);
+    :meth:`wait_total` and :meth:`charge_total` are other answers' (the total only).
+    """
+
+    def __init__(self, limits: AnswerLimits, now: float, total: AnswerLimits = TOTAL) -> None:
+        self.free = AnswerBudget(limits, now)
+        self.total = AnswerBudget(total, now)
+        self.limits = limits
+
+    def charge(self, sent: int, cpu: float, now: float) -> None:
+        self.free.charge(sent, cpu, now)
+        self.total.charge(sent, cpu, now)
+
+    def wait(self, now: float) -> float:
+        return max(self.free.wait(now), self.total.wait(now))
+
+    def charge_total(self, sent: int, cpu: float, now: float) -> None:
+        self.total.charge(sent, cpu, now)
+
+    def wait_total(self, now: float) -> float:
+        return self.total.wait(now)

@@ -27,7 +27,7 @@ from websockets.asyncio.server import serve as ws_serve
 
 from mesh.errors import HandshakeError, LinkTimeout, ProtocolError, UsageError
 from mesh.routing.router import Router
-from mesh.runtime.answers import AnswerBudget
+from mesh.runtime.answers import LinkBudget
 from mesh.runtime.config import NodeConfig
 from mesh.runtime.dialfailure import LINK_LOST, DialFailure, Observation, Stage, classify
 from mesh.runtime.dials import Dial, Dials, DialState
@@ -59,7 +59,7 @@ class Conn:
         link: Link,
         direction: str,
         address: str,
-        budget: AnswerBudget,
+        budget: LinkBudget,
     ):
         self.id = link_id
         self.ws = ws
@@ -69,7 +69,7 @@ class Conn:
         self.wake = asyncio.Event()
         self.closing = False
         self.bursts_in_flight = 0  # read, queued and not routed yet
-        self.budget = budget  # what answering its free requests may still cost
+        self.budget = budget  # what answering its free requests (and all answers) may still cost
         self.sent: Sent = {}  # what its inventories were answered with
         self.inventory: bytes | None = None  # the latest inventory not answered yet
         self.answering = False
@@ -336,7 +336,7 @@ class Transport:
         burst the event loop reads and opens the next and routes the one before;
         a few small frames with nothing queued ahead are routed here at once.
         """
-        budget = AnswerBudget(self.config.answers, self.clock())
+        budget = LinkBudget(self.config.answers, self.clock())
         conn = Conn(next(self._ids), ws, link, direction, address, budget)
         self.conns[conn.id] = conn
         self.pending_handshakes += 1

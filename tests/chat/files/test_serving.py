@@ -8,7 +8,7 @@ from chat.files import wire
 from chat.files.format import Descriptor
 from chat.files.holdings import Holdings
 from chat.files.serving import HAVE_INTERVAL, Server, ServingConfig
-from mesh.runtime.answers import AnswerBudget, AnswerLimits
+from mesh.runtime.answers import AnswerLimits, LinkBudget
 
 ROOT = bytes(range(32))
 FILE_ID = ROOT.hex()
@@ -83,8 +83,9 @@ def test_requests_are_limited_per_link_across_the_peers_behind_it() -> None:
 
 def test_chunks_spend_the_links_answer_budget_with_its_free_requests() -> None:
     rig = Rig()
-    limits = AnswerLimits(bytes_per_s=1000.0, bytes_burst=1000.0, cpu_per_s=0.1, cpu_burst=0.25)
-    budgets = {7: AnswerBudget(limits, now=0.0), 8: AnswerBudget(limits, now=0.0)}
+    free = AnswerLimits(bytes_per_s=100.0, bytes_burst=100.0, cpu_per_s=0.1, cpu_burst=0.25)
+    total = AnswerLimits(bytes_per_s=1000.0, bytes_burst=1000.0, cpu_per_s=0.1, cpu_burst=0.25)
+    budgets = {link: LinkBudget(free, now=0.0, total=total) for link in (7, 8)}
     # the timer's readings at the start and end of each answer: the loop time it takes
     ticks = iter([0.0, 0.01, 0.0, 0.01, 0.0, 0.01, 0.0, 0.3])
     rig.server.budget = budgets.get
@@ -93,9 +94,11 @@ def test_chunks_spend_the_links_answer_budget_with_its_free_requests() -> None:
     served = rig.take()
     assert chunks(served) == [(A, 0), (A, 1)]
     spent = sum(len(m.encode()) for _, m in served)
-    assert budgets[7].wait(0.0) == 0.0  # 1000 bytes were there: not spent yet
+    assert budgets[7].wait_total(0.0) == 0.0  # 1000 bytes were there: not spent yet
+    assert budgets[7].free.wait(0.0) == 0.0  # chunks leave the free requests' share alone
     # an inventory's answer over link 7 takes the rest (mesh/runtime/streams.py charges it)
     budgets[7].charge(1000 - spent + 500, 0.0, now=0.0)
+    assert budgets[7].free.wait(0.0) > 0  # the inventory spent its own share, and the total
     rig.server.on_want(B, wire.Want.of(ROOT, [2]), now=0.0)
     assert [m for _, m in rig.take()] == [wire.Refuse(ROOT, "busy")]
     assert rig.counters["files_refused_answer_budget"] == 1
@@ -108,7 +111,7 @@ def test_chunks_spend_the_links_answer_budget_with_its_free_requests() -> None:
     # loop time is charged too: an answer that took 0.3 s spends the 0.25 s burst
     rig.server.on_want(A, wire.Want.of(ROOT, [4]), now=10.0)
     assert chunks(rig.take()) == [(A, 4)]
-    assert budgets[7].wait(10.0) > 0
+    assert budgets[7].wait_total(10.0) > 0 and budgets[7].wait(10.0) > 0
 
 
 def test_a_peer_over_its_own_rate_is_refused_and_counted() -> None:

@@ -70,11 +70,11 @@ def progress_line(shown: dict[str, Any], with_bar: bool = True) -> str:
 
 #: what each state of an attachment reads as under its message
 FILE_STATES = {
-    "offered": "not fetched: o on the message, or meshnotes files get ID OUT",
+    "offered": "not fetched: o opens it (f fetches), or meshnotes files get ID OUT",
     "fetching": "arriving",
-    "complete": "here: meshnotes files get ID OUT",
+    "complete": "here: o opens it (s saves), or meshnotes files get ID OUT",
     "over_budget": "too large for the file budget",
-    "evicted": "dropped for room: meshnotes files get ID OUT fetches it again",
+    "evicted": "dropped for room: o opens it (f fetches it again)",
 }
 
 

@@ -324,16 +324,25 @@ class Chat(ChatReader):
 
     def _stored(self, msg_id: str, stored: Stored) -> None:
         """Tell the listeners what a committed content changed; count what it was refused."""
-        for reason in stored.refused:
-            self._count(f"chat_refused_{reason}")
-        if stored.purge:
-            self.store.checkpoint()  # the WAL's copies of the deleted text go too
-        if stored.added:
-            view = history.message(self.store, msg_id, self.me)
+        self._announce([(msg_id, stored)])
+
+    def _announce(self, contents: list[tuple[str, Stored]]) -> None:
+        """:meth:`_stored` for the contents of a burst, their views read together."""
+        added: list[str] = []
+        changed: list[str] = []
+        for msg_id, stored in contents:
+            for reason in stored.refused:
+                self._count(f"chat_refused_{reason}")
+            if stored.purge:
+                self.store.checkpoint()  # the WAL's copies of the deleted text go too
+            if stored.added:
+                added.append(msg_id)
+            changed.extend(stored.changed)
+        for view in history.messages(self.store, added, self.me):
             if view["kind"] in SHOWN_KINDS:  # a change shows as the message it changed
                 self._emit("message", view)
-        for changed in dict.fromkeys(stored.changed):
-            self._emit("changed", history.message(self.store, changed, self.me))
+        for msg_id in dict.fromkeys(changed):
+            self._emit("changed", history.message(self.store, msg_id, self.me))
 
     def _queue_control(self, peer: bytes, body: dict[str, Any], now: float) -> None:
         payload = self.pairwise.seal(peer, msgpack.packb(body), now)
@@ -373,8 +382,8 @@ class Chat(ChatReader):
             self.counters[name] = self.counters.get(name, 0) + n
         for (author, flood), env_ids in burst.receipts.items():
             self._send_receipt(author, env_ids, flood=flood)
+        self._announce([(taken.content.msg_id, taken.stored) for taken in burst.taken])
         for taken in burst.taken:
-            self._stored(taken.content.msg_id, taken.stored)
             content = taken.content
             if taken.stored.added and content.attachment is not None:
                 for hook in self.attachment_hooks:

@@ -44,7 +44,13 @@ async def test_a_burst_is_stored_in_one_transaction_and_receipted_once() -> None
     sessions = b.chat.pairwise.sessions
     bursts, loads, saves = b.chat.bursts, sessions.loads, sessions.saves
     waiting = a.chat.status()["outbox"]
+    events: list[tuple[str, dict[str, object]]] = []
+    b.chat.listeners.append(lambda kind, data: events.append((kind, data)))
     arrive_together(b, envelopes)
+    # front ends still hear of each message, in order, read in pages of views
+    assert [data["text"] for kind, data in events if kind == "message"] == [
+        f"while you were away {i}" for i in range(BURST)
+    ]
     assert shown(b, room) == [f"while you were away {i}" for i in range(BURST)]
     assert b.chat.bursts - bursts == 1  # one transaction for the whole burst
     # every key share opened on the session read once and written once

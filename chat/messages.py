@@ -34,7 +34,7 @@ from chat.contacts import Contacts
 from chat.content import Content, check_text
 from chat.inbox import Inbox
 from chat.keystore import KeyStore
-from chat.outbox import Outbox
+from chat.outbox import FLUSH_PAGE, Outbox
 from chat.pairwise import Pairwise
 from chat.pending import Pending
 from chat.reader import ChatReader, dm_conversation_id
@@ -120,13 +120,16 @@ class Chat(ChatReader):
 
     async def _retry_loop(self) -> None:
         while True:
+            sent = 0
             try:
-                self.outbox.flush(self.node.clock())
+                sent = self.outbox.flush(self.node.clock())
                 self.pending.expire(self.node.clock())
             except MeshError as exc:
                 log.warning("outbox flush failed: %s", exc)
             due = self.outbox.next_due()
             delay = 5.0 if due is None else min(5.0, max(0.05, due - self.node.clock()))
+            if sent >= FLUSH_PAGE:  # more are due: only let the loop's other work run first
+                delay = 0.0
             self._wake.clear()
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the cancel of stop()
             with contextlib.suppress(TimeoutError):

@@ -100,8 +100,8 @@ def message(store: Store, msg_id: str, me: str = "") -> dict[str, Any]:
 
 
 def messages(store: Store, msg_ids: list[str], me: str = "") -> list[dict[str, Any]]:
-    """The stored messages of `msg_ids` (each must exist), in that order: a few queries
-    per page of 500, however many."""
+    """The stored messages of `msg_ids` (those that are stored), in that order: a few
+    queries per page of 500, however many."""
     out: list[dict[str, Any]] = []
     for start in range(0, len(msg_ids), 500):
         page = msg_ids[start : start + 500]
@@ -109,7 +109,7 @@ def messages(store: Store, msg_ids: list[str], me: str = "") -> list[dict[str, A
             f"SELECT * FROM messages WHERE msg_id IN ({','.join('?' * len(page))})", tuple(page)
         )
         by_id = {row["msg_id"]: row for row in rows}
-        out.extend(views(store, [by_id[msg_id] for msg_id in page], me))
+        out.extend(views(store, [by_id[msg_id] for msg_id in page if msg_id in by_id], me))
     return out
 
 

@@ -432,32 +432,35 @@ class Chat(ChatReader):
     def _on_receipt(self, envelope: Envelope) -> None:
         self._take_queued()  # the chat messages that came before it first
         try:
-            done = self.outbox.acknowledge(envelope)
             with self.store.atomic():
-                for item in done:
-                    if item.type != EnvelopeType.CHAT or item.msg_id is None:
-                        continue
+                done = self.outbox.acknowledge(envelope)
+                chats = [i for i in done if i.type == EnvelopeType.CHAT and i.msg_id is not None]
+                now = self.node.clock()
+                by_chain: dict[tuple[str | None, int | None, str], list[str]] = {}
+                for item in chats:
+                    assert item.msg_id is not None
                     self.store.execute(
                         "UPDATE recipients SET delivered_at = ? WHERE msg_id = ? AND peer_id = ?",
-                        (self.node.clock(), item.msg_id, item.dest),
-                    )
-                    self.keys.acknowledged(
-                        item.conv_id, item.epoch, self.me, item.dest, item.msg_id
+                        (now, item.msg_id, item.dest),
                     )
                     self.store.execute(
                         "UPDATE messages SET status = 'delivered' WHERE msg_id = ? AND NOT EXISTS"
                         " (SELECT 1 FROM recipients WHERE msg_id = ? AND delivered_at IS NULL)",
                         (item.msg_id, item.msg_id),
                     )
+                    by_chain.setdefault((item.conv_id, item.epoch, item.dest), []).append(
+                        item.msg_id
+                    )
+                for (conv_id, epoch, dest), msg_ids in by_chain.items():
+                    self.keys.acknowledged(conv_id, epoch, self.me, dest, *msg_ids)
         except MeshError as exc:
             self._count("receipt_store_error")
             log.warning("receipt not applied: %s", exc)
             return
-        for item in done:
-            if item.msg_id is not None:
-                view = history.message(self.store, item.msg_id, self.me)
-                if view["kind"] in SHOWN_KINDS:  # a change's receipt shows nowhere
-                    self._emit("status", view)
+        ids = [item.msg_id for item in done if item.msg_id is not None]
+        for view in history.messages(self.store, list(dict.fromkeys(ids)), self.me):
+            if view["kind"] in SHOWN_KINDS:  # a change's receipt shows nowhere
+                self._emit("status", view)
 
     def _send_receipt(self, dest: bytes, env_ids: list[bytes], flood: bool = False) -> None:
         if self.outbox.send_receipt(dest, env_ids, self.node.clock(), flood):

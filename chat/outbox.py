@@ -217,32 +217,41 @@ class Outbox:
         return None if value is None else float(value)
 
     def acknowledge(self, receipt: Envelope) -> list[Acknowledged]:
-        """Apply a receipt: delete the items it acknowledges that were addressed to its author."""
+        """Apply a receipt: delete the items it acknowledges that were addressed to its
+        author (in the receipt's order; a few statements for the whole receipt)."""
         author = encode_peer_id(receipt.author)
-        done: list[Acknowledged] = []
+        env_ids = [env_id.hex() for env_id in receipt_ids(receipt.payload)[:MAX_RECEIPT_IDS]]
+        if not env_ids:
+            return []
+        marks = ",".join("?" * len(env_ids))
+        done: dict[str, Acknowledged] = {}
         with self.store.atomic():
-            for env_id in receipt_ids(receipt.payload)[:MAX_RECEIPT_IDS]:
-                rows = self.store.query(
-                    "SELECT o.* FROM outbox_envelopes e JOIN outbox o ON o.item_id = e.item_id"
-                    " WHERE e.env_id = ? AND o.dest = ?",
-                    (env_id.hex(), author),
+            rows = self.store.query(
+                "SELECT e.env_id, o.* FROM outbox_envelopes e JOIN outbox o"
+                f" ON o.item_id = e.item_id WHERE e.env_id IN ({marks}) AND o.dest = ?",
+                (*env_ids, author),
+            )
+            order = {env_id: i for i, env_id in enumerate(env_ids)}
+            for item in sorted(rows, key=lambda row: order[row["env_id"]]):
+                done.setdefault(
+                    item["item_id"],
+                    Acknowledged(
+                        item["item_id"],
+                        item["msg_id"],
+                        item["conv_id"],
+                        item["epoch"],
+                        item["dest"],
+                        item["type"],
+                    ),
                 )
-                for item in rows:
-                    self.store.execute("DELETE FROM outbox WHERE item_id = ?", (item["item_id"],))
-                    self.store.execute(
-                        "DELETE FROM outbox_envelopes WHERE item_id = ?", (item["item_id"],)
-                    )
-                    done.append(
-                        Acknowledged(
-                            item["item_id"],
-                            item["msg_id"],
-                            item["conv_id"],
-                            item["epoch"],
-                            item["dest"],
-                            item["type"],
-                        )
-                    )
-        return done
+            items = tuple(done)
+            if items:
+                marks = ",".join("?" * len(items))
+                self.store.execute(f"DELETE FROM outbox WHERE item_id IN ({marks})", items)
+                self.store.execute(
+                    f"DELETE FROM outbox_envelopes WHERE item_id IN ({marks})", items
+                )
+        return list(done.values())
 
     def pending_count(self) -> int:
         return int(self.store.query("SELECT COUNT(*) AS n FROM outbox")[0]["n"])

@@ -57,7 +57,13 @@ async def test_a_burst_is_stored_in_one_transaction_and_receipted_once() -> None
     assert (sessions.loads - loads, sessions.saves - saves) == (1, 1)
     [receipt] = b.take(EnvelopeType.RECEIPT)  # one signed receipt names them all
     assert receipt_ids(receipt.payload) == [e.message_id for e in envelopes]
+    statements: list[str] = []
+    a.chat.store.db.conn.set_trace_callback(statements.append)
     deliver(a, [receipt])
+    a.chat.store.db.conn.set_trace_callback(None)
+    # the author applies it in two statements per message and a few for the whole receipt
+    # (the delete from its outbox, the key acknowledgement, the views for its listeners)
+    assert len(statements) <= 2 * BURST + 20
     assert a.chat.status()["outbox"] == waiting - BURST
     assert {m["status"] for m in a.chat.history(room, BURST)} == {"delivered"}
     a.chat.say(room, "welcome back")  # the key is acknowledged: no share any more

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from chat.outbox import FLUSH_PAGE, Acknowledged, Outbox, RetryPolicy
+from chat.tables import MIGRATIONS
 from mesh.routing.router import Router
 from mesh.storage.store import Store
 from mesh.wire.envelope import FLAG_FLOOD, DestKind, Envelope, EnvelopeType
@@ -285,3 +286,15 @@ def test_after_a_link_comes_up_everything_goes_again_in_the_order_it_was_queued(
     outbox.make_all_due(later)
     outbox.flush(later)
     assert [e.payload for e in node.sent] == [b"%02d" % i for i in range(40)]
+
+
+def test_a_receipt_finds_an_items_envelope_ids_without_reading_them_all() -> None:
+    # every try of an item adds an envelope id: a member away for days leaves ~100,000
+    store = Store(None)
+    store.migrate_component("chat", MIGRATIONS)
+    plan = store.db.conn.execute(
+        "EXPLAIN QUERY PLAN DELETE FROM outbox_envelopes WHERE item_id IN (?, ?)", ("a", "b")
+    ).fetchall()
+    assert [row[3] for row in plan] == [
+        "SEARCH outbox_envelopes USING INDEX outbox_envelopes_item (item_id=?)"
+    ]

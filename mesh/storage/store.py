@@ -34,7 +34,6 @@ if _without_numpy:
     sys.modules["numpy"] = None  # type: ignore[assignment]  # makes `import numpy` fail
 try:
     import sqlite_utils
-    from sqlite_utils.utils import dedupe_keys
 finally:
     if _without_numpy:
         del sys.modules["numpy"]
@@ -341,8 +340,11 @@ class Store:
             cursor = self.db.conn.execute(sql, params)
             if cursor.description is None:
                 return []
-            # a join naming a column twice gets key, key_2 (as sqlite-utils names them)
-            keys = dedupe_keys(column[0] for column in cursor.description)
+            keys = [column[0] for column in cursor.description]
+            if len(set(keys)) < len(keys):  # a join naming a column twice: key, key_2
+                from sqlite_utils.utils import dedupe_keys
+
+                keys = dedupe_keys(keys)
             return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
         except DB_ERRORS as exc:
             raise StorageError(f"database error: {exc}") from exc

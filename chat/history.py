@@ -99,6 +99,20 @@ def message(store: Store, msg_id: str, me: str = "") -> dict[str, Any]:
     return views(store, store.query("SELECT * FROM messages WHERE msg_id = ?", (msg_id,)), me)[0]
 
 
+def messages(store: Store, msg_ids: list[str], me: str = "") -> list[dict[str, Any]]:
+    """The stored messages of `msg_ids` (those that are stored), in that order: a few
+    queries per page of 500, however many."""
+    out: list[dict[str, Any]] = []
+    for start in range(0, len(msg_ids), 500):
+        page = msg_ids[start : start + 500]
+        rows = store.query(
+            f"SELECT * FROM messages WHERE msg_id IN ({','.join('?' * len(page))})", tuple(page)
+        )
+        by_id = {row["msg_id"]: row for row in rows}
+        out.extend(views(store, [by_id[msg_id] for msg_id in page if msg_id in by_id], me))
+    return out
+
+
 def views(store: Store, rows: list[dict[str, Any]], me: str = "") -> list[dict[str, Any]]:
     """The views of stored message rows, with their quotes and reactions (two queries)."""
     out = [_message_view(row) for row in rows]

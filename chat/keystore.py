@@ -61,16 +61,20 @@ class KeyStore:
         return chain, bool(rows)
 
     def acknowledged(
-        self, conv_id: str | None, epoch: int | None, me: str, peer_id: str, msg_id: str
+        self, conv_id: str | None, epoch: int | None, me: str, peer_id: str, *msg_ids: str
     ) -> None:
-        """`peer_id` receipted our message `msg_id`: it holds our current chain if the message
-        was sent on it (a receipt for a message of a rotated-out chain says nothing)."""
-        self.store.execute(
-            "INSERT OR IGNORE INTO key_acks (conv_id, epoch, peer_id) SELECT ?, ?, ?"
-            " WHERE (SELECT idx FROM messages WHERE msg_id = ?) >= (SELECT since_idx FROM chains"
-            " WHERE conv_id = ? AND epoch = ? AND peer_id = ?)",
-            (conv_id, epoch, peer_id, msg_id, conv_id, epoch, me),
-        )
+        """`peer_id` receipted our messages `msg_ids`: it holds our current chain if one of
+        them was sent on it (a receipt for messages of a rotated-out chain says nothing).
+        One statement, however many messages a receipt names."""
+        for start in range(0, len(msg_ids), 500):
+            page = msg_ids[start : start + 500]
+            self.store.execute(
+                "INSERT OR IGNORE INTO key_acks (conv_id, epoch, peer_id) SELECT ?, ?, ?"
+                " WHERE (SELECT MAX(idx) FROM messages WHERE msg_id IN"
+                f" ({','.join('?' * len(page))})) >= (SELECT since_idx FROM chains"
+                " WHERE conv_id = ? AND epoch = ? AND peer_id = ?)",
+                (conv_id, epoch, peer_id, *page, conv_id, epoch, me),
+            )
 
     def message_key(
         self, conv_id: str, epoch: int, peer_id: str, index: int, shared: Chain | None

@@ -32,14 +32,14 @@ import msgpack
 from chat import history, unread
 from chat.contacts import Contacts
 from chat.content import Content, check_text
+from chat.inbox import Inbox
 from chat.keystore import KeyStore
-from chat.outbox import Outbox
+from chat.outbox import FLUSH_PAGE, Outbox
 from chat.pairwise import Pairwise
 from chat.pending import Pending
 from chat.reader import ChatReader, dm_conversation_id
 from chat.rooms import Rooms
-from chat.senderkey import associated_data, open_sealed, seal
-from chat.sessions import is_session_message
+from chat.senderkey import associated_data, seal
 from chat.tables import MIGRATIONS, SHOWN_KINDS
 from chat.timeline import Stored, Timeline
 from mesh.errors import ChatError, MeshError, UsageError
@@ -81,7 +81,23 @@ class Chat(ChatReader):
         self.pending = Pending(store, self.counters)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
-        node.on_deliver(EnvelopeType.CHAT, self._on_chat)
+        self.inbox = Inbox(
+            store,
+            self.identity,
+            self.contacts,
+            self.rooms,
+            self.pairwise,
+            self.keys,
+            self.timeline,
+            self.pending,
+            lambda peer: self._ensure_dm(peer, active=False),
+            node.clock,
+        )
+        self._queued: list[Envelope] = []  # CHAT envelopes of the burst being routed
+        self._drain: asyncio.Handle | None = None
+        #: transactions that took in CHAT envelopes (one per burst)
+        self.bursts = 0
+        node.on_deliver(EnvelopeType.CHAT, self._queue_chat)
         node.on_deliver(EnvelopeType.CONTROL, self._on_control)
         node.on_deliver(EnvelopeType.RECEIPT, self._on_receipt)
         node.on_deliver(EnvelopeType.ADDRESS, self._on_address)
@@ -96,6 +112,7 @@ class Chat(ChatReader):
         self._task = asyncio.create_task(self._retry_loop())
 
     async def stop(self) -> None:
+        self._take_queued()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -103,13 +120,16 @@ class Chat(ChatReader):
 
     async def _retry_loop(self) -> None:
         while True:
+            sent = 0
             try:
-                self.outbox.flush(self.node.clock())
+                sent = self.outbox.flush(self.node.clock())
                 self.pending.expire(self.node.clock())
             except MeshError as exc:
                 log.warning("outbox flush failed: %s", exc)
             due = self.outbox.next_due()
             delay = 5.0 if due is None else min(5.0, max(0.05, due - self.node.clock()))
+            if sent >= FLUSH_PAGE:  # more are due: only let the loop's other work run first
+                delay = 0.0
             self._wake.clear()
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the cancel of stop()
             with contextlib.suppress(TimeoutError):
@@ -307,16 +327,25 @@ class Chat(ChatReader):
 
     def _stored(self, msg_id: str, stored: Stored) -> None:
         """Tell the listeners what a committed content changed; count what it was refused."""
-        for reason in stored.refused:
-            self._count(f"chat_refused_{reason}")
-        if stored.purge:
-            self.store.checkpoint()  # the WAL's copies of the deleted text go too
-        if stored.added:
-            view = history.message(self.store, msg_id, self.me)
+        self._announce([(msg_id, stored)])
+
+    def _announce(self, contents: list[tuple[str, Stored]]) -> None:
+        """:meth:`_stored` for the contents of a burst, their views read together."""
+        added: list[str] = []
+        changed: list[str] = []
+        for msg_id, stored in contents:
+            for reason in stored.refused:
+                self._count(f"chat_refused_{reason}")
+            if stored.purge:
+                self.store.checkpoint()  # the WAL's copies of the deleted text go too
+            if stored.added:
+                added.append(msg_id)
+            changed.extend(stored.changed)
+        for view in history.messages(self.store, added, self.me):
             if view["kind"] in SHOWN_KINDS:  # a change shows as the message it changed
                 self._emit("message", view)
-        for changed in dict.fromkeys(stored.changed):
-            self._emit("changed", history.message(self.store, changed, self.me))
+        for msg_id in dict.fromkeys(changed):
+            self._emit("changed", history.message(self.store, msg_id, self.me))
 
     def _queue_control(self, peer: bytes, body: dict[str, Any], now: float) -> None:
         payload = self.pairwise.seal(peer, msgpack.packb(body), now)
@@ -326,91 +355,42 @@ class Chat(ChatReader):
     # -- receiving -------------------------------------------------------------------
 
     def _on_chat(self, envelope: Envelope) -> None:
-        try:
-            delivered = self._receive_chat(envelope)
-        except ChatError as exc:
-            self._count(f"chat_rejected_{exc.reason}")
-            log.info("chat message rejected from %s: %s", encode_peer_id(envelope.author), exc)
-            return
-        except MeshError as exc:
-            self._count("chat_store_error")
-            log.warning("chat message not stored: %s", exc)
-            return
-        if delivered:
-            self._send_receipt(envelope.author, [envelope.message_id], flood=envelope.flood)
+        """Take in one CHAT envelope now (with any that wait for the burst's end first)."""
+        self._queued.append(envelope)
+        self._take_queued()
 
-    def _receive_chat(self, envelope: Envelope) -> bool:
-        """Decrypt and store one CHAT envelope; return whether to receipt it.
-
-        A message whose key or room is not known yet waits in `pending`
-        (bounded) and is tried again when the room changes. A blocked author's
-        is dropped unread (and not receipted).
-        """
-        if self.contacts.is_blocked(encode_peer_id(envelope.author)):
-            raise ChatError("the sender is blocked", reason="blocked")
-        try:
-            conv, epoch, index, sealed, share = msgpack.unpackb(envelope.payload)
-        except (ValueError, TypeError, msgpack.UnpackException) as exc:
-            raise ChatError("malformed chat payload", reason="malformed") from exc
-        if not (
-            isinstance(conv, bytes)
-            and len(conv) == 32
-            and isinstance(epoch, int)
-            and isinstance(index, int)
-            and 0 <= epoch < 2**32
-            and 0 <= index < 2**32
-            and isinstance(sealed, bytes)
-            and (share is None or isinstance(share, bytes))
-        ):
-            raise ChatError("malformed chat payload", reason="malformed")
-        author = envelope.author
-        author_id = encode_peer_id(author)
-        conv_id = encode_peer_id(conv)
-        if self.store.query(
-            "SELECT 1 FROM messages WHERE conv_id = ? AND author = ? AND epoch = ? AND idx = ?",
-            (conv_id, author_id, epoch, index),
-        ):
-            self._count("chat_duplicate")
-            return True  # receipt again: the first receipt may have been lost
-        is_dm = conv == dm_conversation_id(self.identity.public_key, author)
-        if not is_dm:
-            state = self.rooms.state(conv_id) if self.rooms.conversation(conv_id) else None
-            if state is None or author not in state.members:
-                if state is not None and author in state.departed:
-                    raise ChatError("sender is not a member of the room", reason="not_member")
-                self.pending.hold(envelope, conv_id, self.node.clock())
-                return False
-            if self.identity.public_key not in state.members:
-                raise ChatError("not a member of the room", reason="not_member")
-        now = self.node.clock()
-        with self.store.atomic():
-            if is_dm:
-                conv_id = self._ensure_dm(author, active=False)
-            if is_dm and is_session_message(sealed):
-                opened = self.pairwise.open(author, sealed, now)
-                if opened is None:  # opened before, under another index: a replay
-                    raise ChatError("a direct message opened before", reason="replayed")
-            else:
-                shared = self.pairwise.open_share(author, share, conv, epoch, index, now)
-                key = self.keys.message_key(conv_id, epoch, author_id, index, shared)
-                if key is None:
-                    self.pending.hold(envelope, conv_id, self.node.clock())
-                    return False
-                opened = open_sealed(key, sealed, associated_data(conv, epoch, index, author))
+    def _queue_chat(self, envelope: Envelope) -> None:
+        """A CHAT envelope from the node: taken in with the rest of its burst, once the
+        node has routed the burst (one transaction, one receipt per author)."""
+        self._queued.append(envelope)
+        if self._drain is None:
             try:
-                body = msgpack.unpackb(opened)
-            except (ValueError, TypeError, msgpack.UnpackException) as exc:
-                # authentic (the author holds the key) but not what a chat client writes
-                raise ChatError("malformed chat content", reason="malformed") from exc
-            content = Content.decode(body)
-            stored = self.timeline.add(conv_id, author_id, content, "received", now, epoch, index)
-            self.pending.forget(envelope)
-        self._count("chat_received" if stored.added else "chat_duplicate")
-        self._stored(content.msg_id, stored)
-        if stored.added and content.attachment is not None:
-            for hook in self.attachment_hooks:
-                hook(conv_id, author_id, content.msg_id, content.attachment)
-        return True
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no event loop (a test stepping the chat by hand): now
+                self._take_queued()
+                return
+            self._drain = loop.call_soon(self._take_queued)
+
+    def _take_queued(self) -> None:
+        """Take in the queued CHAT envelopes, then receipt and announce them."""
+        if self._drain is not None:
+            self._drain.cancel()
+            self._drain = None
+        queued, self._queued = self._queued, []
+        if not queued:
+            return
+        burst = self.inbox.take(queued)
+        self.bursts += burst.transactions
+        for name, n in burst.counts.items():
+            self.counters[name] = self.counters.get(name, 0) + n
+        for (author, flood), env_ids in burst.receipts.items():
+            self._send_receipt(author, env_ids, flood=flood)
+        self._announce([(taken.content.msg_id, taken.stored) for taken in burst.taken])
+        for taken in burst.taken:
+            content = taken.content
+            if taken.stored.added and content.attachment is not None:
+                for hook in self.attachment_hooks:
+                    hook(taken.conv_id, taken.author_id, content.msg_id, content.attachment)
 
     def _on_address(self, envelope: Envelope) -> None:
         """Keep the display name and the prekey a peer announces in its signed address record."""
@@ -423,6 +403,7 @@ class Chat(ChatReader):
             log.warning("announced name or prekey not kept: %s", exc)
 
     def _on_control(self, envelope: Envelope) -> None:
+        self._take_queued()  # the chat messages that came before it first
         try:
             if self.contacts.is_blocked(encode_peer_id(envelope.author)):
                 raise ChatError("the sender is blocked", reason="blocked")
@@ -445,37 +426,41 @@ class Chat(ChatReader):
             return
         self._send_receipt(envelope.author, [envelope.message_id], flood=envelope.flood)
         if conv_id is not None:
-            for held in self.pending.take(conv_id):
-                self._on_chat(held)
+            self._queued.extend(self.pending.take(conv_id))
+            self._take_queued()
 
     def _on_receipt(self, envelope: Envelope) -> None:
+        self._take_queued()  # the chat messages that came before it first
         try:
-            done = self.outbox.acknowledge(envelope)
             with self.store.atomic():
-                for item in done:
-                    if item.type != EnvelopeType.CHAT or item.msg_id is None:
-                        continue
+                done = self.outbox.acknowledge(envelope)
+                chats = [i for i in done if i.type == EnvelopeType.CHAT and i.msg_id is not None]
+                now = self.node.clock()
+                by_chain: dict[tuple[str | None, int | None, str], list[str]] = {}
+                for item in chats:
+                    assert item.msg_id is not None
                     self.store.execute(
                         "UPDATE recipients SET delivered_at = ? WHERE msg_id = ? AND peer_id = ?",
-                        (self.node.clock(), item.msg_id, item.dest),
-                    )
-                    self.keys.acknowledged(
-                        item.conv_id, item.epoch, self.me, item.dest, item.msg_id
+                        (now, item.msg_id, item.dest),
                     )
                     self.store.execute(
                         "UPDATE messages SET status = 'delivered' WHERE msg_id = ? AND NOT EXISTS"
                         " (SELECT 1 FROM recipients WHERE msg_id = ? AND delivered_at IS NULL)",
                         (item.msg_id, item.msg_id),
                     )
+                    by_chain.setdefault((item.conv_id, item.epoch, item.dest), []).append(
+                        item.msg_id
+                    )
+                for (conv_id, epoch, dest), msg_ids in by_chain.items():
+                    self.keys.acknowledged(conv_id, epoch, self.me, dest, *msg_ids)
         except MeshError as exc:
             self._count("receipt_store_error")
             log.warning("receipt not applied: %s", exc)
             return
-        for item in done:
-            if item.msg_id is not None:
-                view = history.message(self.store, item.msg_id, self.me)
-                if view["kind"] in SHOWN_KINDS:  # a change's receipt shows nowhere
-                    self._emit("status", view)
+        ids = [item.msg_id for item in done if item.msg_id is not None]
+        for view in history.messages(self.store, list(dict.fromkeys(ids)), self.me):
+            if view["kind"] in SHOWN_KINDS:  # a change's receipt shows nowhere
+                self._emit("status", view)
 
     def _send_receipt(self, dest: bytes, env_ids: list[bytes], flood: bool = False) -> None:
         if self.outbox.send_receipt(dest, env_ids, self.node.clock(), flood):

@@ -40,6 +40,8 @@ class RetryPolicy:
 MAX_SUSPECT = 10_000
 #: seconds between two sweeps of expired items (each reads the whole outbox)
 SWEEP_INTERVAL = 10.0
+#: items one flush sends at most (the retry loop flushes again at once after a full page)
+FLUSH_PAGE = 500
 
 
 @dataclass(frozen=True)
@@ -137,23 +139,34 @@ class Outbox:
                 )
                 self.store.execute("DELETE FROM outbox WHERE expires <= ?", (now,))
         due = self.store.query(
-            "SELECT * FROM outbox WHERE next_try <= ? AND expires > ? ORDER BY next_try LIMIT 500",
-            (now, now),
+            "SELECT * FROM outbox WHERE next_try <= ? AND expires > ?"
+            " ORDER BY next_try, rowid LIMIT ?",
+            (now, now, FLUSH_PAGE),
         )
-        for item in due:
-            self._transmit(item, now)
+        # one transaction for the page: a member back after days has thousands waiting
+        with self.store.atomic():
+            envelopes = [self._transmit(item, now) for item in due]
+        for envelope in envelopes:
+            if envelope is not None:
+                self.send(envelope)
         return len(due)
 
     def make_all_due(self, now: float, dest: str | None = None) -> None:
-        """A link came up: try everything (or everything for `dest`) again now."""
+        """A link came up: try everything (or everything for `dest`) again now, in the
+        order it was queued. Items sealed on a pairwise session (key shares, control
+        traffic) then arrive in the session's order: the receiver opens a message at
+        most MAX_SKIP ahead of the last one, so a backlog sent in back-off order would
+        be refused in part."""
         if dest is None:
-            self.store.execute("UPDATE outbox SET next_try = ? WHERE next_try > ?", (now, now))
+            self.store.execute("UPDATE outbox SET next_try = ? WHERE next_try <> ?", (now, now))
         else:
             self.store.execute(
-                "UPDATE outbox SET next_try = ? WHERE dest = ? AND next_try > ?", (now, dest, now)
+                "UPDATE outbox SET next_try = ? WHERE dest = ? AND next_try <> ?", (now, dest, now)
             )
 
-    def _transmit(self, item: dict[str, Any], now: float) -> None:
+    def _transmit(self, item: dict[str, Any], now: float) -> Envelope | None:
+        """The next try of `item`, recorded (inside the caller's transaction): the caller
+        sends it once that commits. None for an item that can never go out."""
         tries = int(item["tries"])
         dest = str(item["dest"])
         flags = 0
@@ -167,7 +180,7 @@ class Outbox:
             # it can never go out: drop it rather than block everything queued behind it
             self.store.execute("DELETE FROM outbox WHERE item_id = ?", (item["item_id"],))
             self.dropped_oversize += 1
-            return
+            return None
         envelope = self.make(
             item["type"],
             now,
@@ -177,16 +190,15 @@ class Outbox:
             flags=flags,
         )
         delay = min(self.policy.max_delay, self.policy.initial_delay * 2**tries)
-        with self.store.atomic():
-            self.store.execute(
-                "INSERT OR IGNORE INTO outbox_envelopes (env_id, item_id) VALUES (?, ?)",
-                (envelope.message_id.hex(), item["item_id"]),
-            )
-            self.store.execute(
-                "UPDATE outbox SET tries = ?, next_try = ? WHERE item_id = ?",
-                (tries + 1, now + delay * self.rng.uniform(0.8, 1.2), item["item_id"]),
-            )
-        self.send(envelope)
+        self.store.execute(
+            "INSERT OR IGNORE INTO outbox_envelopes (env_id, item_id) VALUES (?, ?)",
+            (envelope.message_id.hex(), item["item_id"]),
+        )
+        self.store.execute(
+            "UPDATE outbox SET tries = ?, next_try = ? WHERE item_id = ?",
+            (tries + 1, now + delay * self.rng.uniform(0.8, 1.2), item["item_id"]),
+        )
+        return envelope
 
     def path_suspect(self, dest: str, now: float) -> bool:
         """Whether an earlier item to `dest` went unreceipted until it flooded, lately."""
@@ -205,32 +217,41 @@ class Outbox:
         return None if value is None else float(value)
 
     def acknowledge(self, receipt: Envelope) -> list[Acknowledged]:
-        """Apply a receipt: delete the items it acknowledges that were addressed to its author."""
+        """Apply a receipt: delete the items it acknowledges that were addressed to its
+        author (in the receipt's order; a few statements for the whole receipt)."""
         author = encode_peer_id(receipt.author)
-        done: list[Acknowledged] = []
+        env_ids = [env_id.hex() for env_id in receipt_ids(receipt.payload)[:MAX_RECEIPT_IDS]]
+        if not env_ids:
+            return []
+        marks = ",".join("?" * len(env_ids))
+        done: dict[str, Acknowledged] = {}
         with self.store.atomic():
-            for env_id in receipt_ids(receipt.payload)[:MAX_RECEIPT_IDS]:
-                rows = self.store.query(
-                    "SELECT o.* FROM outbox_envelopes e JOIN outbox o ON o.item_id = e.item_id"
-                    " WHERE e.env_id = ? AND o.dest = ?",
-                    (env_id.hex(), author),
+            rows = self.store.query(
+                "SELECT e.env_id, o.* FROM outbox_envelopes e JOIN outbox o"
+                f" ON o.item_id = e.item_id WHERE e.env_id IN ({marks}) AND o.dest = ?",
+                (*env_ids, author),
+            )
+            order = {env_id: i for i, env_id in enumerate(env_ids)}
+            for item in sorted(rows, key=lambda row: order[row["env_id"]]):
+                done.setdefault(
+                    item["item_id"],
+                    Acknowledged(
+                        item["item_id"],
+                        item["msg_id"],
+                        item["conv_id"],
+                        item["epoch"],
+                        item["dest"],
+                        item["type"],
+                    ),
                 )
-                for item in rows:
-                    self.store.execute("DELETE FROM outbox WHERE item_id = ?", (item["item_id"],))
-                    self.store.execute(
-                        "DELETE FROM outbox_envelopes WHERE item_id = ?", (item["item_id"],)
-                    )
-                    done.append(
-                        Acknowledged(
-                            item["item_id"],
-                            item["msg_id"],
-                            item["conv_id"],
-                            item["epoch"],
-                            item["dest"],
-                            item["type"],
-                        )
-                    )
-        return done
+            items = tuple(done)
+            if items:
+                marks = ",".join("?" * len(items))
+                self.store.execute(f"DELETE FROM outbox WHERE item_id IN ({marks})", items)
+                self.store.execute(
+                    f"DELETE FROM outbox_envelopes WHERE item_id IN ({marks})", items
+                )
+        return list(done.values())
 
     def pending_count(self) -> int:
         return int(self.store.query("SELECT COUNT(*) AS n FROM outbox")[0]["n"])

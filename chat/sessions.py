@@ -25,8 +25,10 @@ same time each keep both, and send on the one they last heard on.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import msgpack
@@ -110,6 +112,28 @@ class Sessions:
         self.rng = rng
         #: session_started(_without_prekey), session_accepted: the chat layer's counters
         self.counters = {} if counters is None else counters
+        #: inside :meth:`batch`: (peer id, sid) -> (ratchet, initiator, last_in) opened so far
+        self._held: dict[tuple[str, bytes], tuple[Ratchet, bool, float]] | None = None
+        #: ratchet states read from and written to the store (what :meth:`batch` saves)
+        self.loads = 0
+        self.saves = 0
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Open many messages with each session read once and written once (at the end,
+        inside the caller's transaction): a burst of key shares from one peer otherwise
+        reads and rewrites its ratchet for every message.
+
+        Only :meth:`open` may use the sessions meanwhile. A message that opened moves its
+        session on even if the caller then rolls its own savepoint back: it was authentic,
+        and its key is spent either way."""
+        self._held = {}
+        try:
+            yield
+            for (peer_id, sid), (ratchet, _, last_in) in self._held.items():
+                self._write_back(peer_id, sid, ratchet, last_in)
+        finally:
+            self._held = None
 
     def _count(self, name: str) -> None:
         self.counters[name] = self.counters.get(name, 0) + 1
@@ -233,22 +257,26 @@ class Sessions:
             raise ChatError("malformed session message", reason="malformed")
         header = check_header(raw_header)
         peer_id = encode_peer_id(peer)
-        rows = self.store.query(
-            "SELECT state, initiator FROM ratchet_sessions WHERE peer_id = ? AND sid = ?",
-            (peer_id, sid),
-        )
-        if rows:
-            ratchet, initiator = Ratchet.load(bytes(rows[0]["state"])), bool(rows[0]["initiator"])
-            known = True
+        held = None if self._held is None else self._held.get((peer_id, sid))
+        if held is not None:
+            ratchet, initiator, known = held[0], held[1], True
         else:
-            ratchet, initiator, known = self._respond(peer, sid, init), False, False
-        plaintext = ratchet.decrypt(header, ciphertext, self._ad(peer, initiator), self.rng)
-        if known:
-            self.store.execute(
-                "UPDATE ratchet_sessions SET state = ?, last_in = ?, init = NULL"
-                " WHERE peer_id = ? AND sid = ?",
-                (ratchet.dump(), now, peer_id, sid),
+            rows = self.store.query(
+                "SELECT state, initiator FROM ratchet_sessions WHERE peer_id = ? AND sid = ?",
+                (peer_id, sid),
             )
+            known = bool(rows)
+            if rows:
+                ratchet = Ratchet.load(bytes(rows[0]["state"]))
+                initiator = bool(rows[0]["initiator"])
+                self.loads += 1
+            else:
+                ratchet, initiator = self._respond(peer, sid, init), False
+        plaintext = ratchet.decrypt(header, ciphertext, self._ad(peer, initiator), self.rng)
+        if known and self._held is not None:
+            self._held[(peer_id, sid)] = (ratchet, initiator, now)
+        elif known:
+            self._write_back(peer_id, sid, ratchet, now)
         else:
             self.store.execute(
                 "INSERT INTO ratchet_sessions (peer_id, sid, state, initiator, created, last_in)"
@@ -258,6 +286,14 @@ class Sessions:
             self._prune(peer_id)
             self._count("session_accepted")
         return unpad(plaintext)
+
+    def _write_back(self, peer_id: str, sid: bytes, ratchet: Ratchet, last_in: float) -> None:
+        self.saves += 1
+        self.store.execute(
+            "UPDATE ratchet_sessions SET state = ?, last_in = ?, init = NULL"
+            " WHERE peer_id = ? AND sid = ?",
+            (ratchet.dump(), last_in, peer_id, sid),
+        )
 
     def _respond(self, peer: bytes, sid: bytes, init: Any) -> Ratchet:
         """The responder's side of a session `peer` started (X3DH from its init)."""

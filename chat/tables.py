@@ -65,4 +65,9 @@ INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
 MIGRATIONS: list[Callable[[sqlite_utils.Database], object]] = [
     lambda db: run_script(db, CHAT_V1),
     lambda db: run_script(db, SESSION_TABLES),  # version 2: pairwise ratchet sessions
+    # version 3: an outbox item's envelope ids found by item: a receipt or an expiry
+    # deletes them, and every try of an item for a member away for days adds one
+    lambda db: run_script(
+        db, "CREATE INDEX IF NOT EXISTS outbox_envelopes_item ON outbox_envelopes(item_id);"
+    ),
 ]

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from chat.outbox import Acknowledged, Outbox, RetryPolicy
+from chat.outbox import FLUSH_PAGE, Acknowledged, Outbox, RetryPolicy
+from chat.tables import MIGRATIONS
 from mesh.routing.router import Router
 from mesh.storage.store import Store
 from mesh.wire.envelope import FLAG_FLOOD, DestKind, Envelope, EnvelopeType
@@ -252,3 +253,48 @@ def test_an_item_expired_since_the_last_sweep_is_not_sent(outbox: Outbox, node: 
     outbox.make_all_due(T0 + POLICY.ttl)
     assert outbox.flush(T0 + POLICY.ttl) == 1  # within the sweep interval: i1 is only skipped
     assert [e.payload for e in node.sent] == [b"two"]
+
+
+def test_a_full_page_of_due_items_goes_out_in_one_transaction_sent_after_it_commits(
+    node: FakeNode,
+) -> None:
+    store = Store(None)
+    outbox = Outbox(store, node.make, node.send, POLICY, random.Random(SEED))
+    for i in range(FLUSH_PAGE + 20):
+        outbox.add(f"i{i}", BOB.peer_id, EnvelopeType.CHAT, b"backlog %d" % i, T0)
+    outbox.flush(T0 - 1)  # nothing due yet: only the sweep of expired items runs
+    committed: list[bool] = []
+    outbox.send = lambda envelope: committed.append(not store.db.conn.in_transaction)
+    statements: list[str] = []
+    store.db.conn.set_trace_callback(statements.append)
+    assert outbox.flush(T0) == FLUSH_PAGE
+    store.db.conn.set_trace_callback(None)
+    assert [s for s in statements if s.startswith("BEGIN")] == ["BEGIN"]
+    assert len(committed) == FLUSH_PAGE and all(committed)
+    assert outbox.flush(T0) == 20  # the rest, on the next flush
+
+
+def test_after_a_link_comes_up_everything_goes_again_in_the_order_it_was_queued(
+    outbox: Outbox, node: FakeNode
+) -> None:
+    for i in range(40):
+        outbox.add(f"i{i:02}", BOB.peer_id, EnvelopeType.CHAT, b"%02d" % i, T0)
+    outbox.flush(T0)
+    outbox.flush(T0 + 3)  # the second tries, due at jittered times
+    node.sent.clear()
+    later = T0 + 500  # every item has been due for a while, each since another moment
+    outbox.make_all_due(later)
+    outbox.flush(later)
+    assert [e.payload for e in node.sent] == [b"%02d" % i for i in range(40)]
+
+
+def test_a_receipt_finds_an_items_envelope_ids_without_reading_them_all() -> None:
+    # every try of an item adds an envelope id: a member away for days leaves ~100,000
+    store = Store(None)
+    store.migrate_component("chat", MIGRATIONS)
+    plan = store.db.conn.execute(
+        "EXPLAIN QUERY PLAN DELETE FROM outbox_envelopes WHERE item_id IN (?, ?)", ("a", "b")
+    ).fetchall()
+    assert [row[3] for row in plan] == [
+        "SEARCH outbox_envelopes USING INDEX outbox_envelopes_item (item_id=?)"
+    ]

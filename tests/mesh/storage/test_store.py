@@ -121,6 +121,21 @@ def test_query_and_execute_translate_sqlite_errors() -> None:
         store.execute("DELETE FROM no_such_table")
 
 
+def test_a_query_runs_one_statement_and_returns_its_rows_as_dicts() -> None:
+    store = Store(None)
+    store.set_meta("a", "1")
+    store.set_meta("b", "2")
+    statements: list[str] = []
+    store.db.conn.set_trace_callback(statements.append)
+    rows = store.query("SELECT key, value FROM meta WHERE key IN (?, ?) ORDER BY key", ("a", "b"))
+    joined = store.query("SELECT m.key, n.key FROM meta m JOIN meta n ON n.key = m.key")
+    store.db.conn.set_trace_callback(None)
+    assert rows == [{"key": "a", "value": "1"}, {"key": "b", "value": "2"}]
+    assert len(statements) == 2  # one statement each: no savepoint around a query
+    # a column named twice keeps both values, the second one renamed (as sqlite-utils does)
+    assert {"key", "key_2"} <= set(joined[0])
+
+
 def test_execute_returns_the_number_of_changed_rows() -> None:
     store = Store(None)
     store.set_meta("a", "1")

@@ -1,0 +1,197 @@
+"""Taking in CHAT envelopes: opened, checked and stored a burst at a time.
+
+A member back after days gets thousands of messages in a few seconds. Each one
+taken alone costs a transaction, a lookup of its author, and a signed receipt;
+:class:`Inbox` takes the envelopes that arrived together in one transaction (a
+savepoint each, so one bad envelope spoils none of the others) and says, for
+each, whether to receipt it, so that the caller sends one receipt per author
+for the whole burst, after the commit (a message is acknowledged only once it
+is stored).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import msgpack
+
+from chat.contacts import Contacts
+from chat.content import Content
+from chat.keystore import KeyStore
+from chat.pairwise import Pairwise
+from chat.pending import Pending
+from chat.reader import dm_conversation_id
+from chat.rooms import Rooms
+from chat.senderkey import associated_data, open_sealed
+from chat.sessions import is_session_message
+from chat.timeline import Stored, Timeline
+from mesh.errors import ChatError, MeshError
+from mesh.storage.store import Store
+from mesh.wire.envelope import Envelope
+from mesh.wire.identity import Identity, encode_peer_id
+
+log = logging.getLogger("meshnotes.chat")
+
+
+@dataclass(frozen=True)
+class Taken:
+    """One stored content of a burst: what the caller tells listeners about."""
+
+    conv_id: str
+    author_id: str
+    content: Content
+    stored: Stored
+
+
+@dataclass
+class Burst:
+    """What taking in a burst of CHAT envelopes did."""
+
+    #: the contents stored, in arrival order
+    taken: list[Taken] = field(default_factory=list)
+    #: (author, flood) -> the envelope ids to receipt to that author
+    receipts: dict[tuple[bytes, bool], list[bytes]] = field(default_factory=dict)
+    #: counter name -> how many envelopes it counts
+    counts: dict[str, int] = field(default_factory=dict)
+    #: transactions committed for the burst (one, unless the store failed)
+    transactions: int = 0
+
+    def count(self, name: str) -> None:
+        self.counts[name] = self.counts.get(name, 0) + 1
+
+
+class Inbox:
+    """Opens and stores CHAT envelopes for one node (the chat layer's receiving half)."""
+
+    def __init__(
+        self,
+        store: Store,
+        identity: Identity,
+        contacts: Contacts,
+        rooms: Rooms,
+        pairwise: Pairwise,
+        keys: KeyStore,
+        timeline: Timeline,
+        pending: Pending,
+        ensure_dm: Callable[[bytes], str],
+        clock: Callable[[], float],
+    ) -> None:
+        """`ensure_dm(peer)`: the id of the direct conversation with `peer`, made as a
+        request if new."""
+        self.store = store
+        self.identity = identity
+        self.contacts = contacts
+        self.rooms = rooms
+        self.pairwise = pairwise
+        self.keys = keys
+        self.timeline = timeline
+        self.pending = pending
+        self.ensure_dm = ensure_dm
+        self.clock = clock
+
+    def take(self, envelopes: Iterable[Envelope]) -> Burst:
+        """Open and store `envelopes` in one transaction. A rejected envelope is counted
+        (``chat_rejected_<reason>``) and neither stored nor receipted; if the commit
+        fails, nothing of the burst is stored or receipted (``chat_store_error``)."""
+        burst = Burst()
+        blocked: dict[bytes, bool] = {}
+        envelopes = list(envelopes)
+        try:
+            with self.store.atomic(), self.pairwise.sessions.batch():
+                for envelope in envelopes:
+                    self._take_one(envelope, burst, blocked)
+        except MeshError as exc:
+            log.warning("%d chat messages not stored: %s", len(envelopes), exc)
+            return Burst(counts={"chat_store_error": len(envelopes)})
+        burst.transactions = 1
+        return burst
+
+    def _take_one(self, envelope: Envelope, burst: Burst, blocked: dict[bytes, bool]) -> None:
+        author = envelope.author
+        if author not in blocked:
+            blocked[author] = self.contacts.is_blocked(encode_peer_id(author))
+        try:
+            with self.store.atomic():  # a savepoint: a rejected envelope leaves no trace
+                if blocked[author]:
+                    raise ChatError("the sender is blocked", reason="blocked")
+                receipt = self._receive(envelope, burst)
+        except ChatError as exc:
+            burst.count(f"chat_rejected_{exc.reason}")
+            log.info("chat message rejected from %s: %s", encode_peer_id(author), exc)
+            return
+        if receipt:
+            burst.receipts.setdefault((author, envelope.flood), []).append(envelope.message_id)
+
+    def _receive(self, envelope: Envelope, burst: Burst) -> bool:
+        """Decrypt and store one CHAT envelope; return whether to receipt it.
+
+        A message whose key or room is not known yet waits in `pending`
+        (bounded) and is tried again when the room changes.
+        """
+        conv, epoch, index, sealed, share = _payload(envelope.payload)
+        author = envelope.author
+        author_id = encode_peer_id(author)
+        conv_id = encode_peer_id(conv)
+        if self.store.query(
+            "SELECT 1 FROM messages WHERE conv_id = ? AND author = ? AND epoch = ? AND idx = ?",
+            (conv_id, author_id, epoch, index),
+        ):
+            burst.count("chat_duplicate")
+            return True  # receipt again: the first receipt may have been lost
+        now = self.clock()
+        is_dm = conv == dm_conversation_id(self.identity.public_key, author)
+        if not is_dm:
+            state = self.rooms.state(conv_id) if self.rooms.conversation(conv_id) else None
+            if state is None or author not in state.members:
+                if state is not None and author in state.departed:
+                    raise ChatError("sender is not a member of the room", reason="not_member")
+                self.pending.hold(envelope, conv_id, now)
+                return False
+            if self.identity.public_key not in state.members:
+                raise ChatError("not a member of the room", reason="not_member")
+        if is_dm:
+            conv_id = self.ensure_dm(author)
+        if is_dm and is_session_message(sealed):
+            opened = self.pairwise.open(author, sealed, now)
+            if opened is None:  # opened before, under another index: a replay
+                raise ChatError("a direct message opened before", reason="replayed")
+        else:
+            shared = self.pairwise.open_share(author, share, conv, epoch, index, now)
+            key = self.keys.message_key(conv_id, epoch, author_id, index, shared)
+            if key is None:
+                self.pending.hold(envelope, conv_id, now)
+                return False
+            opened = open_sealed(key, sealed, associated_data(conv, epoch, index, author))
+        try:
+            body = msgpack.unpackb(opened)
+        except (ValueError, TypeError, msgpack.UnpackException) as exc:
+            # authentic (the author holds the key) but not what a chat client writes
+            raise ChatError("malformed chat content", reason="malformed") from exc
+        content = Content.decode(body)
+        stored = self.timeline.add(conv_id, author_id, content, "received", now, epoch, index)
+        self.pending.forget(envelope)
+        burst.count("chat_received" if stored.added else "chat_duplicate")
+        burst.taken.append(Taken(conv_id, author_id, content, stored))
+        return True
+
+
+def _payload(payload: bytes) -> tuple[bytes, int, int, bytes, bytes | None]:
+    """A CHAT payload's fields, checked: [conv_id, epoch, index, sealed, share or None]."""
+    try:
+        conv, epoch, index, sealed, share = msgpack.unpackb(payload)
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        raise ChatError("malformed chat payload", reason="malformed") from exc
+    if not (
+        isinstance(conv, bytes)
+        and len(conv) == 32
+        and isinstance(epoch, int)
+        and isinstance(index, int)
+        and 0 <= epoch < 2**32
+        and 0 <= index < 2**32
+        and isinstance(sealed, bytes)
+        and (share is None or isinstance(share, bytes))
+    ):
+        raise ChatError("malformed chat payload", reason="malformed")
+    return conv, epoch, index, sealed, share

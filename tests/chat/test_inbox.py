@@ -1,0 +1,120 @@
+"""A burst of CHAT envelopes is taken in together: one transaction, one receipt per author,
+each pairwise session read and written once (operation counts, not timings)."""
+
+from __future__ import annotations
+
+import msgpack
+
+from chat.outbox import MAX_RECEIPT_IDS
+from mesh.storage.mailbox import receipt_ids
+from mesh.wire.envelope import Envelope, EnvelopeType
+from tests.chat.test_messages import Peer, deliver, resign, room_of
+
+BURST = 120
+
+
+def backlog(a: Peer, b: Peer, count: int) -> tuple[str, list[Envelope]]:
+    """A room of `a` and `b`, and `count` messages `a` sent to it that `b` has not taken in
+    (b acknowledged no key meanwhile, so each carries a key share on the pair's session)."""
+    room = room_of(a, b)
+    for i in range(count):
+        a.chat.say(room, f"while you were away {i}")
+    envelopes = a.take(EnvelopeType.CHAT, b)
+    assert len(envelopes) == count
+    assert all(msgpack.unpackb(e.payload)[4] is not None for e in envelopes)  # key shares
+    b.take(EnvelopeType.RECEIPT)  # those of the room's set-up
+    return room, envelopes
+
+
+def shown(peer: Peer, room: str) -> list[str]:
+    return [m["text"] for m in peer.chat.history(room, 10 * BURST)]
+
+
+def arrive_together(b: Peer, envelopes: list[Envelope]) -> None:
+    """What the node does with one routed burst: queue each envelope, then the queue is
+    taken once the burst is routed (here at once, instead of at the loop's next turn)."""
+    for envelope in envelopes:
+        b.chat._queue_chat(envelope)
+    b.chat._take_queued()
+
+
+async def test_a_burst_is_stored_in_one_transaction_and_receipted_once() -> None:
+    a, b = Peer("alice"), Peer("bob")
+    room, envelopes = backlog(a, b, BURST)
+    sessions = b.chat.pairwise.sessions
+    bursts, loads, saves = b.chat.bursts, sessions.loads, sessions.saves
+    waiting = a.chat.status()["outbox"]
+    events: list[tuple[str, dict[str, object]]] = []
+    b.chat.listeners.append(lambda kind, data: events.append((kind, data)))
+    arrive_together(b, envelopes)
+    # front ends still hear of each message, in order, read in pages of views
+    assert [data["text"] for kind, data in events if kind == "message"] == [
+        f"while you were away {i}" for i in range(BURST)
+    ]
+    assert shown(b, room) == [f"while you were away {i}" for i in range(BURST)]
+    assert b.chat.bursts - bursts == 1  # one transaction for the whole burst
+    # every key share opened on the session read once and written once
+    assert (sessions.loads - loads, sessions.saves - saves) == (1, 1)
+    [receipt] = b.take(EnvelopeType.RECEIPT)  # one signed receipt names them all
+    assert receipt_ids(receipt.payload) == [e.message_id for e in envelopes]
+    statements: list[str] = []
+    a.chat.store.db.conn.set_trace_callback(statements.append)
+    deliver(a, [receipt])
+    a.chat.store.db.conn.set_trace_callback(None)
+    # the author applies it in two statements per message and a few for the whole receipt
+    # (the delete from its outbox, the key acknowledgement, the views for its listeners)
+    assert len(statements) <= 2 * BURST + 20
+    assert a.chat.status()["outbox"] == waiting - BURST
+    assert {m["status"] for m in a.chat.history(room, BURST)} == {"delivered"}
+    a.chat.say(room, "welcome back")  # the key is acknowledged: no share any more
+    [after] = a.take(EnvelopeType.CHAT, b)
+    assert msgpack.unpackb(after.payload)[4] is None
+
+
+async def test_the_session_moves_on_so_later_messages_still_open() -> None:
+    a, b = Peer("alice"), Peer("bob")
+    room, envelopes = backlog(a, b, 10)
+    arrive_together(b, envelopes[:5])
+    arrive_together(b, envelopes[5:])  # read back from the store what the first burst wrote
+    assert len(shown(b, room)) == 10
+    assert b.chat.pairwise.sessions.saves >= 2
+    # control traffic on the same session opens too: the session was written back
+    second = a.chat.rooms.new("second")
+    a.chat.rooms.invite(second, b.id)
+    invitations = a.take(EnvelopeType.CONTROL, b)
+    assert invitations
+    deliver(b, invitations)
+    assert not [k for k in b.chat.counters if k.startswith("control_rejected")]
+    assert b.chat.rooms.conversation(second) is not None
+
+
+async def test_a_bad_envelope_spoils_none_of_its_burst() -> None:
+    a, b = Peer("alice"), Peer("bob")
+    room, envelopes = backlog(a, b, 6)
+    conv, epoch, index, sealed, share = msgpack.unpackb(envelopes[2].payload)
+    altered = bytearray(sealed)
+    altered[-1] ^= 0x01
+    bad = resign(a, envelopes[2], msgpack.packb([conv, epoch, index, bytes(altered), share]))
+    burst = [*envelopes[:2], bad, *envelopes[3:]]
+    arrive_together(b, burst)
+    assert b.chat.counters["chat_rejected_tampered"] == 1
+    assert len(shown(b, room)) == 5
+    [receipt] = b.take(EnvelopeType.RECEIPT)
+    assert bad.message_id not in receipt_ids(receipt.payload)
+    assert len(receipt_ids(receipt.payload)) == 5
+
+
+async def test_a_burst_larger_than_a_receipt_holds_takes_several_receipts() -> None:
+    a, b = Peer("alice"), Peer("bob")
+    room = room_of(a, b)
+    a.chat.say(room, "first")  # carries the key share
+    [first] = a.take(EnvelopeType.CHAT, b)
+    b.take(EnvelopeType.RECEIPT)
+    arrive_together(b, [first])
+    assert len(b.take(EnvelopeType.RECEIPT)) == 1
+    # the same envelope queued again and again: each counts as a duplicate to receipt
+    copies = [resign(a, first, first.payload) for _ in range(MAX_RECEIPT_IDS + 1)]
+    arrive_together(b, copies)
+    receipts = b.take(EnvelopeType.RECEIPT)
+    assert [len(receipt_ids(r.payload)) for r in receipts] == [MAX_RECEIPT_IDS, 1]
+    assert b.chat.counters["chat_duplicate"] == MAX_RECEIPT_IDS + 1

@@ -34,6 +34,10 @@ from mesh.wire.identity import Identity, encode_peer_id
 
 log = logging.getLogger("meshnotes.chat")
 
+#: why a message's key share may fail to open while its chain is known from another
+#: message's share (then the message is read without it, or waits for it)
+SHARE_NOT_NEEDED = frozenset({"ratchet_skip", "no_session", "prekey_unknown"})
+
 
 @dataclass(frozen=True)
 class Taken:
@@ -158,7 +162,15 @@ class Inbox:
             if opened is None:  # opened before, under another index: a replay
                 raise ChatError("a direct message opened before", reason="replayed")
         else:
-            shared = self.pairwise.open_share(author, share, conv, epoch, index, now)
+            try:
+                shared = self.pairwise.open_share(author, share, conv, epoch, index, now)
+            except ChatError as exc:
+                if exc.reason not in SHARE_NOT_NEEDED:
+                    raise
+                # the session cannot open it now (too far ahead of what arrived, say):
+                # the chain may be known from another message's share; else it waits
+                burst.count(f"chat_share_unopened_{exc.reason}")
+                shared = None
             key = self.keys.message_key(conv_id, epoch, author_id, index, shared)
             if key is None:
                 self.pending.hold(envelope, conv_id, now)

@@ -7,7 +7,14 @@ arrives. Each key is used once: a message whose key is gone is a replay.
 
 from __future__ import annotations
 
-from chat.senderkey import MAX_SKIP, Chain, message_key, new_chain_key, rotation_due
+from chat.senderkey import (
+    MAX_SKIP,
+    ROTATE_MESSAGES,
+    Chain,
+    message_key,
+    new_chain_key,
+    rotation_due,
+)
 from mesh.errors import ChatError
 from mesh.storage.store import Store
 
@@ -92,6 +99,13 @@ class KeyStore:
             if chain is not None:
                 self._keep_skipped(conv_id, epoch, peer_id, chain.keys_until(shared.index))
             chain = shared
+        elif shared is not None and chain is not None:
+            # the share of a chain the sender has rotated away from since (its messages came
+            # after the newer chain's): it gives the keys from its index on, to where the
+            # newer chain took over at the latest; the messages that carry the same share
+            # (one per chain: chat.pairwise) find theirs among them
+            end = min(chain.index, shared.index + ROTATE_MESSAGES)
+            self._keep_skipped(conv_id, epoch, peer_id, shared.keys_until(end))
         if chain is None:
             return None
         if index >= chain.index:

@@ -287,6 +287,7 @@ class Chat(ChatReader):
                 chain, rotated = self.keys.sending_chain(conv_id, epoch, self.me, now)
                 if rotated:
                     self._count("senderkey_rotated")
+                    self.pairwise.forget_shares(conv_id)
                 key, after = chain.advance()
                 self.keys.save(conv_id, epoch, self.me, after)
                 index = chain.index
@@ -303,9 +304,7 @@ class Chat(ChatReader):
                     "SELECT 1 FROM key_acks WHERE conv_id = ? AND epoch = ? AND peer_id = ?",
                     (conv_id, epoch, peer_id),
                 ):
-                    share = self.pairwise.seal(
-                        peer, msgpack.packb([conv, epoch, chain.chain_key, chain.index]), now
-                    )
+                    share = self.pairwise.share(peer, conv, conv_id, epoch, chain, now)
                 payload = msgpack.packb([conv, epoch, index, sealed, share])
                 self.store.execute(
                     "INSERT INTO recipients (msg_id, peer_id) VALUES (?, ?)", (msg_id, peer_id)

@@ -40,6 +40,8 @@ def _box(identity: Identity, peer: bytes) -> nacl.public.Box:
 
 #: the first byte of a padded box's plaintext ("never used" in msgpack)
 PADDED = b"\xc1"
+#: key shares kept sealed for reuse (one per conversation, epoch and member), at most
+MAX_SHARES_KEPT = 10_000
 
 
 def box(identity: Identity, peer: bytes, plaintext: bytes) -> bytes:
@@ -70,6 +72,8 @@ class Pairwise:
         self.identity = identity
         self.sessions = Sessions(store, identity, rng, counters)
         self.counters = counters
+        #: (conv_id, epoch, peer) -> our current sending chain's key share sealed for it
+        self._shares: dict[tuple[str, int, bytes], bytes] = {}
 
     def seal(self, peer: bytes, plaintext: bytes, now: float) -> bytes:
         return self.sessions.seal(peer, plaintext, now)
@@ -104,6 +108,30 @@ class Pairwise:
             if exc.reason == "ratchet_used":
                 return None
             raise
+
+    def share(
+        self, peer: bytes, conv: bytes, conv_id: str, epoch: int, chain: Chain, now: float
+    ) -> bytes:
+        """Our sending chain's key share for `peer`, sealed once per chain and carried by
+        each of its messages until the peer acknowledges it (the caller checks that).
+
+        The share names the chain from the first message it came with, so any of those
+        messages opens every later one, in any order; and a member away for 20,000
+        messages costs its session one message per chain, not one per message (which,
+        arriving out of order, outran the session's skipping bounds: docs/chat.md).
+        """
+        key = (conv_id, epoch, peer)
+        share = self._shares.get(key)
+        if share is None:
+            if len(self._shares) >= MAX_SHARES_KEPT:
+                self._shares.clear()
+            share = self.seal(peer, msgpack.packb([conv, epoch, chain.chain_key, chain.index]), now)
+            self._shares[key] = share
+        return share
+
+    def forget_shares(self, conv_id: str) -> None:
+        """A conversation's sending chain was replaced: its shares name the old one."""
+        self._shares = {k: v for k, v in self._shares.items() if k[0] != conv_id}
 
     def open_share(
         self, author: bytes, share: bytes | None, conv: bytes, epoch: int, index: int, now: float

@@ -3,8 +3,12 @@ so a leaked chain key opens a bounded window and nothing after it (chat/senderke
 
 from __future__ import annotations
 
-import msgpack
+import random
 
+import msgpack
+import pytest
+
+import chat.ratchet
 from chat.senderkey import (
     ROTATE_MESSAGES,
     ROTATE_SECONDS,
@@ -115,3 +119,27 @@ def test_a_chain_older_than_the_rotation_time_is_replaced_at_the_next_message() 
     deliver(b, [first, second])
     assert opened_with(shares[0], a, [first, second]) == [0]
     assert b.texts(room) == ["monday", "a week later"]
+
+
+def test_a_member_away_for_many_messages_reads_them_all_in_any_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the session skips at most 20 messages here (1,000 in the product): one share per
+    # message made a member away for 21 messages, met newest first, refuse them
+    monkeypatch.setattr(chat.ratchet, "MAX_SKIP", 20)
+    a, b = Peer("alice"), Peer("bob")
+    room = room_of(a, b)
+    count = 2 * ROTATE_MESSAGES + 50  # three chains
+    for i in range(count):
+        a.chat.say(room, f"m{i}")
+    sent = a.take(EnvelopeType.CHAT)
+    # the share of each chain is sealed once and carried by every message of the chain
+    shares = {fields(envelope)[4] for envelope in sent}
+    assert len(shares) == 3 and None not in shares
+    newest_first = sent[::-1]  # every older chain comes after a newer one
+    rest = newest_first[30:]
+    random.Random(7).shuffle(rest)  # and after the first 30, any order
+    deliver(b, newest_first[:30] + rest)
+    assert sorted(texts(b, room, count)) == sorted(f"m{i}" for i in range(count))
+    rejected = {k: v for k, v in b.chat.counters.items() if k.startswith("chat_rejected")}
+    assert rejected == {}

@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import nacl.bindings
 import nacl.exceptions
-import sqlite_utils
 
 from mesh.errors import PeerNameError, UsageError
 from mesh.storage.store import Store, run_script
 from mesh.wire.identity import decode_peer_id, encode_peer_id, safety_number
 
 if TYPE_CHECKING:  # the node's module (websockets, the router) only for running nodes
+    import sqlite_utils
+
     from mesh.runtime.node import Node
 
 MAX_NAME = 100

@@ -19,10 +19,12 @@ Version 1 adds what issue 22 needs on top of the mesh schema's ``messages``:
 from __future__ import annotations
 
 from collections.abc import Callable
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from mesh.storage.store import run_script
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 #: the pairwise ratchet sessions' tables (chat/sessions.py)
 SESSION_TABLES = """

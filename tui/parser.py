@@ -8,7 +8,6 @@ command imports only what its own verb needs.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -41,11 +40,24 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)  # one line, as every error; `--help` shows the usage
 
 
-def _version() -> str:
-    try:
-        return importlib.metadata.version(PROG)
-    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
-        return "(not installed)"
+class _Version(argparse.Action):
+    """``--version``: the installed distribution's version, looked up only when asked (reading
+    the installed packages' metadata takes longer than a read verb's whole work)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, help="show program's version number and exit"
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        import importlib.metadata
+
+        try:
+            version = importlib.metadata.version(PROG)
+        except importlib.metadata.PackageNotFoundError:  # run from a source tree
+            version = "(not installed)"
+        print(f"{PROG} {version}")
+        parser.exit()
 
 
 def named_verb(argv: Sequence[str]) -> str | None:
@@ -71,7 +83,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         prog=PROG,
         description="Encrypted, decentralized mesh chat and shared notes.",
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    parser.add_argument("--version", action=_Version)
     parser.add_argument("--home", help="home directory (default: $MESHNOTES_HOME or user data dir)")
     parser.add_argument(
         "--log-level",

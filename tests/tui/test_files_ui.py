@@ -87,6 +87,7 @@ async def test_where_the_terminal_draws_pictures_a_picture_shows_under_its_messa
     import tui.widgets.picture
 
     # Pilot's terminal answers no graphics protocol: draw as a Kitty or Sixel terminal would
+    tui.widgets.picture.can_draw()  # (once asked: the answer is not asked again)
     monkeypatch.setattr(tui.widgets.picture, "DRAWS", True)
     a = line["A"]
     Image.new("RGB", (40, 30), (200, 30, 30)).save(tmp_path / "red.png")

@@ -108,4 +108,9 @@ async def test_where_the_terminal_draws_pictures_a_picture_shows_under_its_messa
         shown = str(view.lines[by_name["red.png"]].render())
         assert "picture: red.png" in shown and "no preview" not in shown
         picture = view.pictures[by_name["red.png"]]
-        assert picture.parent is view.lines[by_name["red.png"]].parent
+        # right under its message: after the block of messages that the message ends
+        line = view.lines[by_name["red.png"]]
+        assert line.block is not None and line.block.lines[-1] is line
+        assert picture.parent is not None
+        shown_in_order = list(picture.parent.children)
+        assert shown_in_order[shown_in_order.index(line.block) + 1] is picture

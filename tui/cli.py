@@ -20,6 +20,22 @@ from mesh.errors import MeshError, UsageError
 from mesh.runtime.home import Home
 from tui.parser import OPEN, build_parser, named_verb
 from tui.verbs import PROG, Verb
+from tui.widgets.picture import probe
+
+
+def _with_ui(args: argparse.Namespace, func: Verb) -> bool:
+    """Whether the verb runs the terminal UI."""
+    return func.name in ("cmd_open", "cmd_demo") or (func.name == "cmd_run" and not args.headless)
+
+
+def _probe_early(home: Home, func: Verb) -> None:
+    """Under the UI, the terminal is asked what pictures it draws (tui.widgets.picture) while
+    the node's modules are imported, unless something else asks the terminal first: the
+    first start's name, or the passphrase of a sealed key file (the verb probes after)."""
+    if func.name == "cmd_demo" or (
+        home.has_identity() and (home.passphrase() is not None or not home.locked())
+    ):
+        probe()
 
 
 def _setup_logging(args: argparse.Namespace, home: Home, func: Verb) -> None:
@@ -27,9 +43,7 @@ def _setup_logging(args: argparse.Namespace, home: Home, func: Verb) -> None:
     there they go to meshnotes.log in the home (the demo's homes are temporary: none)."""
     level = args.log_level or ("info" if args.verb == "run" else "warning")
     fmt = "%(asctime)s %(levelname)s %(name)s %(message)s"
-    with_ui = func.name in ("cmd_open", "cmd_demo") or (
-        func.name == "cmd_run" and not args.headless
-    )
+    with_ui = _with_ui(args, func)
     if not with_ui:
         logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr)
     elif func.name == "cmd_demo":
@@ -82,6 +96,8 @@ def _run(argv: Sequence[str] | None) -> int:
         home = Home.resolve(args.home, args.passphrase_file)
         func: Verb = getattr(args, "func", OPEN)
         _setup_logging(args, home, func)
+        if _with_ui(args, func):
+            _probe_early(home, func)
         return func(args, home)
     except MeshError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

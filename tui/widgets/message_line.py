@@ -27,6 +27,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.message import Message
+from textual.selection import Selection
 from textual.strip import Strip
 from textual.visual import Visual
 from textual.widget import Widget
@@ -149,6 +150,13 @@ class MessageBlock(Widget):
         "message--selected",
         "message--picked",
     }
+    DEFAULT_CSS = """
+    MessageBlock { height: auto; }
+    MessageBlock > .message--pending { color: $text-muted; }
+    MessageBlock > .message--mention { color: $warning; }
+    MessageBlock > .message--selected { background: $boost; }
+    MessageBlock > .message--picked { background: $accent 30%; }
+    """
 
     def __init__(self, lines: list[MessageLine]) -> None:
         super().__init__(classes="message-block")
@@ -213,6 +221,13 @@ class MessageBlock(Widget):
         return starts[at], starts[at + 1] - starts[at]
 
     def render_line(self, y: int) -> Strip:
+        strip = self._row(y)
+        selection = self.text_selection
+        if selection is not None and (span := selection.get_span(y)) is not None:
+            strip = self._selected(strip, *span)
+        return strip.apply_offsets(0, y)  # (as Log does: the mouse selects rows as shown)
+
+    def _row(self, y: int) -> Strip:
         width = self.size.width
         starts = self._measure(width)
         at = bisect.bisect_right(starts, y) - 1
@@ -222,6 +237,27 @@ class MessageBlock(Widget):
         if drawn is None:
             drawn = self._drawn[at] = self._draw(self.lines[at], width, starts[at + 1] - starts[at])
         return drawn[y - starts[at]]
+
+    def _selected(self, strip: Strip, start: int, end: int) -> Strip:
+        """A row with the text from `start` to `end` (-1: its end) shown selected."""
+        style = self.screen.get_component_rich_style("screen--selection")
+        cells = strip.cell_length
+        first = min(cells, strip.index_to_cell_position(start))
+        last = cells if end == -1 else min(cells, strip.index_to_cell_position(end))
+        if last <= first:
+            return strip
+        return Strip.join(
+            [strip.crop(0, first), strip.crop(first, last).apply_style(style), strip.crop(last)]
+        )
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        """The text selected with the mouse: the rows as shown, each without its padding."""
+        rows = self._measure(self.size.width)[-1]
+        text = "\n".join(self._row(y).text.rstrip() for y in range(rows))
+        return selection.extract(text), "\n"
+
+    def selection_updated(self, selection: Selection | None) -> None:
+        self.refresh()
 
     def _draw(self, line: MessageLine, width: int, rows: int) -> list[Strip]:
         parts = []
@@ -233,7 +269,9 @@ class MessageBlock(Widget):
         style = self.get_visual_style(*parts)
         mention = "mention" in line.classes and width > 1
         inner = width - 1 if mention else width
-        drawn = Visual.to_strips(self, line.content, inner, None, style, pad=True)
+        drawn = Visual.to_strips(
+            self, line.content, inner, None, style, apply_selection=False, pad=True
+        )
         blank = Strip.blank(inner, style.rich_style)
         drawn = (drawn + [blank] * rows)[:rows]  # as measured, whatever the styles wrap to
         if not mention:

@@ -33,7 +33,8 @@ from benchmarks.search import fill
 from benchmarks.tui_start import one
 from mesh.wire.identity import encode_peer_id
 from tui.main_screen import MainScreen
-from tui.widgets.chat_view import ChatView, MessageList
+from tui.widgets.chat_view import ChatView
+from tui.widgets.message_line import MessageList
 
 FILL = """
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :n)
@@ -63,9 +64,10 @@ async def _in_ui(home: Path, count: int, opens: int) -> dict[str, Any]:
         scroll = view.query_one(MessageList)
         clock = FrameClock(app)
 
-        def laid_out() -> bool:
+        def laid_out() -> bool:  # the block drawing the last message is on screen
             last = next(reversed(view.lines.values()), None)
-            return last is not None and last.is_mounted and last.region.height > 0
+            block = None if last is None else last.block
+            return block is not None and block.is_mounted and block.region.height > 0
 
         for _ in range(opens):
             for room, key in ((team, "open_s"), (quiet, "open_quiet_s")):
@@ -87,7 +89,8 @@ async def _in_ui(home: Path, count: int, opens: int) -> dict[str, Any]:
                 lambda: scroll.scroll_home(animate=False),
                 lambda n=shown: (
                     len(view.lines) > n
-                    and next(iter(view.lines.values())).is_mounted
+                    and (first := next(iter(view.lines.values())).block) is not None
+                    and first.is_mounted
                     and scroll.scroll_y > 0
                 ),
             )

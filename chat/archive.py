@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from chat import tables
 from chat.contacts import MIGRATIONS, Contacts
-from chat.messages import Chat
+from chat.reader import ChatReader
 from chat.room import RoomState
 from chat.rooms import Rooms
 from mesh.storage.store import Store
@@ -54,9 +54,10 @@ class RoomBook(Rooms):
         return super().state(conv_id)
 
 
-class ChatArchive(Chat):
+class ChatArchive(ChatReader):
     """A home's chat, read only: the reads of :class:`chat.reader.ChatReader` (history,
-    search, unread, ...), and the `contacts` and `rooms` above."""
+    search, unread, ...), and the `contacts` and `rooms` above. It is no running chat
+    (:class:`chat.messages.Chat`): reading needs neither the node nor its imports."""
 
     def __init__(self, store: Store, own_key: bytes) -> None:  # no node: see the module
         self.store = store

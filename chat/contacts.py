@@ -10,17 +10,19 @@ messages dropped by the chat layer and its messages left out of history.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nacl.bindings
 import nacl.exceptions
-import sqlite_utils
 
 from mesh.errors import PeerNameError, UsageError
-from mesh.runtime.addressbook import clean_name
-from mesh.runtime.node import Node
 from mesh.storage.store import Store, run_script
 from mesh.wire.identity import decode_peer_id, encode_peer_id, safety_number
+
+if TYPE_CHECKING:  # the node's module (websockets, the router) only for running nodes
+    import sqlite_utils
+
+    from mesh.runtime.node import Node
 
 MAX_NAME = 100
 
@@ -152,6 +154,8 @@ class Contacts:
     def learn_name(self, peer_id: str, name: str, ts_ms: int) -> bool:
         """Keep the display name a peer announced (in a record signed at `ts_ms`), unless a
         newer one is kept; return whether it changed."""
+        from mesh.runtime.addressbook import clean_name  # it imports the router: not at start
+
         name = clean_name(name)
         if not name or peer_id == encode_peer_id(self.own_key):
             return False

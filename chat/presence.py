@@ -13,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from mesh.runtime.node import Node
 from mesh.storage.store import Store, run_script
 from mesh.wire.envelope import Envelope, EnvelopeType
 from mesh.wire.identity import decode_peer_id, encode_peer_id
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 #: the presence layer's tables (Store.migrate_component "presence")
 PRESENCE_V1 = "CREATE TABLE last_seen (peer_id TEXT PRIMARY KEY, ts REAL NOT NULL);"

@@ -12,13 +12,14 @@ sends none; others' are still shown. Listeners hear ``("read_by", {"conv_id",
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from chat.signals import Signals
 from mesh.storage.store import Store, run_script
 from mesh.wire.identity import decode_peer_id, encode_peer_id
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 #: the read-state layer's tables (Store.migrate_component "read_state")
 READ_STATE_V1 = """

@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chat.contacts import Contacts
 from chat.room import RoomEvent, RoomState, fold
 from chat.senderkey import new_chain_key
 from mesh.errors import ChatError, UsageError
-from mesh.runtime.node import Node
 from mesh.storage.store import Store
 from mesh.wire.identity import decode_peer_id, encode_peer_id
+
+if TYPE_CHECKING:  # the node's module (websockets, the router) only for running nodes
+    from mesh.runtime.node import Node
 
 log = logging.getLogger("meshnotes.chat")
 

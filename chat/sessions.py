@@ -54,20 +54,6 @@ PREKEY_ROTATION = 7 * 86400.0
 PREKEY_KEPT = 21 * 86400.0
 MAX_SESSIONS = 4
 
-TABLES = """
-CREATE TABLE ratchet_sessions (
-    peer_id TEXT NOT NULL, sid BLOB NOT NULL, state BLOB NOT NULL,
-    initiator INTEGER NOT NULL, init BLOB, created REAL NOT NULL, last_in REAL,
-    PRIMARY KEY (peer_id, sid)
-);
-CREATE TABLE prekeys (
-    key_id INTEGER PRIMARY KEY, private BLOB, public BLOB NOT NULL, created REAL NOT NULL
-);
-CREATE TABLE peer_prekeys (
-    peer_id TEXT PRIMARY KEY, key_id INTEGER NOT NULL, public BLOB NOT NULL, ts_ms INTEGER NOT NULL
-);
-"""
-
 
 def is_session_message(data: bytes) -> bool:
     return data[:3] == MAGIC

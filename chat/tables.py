@@ -19,11 +19,28 @@ Version 1 adds what issue 22 needs on top of the mesh schema's ``messages``:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import sqlite_utils
-
-from chat.sessions import TABLES as SESSION_TABLES
 from mesh.storage.store import run_script
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+#: the pairwise ratchet sessions' tables (chat/sessions.py)
+SESSION_TABLES = """
+CREATE TABLE ratchet_sessions (
+    peer_id TEXT NOT NULL, sid BLOB NOT NULL, state BLOB NOT NULL,
+    initiator INTEGER NOT NULL, init BLOB, created REAL NOT NULL, last_in REAL,
+    PRIMARY KEY (peer_id, sid)
+);
+CREATE TABLE prekeys (
+    key_id INTEGER PRIMARY KEY, private BLOB, public BLOB NOT NULL, created REAL NOT NULL
+);
+CREATE TABLE peer_prekeys (
+    peer_id TEXT PRIMARY KEY, key_id INTEGER NOT NULL, public BLOB NOT NULL, ts_ms INTEGER NOT NULL
+);
+"""
+
 
 #: the kinds of row shown in a conversation (the others change those)
 SHOWN_KINDS = ("msg", "reply")

@@ -37,7 +37,8 @@ class NoteBook(Notes):
     """A home's notes, read only: resolve, all, cat, export."""
 
     def __init__(self, chat: ChatArchive, store: Store) -> None:  # no node: see the module
-        self.chat = chat
+        # the notes' reads use the chat's rooms and contacts only, which the archive has
+        self.chat = chat  # type: ignore[assignment]
         self.store = store
         store.migrate_component("notes", MIGRATIONS)  # read only: checks the version, no more
         self.documents = StoredDocuments(store, chat.contacts.own_key)

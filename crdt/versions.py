@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from crdt.errors import NoteUsageError
 from crdt.note import Note
 from mesh.storage.store import Store, run_script
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 #: the versions layer's tables (Store.migrate_component "note_versions")
 VERSIONS_V1 = """

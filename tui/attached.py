@@ -30,8 +30,8 @@ from typing import Any
 from chat.archive import ChatArchive
 from chat.client import Verb
 from chat.files.holdings import Holdings
-from chat.messages import Chat
 from chat.presence import last_seen
+from chat.reader import ChatReader
 from crdt.client import Client, NoteVerb
 from crdt.note import Note
 from crdt.notebook import NoteBook
@@ -82,7 +82,7 @@ class AttachedSession(Session):
         self._wake = asyncio.Event()
 
     @property
-    def chat(self) -> Chat:
+    def chat(self) -> ChatReader:
         return self.archive
 
     @property

@@ -14,26 +14,39 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from mesh.errors import MeshError, UsageError
 from mesh.runtime.home import Home
-from tui.parser import build_parser
-from tui.verbs import PROG
-from tui.verbs.node import cmd_demo, cmd_open, cmd_run
+from tui.parser import OPEN, build_parser, named_verb
+from tui.verbs import PROG, Verb
+from tui.widgets.picture import probe
 
 
-def _setup_logging(
-    args: argparse.Namespace, home: Home, func: Callable[[argparse.Namespace, Home], int]
-) -> None:
+def _with_ui(args: argparse.Namespace, func: Verb) -> bool:
+    """Whether the verb runs the terminal UI."""
+    return func.name in ("cmd_open", "cmd_demo") or (func.name == "cmd_run" and not args.headless)
+
+
+def _probe_early(home: Home, func: Verb) -> None:
+    """Under the UI, the terminal is asked what pictures it draws (tui.widgets.picture) while
+    the node's modules are imported, unless something else asks the terminal first: the
+    first start's name, or the passphrase of a sealed key file (the verb probes after)."""
+    if func.name == "cmd_demo" or (
+        home.has_identity() and (home.passphrase() is not None or not home.locked())
+    ):
+        probe()
+
+
+def _setup_logging(args: argparse.Namespace, home: Home, func: Verb) -> None:
     """Logs go to stderr, except under the terminal UI, where they would garble the screen:
     there they go to meshnotes.log in the home (the demo's homes are temporary: none)."""
     level = args.log_level or ("info" if args.verb == "run" else "warning")
     fmt = "%(asctime)s %(levelname)s %(name)s %(message)s"
-    with_ui = func in (cmd_open, cmd_demo) or (func is cmd_run and not args.headless)
+    with_ui = _with_ui(args, func)
     if not with_ui:
         logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr)
-    elif func is cmd_demo:
+    elif func.name == "cmd_demo":
         logging.basicConfig(level=logging.CRITICAL, handlers=[logging.NullHandler()])
     else:
         home.ensure()
@@ -76,12 +89,15 @@ def _stdout_to_nothing() -> None:
 
 
 def _run(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(named_verb(argv))
     try:
         args = parser.parse_args(argv)
         home = Home.resolve(args.home, args.passphrase_file)
-        func: Callable[[argparse.Namespace, Home], int] = getattr(args, "func", cmd_open)
+        func: Verb = getattr(args, "func", OPEN)
         _setup_logging(args, home, func)
+        if _with_ui(args, func):
+            _probe_early(home, func)
         return func(args, home)
     except MeshError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

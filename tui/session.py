@@ -28,6 +28,7 @@ from chat.daemon import Daemon
 from chat.files.export import open_in_memory
 from chat.files.holdings import Holdings, view
 from chat.messages import Chat
+from chat.reader import ChatReader
 from chat.readstate import read_by
 from chat.room import RoomState
 from crdt.note import Note
@@ -97,7 +98,7 @@ class Session(ABC):
 
     @property
     @abstractmethod
-    def chat(self) -> Chat:
+    def chat(self) -> ChatReader:
         """The chat layer to read (a running node's, or chat.archive's over the database)."""
 
     @property

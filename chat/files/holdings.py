@@ -24,9 +24,7 @@ import os
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from chat.files.format import (
     CHUNK_SIZE,
@@ -41,6 +39,9 @@ from chat.files.format import (
 )
 from mesh.errors import StorageError, UsageError
 from mesh.storage.store import Store, run_script
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 SLOT = CHUNK_SIZE + MAC_SIZE
 #: hash trees kept in memory for serving

@@ -25,6 +25,8 @@ from mesh.storage.store import Store
 from mesh.wire.identity import Identity
 
 PASSPHRASE_ENV = "MESHNOTES_PASSPHRASE"
+#: the settings file in a home (mesh/runtime/settings.py reads it)
+CONFIG_FILE = "meshnotes.toml"
 
 
 @dataclass(frozen=True)

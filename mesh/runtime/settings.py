@@ -18,11 +18,10 @@ from typing import Any
 from mesh.errors import MeshError, UsageError
 from mesh.routing.router import ROOM_MODES, room_routing
 from mesh.runtime.config import NodeConfig
-from mesh.runtime.home import Home
+from mesh.runtime.home import CONFIG_FILE, Home
 from mesh.wire.address import PeerAddress, parse_listen
 from mesh.wire.netkey import DEFAULT_NETWORK_KEY, load_network_key
 
-CONFIG_FILE = "meshnotes.toml"
 #: the port a node listens on unless told otherwise (not registered with IANA; unassigned)
 DEFAULT_PORT = 7707
 DEFAULT_LISTEN = f"0.0.0.0:{DEFAULT_PORT}"

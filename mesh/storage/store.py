@@ -23,22 +23,33 @@ import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-# sqlite-utils imports numpy when it can, to store numpy values, which this project never
-# does; numpy would add 12 MB to every node's memory (a relay's RSS is a target). So it
-# imports without numpy, unless the process already has numpy loaded. (A node imports
-# sqlite-utils here first: tui.cli and the daemon reach the store before chat or crdt.)
-_without_numpy = "numpy" not in sys.modules and "sqlite_utils" not in sys.modules
-if _without_numpy:
-    sys.modules["numpy"] = None  # type: ignore[assignment]  # makes `import numpy` fail
-try:
+from mesh.errors import StorageError
+
+if TYPE_CHECKING:
     import sqlite_utils
-finally:
-    if _without_numpy:
-        del sys.modules["numpy"]
 
-from mesh.errors import StorageError  # noqa: E402
+
+@functools.cache
+def _sqlite_utils() -> Any:
+    """sqlite-utils, imported for the first store that may write: a read-only store (a read
+    verb's: ``history``) does without its 60 ms of imports (:class:`_Reading`).
+
+    sqlite-utils imports numpy when it can, to store numpy values, which this project never
+    does; numpy would add 12 MB to every node's memory (a relay's RSS is a target). So it
+    imports without numpy, unless the process already has numpy loaded. (The layers above
+    import sqlite-utils for their types only.)"""
+    without_numpy = "numpy" not in sys.modules and "sqlite_utils" not in sys.modules
+    if without_numpy:
+        sys.modules["numpy"] = None  # type: ignore[assignment]  # makes `import numpy` fail
+    try:
+        import sqlite_utils
+    finally:
+        if without_numpy:
+            del sys.modules["numpy"]
+    return sqlite_utils
+
 
 #: what a failing statement raises, from either driver (SQLCipher's join once it is loaded;
 #: read it as ``store.DB_ERRORS`` from other modules: it is rebound then)
@@ -223,7 +234,7 @@ class Store:
                 uri = f"{path.absolute().as_uri()}?mode=ro"
                 conn = _connect(uri, key, cipher, uri=True, timeout=READ_BUSY_TIMEOUT)
                 conn.execute("PRAGMA query_only=ON")
-                self.db = sqlite_utils.Database(conn)
+                self.db = cast("sqlite_utils.Database", _Reading(conn))
                 self._check_version()
                 return
             else:
@@ -236,7 +247,7 @@ class Store:
             # would fsync every commit and cap a relay's mailbox near a hundred writes a second.
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
-            self.db = sqlite_utils.Database(conn)
+            self.db = _sqlite_utils().Database(conn)
             self._migrate()
         except DB_ERRORS + (StorageError,) as exc:  # noqa: RUF005 (mypy: a starred tuple)
             if conn is not None:
@@ -382,6 +393,24 @@ class Store:
     def close(self) -> None:
         with contextlib.suppress(*DRIVER_ERRORS):
             self.db.conn.close()
+
+
+class _Reading:
+    """What a read-only store calls of sqlite-utils' Database (``execute``, ``query``,
+    ``conn``), over the connection itself: reads need no more, and start sooner."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> Any:
+        return self.conn.execute(sql, params)
+
+    def query(
+        self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()
+    ) -> Iterator[dict[str, Any]]:
+        cursor = self.conn.execute(sql, params)
+        keys = [d[0] for d in cursor.description or ()]
+        return (dict(zip(keys, row, strict=True)) for row in cursor)
 
 
 def _connect(

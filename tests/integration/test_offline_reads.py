@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -154,3 +156,33 @@ async def test_reading_while_a_node_writes_the_database(mesh: Mesh) -> None:
     assert not errors, errors[0]
     assert seen == sorted(seen)  # a reader never sees the database go back
     assert reader.note_cat(note_id)["text"] == "".join(f"{i}\n" for i in range(count))
+
+
+async def test_history_imports_only_the_reading_half_of_the_chat(mesh: Mesh) -> None:
+    # `history` starts a process for one read: importing the node, the notes or the UI for it
+    # cost it seconds (docs/performance.md); a fresh interpreter shows what the verb loads
+    await mesh.line("A", "B")
+    mesh["A"].chat.send_direct(mesh.ids["B"], "hello bob")
+    await mesh.stop("A")
+    script = (
+        "import json, sys\n"
+        "from tui.cli import main\n"
+        f"code = main(['--home', {str(mesh.root / 'A')!r}, 'history', {mesh.ids['B']!r}])\n"
+        "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", script],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "hello bob" in done.stdout  # the verb did its whole job: read and printed
+    loaded = set(json.loads(done.stderr.strip().splitlines()[-1]))
+    heavy = {"textual", "pycrdt", "websockets", "crdt", "PIL", "textual_image", "zeroconf"}
+    heavy |= {"mesh.runtime.node", "mesh.routing.router", "chat.messages", "asyncio"}
+    assert sorted(loaded & heavy) == []

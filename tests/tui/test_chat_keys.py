@@ -16,7 +16,8 @@ from tests.waiting import wait_until
 from tui.app import MeshnotesApp
 from tui.main_screen import MainScreen
 from tui.search_screen import SearchScreen
-from tui.widgets.chat_view import ChatView, MessageList
+from tui.widgets.chat_view import ChatView
+from tui.widgets.message_line import MessageList
 from tui.widgets.sidebar import Sidebar
 
 

@@ -87,6 +87,7 @@ async def test_where_the_terminal_draws_pictures_a_picture_shows_under_its_messa
     import tui.widgets.picture
 
     # Pilot's terminal answers no graphics protocol: draw as a Kitty or Sixel terminal would
+    tui.widgets.picture.can_draw()  # (once asked: the answer is not asked again)
     monkeypatch.setattr(tui.widgets.picture, "DRAWS", True)
     a = line["A"]
     Image.new("RGB", (40, 30), (200, 30, 30)).save(tmp_path / "red.png")
@@ -107,7 +108,12 @@ async def test_where_the_terminal_draws_pictures_a_picture_shows_under_its_messa
         shown = str(view.lines[by_name["red.png"]].render())
         assert "picture: red.png" in shown and "no preview" not in shown
         picture = view.pictures[by_name["red.png"]]
-        assert picture.parent is view.lines[by_name["red.png"]].parent
+        # right under its message: after the block of messages that the message ends
+        line = view.lines[by_name["red.png"]]
+        assert line.block is not None and line.block.lines[-1] is line
+        assert picture.parent is not None
+        shown_in_order = list(picture.parent.children)
+        assert shown_in_order[shown_in_order.index(line.block) + 1] is picture
 
 
 def test_a_progress_line_starts_with_a_bar_in_eighths_of_a_character() -> None:

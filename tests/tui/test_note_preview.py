@@ -26,11 +26,11 @@ async def test_f2_shows_the_note_as_markdown_and_back(mesh: Mesh) -> None:
         assert isinstance(screen, MainScreen)
         screen.open("note", note_id)
         await pilot.pause()
-        preview = screen.query_one("#note-preview", Markdown)
         editor = screen.query_one("#note-editor", TextArea)
-        assert not preview.display and editor.display
+        assert not screen.query("#note-preview") and editor.display  # made when first shown
         await pilot.press("f2")
         await pilot.pause()
+        preview = screen.query_one("#note-preview", Markdown)
         assert preview.display and not editor.display
         await wait_until(lambda: preview.query("MarkdownH1"), what="the heading rendered")
         assert "Plan" in str(preview.query_one("MarkdownH1").render())
@@ -43,6 +43,10 @@ async def test_f2_shows_the_note_as_markdown_and_back(mesh: Mesh) -> None:
         await pilot.press("f2")
         await pilot.pause()
         assert editor.display and not preview.display and editor.has_focus
+        await pilot.press("f2")  # shown again: the same preview, current
+        await pilot.pause()
+        assert preview.display and not editor.display
+        assert len(preview.query("MarkdownH2")) == 1
 
 
 async def test_h_lists_a_notes_versions_shows_each_and_restores_one(

@@ -1,25 +1,46 @@
 """What each ``meshnotes`` verb does, one module per part: node, chat, notes.
 
 A verb is a function ``(args, home) -> exit status``; :mod:`tui.parser` binds
-each to its arguments. Verbs that need a running node call it through
+each to its arguments by name (:class:`Verb`), so that a command imports only
+the module of the verb it runs. Verbs that need a running node call it through
 :class:`crdt.client.Client`.
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import json
 import sys
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from crdt.client import Client
 from mesh.errors import UsageError
-from mesh.runtime.home import Home
+
+if TYPE_CHECKING:
+    from crdt.client import Client
+    from mesh.runtime.home import Home
 
 PROG = "meshnotes"
 
 
+@dataclass(frozen=True)
+class Verb:
+    """A verb's function by module and name, imported when the verb runs: starting the
+    command line loads no verb's module (``history`` needs neither the node nor the UI)."""
+
+    module: str
+    name: str
+
+    def __call__(self, args: argparse.Namespace, home: Home) -> int:
+        func = getattr(importlib.import_module(self.module), self.name)
+        return int(func(args, home))
+
+
 def client(home: Home) -> Client:
     """The control client of the node running for `home`."""
+    from crdt.client import Client  # the chat and notes verbs' names: not for a local read
+
     return Client(home.control_socket)
 
 

@@ -12,7 +12,6 @@ from mesh.wire.identity import PEER_ID_LENGTH
 from mesh.wire.invite import is_invite
 from tui.verbs import client, message_text, print_json
 from tui.verbs.invite import accept_invite
-from tui.verbs.messages import HISTORY_KEYS, message_line
 from tui.verbs.offline import reader
 from tui.widgets.format import seen_text
 
@@ -80,18 +79,6 @@ def cmd_dm(args: argparse.Namespace, home: Home) -> int:
 
 def cmd_say(args: argparse.Namespace, home: Home) -> int:
     print(client(home).say(args.room, message_text(args.text))["id"])
-    return 0
-
-
-def cmd_history(args: argparse.Namespace, home: Home) -> int:
-    node = reader(home)
-    messages = node.history(args.conversation, args.limit)
-    if args.json:
-        print_json([{k: m.get(k) for k in HISTORY_KEYS} for m in messages])
-        return 0
-    me = home.public_info()[0]
-    for m in messages:
-        print(message_line(m, me))
     return 0
 
 

@@ -48,6 +48,18 @@ def message_line(m: dict[str, Any], me: str) -> str:
     return f"[{when}] {m['id'][:8]} {who}: {text}  ({m['status']}){tail}"
 
 
+def cmd_history(args: argparse.Namespace, home: Home) -> int:
+    node = reader(home)
+    messages = node.history(args.conversation, args.limit)
+    if args.json:
+        print_json([{k: m.get(k) for k in HISTORY_KEYS} for m in messages])
+        return 0
+    me = home.public_info()[0]
+    for m in messages:
+        print(message_line(m, me))
+    return 0
+
+
 def cmd_search(args: argparse.Namespace, home: Home) -> int:
     found = reader(home).search(args.query, args.conversation, args.limit)
     if args.json:

@@ -25,6 +25,7 @@ from tui.session import LocalSession, Session
 from tui.verbs import client, print_json
 from tui.verbs.dials import dial_lines, report_dial
 from tui.verbs.invite import accept_invite
+from tui.widgets.picture import probe
 
 
 def cmd_init(args: argparse.Namespace, home: Home) -> int:
@@ -157,7 +158,12 @@ def _node_running(home: Home) -> bool:
 
 
 def _run_app(session: Session, bell: bool = True) -> int:
+    from tui.widgets.picture import can_draw
+
+    probe()  # unless asked already: the terminal answers while Textual is imported
     from tui.app import MeshnotesApp
+
+    can_draw()  # the answer, before Textual takes the terminal
 
     app = MeshnotesApp(session, bell=bell)
     app.run()
@@ -209,7 +215,9 @@ def cmd_open(args: argparse.Namespace, home: Home) -> int:
         from tui.name_prompt import ask_in_ui  # the first start: who is this?
 
         name = ask_in_ui(os.environ.get("USER", ""))
-    session = LocalSession.for_home(home, settings.node_config(), None, name, given_or_asked(home))
+    passphrase = given_or_asked(home)
+    probe()  # the terminal is asked what it draws while the node starts (tui.widgets.picture)
+    session = LocalSession.for_home(home, settings.node_config(), None, name, passphrase)
     write_default(home)
     session.notice = unencrypted_notice(home)
     return _run_app(session, settings.values["bell"])

@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from chat.archive import ChatArchive
-from chat.presence import last_seen
-from crdt.notebook import NoteBook
-from crdt.service import note_history, note_version
 from mesh.errors import NodeNotRunningError
-from mesh.runtime.home import Home
 from mesh.wire.identity import decode_peer_id
 from tui.passphrase import store_key
 from tui.verbs import client
+
+if TYPE_CHECKING:
+    from crdt.notebook import NoteBook
+    from mesh.runtime.home import Home
 
 T = TypeVar("T")
 
@@ -66,48 +66,57 @@ class OfflineReader:
         self._unlocked = False
 
     @contextlib.contextmanager
-    def _opened(self) -> Iterator[tuple[ChatArchive, NoteBook]]:
+    def _opened(self) -> Iterator[ChatArchive]:
         own_key = decode_peer_id(self.home.public_info()[0])
         if not self._unlocked:  # one passphrase (one argon2id run) per command
             self._key, self._unlocked = store_key(self.home), True
         store = self.home.open_store_readonly(self._key)
         try:
-            chat = ChatArchive(store, own_key)
-            yield chat, NoteBook(chat, store)
+            yield ChatArchive(store, own_key)
         finally:
             store.close()
 
+    @contextlib.contextmanager
+    def _notes(self) -> Iterator[NoteBook]:
+        # the notes layer (pycrdt) only for the notes' verbs: the chat's reads start faster
+        from crdt.notebook import NoteBook
+
+        with self._opened() as chat:
+            yield NoteBook(chat, chat.store)
+
     def history(self, conversation: str, limit: int = 50) -> list[dict[str, Any]]:
-        with self._opened() as (chat, _):
+        with self._opened() as chat:
             return chat.history(conversation, limit)
 
     def search(
         self, query: str, conversation: str | None = None, limit: int = 20
     ) -> list[dict[str, Any]]:
-        with self._opened() as (chat, _):
+        with self._opened() as chat:
             return chat.search(query, conversation, limit)
 
     def unread(self) -> list[dict[str, Any]]:
-        with self._opened() as (chat, _):
+        with self._opened() as chat:
             return chat.unread()
 
     def contacts_list(self) -> list[dict[str, Any]]:
-        with self._opened() as (chat, _):  # no node: nobody is online as far as it knows
+        from chat.presence import last_seen  # asyncio and the node: only for this verb
+
+        with self._opened() as chat:  # no node: nobody is online as far as it knows
             return [
                 {**c, "online": False, "last_seen": last_seen(chat.store, c["peer_id"])}
                 for c in chat.contacts.all()
             ]
 
     def room_list(self) -> list[dict[str, Any]]:
-        with self._opened() as (chat, _):
+        with self._opened() as chat:
             return chat.rooms.all()
 
     def note_list(self, room: str | None = None, deleted: bool = False) -> list[dict[str, Any]]:
-        with self._opened() as (_, notes):
+        with self._notes() as notes:
             return notes.all(room, deleted)
 
     def note_cat(self, note: str) -> dict[str, Any]:
-        with self._opened() as (_, notes):
+        with self._notes() as notes:
             note_id = notes.resolve(note)
             return {"note_id": note_id, "text": notes.cat(note_id)}
 
@@ -115,11 +124,15 @@ class OfflineReader:
         return self.note_cat(note)
 
     def note_history(self, note: str) -> dict[str, Any]:
-        with self._opened() as (_, notes):
+        from crdt.service import note_history
+
+        with self._notes() as notes:
             return note_history(notes, note)
 
     def note_version(self, note: str, version: int) -> dict[str, Any]:
-        with self._opened() as (_, notes):
+        from crdt.service import note_version
+
+        with self._notes() as notes:
             return note_version(notes, note, version)
 
 
@@ -128,14 +141,17 @@ class NodeOrDatabase:
     database (:class:`OfflineReader`)."""
 
     def __init__(self, home: Home) -> None:
-        self.node = client(home)
+        self.home = home
         self.database = OfflineReader(home)
 
     def _either(self, verb: Callable[[Reader], T]) -> T:
-        try:
-            return verb(self.node)
-        except NodeNotRunningError:
-            return verb(self.database)
+        # no control socket, no node: then the control client is not even imported
+        if self.home.control_socket.exists():
+            try:
+                return verb(client(self.home))
+            except NodeNotRunningError:
+                pass
+        return verb(self.database)
 
     def history(self, conversation: str, limit: int = 50) -> list[dict[str, Any]]:
         return self._either(lambda r: r.history(conversation, limit))

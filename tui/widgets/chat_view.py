@@ -8,20 +8,23 @@ the input drops a reply or an edit in progress.
 
 A conversation opens on its last page of messages; scrolling to the top (or ↑
 on the first message) shows the page before, fetched by position (keyset), so
-that a page costs the same deep in a long history as near its end.
+that a page costs the same deep in a long history as near its end. Each page
+is one widget drawing its messages line by line (tui.widgets.message_line), so
+a page costs what its text does, however many are shown already.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Vertical
+from textual.geometry import Region
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Input, Static
@@ -32,7 +35,7 @@ from tui.dialogs import Prompt
 from tui.file_screens import open_attachment
 from tui.session import Session
 from tui.widgets.format import seen_text
-from tui.widgets.message_line import MessageLine, escape
+from tui.widgets.message_line import MessageBlock, MessageLine, MessageList, escape
 from tui.widgets.picture import PREVIEW_MAX, can_draw, picture
 from tui.widgets.typing_line import TypingLine
 
@@ -84,46 +87,6 @@ class HistoryInput(Input):
 
     def action_messages(self) -> None:
         self.post_message(self.Pick())
-
-
-class MessageList(VerticalScroll, can_focus=True):
-    """The messages; with focus, keys act on the one picked (see the module)."""
-
-    BINDINGS = [
-        Binding("up", "move(-1)", "Previous", show=False),
-        Binding("down", "move(1)", "Next", show=False),
-        Binding("r", "act('reply')", "Reply"),
-        Binding("e", "act('edit')", "Edit"),
-        Binding("x", "act('delete')", "Delete"),
-        Binding("plus", "act('react')", "React"),
-        Binding("g", "act('goto')", "Go to answered"),
-        Binding("o", "act('open')", "Open file"),
-    ]
-
-    @dataclass
-    class Act(Message):
-        action: str
-
-    @dataclass
-    class Move(Message):
-        step: int
-
-    class Top(Message):
-        """Scrolled to the top: the messages before are wanted."""
-
-    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
-        super().watch_scroll_y(old_value, new_value)
-        if new_value <= 0 < old_value:
-            self.post_message(self.Top())
-
-    def action_move(self, step: int) -> None:
-        self.post_message(self.Move(step))
-
-    def action_act(self, action: str) -> None:
-        self.post_message(self.Act(action))
-
-    def on_focus(self) -> None:
-        self.post_message(self.Move(0))
 
 
 class ChatView(Vertical):
@@ -180,8 +143,8 @@ class ChatView(Vertical):
             self.app.notify(str(exc), severity="error")
             return
         self.older = around is not None or len(messages) == PAGE
-        self.lines = {m["id"]: MessageLine(self.session, m) for m in messages}
-        scroll.mount_all(self.lines.values())
+        self.lines = self._made(messages)
+        scroll.mount(MessageBlock(list(self.lines.values())))
         scroll.scroll_end(animate=False)
         self.query_one(TypingLine).show(self.conv_id)
         self.show_read()
@@ -235,15 +198,31 @@ class ChatView(Vertical):
             return 0
         self.older = len(messages) == PAGE
         fresh = [m for m in messages if m["id"] not in self.lines]
-        added = {m["id"]: MessageLine(self.session, m) for m in fresh}
+        added = self._made(fresh)
         if not added:
             return 0
         scroll = self.query_one(MessageList)
-        scroll.mount_all(added.values(), before=self.lines[first])
+        was_first = scroll.children[0]
+        page = MessageBlock(list(added.values()))
+        scroll.mount(page, before=was_first)
         self.lines = {**added, **self.lines}
         # the message that was first keeps its place on screen
-        self.call_after_refresh(scroll.scroll_to_widget, self.lines[first], top=True, animate=False)
+        width = was_first.size.width if isinstance(was_first, MessageBlock) else 0
+        if width:  # in the frame that shows the page: its rows are known before its layout
+            rows = page.height_at(width)
+            virtual = scroll.virtual_size
+            scroll.set_reactive(
+                MessageList.virtual_size, virtual.with_height(virtual.height + rows)
+            )
+            scroll.scroll_to(y=scroll.scroll_y + rows, animate=False, immediate=True)
+        else:
+            self.call_after_refresh(scroll.scroll_to_widget, was_first, top=True, animate=False)
         return len(added)
+
+    def _made(self, messages: list[dict[str, Any]]) -> dict[str, MessageLine]:
+        """The lines of a page: each author's name asked once (it takes a few queries)."""
+        names = functools.cache(self.session.display_name)
+        return {m["id"]: MessageLine(self.session, m, names) for m in messages}
 
     def on_message_list_top(self, event: MessageList.Top) -> None:
         self.load_older()
@@ -251,7 +230,12 @@ class ChatView(Vertical):
     def _add(self, message: dict[str, Any]) -> None:
         line = MessageLine(self.session, message)
         self.lines[message["id"]] = line
-        self.query_one(MessageList).mount(line)
+        scroll = self.query_one(MessageList)
+        last = scroll.children[-1] if scroll.children else None
+        if isinstance(last, MessageBlock):
+            last.extend([line])
+        else:  # the first message, or the first after a picture
+            scroll.mount(MessageBlock([line]))
         self._picture(line)
 
     def _picture(self, line: MessageLine) -> None:
@@ -262,9 +246,13 @@ class ChatView(Vertical):
             return
         data = self.session.picture(msg_id, PREVIEW_MAX)
         shown = None if data is None else picture(data)
-        if shown is not None:
+        if shown is not None and line.block is not None:
             self.pictures[msg_id] = shown
-            self.query_one(MessageList).mount(shown, after=line)
+            scroll = self.query_one(MessageList)
+            rest = line.block.split_after(line)  # the picture goes right under its message
+            if rest is not None:
+                scroll.mount(rest, after=line.block)
+            scroll.mount(shown, after=line.block)
 
     def message_event(self, message: dict[str, Any], new: bool = True) -> None:
         """A message was stored or changed (from the chat listener); `new`: add it if it is
@@ -292,11 +280,21 @@ class ChatView(Vertical):
 
     def pick(self, msg_id: str | None) -> None:
         """Mark one message as the one the keys act on, and bring it into view."""
-        for line_id, line in self.lines.items():
-            line.set_class(line_id == msg_id, "selected")
+        if self.selected in self.lines:
+            self.lines[self.selected].set_class(False, "selected")
         self.selected = msg_id if msg_id in self.lines else None
         if self.selected is not None:
-            self.query_one(MessageList).scroll_to_widget(self.lines[self.selected], animate=False)
+            self.lines[self.selected].set_class(True, "selected")
+            self.call_after_refresh(self._into_view, self.selected)
+
+    def _into_view(self, msg_id: str) -> None:
+        line = self.lines.get(msg_id)
+        if line is None or line.block is None or not line.block.is_mounted:
+            return
+        first, rows = line.block.row_span(msg_id)
+        block = line.block.virtual_region
+        region = Region(block.x, block.y + first, block.width, rows)
+        self.query_one(MessageList).scroll_to_region(region, animate=False, immediate=True)
 
     def on_message_list_move(self, event: MessageList.Move) -> None:
         ids = list(self.lines)

@@ -1,17 +1,36 @@
-"""One message on screen: time, author, text, and what happened to it since.
+"""Messages on screen: the list that scrolls them, and each one's text and marks, drawn line
+by line by the block holding it.
 
 A reply shows the line it answers above it; a deleted message reads "message
 deleted", an edited one ends in "(edited)"; reactions follow with their counts
 (yours in bold); ``@name`` mentions stand out, and a message that mentions
-you is marked as a whole.
+you is marked as a whole (a bar on its left).
+
+A conversation's messages are not a widget each: a :class:`MessageBlock` (a
+page of scroll-back, or the messages between two pictures) draws its
+:class:`MessageLine` entries with Textual's line API, wrapped once per width,
+so that opening a conversation or a page of it costs one widget's layout. The
+:class:`MessageList` scrolls the blocks (and the pictures between them: tui.widgets.picture)
+and turns keys into messages for the chat view (tui.widgets.chat_view).
 """
 
 from __future__ import annotations
 
+import bisect
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from textual.widgets import Static
+from rich.segment import Segment
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.selection import Selection
+from textual.strip import Strip
+from textual.visual import Visual
+from textual.widget import Widget
 
 from tui.session import Session
 from tui.widgets.format import STATUS_MARKS, attachment_text, clock_time
@@ -20,6 +39,8 @@ from tui.widgets.picture import can_draw
 
 #: what a mention looks like in a text (as chat.unread reads it)
 MENTION = re.compile(r"(?<![\w@])@[\w][\w.\-]*")
+#: the marks a message's drawing follows (`classes` of a MessageLine)
+MARKS = ("mine", "pending", "mention", "selected")
 
 
 def highlighted(text: str) -> str:
@@ -31,26 +52,53 @@ def highlighted(text: str) -> str:
     return "".join([*out, escape(text[last:])])
 
 
-class MessageLine(Static):
-    """One message; `update_message` redraws it when it changes (receipt, edit, reaction)."""
+class MessageLine:
+    """One message as shown: its markup and its marks (mine, pending, mention, selected);
+    `update_message` redraws it when it changes (receipt, edit, reaction)."""
 
-    def __init__(self, session: Session, message: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        session: Session,
+        message: dict[str, Any],
+        name_of: Callable[[str], str] | None = None,
+    ) -> None:
+        """`name_of`: the peers' display names, if the caller keeps them for a page."""
         self.session = session
+        #: the block drawing it (set when it is put in one)
+        self.block: MessageBlock | None = None
+        self.classes: set[str] = set()
         self.message = message
-        text, marks = self._shown(message)
-        # classes and content given here cost less than set after (a page makes 50 of these)
-        super().__init__(text, classes=" ".join(["message", *(m for m, on in marks if on)]))
+        self.markup = ""
+        #: the markup parsed (what the block measures and draws)
+        self.content = Content("")
+        self._set(message, name_of or session.display_name)
+
+    def _set(self, message: dict[str, Any], name_of: Callable[[str], str]) -> None:
+        self.message = message
+        self.markup, marks = self._shown(message, name_of)
+        self.content = Content.from_markup(self.markup)
+        self.classes = {m for m, on in marks if on} | (self.classes & {"selected"})
 
     def update_message(self, message: dict[str, Any]) -> None:
-        self.message = message
-        text, marks = self._shown(message)
-        for mark, on in marks:
-            self.set_class(on, mark)
-        self.update(text)
+        self._set(message, self.session.display_name)
+        if self.block is not None:
+            self.block.changed()
 
-    def _shown(self, message: dict[str, Any]) -> tuple[str, list[tuple[str, bool]]]:
-        """The markup of a message, and whether each of its classes applies."""
-        author = self.session.display_name(message["author"])
+    def set_class(self, on: bool, mark: str) -> None:
+        if (mark in self.classes) != on:
+            self.classes ^= {mark}
+            if self.block is not None:
+                self.block.changed(layout=False)
+
+    def render(self) -> Content:
+        """The message's text as drawn (``str()`` of it: the plain text)."""
+        return self.content
+
+    def _shown(
+        self, message: dict[str, Any], name_of: Callable[[str], str]
+    ) -> tuple[str, list[tuple[str, bool]]]:
+        """The markup of a message, and whether each of its marks applies."""
+        author = name_of(message["author"])
         mine = message["author"] == self.session.me
         mark = STATUS_MARKS.get(message["status"], "") if mine else ""
         marks = [
@@ -80,12 +128,203 @@ class MessageLine(Static):
                 (f"[b]{e} {n}[/]" if e in mine_ones else f"{e} {n}") for e, n in reactions.items()
             )
         if message.get("reply_to"):
-            text = f"{self._quote(message.get('quote'))}\n{text}"
+            text = f"{self._quote(message.get('quote'), name_of)}\n{text}"
         return text, marks
 
-    def _quote(self, quote: dict[str, Any] | None) -> str:
+    def _quote(self, quote: dict[str, Any] | None, name_of: Callable[[str], str]) -> str:
         if quote is None:
             return "[dim]↳ (the message answered is not here)[/]"
-        who = escape(self.session.display_name(quote["author"]))
+        who = escape(name_of(quote["author"]))
         said = "[i]message deleted[/]" if quote["deleted"] else escape(quote["text"][:80])
         return f"[dim]↳ {who}: {said}[/]"
+
+
+class MessageBlock(Widget):
+    """Messages in a row, drawn with the line API: each message's height is measured at the
+    width (its text wrapped, no styles); a message is drawn only when one of its rows is
+    shown, and kept until it or the width changes (styles: the ``message--*`` classes)."""
+
+    COMPONENT_CLASSES = {
+        "message--pending",
+        "message--mention",
+        "message--selected",
+        "message--picked",
+    }
+    DEFAULT_CSS = """
+    MessageBlock { height: auto; }
+    MessageBlock > .message--pending { color: $text-muted; }
+    MessageBlock > .message--mention { color: $warning; }
+    MessageBlock > .message--selected { background: $boost; }
+    MessageBlock > .message--picked { background: $accent 30%; }
+    """
+
+    def __init__(self, lines: list[MessageLine]) -> None:
+        super().__init__(classes="message-block")
+        self.lines: list[MessageLine] = []
+        self._width = -1
+        #: the first row of each line at `_width`, and one past the last
+        self._starts: list[int] = [0]
+        #: line index -> its rows, drawn
+        self._drawn: dict[int, list[Strip]] = {}
+        self.extend(lines)
+
+    def extend(self, lines: list[MessageLine]) -> None:
+        """Take `lines` (after those it has) to draw."""
+        for line in lines:
+            line.block = self
+        self.lines += lines
+        self.changed()
+
+    def split_after(self, line: MessageLine) -> MessageBlock | None:
+        """Keep the lines up to `line`; the rest, if any, in a new block (not mounted)."""
+        at = self.lines.index(line) + 1
+        rest = self.lines[at:]
+        if not rest:
+            return None
+        self.lines = self.lines[:at]
+        self.changed()
+        return MessageBlock(rest)
+
+    def changed(self, layout: bool = True) -> None:
+        """Draw again (`layout`: the height may change)."""
+        self._drawn = {}
+        if layout:
+            self._width = -1
+            self._content_height_cache = (None, 0)
+        self.refresh(layout=layout)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._drawn = {}  # the theme or the focus moved: colours change
+
+    def get_content_height(self, container: Any, viewport: Any, width: int) -> int:
+        return self.height_at(width)
+
+    def height_at(self, width: int) -> int:
+        """The rows the block takes at `width` (measured once per width)."""
+        return self._measure(width)[-1]
+
+    def _measure(self, width: int) -> list[int]:
+        if self._width != width:
+            starts, row, rules = [0], 0, self.styles.get_rules()
+            for line in self.lines:
+                inner = width - 1 if "mention" in line.classes and width > 1 else width
+                row += max(1, line.content.get_height(rules, inner)) if inner > 0 else 0
+                starts.append(row)
+            self._starts, self._width, self._drawn = starts, width, {}
+        return self._starts
+
+    def row_span(self, msg_id: str) -> tuple[int, int]:
+        """The rows (first, count) a message takes in the block at its width."""
+        starts = self._measure(self.size.width)
+        at = next(i for i, line in enumerate(self.lines) if line.message["id"] == msg_id)
+        return starts[at], starts[at + 1] - starts[at]
+
+    def render_line(self, y: int) -> Strip:
+        strip = self._row(y)
+        selection = self.text_selection
+        if selection is not None and (span := selection.get_span(y)) is not None:
+            strip = self._selected(strip, *span)
+        return strip.apply_offsets(0, y)  # (as Log does: the mouse selects rows as shown)
+
+    def _row(self, y: int) -> Strip:
+        width = self.size.width
+        starts = self._measure(width)
+        at = bisect.bisect_right(starts, y) - 1
+        if not 0 <= at < len(self.lines):
+            return Strip.blank(width, self.visual_style.rich_style)
+        drawn = self._drawn.get(at)
+        if drawn is None:
+            drawn = self._drawn[at] = self._draw(self.lines[at], width, starts[at + 1] - starts[at])
+        return drawn[y - starts[at]]
+
+    def _selected(self, strip: Strip, start: int, end: int) -> Strip:
+        """A row with the text from `start` to `end` (-1: its end) shown selected."""
+        style = self.screen.get_component_rich_style("screen--selection")
+        cells = strip.cell_length
+        first = min(cells, strip.index_to_cell_position(start))
+        last = cells if end == -1 else min(cells, strip.index_to_cell_position(end))
+        if last <= first:
+            return strip
+        return Strip.join(
+            [strip.crop(0, first), strip.crop(first, last).apply_style(style), strip.crop(last)]
+        )
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        """The text selected with the mouse: the rows as shown, each without its padding."""
+        rows = self._measure(self.size.width)[-1]
+        text = "\n".join(self._row(y).text.rstrip() for y in range(rows))
+        return selection.extract(text), "\n"
+
+    def selection_updated(self, selection: Selection | None) -> None:
+        self.refresh()
+
+    def _draw(self, line: MessageLine, width: int, rows: int) -> list[Strip]:
+        parts = []
+        if "pending" in line.classes:
+            parts.append("message--pending")
+        if "selected" in line.classes:
+            picked = isinstance(self.parent, Widget) and self.parent.has_focus
+            parts.append("message--picked" if picked else "message--selected")
+        style = self.get_visual_style(*parts)
+        mention = "mention" in line.classes and width > 1
+        inner = width - 1 if mention else width
+        drawn = Visual.to_strips(
+            self, line.content, inner, None, style, apply_selection=False, pad=True
+        )
+        blank = Strip.blank(inner, style.rich_style)
+        drawn = (drawn + [blank] * rows)[:rows]  # as measured, whatever the styles wrap to
+        if not mention:
+            return drawn
+        bar = Strip([Segment("▌", self.get_visual_style("message--mention").rich_style)], 1)
+        return [Strip.join([bar, strip]) for strip in drawn]
+
+
+class MessageList(VerticalScroll, can_focus=True):
+    """The messages; with focus, keys act on the one picked (see the module)."""
+
+    BINDINGS = [
+        Binding("up", "move(-1)", "Previous", show=False),
+        Binding("down", "move(1)", "Next", show=False),
+        Binding("r", "act('reply')", "Reply"),
+        Binding("e", "act('edit')", "Edit"),
+        Binding("x", "act('delete')", "Delete"),
+        Binding("plus", "act('react')", "React"),
+        Binding("g", "act('goto')", "Go to answered"),
+        Binding("o", "act('open')", "Open file"),
+    ]
+
+    @dataclass
+    class Act(Message):
+        action: str
+
+    @dataclass
+    class Move(Message):
+        step: int
+
+    class Top(Message):
+        """Scrolled to the top: the messages before are wanted."""
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if new_value <= 0 < old_value:
+            self.post_message(self.Top())
+
+    def action_move(self, step: int) -> None:
+        self.post_message(self.Move(step))
+
+    def action_act(self, action: str) -> None:
+        self.post_message(self.Act(action))
+
+    def on_focus(self) -> None:
+        self._restyle()
+        self.post_message(self.Move(0))
+
+    def on_blur(self) -> None:
+        self._restyle()
+
+    def _restyle(self) -> None:
+        """The picked message's colour follows the focus."""
+        for block in self.query_children(MessageBlock):
+            if any("selected" in line.classes for line in block.lines):
+                block.changed(layout=False)

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Input, LoadingIndicator, Markdown, Static, TextArea
+from textual.widgets import Input, LoadingIndicator, Static, TextArea
 
 from chat.files.links import file_link, href_file, link_at
 from crdt.note import Note
@@ -29,6 +29,9 @@ from mesh.errors import MeshError
 from tui.file_screens import AttachmentPicker, open_attachment
 from tui.session import Session
 from tui.widgets.text_window import Window, around, margin
+
+if TYPE_CHECKING:
+    from textual.widgets import Markdown
 
 PRESENCE_WINDOW = 60.0
 #: your cursor goes out at most this often (seconds)
@@ -94,36 +97,43 @@ class NoteView(Vertical):
         #: others' cursors in the open note: peer -> (name, colour, character offset)
         self.cursors: dict[str, tuple[str, str, int]] = {}
         self._cursor_due = False
+        self._preview: Markdown | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="note-header"):
             yield Input(placeholder="Title", id="note-title")
             yield LoadingIndicator(id="note-loading")
         yield TextArea(id="note-editor", soft_wrap=True, show_line_numbers=False)
-        yield Markdown(id="note-preview", open_links=False)  # ours: on_markdown_link_clicked
         yield Static("", id="note-presence")
 
     def on_mount(self) -> None:
         self.query_one("#note-loading", LoadingIndicator).display = False
-        self.query_one("#note-preview", Markdown).display = False
 
     # -- the Markdown preview ----------------------------------------------------------
 
     @property
     def previewing(self) -> bool:
-        return bool(self.query_one("#note-preview", Markdown).display)
+        return self._preview is not None and bool(self._preview.display)
 
     def action_toggle_preview(self) -> None:
         """Show the note rendered as Markdown (kept current as edits come), or the editor."""
-        preview = self.query_one("#note-preview", Markdown)
+        from textual.widgets import Markdown
+
+        preview = self._preview
         editor = self.query_one("#note-editor", TextArea)
-        if self.previewing:
+        if preview is not None and self.previewing:
             preview.display, editor.display = False, True
             editor.focus()
             return
         self._push_local_edits()
-        preview.update(self.shadow)
-        preview.display, editor.display = True, False
+        if preview is None:  # made when first shown: Markdown's parser is not imported before
+            # links open here (on_markdown_link_clicked), not by Markdown's own handler
+            self._preview = Markdown(self.shadow, id="note-preview", open_links=False)
+            self.mount(self._preview, after=editor)
+        else:
+            preview.update(self.shadow)
+            preview.display = True
+        editor.display = False
 
     # -- links to attachments ----------------------------------------------------------
 
@@ -179,8 +189,8 @@ class NoteView(Vertical):
         editor = self.query_one("#note-editor", TextArea)
         self._load_window(0)
         self.query_one("#note-title", Input).value = note.title
-        if self.previewing:
-            self.query_one("#note-preview", Markdown).update(self.shadow)
+        if self.previewing and self._preview is not None:
+            self._preview.update(self.shadow)
         note.on_change.append(self._note_changed)
         self.editors = {}
         self.cursors = {}
@@ -298,8 +308,8 @@ class NoteView(Vertical):
             self.shadow, self.window = new, window
             if editor.text != new[window.start : window.end]:  # newline styles differ, say
                 self._load_window(self._cursor_index())
-        if self.previewing:
-            self.query_one("#note-preview", Markdown).update(self.shadow)
+        if self.previewing and self._preview is not None:
+            self._preview.update(self.shadow)
         self.query_one("#note-title", Input).value = self.note.title
 
     # -- title and presence --------------------------------------------------------

@@ -107,3 +107,14 @@ def test_adding_one_id_over_and_over_keeps_the_cache_small() -> None:
         cache.add(b"same", T0 + i * 0.01)
     assert len(cache) == 1
     assert len(cache._order) <= 2 * cache.capacity + 1  # stale places are dropped
+
+
+def test_an_id_is_held_in_60_bits_of_its_first_8_bytes() -> None:
+    cache = SeenCache(capacity=10, ttl=60.0)
+    first = bytes(range(32))
+    cache.add(first, T0)
+    # the same first 8 bytes (less their top 4 bits): taken for the id held, as documented
+    assert cache.seen(first[:8] + bytes(24), T0)
+    assert cache.seen(bytes([first[0] | 0xF0]) + first[1:8] + b"?" * 24, T0)
+    assert not cache.seen(first[:7] + bytes([first[7] ^ 1]) + first[8:], T0)
+    assert all(isinstance(held, int) and held < 2**60 for held in cache._expiry)

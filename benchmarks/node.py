@@ -317,6 +317,12 @@ class BenchVerbs:
             "messages_s": None if t_messages is None else t_messages - t_link,
             "note_s": None if t_note is None else t_note - t_link,
             "timeout_s": timeout,
+            # why messages were not taken in (chat.inbox counts each refusal by its reason)
+            "refused": {
+                k: v
+                for k, v in self.s.chat.counters.items()
+                if k.startswith(("chat_rejected", "chat_share_unopened", "chat_pending"))
+            },
         }
 
     async def rss(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -65,6 +65,7 @@ def run(quick: bool) -> tuple[list[Row], dict[str, Any]]:
         + f"{back['shown'] - back['before']:,} of {messages:,} messages shown "
         f"{when(back['messages_s'])}, the note's text "
         f"{when(back['note_s']) if back['note_s'] is not None else 'not'}; "
-        f"the room moved on for {away_s:.0f} s",
+        f"the room moved on for {away_s:.0f} s"
+        + (f"; refused: {back['refused']}" if back.get("refused") else ""),
     )
     return [row], {"messages": messages, "edits": edits, "away_s": away_s, **back}

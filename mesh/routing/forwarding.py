@@ -51,7 +51,10 @@ class Forwarder:
                 # a relay still floods what its author flagged FLOOD (a path may lie); its
                 # author waits for a path first, and floods it only if none comes in time
                 origin = came_from is None
-                may_park = origin or not envelope.flood
+                # a node that left waits in its neighbourhood: paths farther out were kept,
+                # so a relay there holds even a FLOOD-flagged copy, as its author would
+                holds = origin or envelope.dest in self.paths.departed
+                may_park = holds or not envelope.flood
                 if may_park and self.lot.is_lost(envelope.dest, now):
                     # the author may be gone before a path comes back: the first time, the
                     # neighbour longest linked gets a copy too, which its mailbox keeps
@@ -61,7 +64,7 @@ class Forwarder:
                         and bool(self.links)
                         and self.lot.waiting(out) is None
                     )
-                    if self.lot.park(out, now, last_resort=origin and envelope.flood):
+                    if self.lot.park(out, now, last_resort=holds and envelope.flood):
                         if not handoff:
                             return []
                         self._count("parked_handed_to_a_neighbour")

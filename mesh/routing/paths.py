@@ -12,8 +12,20 @@ Route repair: when a neighbour withdraws a destination we still reach another
 way, we offer it our stored announce for it (:mod:`mesh.routing.reshare`). A
 relearned path goes at once only on links older than ``link_settle``; a
 younger one is owed it and gets what it is still owed in one TABLE when it
-settles. Sans-I/O, owned by :class:`~mesh.routing.router.Router`, which turns
-what this module answers into sends.
+settles.
+
+Departures (``RouterConfig.local_departures``): a destination two links away
+that our neighbour withdraws had that neighbour's own link to it: it left, or
+that link did. Its path is dropped here (what comes for it is parked) but the
+withdrawal goes no farther: far nodes keep paths that lead to its
+neighbourhood, so a node that leaves costs its neighbours' withdrawal frames,
+not one per node of the mesh. Taking such a path back is feasible only from a
+neighbour nearer to it than we were (Babel's feasibility condition, the
+distance we had standing for the best we advertised): a far node's kept path
+may run through us, and would otherwise make a loop. A path taken back so is
+not passed on: beyond us, paths were kept. Sans-I/O, owned by
+:class:`~mesh.routing.router.Router`, which turns what this module answers
+into sends.
 """
 
 from __future__ import annotations
@@ -76,7 +88,7 @@ class PathTable:
         links: dict[int, Neighbour],
         lot: ParkingLot,
         offers: Offers,
-        count: Callable[[str], None],
+        count: Callable[..., None],
         now: float,
     ) -> None:
         self._me = me
@@ -86,6 +98,9 @@ class PathTable:
         self.offers = offers
         self._count = count
         self.routes: dict[bytes, Route] = {}
+        #: departed destinations withdrawn here and no farther -> the distance we had
+        #: (see "Departures" in the module docstring)
+        self.departed: dict[bytes, int] = {}
         self._route_check = now  # no path expires before this
         self.next_settle = NEVER  # when the youngest unsettled link settles
 
@@ -135,6 +150,8 @@ class PathTable:
             keep = announce if announce is not None else (current.announce if current else None)
             self.routes[dest] = Route(dest, link, next_hop, hops, expires, keep)
         self.lot.found(dest)
+        if self.departed:
+            self.departed.pop(dest, None)
 
     def heard(self, route: Route, link: int, their_hops: int) -> None:
         """The neighbour on `link` passed us an announce of route.dest from `their_hops` away."""
@@ -258,7 +275,36 @@ class PathTable:
                 if route.announce is not None and route.expires > now:
                     self._offer(link, dest, now)  # we reach it another way: offer it back
         self.mark_lost(lost, now)
+        if self.config.local_departures and lost:
+            lost = self._keep_departures_local(lost)
         return [r.dest for r in lost]
+
+    def came_back(self, peer: bytes, link: int) -> None:
+        """`peer` is our neighbour again, on `link`: its next announce is news.
+
+        A path to it learned meanwhile through another neighbour was passed on
+        at that distance, too far for the nodes that withdrew it to take back
+        (see "Departures"); its announce on the new link goes on again at ours.
+        """
+        route = self.routes.get(peer)
+        if route is not None and route.link == link and route.hops == 1:
+            route.announce = None
+
+    def _keep_departures_local(self, lost: list[Route]) -> list[Route]:
+        """Of the paths a withdrawal cost us, those to pass on: not the departed ones."""
+        departed = self.departed
+        kept = 0
+        for route in lost:
+            if route.hops == 2:  # our neighbour lost its own link to it
+                departed.pop(route.dest, None)
+                departed[route.dest] = route.hops
+                kept += 1
+        if not kept:
+            return lost
+        self._count("withdrawals_kept_local", kept)
+        while len(departed) > self.config.max_routes:
+            del departed[next(iter(departed))]
+        return [r for r in lost if r.hops != 2]
 
     def mark_lost(self, routes: list[Route], now: float) -> None:
         """Remember that these paths broke: traffic for them waits for a new path."""
@@ -358,12 +404,19 @@ class PathTable:
             check_signature(data)
         ):
             return None
+        departed = self.departed.get(author) if self.departed else None
+        if departed is not None and envelope.hops >= departed:
+            self._count("relearn_infeasible")  # not nearer than we were: maybe through us
+            return None
         relayed = envelope.with_hops(envelope.hops + 1)
         self.learn(author, link, relayed.hops, now, relayed.encode())
         route = self.route_to(author, now)
         if route is None or route.announce is None:
             return None
         self._count("routes_relearned")
+        if departed is not None:
+            self._count("departed_relearned")
+            return None  # beyond us paths were kept: nobody lacks it
         # it goes on to every other neighbour, which may take its path through us (those
         # with paths of their own drop it, which cancels the re-share they had in mind)
         route.near = 0

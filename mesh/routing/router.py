@@ -191,6 +191,8 @@ class Router:
         if self.gossip is not None:
             self.gossip.add_peer(link, peer)
         self.paths.learn(peer, link, 1, now, None)
+        if self.config.local_departures:
+            self.paths.came_back(peer, link)
         actions: list[Action] = [Send(link, self.notices.link_up_announce(now).encode())]
         table = self.notices.table(link, self.paths.table_for(link, now), now)
         return actions + table + self.forwarding.release(now)

@@ -12,20 +12,10 @@ Route repair: when a neighbour withdraws a destination we still reach another
 way, we offer it our stored announce for it (:mod:`mesh.routing.reshare`). A
 relearned path goes at once only on links older than ``link_settle``; a
 younger one is owed it and gets what it is still owed in one TABLE when it
-settles.
-
-Departures (``RouterConfig.local_departures``): a destination two links away
-that our neighbour withdraws had that neighbour's own link to it: it left, or
-that link did. Its path is dropped here (what comes for it is parked) but the
-withdrawal goes no farther: far nodes keep paths that lead to its
-neighbourhood, so a node that leaves costs its neighbours' withdrawal frames,
-not one per node of the mesh. Taking such a path back is feasible only from a
-neighbour nearer to it than we were (Babel's feasibility condition, the
-distance we had standing for the best we advertised): a far node's kept path
-may run through us, and would otherwise make a loop. A path taken back so is
-not passed on: beyond us, paths were kept. Sans-I/O, owned by
-:class:`~mesh.routing.router.Router`, which turns what this module answers
-into sends.
+settles. With ``RouterConfig.local_departures`` a departure and a broken transit
+path are repaired near the break instead (:mod:`mesh.routing.repair`).
+Sans-I/O, owned by :class:`~mesh.routing.router.Router`, which turns what this
+module answers into sends.
 """
 
 from __future__ import annotations
@@ -36,6 +26,7 @@ from dataclasses import dataclass
 from mesh.routing.config import RouterConfig
 from mesh.routing.parking import ParkingLot
 from mesh.routing.ratelimit import TokenBucket
+from mesh.routing.repair import LocalRepair
 from mesh.routing.reshare import Offers
 from mesh.wire.envelope import Envelope, EnvelopeType, wire_may_cross_a_link, wire_same_but_hops
 
@@ -98,9 +89,8 @@ class PathTable:
         self.offers = offers
         self._count = count
         self.routes: dict[bytes, Route] = {}
-        #: departed destinations withdrawn here and no farther -> the distance we had
-        #: (see "Departures" in the module docstring)
-        self.departed: dict[bytes, int] = {}
+        self.local = config.local_departures
+        self.repair = LocalRepair(2 * config.reshare_delay + 1.0, config.max_routes, count)
         self._route_check = now  # no path expires before this
         self.next_settle = NEVER  # when the youngest unsettled link settles
 
@@ -150,8 +140,8 @@ class PathTable:
             keep = announce if announce is not None else (current.announce if current else None)
             self.routes[dest] = Route(dest, link, next_hop, hops, expires, keep)
         self.lot.found(dest)
-        if self.departed:
-            self.departed.pop(dest, None)
+        if self.repair:
+            self.repair.found(dest)
 
     def heard(self, route: Route, link: int, their_hops: int) -> None:
         """The neighbour on `link` passed us an announce of route.dest from `their_hops` away."""
@@ -251,6 +241,8 @@ class PathTable:
                 self.learn(gone.peer, other, 1, now, None)
         broken = [r for r in broken if r.dest not in self.routes]
         self.mark_lost(broken, now)
+        if self.local and broken:
+            broken = self._ask_around(broken, now)
         return [r.dest for r in broken]
 
     def withdrawn(self, dests: list[bytes], link: int, now: float) -> list[bytes]:
@@ -260,6 +252,7 @@ class PathTable:
         """
         lost: list[Route] = []
         bit = self.links[link].bit
+        due = self.offers.draw(now) if self.local else None  # one TABLE of offers back
         for dest in dests:
             route = self.routes.get(dest)
             if route is None:
@@ -273,10 +266,10 @@ class PathTable:
                 if route.alt == link:
                     route.alt = None  # that neighbour lost it: no fallback any more
                 if route.announce is not None and route.expires > now:
-                    self._offer(link, dest, now)  # we reach it another way: offer it back
+                    self._offer(link, dest, now, due)  # we reach it another way: offer it back
         self.mark_lost(lost, now)
-        if self.config.local_departures and lost:
-            lost = self._keep_departures_local(lost)
+        if self.local and lost:
+            lost = self._ask_around(self._keep_departures_local(lost), now)
         return [r.dest for r in lost]
 
     def came_back(self, peer: bytes, link: int) -> None:
@@ -292,19 +285,32 @@ class PathTable:
 
     def _keep_departures_local(self, lost: list[Route]) -> list[Route]:
         """Of the paths a withdrawal cost us, those to pass on: not the departed ones."""
-        departed = self.departed
         kept = 0
         for route in lost:
             if route.hops == 2:  # our neighbour lost its own link to it
-                departed.pop(route.dest, None)
-                departed[route.dest] = route.hops
+                self.repair.depart(route.dest, route.hops)
                 kept += 1
         if not kept:
             return lost
         self._count("withdrawals_kept_local", kept)
-        while len(departed) > self.config.max_routes:
-            del departed[next(iter(departed))]
         return [r for r in lost if r.hops != 2]
+
+    def _ask_around(self, lost: list[Route], now: float) -> list[Route]:
+        """Of paths lost without a fallback, those to withdraw as before: the others are
+        asked of the neighbours no farther from their destination than we were."""
+        plain: list[Route] = []
+        asked = 0
+        for route in lost:
+            near = route.near
+            links = [k for k, st in self.links.items() if near & st.bit] if near else []
+            if links and route.hops > 1:
+                self.repair.ask(route.dest, route.hops, links, now)
+                asked += 1
+            else:
+                plain.append(route)
+        if asked:
+            self._count("repairs_asked", asked)
+        return plain
 
     def mark_lost(self, routes: list[Route], now: float) -> None:
         """Remember that these paths broke: traffic for them waits for a new path."""
@@ -312,9 +318,9 @@ class PathTable:
 
     # -- repair --------------------------------------------------------------------
 
-    def _offer(self, link: int, dest: bytes, now: float) -> None:
+    def _offer(self, link: int, dest: bytes, now: float, due: float | None = None) -> None:
         """Re-share our path to `dest` on `link` after a wait (see :mod:`mesh.routing.reshare`)."""
-        if not self.offers.offer(link, dest, now):
+        if not self.offers.offer(link, dest, now, due):
             self._count("dropped_reshare_full")
 
     def due_reshares(self, now: float) -> list[tuple[int, bytes]]:
@@ -404,9 +410,11 @@ class PathTable:
             check_signature(data)
         ):
             return None
-        departed = self.departed.get(author) if self.departed else None
-        if departed is not None and envelope.hops >= departed:
-            self._count("relearn_infeasible")  # not nearer than we were: maybe through us
+        # a repair's rule holds while the path counts as lost (route_ttl): then any path will do
+        repairing = self.repair and lost is not None and lost[0] > now
+        feasible = self.repair.feasible(author, envelope.hops) if repairing else None
+        if feasible is False:
+            self._count("relearn_infeasible")  # farther than we were: maybe through us
             return None
         relayed = envelope.with_hops(envelope.hops + 1)
         self.learn(author, link, relayed.hops, now, relayed.encode())
@@ -414,8 +422,8 @@ class PathTable:
         if route is None or route.announce is None:
             return None
         self._count("routes_relearned")
-        if departed is not None:
-            self._count("departed_relearned")
+        if feasible:
+            self._count("repaired_locally")
             return None  # beyond us paths were kept: nobody lacks it
         # it goes on to every other neighbour, which may take its path through us (those
         # with paths of their own drop it, which cancels the re-share they had in mind)

@@ -243,7 +243,10 @@ class PathTable:
         self.mark_lost(broken, now)
         if self.local and broken:
             broken = self._ask_around(broken, now)
-        return [r.dest for r in broken]
+        dests = [r.dest for r in broken]
+        if self.local:
+            dests += [d for d in self.repair.cut_off(link) if d not in self.routes]
+        return dests
 
     def withdrawn(self, dests: list[bytes], link: int, now: float) -> list[bytes]:
         """The neighbour on `link` lost its paths to `dests`: the destinations we lost with it.
@@ -269,7 +272,7 @@ class PathTable:
                     self._offer(link, dest, now, due)  # we reach it another way: offer it back
         self.mark_lost(lost, now)
         if self.local and lost:
-            lost = self._ask_around(self._keep_departures_local(lost), now)
+            lost = self._ask_around(self._keep_departures_local(lost, link), now)
         return [r.dest for r in lost]
 
     def came_back(self, peer: bytes, link: int) -> None:
@@ -283,12 +286,12 @@ class PathTable:
         if route is not None and route.link == link and route.hops == 1:
             route.announce = None
 
-    def _keep_departures_local(self, lost: list[Route]) -> list[Route]:
+    def _keep_departures_local(self, lost: list[Route], link: int) -> list[Route]:
         """Of the paths a withdrawal cost us, those to pass on: not the departed ones."""
         kept = 0
         for route in lost:
             if route.hops == 2:  # our neighbour lost its own link to it
-                self.repair.depart(route.dest, route.hops)
+                self.repair.depart(route.dest, route.hops, link)
                 kept += 1
         if not kept:
             return lost

@@ -36,8 +36,9 @@ class LocalRepair:
         self.wait = wait
         self.capacity = capacity
         self._count = count
-        #: departed destinations withdrawn here and no farther -> the distance we had
-        self.departed: dict[bytes, int] = {}
+        #: departed destinations withdrawn here and no farther -> (the distance we had, the
+        #: link of the neighbour next to it, which withdrew it)
+        self.departed: dict[bytes, tuple[int, int]] = {}
         #: destinations asked of neighbours -> (the distance we had, when they starve)
         self.repairing: dict[bytes, tuple[int, float]] = {}
         self.next_check = NEVER
@@ -73,13 +74,29 @@ class LocalRepair:
         _note(self.told, (author, dest), now, until, self.capacity)
         return True
 
-    def depart(self, dest: bytes, hops: int) -> None:
-        """`dest`, `hops` away, left: its withdrawal goes no farther than us."""
+    def depart(self, dest: bytes, hops: int, link: int) -> None:
+        """`dest`, `hops` away, left (the neighbour on `link` says): its withdrawal goes no
+        farther than us."""
         departed = self.departed
         departed.pop(dest, None)
-        departed[dest] = hops
+        departed[dest] = (hops, link)
         while len(departed) > self.capacity:
             del departed[next(iter(departed))]
+
+    def cut_off(self, link: int) -> list[bytes]:
+        """`link` went down: the departed destinations whose neighbour next to them was on it.
+
+        When they come back, the news reaches their neighbours' neighbours, no longer us:
+        withdrawn from us outwards after all, as before, and repaired as before.
+        """
+        if not self.departed:
+            return []
+        out = [dest for dest, (_, via) in self.departed.items() if via == link]
+        for dest in out:
+            del self.departed[dest]
+        if out:
+            self._count("departures_cut_off", len(out))
+        return out
 
     def ask(self, dest: bytes, hops: int, links: list[int], now: float) -> None:
         """Ask the neighbours on `links` (no farther from `dest` than our `hops`) for a path."""
@@ -98,9 +115,9 @@ class LocalRepair:
     def feasible(self, dest: bytes, their_hops: int) -> bool | None:
         """Whether a neighbour `their_hops` from `dest` may give us our path back; None when
         `dest` is not ours to repair (any path will do, as before)."""
-        hops = self.departed.get(dest)
-        if hops is not None:
-            return their_hops < hops
+        departed = self.departed.get(dest)
+        if departed is not None:
+            return their_hops < departed[0]
         waiting = self.repairing.get(dest)
         if waiting is not None:
             return their_hops <= waiting[0]

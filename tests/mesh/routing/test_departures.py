@@ -165,3 +165,16 @@ def test_a_retry_flagged_flood_follows_the_path_to_the_node_that_holds_the_first
     net.connect("n", "x")
     net.run_until_idle()
     assert [e.payload for e in x.envelopes] == [b"while away"]
+
+
+def test_a_departure_is_withdrawn_farther_once_its_neighbour_s_link_to_us_goes_too() -> None:
+    net = line(local=True)
+    f, a, x = net.nodes["f"], net.nodes["a"], net.nodes["x"]
+    net.disconnect("n", "x")
+    net.run_until_idle()
+    assert f.router.route_to(x.key, net.now) is not None
+
+    net.disconnect("a", "n")  # x's return would no longer reach a: f must not wait on a
+    net.run_until_idle()
+    assert counter(a, "departures_cut_off") == 1
+    assert f.router.route_to(x.key, net.now) is None

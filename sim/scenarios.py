@@ -79,6 +79,7 @@ class Scenario:
     note_edits: int = 3  # edits per member, at random times between traffic start and end
     catch_up: bool = True  # room logs swap vectors on link-up (sim/catchup.py)
     warm_start: bool = True  # seed path tables from BFS instead of a first announce round
+    local_departures: bool = False  # RouterConfig.local_departures
     gossip_config: GossipConfig = field(default_factory=GossipConfig)
 
     def router_config(self) -> RouterConfig:
@@ -95,6 +96,7 @@ class Scenario:
             max_future=60.0,
             room_gossip=self.gossip,
             gossip=self.gossip_config,
+            local_departures=self.local_departures,
         )
 
 

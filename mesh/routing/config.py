@@ -32,6 +32,10 @@ class RouterConfig:
     # a room envelope that reached us with fewer than this many links left to cross is
     # marked, and a later copy over fewer links goes on again (mesh/routing/hopmarks.py; 0: off)
     room_hop_reserve: int = 3
+    # a node that left is withdrawn only two links around it (its neighbours and theirs), its
+    # return taken back only there, feasibly (mesh/routing/paths.py, "Departures"): far nodes
+    # keep their paths, and what they send it waits in its neighbourhood
+    local_departures: bool = False
     room_gossip: bool = False  # room envelopes go through the topic mesh (mesh/routing/gossip.py)
     gossip: GossipConfig = field(default_factory=GossipConfig)
 

@@ -51,7 +51,10 @@ class Forwarder:
                 # a relay still floods what its author flagged FLOOD (a path may lie); its
                 # author waits for a path first, and floods it only if none comes in time
                 origin = came_from is None
-                may_park = origin or not envelope.flood
+                # a node that left waits in its neighbourhood: paths farther out were kept,
+                # so a relay there holds even a FLOOD-flagged copy, as its author would
+                holds = origin or self.paths.repair.holds(envelope.dest)
+                may_park = holds or not envelope.flood
                 if may_park and self.lot.is_lost(envelope.dest, now):
                     # the author may be gone before a path comes back: the first time, the
                     # neighbour longest linked gets a copy too, which its mailbox keeps
@@ -61,12 +64,16 @@ class Forwarder:
                         and bool(self.links)
                         and self.lot.waiting(out) is None
                     )
-                    if self.lot.park(out, now, last_resort=origin and envelope.flood):
+                    if self.lot.park(out, now, last_resort=holds and envelope.flood):
                         if not handoff:
                             return []
                         self._count("parked_handed_to_a_neighbour")
                         return [Send(next(iter(self.links)), out.encode())]
-            elif not envelope.flood and route.link != came_from:
+            elif route.link != came_from and (
+                not envelope.flood or self.paths.repair.is_held(envelope.dest, now)
+            ):
+                # a FLOOD-flagged copy for a peer that left goes the way of the first,
+                # to the node near it that holds them (a HELD notice said so)
                 self._count("relayed" if came_from is not None else "sent_direct")
                 return [Send(route.link, out.encode())]
         return self.flood(out, came_from)

@@ -104,6 +104,7 @@ class Inbound:
             EnvelopeType.INVENTORY: self._on_inventory,
             EnvelopeType.ADDRESS: self._on_address,
             EnvelopeType.SIGNAL: self._on_signal,
+            EnvelopeType.HELD: self._on_held,
             **{kind: self._on_gossip_control for kind in CONTROL_TYPES},
         }
         self.signals = SignalGate()
@@ -259,7 +260,10 @@ class Inbound:
         if len(payload) % 32 or envelope.hop_limit != 1:
             return self._reject(link, "malformed", now)
         dests = [payload[start : start + 32] for start in range(0, len(payload), 32)]
-        return self.notices.withdraw(self.paths.withdrawn(dests, link, now), link, now)
+        actions = self.notices.withdraw(self.paths.withdrawn(dests, link, now), link, now)
+        if self.paths.repair.requests:
+            actions += self.notices.ask(self.paths.repair.take_requests(), now)
+        return actions
 
     def _on_table(
         self, envelope: Envelope, relayed: Envelope, state: Neighbour, link: int, now: float
@@ -327,6 +331,35 @@ class Inbound:
             return []
         return self._on_payload(envelope, relayed, state, link, now)
 
+    def _on_held(
+        self, envelope: Envelope, relayed: Envelope, state: Neighbour, link: int, now: float
+    ) -> list[Action]:
+        """A node near a peer that left holds our (or, passing by, someone's) traffic for it:
+        FLOOD-flagged copies for that peer follow its path for a while (mesh/routing/repair.py)."""
+        if len(envelope.payload) != 32 or envelope.dest_kind != DestKind.PEER:
+            return self._reject(link, "malformed", now)
+        if self.config.local_departures:
+            self.paths.repair.note_held(envelope.payload, now, now + self.config.park_ttl)
+        if envelope.dest == self._me:
+            self._count("held_heard")
+            return []
+        return self.forwarding.forward(envelope, link, now)
+
+    def _held(self, envelope: Envelope, now: float) -> list[Action]:
+        """Tell the author of a directed envelope parked here for a peer that left (once in a
+        while per author and peer): its FLOOD-flagged retries need not flood the mesh."""
+        dest, author = envelope.dest, envelope.author
+        until = now + self.config.park_ttl / 2
+        route = self.paths.route_to(author, now)
+        if route is None or not self.paths.repair.tell(author, dest, now, until):
+            return []
+        held = self.notices.make(
+            EnvelopeType.HELD, now, dest_kind=DestKind.PEER, dest=author, payload=dest
+        )
+        self.seen.add(held.message_id, now)
+        self._count("held_sent")
+        return self.forwarding.forward(held, None, now)
+
     def _on_payload(
         self, envelope: Envelope, relayed: Envelope, state: Neighbour, link: int, now: float
     ) -> list[Action]:
@@ -357,7 +390,14 @@ class Inbound:
             store = not self._is_neighbour(envelope.dest)
             if store or envelope.type == EnvelopeType.RECEIPT:
                 actions.append(Keep(envelope, store))
-        return actions + self.forwarding.forward(envelope, link, now)
+        actions += self.forwarding.forward(envelope, link, now)
+        if (
+            envelope.dest_kind == DestKind.PEER
+            and envelope.dest in self.paths.repair.departed
+            and self.forwarding.lot.waiting(envelope) is not None
+        ):
+            actions += self._held(envelope, now)
+        return actions
 
     # -- drops ---------------------------------------------------------------
 

@@ -7,7 +7,7 @@ owned by :class:`~mesh.routing.router.Router`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from mesh.routing.actions import Action, Send
 from mesh.routing.config import RouterConfig
@@ -114,14 +114,31 @@ class Notices:
             groups[tuple(dests)] = targets
         actions: list[Action] = []
         for told, links in groups.items():
-            for start in range(0, len(told), MAX_WITHDRAW):
-                payload = b"".join(told[start : start + MAX_WITHDRAW])
-                notice = self.make(EnvelopeType.WITHDRAW, now, payload=payload, hop_limit=1)
-                self.seen.add(notice.message_id, now)
-                data = notice.encode()
-                actions += [Send(link, data) for link in links]
+            actions += self._withdrawals(told, links, now)
         if groups:
             self._count("withdrawals_sent", 1)
+        return actions
+
+    def ask(self, requests: dict[int, list[bytes]], now: float) -> list[Action]:
+        """Ask each link's neighbour for paths to the destinations listed for it: a WITHDRAW
+        of them, to that neighbour alone (:mod:`mesh.routing.repair`)."""
+        actions: list[Action] = []
+        for link, dests in requests.items():
+            if link in self.links:
+                actions += self._withdrawals(dests, [link], now)
+        if actions:
+            self._count("repair_requests_sent", len(actions))
+        return actions
+
+    def _withdrawals(self, dests: Sequence[bytes], links: list[int], now: float) -> list[Action]:
+        """WITHDRAW notices of `dests` (as many as they need) on each of `links`."""
+        actions: list[Action] = []
+        for start in range(0, len(dests), MAX_WITHDRAW):
+            payload = b"".join(dests[start : start + MAX_WITHDRAW])
+            notice = self.make(EnvelopeType.WITHDRAW, now, payload=payload, hop_limit=1)
+            self.seen.add(notice.message_id, now)
+            data = notice.encode()
+            actions += [Send(link, data) for link in links]
         return actions
 
     def table(self, link: int, frames: list[bytes], now: float) -> list[Action]:

@@ -12,8 +12,10 @@ Route repair: when a neighbour withdraws a destination we still reach another
 way, we offer it our stored announce for it (:mod:`mesh.routing.reshare`). A
 relearned path goes at once only on links older than ``link_settle``; a
 younger one is owed it and gets what it is still owed in one TABLE when it
-settles. Sans-I/O, owned by :class:`~mesh.routing.router.Router`, which turns
-what this module answers into sends.
+settles. With ``RouterConfig.local_departures`` a departure and a broken transit
+path are repaired near the break instead (:mod:`mesh.routing.repair`).
+Sans-I/O, owned by :class:`~mesh.routing.router.Router`, which turns what this
+module answers into sends.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from mesh.routing.config import RouterConfig
 from mesh.routing.parking import ParkingLot
 from mesh.routing.ratelimit import TokenBucket
+from mesh.routing.repair import LocalRepair
 from mesh.routing.reshare import Offers
 from mesh.wire.envelope import Envelope, EnvelopeType, wire_may_cross_a_link, wire_same_but_hops
 
@@ -76,7 +79,7 @@ class PathTable:
         links: dict[int, Neighbour],
         lot: ParkingLot,
         offers: Offers,
-        count: Callable[[str], None],
+        count: Callable[..., None],
         now: float,
     ) -> None:
         self._me = me
@@ -86,6 +89,8 @@ class PathTable:
         self.offers = offers
         self._count = count
         self.routes: dict[bytes, Route] = {}
+        self.local = config.local_departures
+        self.repair = LocalRepair(2 * config.reshare_delay + 1.0, config.max_routes, count)
         self._route_check = now  # no path expires before this
         self.next_settle = NEVER  # when the youngest unsettled link settles
 
@@ -135,6 +140,8 @@ class PathTable:
             keep = announce if announce is not None else (current.announce if current else None)
             self.routes[dest] = Route(dest, link, next_hop, hops, expires, keep)
         self.lot.found(dest)
+        if self.repair:
+            self.repair.found(dest)
 
     def heard(self, route: Route, link: int, their_hops: int) -> None:
         """The neighbour on `link` passed us an announce of route.dest from `their_hops` away."""
@@ -234,7 +241,12 @@ class PathTable:
                 self.learn(gone.peer, other, 1, now, None)
         broken = [r for r in broken if r.dest not in self.routes]
         self.mark_lost(broken, now)
-        return [r.dest for r in broken]
+        if self.local and broken:
+            broken = self._ask_around(broken, now)
+        dests = [r.dest for r in broken]
+        if self.local:
+            dests += [d for d in self.repair.cut_off(link) if d not in self.routes]
+        return dests
 
     def withdrawn(self, dests: list[bytes], link: int, now: float) -> list[bytes]:
         """The neighbour on `link` lost its paths to `dests`: the destinations we lost with it.
@@ -243,6 +255,7 @@ class PathTable:
         """
         lost: list[Route] = []
         bit = self.links[link].bit
+        due = self.offers.draw(now) if self.local else None  # one TABLE of offers back
         for dest in dests:
             route = self.routes.get(dest)
             if route is None:
@@ -256,9 +269,51 @@ class PathTable:
                 if route.alt == link:
                     route.alt = None  # that neighbour lost it: no fallback any more
                 if route.announce is not None and route.expires > now:
-                    self._offer(link, dest, now)  # we reach it another way: offer it back
+                    self._offer(link, dest, now, due)  # we reach it another way: offer it back
         self.mark_lost(lost, now)
+        if self.local and lost:
+            lost = self._ask_around(self._keep_departures_local(lost, link), now)
         return [r.dest for r in lost]
+
+    def came_back(self, peer: bytes, link: int) -> None:
+        """`peer` is our neighbour again, on `link`: its next announce is news.
+
+        A path to it learned meanwhile through another neighbour was passed on
+        at that distance, too far for the nodes that withdrew it to take back
+        (see "Departures"); its announce on the new link goes on again at ours.
+        """
+        route = self.routes.get(peer)
+        if route is not None and route.link == link and route.hops == 1:
+            route.announce = None
+
+    def _keep_departures_local(self, lost: list[Route], link: int) -> list[Route]:
+        """Of the paths a withdrawal cost us, those to pass on: not the departed ones."""
+        kept = 0
+        for route in lost:
+            if route.hops == 2:  # our neighbour lost its own link to it
+                self.repair.depart(route.dest, route.hops, link)
+                kept += 1
+        if not kept:
+            return lost
+        self._count("withdrawals_kept_local", kept)
+        return [r for r in lost if r.hops != 2]
+
+    def _ask_around(self, lost: list[Route], now: float) -> list[Route]:
+        """Of paths lost without a fallback, those to withdraw as before: the others are
+        asked of the neighbours no farther from their destination than we were."""
+        plain: list[Route] = []
+        asked = 0
+        for route in lost:
+            near = route.near
+            links = [k for k, st in self.links.items() if near & st.bit] if near else []
+            if links and route.hops > 1:
+                self.repair.ask(route.dest, route.hops, links, now)
+                asked += 1
+            else:
+                plain.append(route)
+        if asked:
+            self._count("repairs_asked", asked)
+        return plain
 
     def mark_lost(self, routes: list[Route], now: float) -> None:
         """Remember that these paths broke: traffic for them waits for a new path."""
@@ -266,9 +321,9 @@ class PathTable:
 
     # -- repair --------------------------------------------------------------------
 
-    def _offer(self, link: int, dest: bytes, now: float) -> None:
+    def _offer(self, link: int, dest: bytes, now: float, due: float | None = None) -> None:
         """Re-share our path to `dest` on `link` after a wait (see :mod:`mesh.routing.reshare`)."""
-        if not self.offers.offer(link, dest, now):
+        if not self.offers.offer(link, dest, now, due):
             self._count("dropped_reshare_full")
 
     def due_reshares(self, now: float) -> list[tuple[int, bytes]]:
@@ -358,12 +413,21 @@ class PathTable:
             check_signature(data)
         ):
             return None
+        # a repair's rule holds while the path counts as lost (route_ttl): then any path will do
+        repairing = self.repair and lost is not None and lost[0] > now
+        feasible = self.repair.feasible(author, envelope.hops) if repairing else None
+        if feasible is False:
+            self._count("relearn_infeasible")  # farther than we were: maybe through us
+            return None
         relayed = envelope.with_hops(envelope.hops + 1)
         self.learn(author, link, relayed.hops, now, relayed.encode())
         route = self.route_to(author, now)
         if route is None or route.announce is None:
             return None
         self._count("routes_relearned")
+        if feasible:
+            self._count("repaired_locally")
+            return None  # beyond us paths were kept: nobody lacks it
         # it goes on to every other neighbour, which may take its path through us (those
         # with paths of their own drop it, which cancels the re-share they had in mind)
         route.near = 0

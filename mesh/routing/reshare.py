@@ -40,14 +40,20 @@ class Offers:
     def __len__(self) -> int:
         return len(self._due)
 
-    def offer(self, link: int, dest: bytes, now: float) -> bool:
-        """Offer `dest` on `link`; False when the offer table is full (one already on is kept)."""
+    def draw(self, now: float) -> float:
+        """A due time for an offer made at `now`: after a random wait of one to two `delay`."""
+        return math.ceil((now + self.delay * (1.0 + self.rng.random())) / GRAIN) * GRAIN
+
+    def offer(self, link: int, dest: bytes, now: float, due: float | None = None) -> bool:
+        """Offer `dest` on `link` (at `due`, or after a wait); False when the offer table is
+        full (one already on is kept)."""
         key = (link, dest)
         if key in self._due:
             return True
         if len(self._due) >= self.capacity:
             return False
-        due = math.ceil((now + self.delay * (1.0 + self.rng.random())) / GRAIN) * GRAIN
+        if due is None:
+            due = self.draw(now)
         self._due[key] = due
         slot = self._slots.get(due)
         if slot is None:

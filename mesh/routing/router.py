@@ -191,6 +191,8 @@ class Router:
         if self.gossip is not None:
             self.gossip.add_peer(link, peer)
         self.paths.learn(peer, link, 1, now, None)
+        if self.config.local_departures:
+            self.paths.came_back(peer, link)
         actions: list[Action] = [Send(link, self.notices.link_up_announce(now).encode())]
         table = self.notices.table(link, self.paths.table_for(link, now), now)
         return actions + table + self.forwarding.release(now)
@@ -203,7 +205,10 @@ class Router:
         if self.gossip is not None:
             self.gossip.remove_peer(link)
         lost = self.paths.link_gone(link, gone, now)
-        return self.notices.withdraw(lost, None, now) + self.forwarding.release(now)
+        actions = self.notices.withdraw(lost, None, now)
+        if self.paths.repair.requests:
+            actions += self.notices.ask(self.paths.repair.take_requests(), now)
+        return actions + self.forwarding.release(now)
 
     def originate(self, envelope: Envelope, now: float) -> list[Action]:
         """Send an envelope authored here into the mesh."""
@@ -248,7 +253,10 @@ class Router:
         self.admission.expire(now)
         self.lot.expire(now)
         actions: list[Action] = self.forwarding.last_resorts() if self.lot.due_floods else []
-        actions += [Send(link, stored) for link, stored in self.paths.due_reshares(now)]
+        actions += self._reshares(now)
+        if now >= self.paths.repair.next_check:
+            # no feasible path came: withdrawn as before, from here outwards
+            actions += self.notices.withdraw(self.paths.repair.starved(now), None, now)
         if now >= self.paths.next_settle:
             for link, table in self.paths.settle(now):
                 actions += self.notices.table(link, table, now)
@@ -263,12 +271,28 @@ class Router:
                 actions += self.forwarding.flood(self.notices.announce(now), None)
         return actions
 
+    def _reshares(self, now: float) -> list[Action]:
+        """The re-shares due: one frame each, or (local repair) one TABLE per link."""
+        due = self.paths.due_reshares(now)
+        if not self.config.local_departures:
+            return [Send(link, stored) for link, stored in due]
+        tables: dict[int, list[bytes]] = {}
+        for link, stored in due:
+            tables.setdefault(link, []).append(stored)
+        return [
+            sent
+            for link, frames in tables.items()
+            for sent in self.notices.table(link, frames, now)
+        ]
+
     def next_deadline(self) -> float:
         """The time by which :meth:`tick` must next be called."""
         # asked after every event a node handles: comparisons, not min() over a list
         deadline = self._next_announce
         if self.paths.next_settle < deadline:
             deadline = self.paths.next_settle
+        if self.paths.repair.next_check < deadline:
+            deadline = self.paths.repair.next_check
         if self.gossip is not None:
             due = self.gossip.next_deadline()
             if due < deadline:

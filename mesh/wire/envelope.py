@@ -73,6 +73,7 @@ class EnvelopeType(enum.IntEnum):
     IWANT = 10  # to neighbours only (room gossip): "send me these room envelopes"
     TABLE = 11  # to neighbours only: stored announces, many to one frame (path tables)
     SIGNAL = 12  # ephemeral (typing, cursors): forwarded, never stored (mesh/routing/signals.py)
+    HELD = 14  # to a peer whose traffic waits here: "the peer in the payload left; it is held"
     FILE = 13  # attachment chunks and requests for them: forwarded, never stored (docs/files.md)
     DATA = 16  # opaque end-to-end payload for the layers above; types >= 16 are stored
     CHAT = 17  # room or direct-conversation content (sender-key sealed)

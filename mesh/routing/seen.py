@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import deque
 
-
 #: the bits of an id held: an int below 2**60 is 32 bytes (two 30-bit digits)
 MASK = (1 << 60) - 1
 

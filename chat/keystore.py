@@ -7,14 +7,7 @@ arrives. Each key is used once: a message whose key is gone is a replay.
 
 from __future__ import annotations
 
-from chat.senderkey import (
-    MAX_SKIP,
-    ROTATE_MESSAGES,
-    Chain,
-    message_key,
-    new_chain_key,
-    rotation_due,
-)
+from chat.senderkey import MAX_SKIP, Chain, new_chain_key, rotation_due
 from mesh.errors import ChatError
 from mesh.storage.store import Store
 
@@ -99,13 +92,6 @@ class KeyStore:
             if chain is not None:
                 self._keep_skipped(conv_id, epoch, peer_id, chain.keys_until(shared.index))
             chain = shared
-        elif shared is not None and chain is not None:
-            # the share of a chain the sender has rotated away from since (its messages came
-            # after the newer chain's): it gives the keys from its index on, to where the
-            # newer chain took over at the latest; the messages that carry the same share
-            # (one per chain: chat.pairwise) find theirs among them
-            end = min(chain.index, shared.index + ROTATE_MESSAGES)
-            self._keep_skipped(conv_id, epoch, peer_id, shared.keys_until(end))
         if chain is None:
             return None
         if index >= chain.index:
@@ -124,10 +110,12 @@ class KeyStore:
                 " AND idx = ?",
                 where,
             )
-        if shared is not None and shared.index == index:
-            # it arrived after a later message whose share started the chain; its own share
-            # beats a skipped key (one derived from a chain the sender has since rotated)
-            return message_key(shared.chain_key)
+        if shared is not None and shared.index <= index:
+            # it arrived after a later message's chain: its own share (of its chain, from the
+            # chain's first message to us: chat.pairwise) beats a skipped key, which may be
+            # derived from a chain the sender has rotated away from since
+            key, _, _ = shared.key_for(index)
+            return key
         if rows:
             return bytes(rows[0]["message_key"])
         raise ChatError("message key already used (replayed) or too old", reason="replayed")

@@ -14,6 +14,8 @@ mailbox) opens as it was.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from typing import Any
 
 import msgpack
@@ -40,7 +42,8 @@ def _box(identity: Identity, peer: bytes) -> nacl.public.Box:
 
 #: the first byte of a padded box's plaintext ("never used" in msgpack)
 PADDED = b"\xc1"
-#: key shares kept sealed for reuse (one per conversation, epoch and member), at most
+#: key shares kept sealed for reuse (one per conversation, epoch and member), and shares
+#: opened remembered, at most
 MAX_SHARES_KEPT = 10_000
 
 
@@ -74,6 +77,8 @@ class Pairwise:
         self.counters = counters
         #: (conv_id, epoch, peer) -> our current sending chain's key share sealed for it
         self._shares: dict[tuple[str, int, bytes], bytes] = {}
+        #: (author, digest of a share's bytes) -> what it opened to, the newest last
+        self._opened: OrderedDict[tuple[bytes, bytes], tuple[Any, ...]] = OrderedDict()
 
     def seal(self, peer: bytes, plaintext: bytes, now: float) -> bytes:
         return self.sessions.seal(peer, plaintext, now)
@@ -137,16 +142,31 @@ class Pairwise:
         self, author: bytes, share: bytes | None, conv: bytes, epoch: int, index: int, now: float
     ) -> Chain | None:
         """Open the chain key a message carries, and check it belongs to that message; None
-        if it carries none, or one opened before (its chain is stored since)."""
+        if it carries none, or one opened before that is no longer remembered (its chain is
+        stored since). A share opened before is remembered (the last 10,000): the sender
+        puts the same share on each message of a chain."""
         if share is None:
             return None
-        plaintext = self.open(author, share, now)
-        if plaintext is None:
-            return None
-        try:
-            s_conv, s_epoch, s_key, s_index = msgpack.unpackb(plaintext)
-        except (ValueError, TypeError, msgpack.UnpackException) as exc:
-            raise ChatError("malformed key share", reason="malformed") from exc
+        seen = (author, hashlib.blake2b(share, digest_size=16).digest())
+        opened = self._opened.get(seen)
+        if opened is None:
+            plaintext = self.open(author, share, now)
+            if plaintext is None:
+                return None
+            try:
+                opened = tuple(msgpack.unpackb(plaintext))
+            except (ValueError, TypeError, msgpack.UnpackException) as exc:
+                raise ChatError("malformed key share", reason="malformed") from exc
+            if len(opened) != 4:
+                raise ChatError("malformed key share", reason="malformed")
+            # the chain's other messages carry these same bytes, whose session key is used
+            # up now: they find the share here (chat.pairwise.Pairwise.share)
+            self._opened[seen] = opened
+            if len(self._opened) > MAX_SHARES_KEPT:
+                self._opened.popitem(last=False)
+        else:
+            self._opened.move_to_end(seen)
+        s_conv, s_epoch, s_key, s_index = opened
         valid = (
             s_conv == conv
             and s_epoch == epoch

@@ -119,14 +119,13 @@ def test_a_late_message_carrying_its_own_share_still_opens(keys: KeyStore) -> No
     keys.message_key(CONV, 0, PEER, 3, Chain(CKS[3], 3))
     assert skipped_indexes(keys) == []
     assert keys.message_key(CONV, 0, PEER, 1, Chain(CKS[1], 1)) == MKS[1]
-    # the late share gave the keys from its index up to the chain's: message 2 is in reach
-    # without a share of its own (the sender reuses a chain's share for all of its messages
-    # until acknowledged, chat.pairwise: the next one may carry the share that opened already)
-    assert 2 in skipped_indexes(keys)
-    assert keys.message_key(CONV, 0, PEER, 2, None) == MKS[2]
-    with pytest.raises(ChatError):  # used now
+    # without a share that key is out of reach
+    with pytest.raises(ChatError):
         keys.message_key(CONV, 0, PEER, 2, None)
-    # a share at or before a message's index gives its key; one past it does not
+    # an earlier share of its chain gives it: the sender puts one share on each message of a
+    # chain (chat.pairwise), so message 2 carries the share at 1
+    assert keys.message_key(CONV, 0, PEER, 2, Chain(CKS[1], 1)) == MKS[2]
+    # a share past the message's index does not
     with pytest.raises(ChatError):
         keys.message_key(CONV, 0, PEER, 0, Chain(CKS[1], 1))
 

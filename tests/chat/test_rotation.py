@@ -8,6 +8,7 @@ import random
 import msgpack
 import pytest
 
+import chat.keystore
 import chat.ratchet
 from chat.senderkey import (
     ROTATE_MESSAGES,
@@ -127,15 +128,17 @@ def test_a_member_away_for_many_messages_reads_them_all_in_any_order(
     # the session skips at most 20 messages here (1,000 in the product): one share per
     # message made a member away for 21 messages, met newest first, refuse them
     monkeypatch.setattr(chat.ratchet, "MAX_SKIP", 20)
+    # and a chain's skipped keys are kept 30 at most (1,000): a message must not need them
+    monkeypatch.setattr(chat.keystore, "MAX_SKIP", 30)
     a, b = Peer("alice"), Peer("bob")
     room = room_of(a, b)
-    count = 2 * ROTATE_MESSAGES + 50  # three chains
+    count = 5 * ROTATE_MESSAGES + 50  # six chains
     for i in range(count):
         a.chat.say(room, f"m{i}")
     sent = a.take(EnvelopeType.CHAT)
     # the share of each chain is sealed once and carried by every message of the chain
     shares = {fields(envelope)[4] for envelope in sent}
-    assert len(shares) == 3 and None not in shares
+    assert len(shares) == 6 and None not in shares
     newest_first = sent[::-1]  # every older chain comes after a newer one
     rest = newest_first[30:]
     random.Random(7).shuffle(rest)  # and after the first 30, any order

@@ -36,6 +36,7 @@ from sim.graph import Graph
 from sim.replay import Trace, replay
 
 RESTART_GRACE = 15.0  # seconds after a restart before the node is asked to send anything
+NOTE_WAIT = 180.0  # most seconds to wait for the new note to reach every node
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,11 @@ class Record:
     note_bytes: int = 0
 
 
+def progress(text: str) -> None:
+    """One line on stderr: where a long run is."""
+    print(time.strftime("%H:%M:%S"), text, file=sys.stderr, flush=True)
+
+
 def _wait(condition: Any, timeout: float, what: str, mesh: NetMesh) -> None:
     end = time.monotonic() + timeout
     while not condition():
@@ -159,6 +165,7 @@ def setup(mesh: NetMesh, plan: Plan) -> tuple[str, str]:
     for node in mesh.nodes:
         d = degree[node.index]
         _wait(lambda n=node, d=d: _linked(n, d), 180, f"{node.name}'s links", mesh)
+    progress(f"{plan.n} nodes started, every link up")
     first = mesh.nodes[0]
     room = first.ask("room_new", "everyone")["room_id"]
     for node in mesh.nodes[1:]:
@@ -167,10 +174,19 @@ def setup(mesh: NetMesh, plan: Plan) -> tuple[str, str]:
         _wait(
             lambda n=node: n.ask("room_join", room) is not None, 300, f"{node.name} to join", mesh
         )
+    progress("every node joined the room")
     note = first.ask("note_new", room, "shared")["note_id"]
-    for node in mesh.nodes:
-        _wait(lambda n=node: n.ask("note_cat", note) is not None, 300, "the note", mesh)
+    # the note's key reaches each member with the room's key updates, which can lag under a
+    # burst of joins: start anyway after a while (the end checks convergence everywhere)
+    end = time.monotonic() + NOTE_WAIT
+    while time.monotonic() < end and len(_holding(mesh, note)) < plan.n:
+        time.sleep(1)
+    progress(f"{len(_holding(mesh, note))} of {plan.n} nodes hold the note")
     return room, note
+
+
+def _holding(mesh: NetMesh, note: str) -> list[int]:
+    return [node.index for node in mesh.nodes if node.ask("note_cat", note) is not None]
 
 
 def drive(mesh: NetMesh, plan: Plan, room: str, note: str, record: Record) -> None:
@@ -189,9 +205,11 @@ def drive(mesh: NetMesh, plan: Plan, room: str, note: str, record: Record) -> No
         now = time.time()
         node = mesh.nodes[args[0]]
         if kind == "kill":
+            progress(f"kill -9 {node.name}")
             node.kill()
             left[node.index] = now - record.start
         elif kind == "restart":
+            progress(f"restart {node.name}")
             node.start()
             record.away.append((node.index, left.pop(node.index), now - record.start))
         elif kind == "dm":
@@ -259,7 +277,9 @@ def run_real(plan: Plan, root: Path, netns: bool, drain: float) -> tuple[Record,
         mesh.build()
         room, note = setup(mesh, plan)
         record.setup_seconds = round(time.monotonic() - began, 1)
+        progress(f"set up in {record.setup_seconds} s; traffic and churn for {plan.duration} s")
         drive(mesh, plan, room, note, record)
+        progress("traffic over; waiting for the stragglers")
         end = time.monotonic() + drain
         while not complete(mesh, plan, record, note) and time.monotonic() < end:
             time.sleep(5)

@@ -118,7 +118,10 @@ class Record:
     start: float = 0.0
     away: list[tuple[int, float, float]] = field(default_factory=list)
     note_converged: bool = False
-    note_bytes: int = 0
+    note_bytes: int = 0  # the longest text held
+    note_holders: int = 0  # nodes holding the note at the end
+    note_versions: int = 0  # distinct texts among them
+    note_edits_held: int = 0  # edits in the text that holds fewest
 
 
 def progress(text: str) -> None:
@@ -251,12 +254,20 @@ def observe(mesh: NetMesh, plan: Plan, record: Record) -> dict[str, Any]:
 
 
 def note_converged(mesh: NetMesh, note: str, record: Record) -> bool:
+    """Whether every node holds the note, with one text holding every edit made."""
     texts = [node.ask("note_cat", note) for node in mesh.nodes]
-    if any(t is None for t in texts):
-        return False
-    bodies = {t["text"] for t in texts}
-    record.note_bytes = len(next(iter(bodies)).encode())
-    return len(bodies) == 1 and all(edit in next(iter(bodies)) for edit in record.edits)
+    bodies = [t["text"] for t in texts if t is not None]
+    record.note_holders = len(bodies)
+    record.note_versions = len(set(bodies))
+    record.note_bytes = max((len(b.encode()) for b in bodies), default=0)
+    record.note_edits_held = min(
+        (sum(edit in b for edit in record.edits) for b in bodies), default=0
+    )
+    return (
+        len(bodies) == mesh.n
+        and record.note_versions == 1
+        and record.note_edits_held == len(record.edits)
+    )
 
 
 def complete(mesh: NetMesh, plan: Plan, record: Record, note: str) -> bool:
@@ -409,6 +420,9 @@ def main(argv: list[str] | None = None) -> int:
             "edits": len(record.edits),
             "converged": record.note_converged,
             "bytes": record.note_bytes,
+            "holders": record.note_holders,
+            "versions": record.note_versions,
+            "fewest_edits_held": record.note_edits_held,
         },
     }
     report["simulated"] = simulate(plan, record, seen)
@@ -450,8 +464,8 @@ def table(report: dict[str, Any]) -> str:
     lines.append(
         f"\n{setup['nodes']} nodes, {setup['links']} links, {setup['killed']} killed and "
         f"restarted, {setup['cuts']} connections cut, {setup['failed_calls']} control calls "
-        f"failed; note: {note['edits']} edits, converged byte-identical: {note['converged']} "
-        f"({note['bytes']} bytes)"
+        f"failed; note: {note['edits']} edits, held by {note['holders']} nodes in "
+        f"{note['versions']} version(s), converged byte-identical: {note['converged']}"
     )
     return "\n".join(lines)
 

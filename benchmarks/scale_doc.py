@@ -324,4 +324,15 @@ on degree, not on n).
   hands the node its neighbours' tables, so churn cost per returning node grows about
   linearly with n (last row), and the total for a fixed churn share as n².
 """
-    DOC.write_text(text)
+    DOC.write_text(text + kept_sections())
+
+
+#: sections written by other runs, kept at the end when this one rewrites the page
+KEPT = "## The simulator against real processes"
+
+
+def kept_sections() -> str:
+    """The page's tail from :data:`KEPT` on (benchmarks/realmesh.py's figures), if it has one."""
+    old = DOC.read_text() if DOC.exists() else ""
+    at = old.find(f"\n{KEPT}\n")
+    return old[at:] if at >= 0 else ""

@@ -43,6 +43,7 @@ from sim.engine import Sim
 from sim.graph import Graph
 from sim.metrics import DirectMessage, RoomMessage, measure, memory_kib
 from sim.parts import play_parts, split
+from sim.receipts import acknowledge
 
 DATA, RECEIPT, NOTE = int(EnvelopeType.DATA), int(EnvelopeType.RECEIPT), int(EnvelopeType.NOTE)
 INVENTORY = int(EnvelopeType.INVENTORY)
@@ -290,14 +291,7 @@ def run(scenario: Scenario, parts: int = 1) -> dict[str, Any]:
             item = directs[int(env.payload.split()[1])]  # b"direct N"
             if item.delivered is None:
                 item.delivered = sim.now - t0
-            receipt = sim.routers[node].make(
-                EnvelopeType.RECEIPT,
-                sim.now,
-                dest_kind=DestKind.PEER,
-                dest=env.author,
-                payload=env.message_id,
-            )
-            sim.originate(node, receipt)
+            acknowledge(sim, node, env)
         elif env.type == RECEIPT and env.dest == keys[node]:
             acked = by_env.get(env.payload)
             if acked is not None and acked.acked is None:

@@ -11,7 +11,7 @@ Each host is a namespace joined to its LAN's bridge (in the router namespace) by
 with a default route through the router. Multicast (mDNS) stays inside a LAN. Nodes run as
 ``ip netns exec NS .venv/bin/meshnotes --home HOME run --headless`` with their home in a temp
 directory; the tests drive them through the control socket, which is a Unix socket and so
-reachable from any namespace. Links between the LANs are shaped by tests/netns/shaper.py, run
+reachable from any namespace. Links between the LANs are shaped by benchmarks/shaper.py, run
 in the router namespace (this kernel has no ``tc netem``). :meth:`Net.close` kills every
 process and deletes every namespace (which removes their links and bridges), even after a
 failure. :func:`unavailable` says why namespaces cannot be used here, if they cannot.
@@ -21,48 +21,20 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks.netmesh import MESHNOTES
+from benchmarks.netmesh import ip as _ip
+from benchmarks.netmesh import unavailable as unavailable  # the tests ask it here
 from mesh.runtime.home import Home
 from tui.verbs import client
 
 ROOT = Path(__file__).resolve().parents[2]
-MESHNOTES = Path(sys.executable).parent / "meshnotes"
-SHAPER = Path(__file__).with_name("shaper.py")
 SUBNET = {"A": "10.19.1", "B": "10.19.2"}
 _ids = itertools.count(1)
-
-
-def _ip(*args: str) -> None:
-    result = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"ip {' '.join(args)}: {result.stderr.strip()}")
-
-
-def unavailable() -> str | None:
-    """Why network namespaces cannot be used here (None: they can)."""
-    if sys.platform != "linux":
-        return "network namespaces are Linux only"
-    if shutil.which("ip") is None:
-        return "the ip command (iproute2) is not installed"
-    if os.geteuid() != 0:
-        return "creating network namespaces needs root"
-    probe = f"mnprobe{os.getpid()}"
-    try:
-        _ip("netns", "add", probe)
-        _ip("-n", probe, "link", "add", "p0", "type", "veth", "peer", "name", "p1")
-        _ip("-n", probe, "link", "add", "br0", "type", "bridge")
-    except RuntimeError as exc:
-        return f"ip netns is not permitted here: {exc}"
-    finally:
-        subprocess.run(["ip", "netns", "del", probe], capture_output=True, check=False)
-    if not MESHNOTES.exists():
-        return f"{MESHNOTES} is not installed"
-    return None
 
 
 @dataclass
@@ -179,7 +151,7 @@ class Net:
         return NodeProc(host, home, proc)
 
     def start_shaper(self, listen: str, to: str, *, delay: float, cut_mean: float) -> None:
-        """Run tests/netns/shaper.py in the router namespace; returns once it listens."""
+        """Run benchmarks/shaper.py in the router namespace; returns once it listens."""
         proc = subprocess.Popen(
             [
                 "ip",
@@ -187,7 +159,8 @@ class Net:
                 "exec",
                 self.router,
                 sys.executable,
-                str(SHAPER),
+                "-m",
+                "benchmarks.shaper",
                 "--listen",
                 listen,
                 "--to",
@@ -202,6 +175,7 @@ class Net:
                 "19",
             ],
             stdout=subprocess.PIPE,
+            cwd=ROOT,
         )
         self.procs.append(proc)
         assert proc.stdout is not None

@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from chat.daemon import Daemon
-from chat.files.export import open_in_memory
-from chat.files.holdings import Holdings, view
+from chat.files.holdings import Holdings
 from chat.messages import Chat
 from chat.reader import ChatReader
 from chat.readstate import read_by
@@ -34,11 +33,11 @@ from chat.room import RoomState
 from crdt.note import Note
 from crdt.notes import Notes
 from crdt.service import NotesService
-from mesh.errors import MeshError, UsageError
 from mesh.runtime.home import Home
 from mesh.runtime.node import Node, NodeConfig
 from mesh.wire.address import PeerAddress
 from mesh.wire.identity import decode_peer_id
+from tui.session_files import Attachments
 
 EventListener = Callable[[str, str, dict[str, Any]], None]
 
@@ -48,7 +47,7 @@ def unread_by_conversation(counts: list[dict[str, Any]]) -> dict[str, dict[str, 
     return {c["conv"]: {"unread": c["unread"], "mentions": c["mentions"]} for c in counts}
 
 
-class Session(ABC):
+class Session(Attachments, ABC):
     """A peer as the UI sees it; start it inside the UI's event loop."""
 
     def __init__(self) -> None:
@@ -229,66 +228,6 @@ class Session(ABC):
     def accept_invite(self, code: str, add: bool, name: str | None) -> dict[str, Any]: ...
 
     # -- notes -------------------------------------------------------------------------
-
-    # -- attachments -----------------------------------------------------------------------
-
-    @property
-    @abstractmethod
-    def holdings(self) -> Holdings | None:
-        """The attachments kept for this home (None: none can be read)."""
-
-    def attachment(self, msg_id: str) -> dict[str, Any] | None:
-        """The file a message announced (as ``files list`` shows it), or None."""
-        holdings = self.holdings
-        return None if holdings is None else holdings.by_message(msg_id)
-
-    def file(self, file: str) -> dict[str, Any]:
-        """A file known here by its id or an id prefix, as ``files list`` shows it
-        (UsageError: none, or no attachments can be read)."""
-        holdings = self.holdings
-        if holdings is None:
-            raise UsageError("attachments cannot be read in this home")
-        return view(holdings.resolve(file))
-
-    def files(self) -> list[dict[str, Any]]:
-        """Every file known here, newest first, as ``files list`` shows them."""
-        holdings = self.holdings
-        return [] if holdings is None else holdings.all()
-
-    @abstractmethod
-    def fetch_file(self, file: str) -> dict[str, Any]:
-        """Start fetching a file (unless it is kept or on its way); its progress."""
-
-    @abstractmethod
-    async def save_file(self, file: str, out: Path) -> dict[str, Any]:
-        """Write a kept file out (`out` a directory: under its name): {"path", ...}."""
-
-    def picture(self, msg_id: str, most: int) -> bytes | None:
-        """The picture a message announced, opened in memory, if it is kept here whole and
-        no larger than `most` bytes (None otherwise, or if its kept copy does not check)."""
-        holdings = self.holdings
-        row = None if holdings is None else holdings.by_message(msg_id)
-        return None if row is None else self.picture_of(row, most)
-
-    def picture_of(self, row: dict[str, Any], most: int) -> bytes | None:
-        """A file (as ``files list`` shows it) opened in memory, if it is a picture kept here
-        whole and no larger than `most` bytes (None otherwise, or if it does not check)."""
-        holdings = self.holdings
-        if holdings is None or row["state"] != "complete" or row["size"] > most:
-            return None
-        if not str(row["mime"]).startswith("image/"):
-            return None
-        full = holdings.row(row["file_id"])
-        if full is None:
-            return None
-        try:
-            return open_in_memory(holdings.chunks, holdings.descriptor(full))
-        except (MeshError, OSError):
-            return None
-
-    @abstractmethod
-    async def send_file(self, conv_id: str, path: Path) -> dict[str, Any]:
-        """Seal a file and announce it in a conversation: {"file_id", "message_id", ...}."""
 
     @abstractmethod
     def new_note(self, room: str, title: str) -> str: ...

@@ -394,9 +394,9 @@ class Rooms:
             if added and after.admin == self.identity.public_key and event.author != after.admin:
                 with self.store.atomic():
                     self._broadcast_event(before, event, now, skip=frozenset({event.author}))
-                    if event.kind == "join" and event.author in after.members:
-                        self._send_events(conv_id, event.author, now)
-                        self._send_document_keys(conv_id, event.author, now)
+                    for joined in _newly_joined(before, after):
+                        self._send_events(conv_id, joined, now)
+                        self._send_document_keys(conv_id, joined, now)
                     if after.epoch != before.epoch:
                         self._new_document_key(conv_id, after.epoch, after.members, now)
                 self.wake()
@@ -474,3 +474,14 @@ class Rooms:
             self.send_control(
                 peer, {"k": "event", "room": state.room_id, "event": event.signed}, now
             )
+
+
+def _newly_joined(before: RoomState, after: RoomState) -> list[bytes]:
+    """The members whose join counts in `after` and did not in `before`: the join that just
+    came, and any that waited for it (one that named a join the admin had not heard of yet)."""
+    counted = {e.event_id for e in before.applied}
+    return [
+        e.author
+        for e in after.applied
+        if e.kind == "join" and e.event_id not in counted and e.author in after.members
+    ]

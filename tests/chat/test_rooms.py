@@ -131,3 +131,28 @@ def test_removing_an_invitee_keeps_the_epoch_and_a_departed_peer_can_be_cut_shor
     state = admin.chat.rooms.state(room)
     assert result["epoch"] == state.epoch == 1
     assert state.cuts[key] == 0  # the admin holds none of its room envelopes
+
+
+def test_a_join_that_waits_for_an_earlier_join_still_gets_the_document_key() -> None:
+    """Found with 30 nodes joining at once: b heard a's join before the admin did, so b's
+    join named it and waited at the admin; when a's join came, both counted, but only the
+    event that had just arrived was answered, and b never got the room's document key."""
+    admin, a, b = Peer("admin"), Peer("a"), Peer("b")
+    room = admin.chat.rooms.new("plans")
+    admin.chat.rooms.invite(room, a.id)
+    admin.chat.rooms.invite(room, b.id)
+    deliver(a, admin.take(EnvelopeType.CONTROL, a))
+    deliver(b, admin.take(EnvelopeType.CONTROL, b))
+    a.chat.rooms.join(room)
+    deliver(b, a.take(EnvelopeType.CONTROL, b))  # b hears of a's join first
+    b.chat.rooms.join(room)
+    deliver(admin, b.take(EnvelopeType.CONTROL, admin))  # names a's join: it waits
+    assert b.node.identity.public_key not in admin.chat.rooms.state(room).members
+    deliver(admin, a.take(EnvelopeType.CONTROL, admin))
+    assert {a.node.identity.public_key, b.node.identity.public_key} <= set(
+        admin.chat.rooms.state(room).members
+    )
+    for peer in (a, b):
+        deliver(peer, admin.take(EnvelopeType.CONTROL, peer))
+        assert peer.chat.rooms.document_key(room, 0) == admin.chat.rooms.document_key(room, 0)
+        assert len(peer.chat.rooms.state(room).members) == 3

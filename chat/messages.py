@@ -477,6 +477,7 @@ class Chat(ChatReader):
                         **self.counters,
                         "outbox_dropped_oversize": self.outbox.dropped_oversize,
                         "outbox_flooded_suspect": self.outbox.flooded_suspect,
+                        "room_events_refused": self.rooms.refused_in_batch,
                     }.items()
                 )
             ),

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chat.contacts import Contacts
+from chat.dockeys import DocumentKeys
 from chat.room import RoomEvent, RoomState, fold
 from chat.senderkey import new_chain_key
 from mesh.errors import ChatError, UsageError
@@ -36,9 +37,13 @@ log = logging.getLogger("meshnotes.chat")
 MAX_NAME = 100
 #: events one room keeps that wait for events not known here (from peers in the room)
 MAX_WAITING = 256
+#: events kept decoded and checked (about 1 KiB each at most)
+MAX_CHECKED = 20_000
+#: membership events in one `events` control message (each at most 1 KiB)
+EVENTS_PER_MESSAGE = 100
 
 
-class Rooms:
+class Rooms(DocumentKeys):
     """The rooms of one node. `send_control` queues a boxed control message for a peer."""
 
     def __init__(
@@ -58,12 +63,13 @@ class Rooms:
         self.emit = emit
         self.wake = wake
         self._states: dict[str, RoomState] = {}
+        #: events whose signature was checked, by their signed bytes: a check's verdict does not
+        #: change, and a state folded inside a transaction (not cached) reads them all again
+        self._checked: dict[bytes, RoomEvent] = {}
+        #: events refused one by one inside an `events` message that was taken
+        self.refused_in_batch = 0
         self._key_hooks: list[Callable[[str, list[int]], None]] = []
         self._membership_hooks: list[Callable[[str, str], None]] = []
-
-    def on_document_keys(self, hook: Callable[[str, list[int]], None]) -> None:
-        """Call `hook(room id, epochs)` whenever document keys of a room arrive from its admin."""
-        self._key_hooks.append(hook)
 
     def on_membership(self, hook: Callable[[str, str], None]) -> None:
         """Call `hook(room id, event kind)` whenever a room event from a peer is taken."""
@@ -121,10 +127,17 @@ class Rooms:
         their genesis) no longer decode and are left out."""
         events = []
         for row in self.store.query("SELECT signed FROM room_events WHERE conv_id = ?", (conv_id,)):
-            try:
-                events.append(RoomEvent.decode(row["signed"]))
-            except ChatError:
-                continue
+            signed = bytes(row["signed"])
+            event = self._checked.get(signed)
+            if event is None:
+                try:
+                    event = RoomEvent.decode(signed)
+                except ChatError:
+                    continue
+                if len(self._checked) >= MAX_CHECKED:
+                    self._checked.clear()
+                self._checked[signed] = event
+            events.append(event)
         return events
 
     def joined(self) -> list[bytes]:
@@ -377,103 +390,71 @@ class Rooms:
             )
             return conv_id
         if kind == "event":
-            if self.conversation(conv_id) is None:
-                raise ChatError("event for an unknown room", reason="unknown_room")
-            event = RoomEvent.decode(body.get("event", b""))
-            if event.room_id != room_id:
-                raise ChatError("event for another room", reason="malformed")
-            before = self.state(conv_id)
-            if not before.known:
-                raise ChatError("event for a room whose genesis we lack", reason="unknown_room")
-            self._check_event(before, event, sender)
-            with self.store.atomic():
-                added = self._store_event(conv_id, event)
-            after = self.state(conv_id)
-            # the admin passes every new event on, so that members who joined at the same
-            # time learn of each other
-            if added and after.admin == self.identity.public_key and event.author != after.admin:
-                with self.store.atomic():
-                    self._broadcast_event(before, event, now, skip=frozenset({event.author}))
-                    for joined in _newly_joined(before, after):
-                        self._send_events(conv_id, joined, now)
-                        self._send_document_keys(conv_id, joined, now)
-                    if after.epoch != before.epoch:
-                        self._new_document_key(conv_id, after.epoch, after.members, now)
-                self.wake()
-            self.emit("room", {"room_id": conv_id, "event": event.kind})
-            self._notify(self._membership_hooks, conv_id, event.kind)
-            return conv_id
+            return self._take_events(sender, room_id, [body.get("event", b"")], now)
+        if kind == "events":
+            signed = body.get("events")
+            if not isinstance(signed, list) or not 0 < len(signed) <= EVENTS_PER_MESSAGE:
+                raise ChatError("malformed events", reason="malformed")
+            return self._take_events(sender, room_id, signed, now)
         if kind == "dockeys":
             return self._receive_document_keys(sender, conv_id, body.get("keys"))
         raise ChatError(f"unknown control kind {kind!r}", reason="other")
 
-    # -- document keys -------------------------------------------------------------
-
-    def document_key(self, conv_id: str, epoch: int) -> bytes | None:
-        """The room's document key of `epoch` (for notes), if this peer holds it."""
-        rows = self.store.query(
-            "SELECT key FROM doc_keys WHERE conv_id = ? AND epoch = ?", (conv_id, epoch)
-        )
-        return bytes(rows[0]["key"]) if rows else None
-
-    def _new_document_key(self, conv_id: str, epoch: int, members: set[bytes], now: float) -> None:
-        """The admin starts an epoch's document key and gives it to the members."""
-        self.store.execute(
-            "INSERT OR IGNORE INTO doc_keys (conv_id, epoch, key) VALUES (?, ?, ?)",
-            (conv_id, epoch, new_chain_key()),
-        )
-        for member in members - {self.identity.public_key}:
-            self._send_document_keys(conv_id, member, now, only_epoch=epoch)
-
-    def _send_document_keys(
-        self, conv_id: str, peer: bytes, now: float, only_epoch: int | None = None
-    ) -> None:
-        """Box the room's document keys (all epochs: history stays readable) for a member."""
-        rows = self.store.query("SELECT epoch, key FROM doc_keys WHERE conv_id = ?", (conv_id,))
-        keys = [
-            [r["epoch"], bytes(r["key"])]
-            for r in rows
-            if only_epoch is None or r["epoch"] == only_epoch
-        ]
-        if keys:
-            room_id = decode_peer_id(conv_id)
-            self.send_control(peer, {"k": "dockeys", "room": room_id, "keys": keys}, now)
-
-    def _receive_document_keys(self, sender: bytes, conv_id: str, keys: object) -> str:
-        state = self.state(conv_id)
-        if state.admin != sender or self.identity.public_key not in state.members:
-            raise ChatError(
-                "document keys not from the admin, or not for a member", reason="not_admin"
-            )
-        valid = isinstance(keys, list) and all(
-            isinstance(pair, list)
-            and len(pair) == 2
-            and isinstance(pair[0], int)
-            and 0 <= pair[0] < 2**32
-            and isinstance(pair[1], bytes)
-            and len(pair[1]) == 32
-            for pair in keys
-        )
-        if not valid or not isinstance(keys, list):
-            raise ChatError("malformed document keys", reason="malformed")
-        with self.store.atomic():
-            for epoch, key in keys:
-                self.store.execute(
-                    "INSERT OR IGNORE INTO doc_keys (conv_id, epoch, key) VALUES (?, ?, ?)",
-                    (conv_id, epoch, key),
-                )
-        epochs = sorted(e for e, _ in keys)
-        self.emit("dockeys", {"room_id": conv_id, "epochs": epochs})
-        self._notify(self._key_hooks, conv_id, epochs)
-        return conv_id
-
     def _send_events(self, conv_id: str, peer: bytes, now: float) -> None:
-        """Every stored event of the room, so the peer holds the whole graph."""
-        state = self.state(conv_id)
-        for event in self._events(conv_id):
-            self.send_control(
-                peer, {"k": "event", "room": state.room_id, "event": event.signed}, now
-            )
+        """Every stored event of the room, so the peer holds the whole graph: a few
+        `events` messages, not one message an event (30 joiners of a room made the
+        admin send 1,740 messages at once)."""
+        room_id = decode_peer_id(conv_id)
+        signed = [event.signed for event in self._events(conv_id)]
+        for start in range(0, len(signed), EVENTS_PER_MESSAGE):
+            batch = signed[start : start + EVENTS_PER_MESSAGE]
+            self.send_control(peer, {"k": "events", "room": room_id, "events": batch}, now)
+
+    def _take_events(self, sender: bytes, room_id: bytes, signed: list[Any], now: float) -> str:
+        """Check and keep membership events a peer sent. One that cannot be kept is refused
+        alone when others came with it (an admin's whole graph must not wait for one)."""
+        conv_id = encode_peer_id(room_id)
+        if self.conversation(conv_id) is None:
+            raise ChatError("event for an unknown room", reason="unknown_room")
+        before = self.state(conv_id)
+        if not before.known:
+            raise ChatError("event for a room whose genesis we lack", reason="unknown_room")
+        taken: list[RoomEvent] = []
+        for blob in signed:
+            try:
+                event = RoomEvent.decode(blob if isinstance(blob, bytes) else b"")
+                if event.room_id != room_id:
+                    raise ChatError("event for another room", reason="malformed")
+                self._check_event(self.state(conv_id), event, sender)
+            except ChatError:
+                if len(signed) == 1:
+                    raise
+                self.refused_in_batch += 1
+                continue
+            with self.store.atomic():
+                if self._store_event(conv_id, event):
+                    taken.append(event)
+        if not taken:
+            return conv_id
+        after = self.state(conv_id)
+        # the admin passes every new event on, so that members who joined at the same
+        # time learn of each other
+        if after.admin == self.identity.public_key:
+            with self.store.atomic():
+                for event in taken:
+                    if event.author != after.admin:
+                        skip = frozenset({event.author})
+                        self._broadcast_event(before, event, now, skip=skip)
+                for joined in _newly_joined(before, after):
+                    self._send_events(conv_id, joined, now)
+                    self._send_document_keys(conv_id, joined, now)
+                if after.epoch != before.epoch:
+                    self._new_document_key(conv_id, after.epoch, after.members, now)
+            self.wake()
+        for event in taken:
+            self.emit("room", {"room_id": conv_id, "event": event.kind})
+        self._notify(self._membership_hooks, conv_id, taken[-1].kind)
+        return conv_id
 
 
 def _newly_joined(before: RoomState, after: RoomState) -> list[bytes]:

@@ -6,8 +6,10 @@ control envelopes passed from one peer's outbox to the other.
 
 from __future__ import annotations
 
+import msgpack
 import pytest
 
+from chat.room import RoomEvent
 from chat.rooms import MAX_NAME
 from mesh.errors import UsageError
 from mesh.wire.envelope import EnvelopeType
@@ -156,3 +158,72 @@ def test_a_join_that_waits_for_an_earlier_join_still_gets_the_document_key() -> 
         deliver(peer, admin.take(EnvelopeType.CONTROL, peer))
         assert peer.chat.rooms.document_key(room, 0) == admin.chat.rooms.document_key(room, 0)
         assert len(peer.chat.rooms.state(room).members) == 3
+
+
+def test_a_state_read_again_inside_transactions_checks_no_signature_twice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every control message is taken in a transaction, where the state is not cached: it
+    was folded again from every event, each signature checked again (most of the CPU time
+    of 20 nodes joining one room)."""
+    admin, a, b = Peer("admin"), Peer("a"), Peer("b")
+    room = admin.chat.rooms.new("plans")
+    member_of(admin, room, a, b)
+    events = len(admin.chat.rooms._events(room))
+    checks: list[bytes] = []
+    decode = RoomEvent.decode.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[RoomEvent], signed: bytes) -> RoomEvent:
+        checks.append(signed)
+        return decode(cls, signed)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(RoomEvent, "decode", classmethod(counted))
+    for _ in range(5):
+        with admin.chat.store.atomic():
+            assert len(admin.chat.rooms.state(room).members) == 3
+    assert checks == []
+    admin.chat.rooms._checked.clear()  # a new process: each checked once, then kept
+    for _ in range(5):
+        with admin.chat.store.atomic():
+            admin.chat.rooms.state(room)
+    assert len(checks) == events
+
+
+def test_a_joiner_gets_the_whole_graph_in_one_events_message_and_a_bad_event_alone_is_refused() -> (
+    None
+):
+    admin, a, b, c = Peer("admin"), Peer("a"), Peer("b"), Peer("c")
+    room = admin.chat.rooms.new("plans")
+    member_of(admin, room, a, b)
+    admin.chat.rooms.invite(room, c.id)
+    deliver(c, admin.take(EnvelopeType.CONTROL, c))
+    c.chat.rooms.join(room)
+    admin.take(EnvelopeType.CONTROL)  # the invitation's news for a and b
+    deliver(admin, c.take(EnvelopeType.CONTROL, admin))
+    to_c = admin.take(EnvelopeType.CONTROL, c)
+    bodies = [
+        msgpack.unpackb(c.chat.pairwise.open(admin.node.identity.public_key, e.payload, 0))
+        for e in to_c
+    ]
+    # the join's answer: the room's events in one message, then the document keys
+    assert [body["k"] for body in bodies] == ["events", "dockeys"]
+    assert len(bodies[0]["events"]) == len(admin.chat.rooms._events(room))
+    # a batch with one event of another room: the rest is kept, the one counted
+    other = admin.chat.rooms.new("elsewhere")
+    stranger = admin.chat.rooms._events(other)[0].signed
+    d = Peer("d")
+    admin.chat.rooms.invite(room, d.id)
+    deliver(d, admin.take(EnvelopeType.CONTROL, d))
+    events = [e.signed for e in admin.chat.rooms._events(room)]
+    taken = d.chat.rooms.handle_control(
+        admin.node.identity.public_key,
+        {
+            "k": "events",
+            "room": admin.chat.rooms.state(room).room_id,
+            "events": [stranger, *events],
+        },
+    )
+    assert taken == room
+    assert d.chat.rooms.refused_in_batch == 1
+    assert d.chat.status()["counters"]["room_events_refused"] == 1
+    assert len(d.chat.rooms.state(room).members) == 4

@@ -179,8 +179,9 @@ def setup(mesh: NetMesh, plan: Plan) -> tuple[str, str]:
         )
     progress("every node joined the room")
     note = first.ask("note_new", room, "shared")["note_id"]
-    # the note's key reaches each member with the room's key updates, which can lag under a
-    # burst of joins: start anyway after a while (the end checks convergence everywhere)
+    # the note's key reaches each member from the admin, answering its join; under a burst of
+    # joins on a loaded machine that can lag: start anyway after a while (the end checks
+    # convergence everywhere)
     end = time.monotonic() + NOTE_WAIT
     while time.monotonic() < end and len(_holding(mesh, note)) < plan.n:
         time.sleep(1)

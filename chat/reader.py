@@ -8,7 +8,6 @@ reads the database only, through :mod:`chat.history`, :mod:`chat.search` and
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +26,8 @@ MESSAGE_ID = re.compile(r"[0-9a-f]{6,64}")
 
 def dm_conversation_id(key_a: bytes, key_b: bytes) -> bytes:
     """The id both peers of a direct conversation derive, without talking."""
+    import hashlib  # not at import: a read of a room's history hashes nothing
+
     low, high = sorted((key_a, key_b))
     return hashlib.blake2b(low + high, digest_size=32, person=b"mn-dm-v1").digest()
 

@@ -11,7 +11,6 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from chat.content import MAX_TEXT
 from mesh.runtime.home import CONFIG_FILE
 from tui.verbs import Verb
 from tui.verbs.dials import CONNECT_WAIT
@@ -26,7 +25,13 @@ NOTES = "tui.verbs.notes"
 PASSPHRASE = "tui.verbs.passphrase"
 RUN_HELP = "run a node: in the terminal UI, or --headless until a signal"
 
-TEXT_HELP = f"the message, at most {MAX_TEXT:,} characters; - reads it from stdin"
+
+def _text_help() -> str:
+    from chat.content import MAX_TEXT  # for the verbs that send text (it imports dataclasses)
+
+    return f"the message, at most {MAX_TEXT:,} characters; - reads it from stdin"
+
+
 MSG_ID_HELP = "a message id (history --json), or an unambiguous prefix of 6+ characters"
 
 
@@ -193,13 +198,13 @@ def _contacts(p: argparse.ArgumentParser) -> None:
 
 def _dm(p: argparse.ArgumentParser) -> None:
     p.add_argument("peer", metavar="PEER", help="nickname, peer id or unambiguous id prefix")
-    p.add_argument("text", metavar="TEXT", help=TEXT_HELP)
+    p.add_argument("text", metavar="TEXT", help=_text_help())
     p.set_defaults(func=Verb(CHAT, "cmd_dm"))
 
 
 def _say(p: argparse.ArgumentParser) -> None:
     p.add_argument("room", metavar="ROOM", help="room id, unambiguous id prefix, or name")
-    p.add_argument("text", metavar="TEXT", help=TEXT_HELP)
+    p.add_argument("text", metavar="TEXT", help=_text_help())
     p.set_defaults(func=Verb(CHAT, "cmd_say"))
 
 
@@ -226,7 +231,7 @@ def _search(p: argparse.ArgumentParser) -> None:
 
 def _edit(p: argparse.ArgumentParser) -> None:
     p.add_argument("msg_id", metavar="MSG_ID", help=MSG_ID_HELP)
-    p.add_argument("text", metavar="TEXT", help=TEXT_HELP)
+    p.add_argument("text", metavar="TEXT", help=_text_help())
     p.add_argument("--json", action="store_true", help='print {"id": ...} (the edit\'s id)')
     p.set_defaults(func=Verb(MESSAGES, "cmd_edit"))
 
@@ -239,7 +244,7 @@ def _delete(p: argparse.ArgumentParser) -> None:
 
 def _reply(p: argparse.ArgumentParser) -> None:
     p.add_argument("msg_id", metavar="MSG_ID", help=MSG_ID_HELP)
-    p.add_argument("text", metavar="TEXT", help=TEXT_HELP)
+    p.add_argument("text", metavar="TEXT", help=_text_help())
     p.add_argument("--json", action="store_true", help='print {"id": ...}')
     p.set_defaults(func=Verb(MESSAGES, "cmd_reply"))
 

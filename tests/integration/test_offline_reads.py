@@ -172,6 +172,7 @@ async def test_history_imports_only_what_the_read_needs(mesh: Mesh) -> None:
         "import json, sys\n"
         "from tui.cli import main\n"
         f"code = main(['--home', {home!r}, 'history', 'team'])\n"
+        "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n"
         f"code += main(['--home', {home!r}, 'history', {mesh.ids['B']!r}])\n"
         "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n"
         "sys.exit(code)\n"
@@ -188,7 +189,7 @@ async def test_history_imports_only_what_the_read_needs(mesh: Mesh) -> None:
     assert done.returncode == 0, done.stderr
     # the verb did its whole job, a room's history by name and a peer's: read and printed
     assert "hello team" in done.stdout and "hello bob" in done.stdout
-    loaded = set(json.loads(done.stderr.strip().splitlines()[-1]))
+    room_read, both = (set(json.loads(line)) for line in done.stderr.strip().splitlines()[-2:])
     heavy = {"textual", "pycrdt", "websockets", "crdt", "PIL", "textual_image", "zeroconf"}
     heavy |= {"mesh.runtime.node", "mesh.routing.router", "chat.messages", "asyncio"}
     # naming peers and reading the key file's public half need no cryptography; the rooms'
@@ -196,4 +197,7 @@ async def test_history_imports_only_what_the_read_needs(mesh: Mesh) -> None:
     # needs no platform directories
     heavy |= {"nacl", "msgpack", "chat.rooms", "chat.room", "chat.senderkey", "sqlite_utils"}
     heavy |= {"platformdirs", "mesh.wire.identity", "mesh.routing"}
-    assert sorted(loaded & heavy) == []
+    assert sorted(both & heavy) == []
+    # nor, for a room's, what only some reads need: hashing (a direct conversation's id),
+    # logging (nothing logs; no --log-level), dataclasses, a passphrase prompt
+    assert sorted(room_read & {"hashlib", "logging", "dataclasses", "getpass"}) == []

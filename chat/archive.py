@@ -10,13 +10,17 @@ writes, or asks a node. Only the read methods named in each docstring may be cal
 
 from __future__ import annotations
 
+import functools
+from typing import TYPE_CHECKING
+
 from chat import tables
 from chat.contacts import MIGRATIONS, Contacts
 from chat.reader import ChatReader
-from chat.room import RoomState
-from chat.rooms import Rooms
 from mesh.storage.store import Store
-from mesh.wire.identity import encode_peer_id
+from mesh.wire.peerid import encode_peer_id
+
+if TYPE_CHECKING:
+    from chat.rooms import Rooms
 
 
 class ContactBook(Contacts):
@@ -32,31 +36,9 @@ class ContactBook(Contacts):
         return set()  # without a node, only the peers the database names
 
 
-class RoomBook(Rooms):
-    """The rooms, read only: resolve, state, joined, all.
-
-    A node may be adding events meanwhile: a cached state holds only while the
-    room's count of stored events stays the same (events are never deleted).
-    """
-
-    def __init__(self, store: Store) -> None:  # no node: see the module
-        self.store = store
-        self._states: dict[str, RoomState] = {}
-        self._counted: dict[str, int] = {}
-
-    def state(self, conv_id: str) -> RoomState:
-        rows = self.store.query(
-            "SELECT COUNT(*) AS n FROM room_events WHERE conv_id = ?", (conv_id,)
-        )
-        if self._counted.get(conv_id) != rows[0]["n"]:
-            self._states.pop(conv_id, None)
-            self._counted[conv_id] = rows[0]["n"]
-        return super().state(conv_id)
-
-
 class ChatArchive(ChatReader):
     """A home's chat, read only: the reads of :class:`chat.reader.ChatReader` (history,
-    search, unread, ...), and the `contacts` and `rooms` above. It is no running chat
+    search, unread, ...), the `contacts` above, and the `rooms`. It is no running chat
     (:class:`chat.messages.Chat`): reading needs neither the node nor its imports."""
 
     def __init__(self, store: Store, own_key: bytes) -> None:  # no node: see the module
@@ -64,4 +46,11 @@ class ChatArchive(ChatReader):
         store.migrate_component("chat", tables.MIGRATIONS)  # read only: checks the version
         self.me = encode_peer_id(own_key)
         self.contacts = ContactBook(store, own_key)
-        self.rooms = RoomBook(store)
+
+    @functools.cached_property
+    def rooms(self) -> Rooms:  # type: ignore[override]  # an attribute, set when first read
+        """The rooms, read only (:class:`chat.rooms.RoomBook`): made when first asked for, as
+        their module folds signed events (PyNaCl, msgpack), which a read of history skips."""
+        from chat.rooms import RoomBook
+
+        return RoomBook(self.store)

@@ -12,12 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import nacl.bindings
-import nacl.exceptions
-
 from mesh.errors import PeerNameError, UsageError
 from mesh.storage.store import Store, run_script
-from mesh.wire.identity import decode_peer_id, encode_peer_id, safety_number
+from mesh.wire.peerid import decode_peer_id, encode_peer_id, safety_number
 
 if TYPE_CHECKING:  # the node's module (websockets, the router) only for running nodes
     import sqlite_utils
@@ -39,6 +36,9 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], object]] = [
 def check_peer_key(peer_id: str) -> bytes:
     """The public key a full peer id names, if it is a valid Ed25519 key; else UsageError
     saying what is wrong (length, alphabet, or not a point of the curve)."""
+    import nacl.bindings  # only to add a contact: a read of the contacts loads no PyNaCl
+    import nacl.exceptions
+
     key = decode_peer_id(peer_id)
     try:
         nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(key)

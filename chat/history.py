@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mesh.errors import UsageError
 from mesh.storage.store import Store
 
 SHOWN = "kind IN ('msg', 'reply')"
@@ -31,6 +32,28 @@ def conversation(store: Store, conv_id: str) -> dict[str, Any] | None:
     """One conversation by its exact id, or None when there is none."""
     rows = store.query("SELECT * FROM conversations WHERE conv_id = ?", (conv_id,))
     return _conversation_view(rows[0]) if rows else None
+
+
+def room_id(store: Store, name: str) -> str:
+    """A room's id by its id, an unambiguous id prefix, or its name; else UsageError."""
+    name = name.strip()
+    rows = store.query(
+        "SELECT conv_id FROM conversations WHERE kind = 'room' AND (conv_id = ? OR name = ?)",
+        (name.lower(), name),
+    )
+    if len(rows) == 1:
+        return str(rows[0]["conv_id"])
+    if len(rows) > 1:
+        raise UsageError(f"{len(rows)} rooms are called {name!r}; use the room id")
+    rows = store.query(
+        "SELECT conv_id FROM conversations WHERE kind = 'room' AND conv_id LIKE ?",
+        (name.lower() + "%",),
+    )
+    if len(rows) == 1 and name:
+        return str(rows[0]["conv_id"])
+    if rows and name:
+        raise UsageError(f"{name!r} matches {len(rows)} rooms; give more of the id")
+    raise UsageError(f"no room matches {name!r}")
 
 
 def last_messages(store: Store, conv_id: str, limit: int, me: str = "") -> list[dict[str, Any]]:

@@ -8,16 +8,17 @@ reads the database only, through :mod:`chat.history`, :mod:`chat.search` and
 
 from __future__ import annotations
 
-import hashlib
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chat import history, search, unread
-from chat.contacts import Contacts
-from chat.rooms import Rooms
 from mesh.errors import PeerNameError, UsageError
 from mesh.storage.store import Store
-from mesh.wire.identity import encode_peer_id
+from mesh.wire.peerid import encode_peer_id
+
+if TYPE_CHECKING:  # the rooms' module folds signed events (PyNaCl): not for a read
+    from chat.contacts import Contacts
+    from chat.rooms import Rooms
 
 #: a message id as ``history`` prints it, or an unambiguous prefix of one (6 characters or more)
 MESSAGE_ID = re.compile(r"[0-9a-f]{6,64}")
@@ -25,6 +26,8 @@ MESSAGE_ID = re.compile(r"[0-9a-f]{6,64}")
 
 def dm_conversation_id(key_a: bytes, key_b: bytes) -> bytes:
     """The id both peers of a direct conversation derive, without talking."""
+    import hashlib  # not at import: a read of a room's history hashes nothing
+
     low, high = sorted((key_a, key_b))
     return hashlib.blake2b(low + high, digest_size=32, person=b"mn-dm-v1").digest()
 
@@ -46,7 +49,7 @@ class ChatReader:
         if exact:
             return str(exact[0]["conv_id"])
         try:
-            return self.rooms.resolve(name)
+            return history.room_id(self.store, name)
         except UsageError as room_error:
             try:
                 peer = self.contacts.resolve(name)

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from chat import history
 from chat.contacts import Contacts
 from chat.dockeys import DocumentKeys
 from chat.room import RoomEvent, RoomState, fold
@@ -87,24 +88,7 @@ class Rooms(DocumentKeys):
 
     def resolve(self, name: str) -> str:
         """A room by id, unambiguous id prefix, or name."""
-        name = name.strip()
-        rows = self.store.query(
-            "SELECT conv_id FROM conversations WHERE kind = 'room' AND (conv_id = ? OR name = ?)",
-            (name.lower(), name),
-        )
-        if len(rows) == 1:
-            return str(rows[0]["conv_id"])
-        if len(rows) > 1:
-            raise UsageError(f"{len(rows)} rooms are called {name!r}; use the room id")
-        rows = self.store.query(
-            "SELECT conv_id FROM conversations WHERE kind = 'room' AND conv_id LIKE ?",
-            (name.lower() + "%",),
-        )
-        if len(rows) == 1 and name:
-            return str(rows[0]["conv_id"])
-        if rows and name:
-            raise UsageError(f"{name!r} matches {len(rows)} rooms; give more of the id")
-        raise UsageError(f"no room matches {name!r}")
+        return history.room_id(self.store, name)
 
     # -- rooms -----------------------------------------------------------------------
 
@@ -466,3 +450,26 @@ def _newly_joined(before: RoomState, after: RoomState) -> list[bytes]:
         for e in after.applied
         if e.kind == "join" and e.event_id not in counted and e.author in after.members
     ]
+
+
+class RoomBook(Rooms):
+    """The rooms, read only: resolve, state, joined, all (:mod:`chat.archive`).
+
+    A node may be adding events meanwhile: a cached state holds only while the
+    room's count of stored events stays the same (events are never deleted).
+    """
+
+    def __init__(self, store: Store) -> None:  # no node: see chat.archive
+        self.store = store
+        self._states = {}
+        self._checked = {}
+        self._counted: dict[str, int] = {}
+
+    def state(self, conv_id: str) -> RoomState:
+        rows = self.store.query(
+            "SELECT COUNT(*) AS n FROM room_events WHERE conv_id = ?", (conv_id,)
+        )
+        if self._counted.get(conv_id) != rows[0]["n"]:
+            self._states.pop(conv_id, None)
+            self._counted[conv_id] = rows[0]["n"]
+        return super().state(conv_id)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -20,7 +19,6 @@ from mesh.errors import MeshError, UsageError
 from mesh.runtime.home import Home
 from tui.parser import OPEN, build_parser, named_verb
 from tui.verbs import PROG, Verb
-from tui.widgets.picture import probe
 
 
 def _with_ui(args: argparse.Namespace, func: Verb) -> bool:
@@ -32,6 +30,8 @@ def _probe_early(home: Home, func: Verb) -> None:
     """Under the UI, the terminal is asked what pictures it draws (tui.widgets.picture) while
     the node's modules are imported, unless something else asks the terminal first: the
     first start's name, or the passphrase of a sealed key file (the verb probes after)."""
+    from tui.widgets.picture import probe  # only under the UI
+
     if func.name == "cmd_demo" or (
         home.has_identity() and (home.passphrase() is not None or not home.locked())
     ):
@@ -40,10 +40,18 @@ def _probe_early(home: Home, func: Verb) -> None:
 
 def _setup_logging(args: argparse.Namespace, home: Home, func: Verb) -> None:
     """Logs go to stderr, except under the terminal UI, where they would garble the screen:
-    there they go to meshnotes.log in the home (the demo's homes are temporary: none)."""
+    there they go to meshnotes.log in the home (the demo's homes are temporary: none).
+
+    Any other verb given no --log-level configures nothing: Python's last-resort handler
+    prints its warnings and errors on stderr, bare, and a read such as ``history`` does
+    not import logging at all (about 8 ms of its start)."""
+    with_ui = _with_ui(args, func)
+    if not with_ui and args.verb != "run" and args.log_level is None:
+        return
+    import logging
+
     level = args.log_level or ("info" if args.verb == "run" else "warning")
     fmt = "%(asctime)s %(levelname)s %(name)s %(message)s"
-    with_ui = _with_ui(args, func)
     if not with_ui:
         logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr)
     elif func.name == "cmd_demo":
@@ -108,6 +116,8 @@ def _run(argv: Sequence[str] | None) -> int:
         _stdout_to_nothing()
         return SIGPIPE_STATUS
     except Exception as exc:  # a bug: still one line, with the way to see more
+        import logging
+
         if logging.getLogger().isEnabledFor(logging.DEBUG):
             logging.exception("internal error")
         print(f"{PROG}: internal error: {exc!r} (run with --log-level debug)", file=sys.stderr)

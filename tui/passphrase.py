@@ -9,7 +9,6 @@ the UI attached to a running node) need it too: the key is in the key file.
 
 from __future__ import annotations
 
-import getpass
 import sys
 
 from mesh.errors import UsageError
@@ -32,6 +31,8 @@ def given_or_asked(home: Home, prompt: str = "passphrase: ") -> str | None:
     if not sys.stdin.isatty():
         return None  # the caller's error says how to give it
     try:
+        import getpass  # only when asking: termios and the rest, not for a plain home
+
         return getpass.getpass(f"{home.root} {prompt}")
     except (EOFError, KeyboardInterrupt) as exc:
         raise UsageError("no passphrase given") from exc

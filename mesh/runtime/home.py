@@ -7,31 +7,40 @@ One passphrase guards a home: it seals the key file and, in it, the key the
 database is encrypted with (docs/threat-model.md). It comes from
 ``--passphrase-file FILE`` (:attr:`Home.passphrase_file`), else
 ``$MESHNOTES_PASSPHRASE``; the front ends may also ask for it.
+
+A read of the home (``meshnotes history``) loads neither PyNaCl nor platformdirs:
+they are imported by the methods that need them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
-
-import nacl.utils
-import platformdirs
+from typing import TYPE_CHECKING, NamedTuple
 
 from mesh.errors import IdentityError, StorageError, UsageError
 from mesh.storage import rekey
 from mesh.storage.store import Store
-from mesh.wire.identity import Identity
+from mesh.wire import keyfile
+
+if TYPE_CHECKING:
+    from mesh.wire.identity import Identity
 
 PASSPHRASE_ENV = "MESHNOTES_PASSPHRASE"
 #: the settings file in a home (mesh/runtime/settings.py reads it)
 CONFIG_FILE = "meshnotes.toml"
 
 
-@dataclass(frozen=True)
-class Home:
-    """Paths inside one home directory."""
+def _user_data_dir() -> str:
+    import platformdirs  # only when no home is given
+
+    return platformdirs.user_data_dir("meshnotes")
+
+
+class Home(NamedTuple):
+    """Paths inside one home directory. (A named tuple, not a dataclass: importing
+    dataclasses took a read of history about 8 ms.)"""
 
     root: Path
     passphrase_file: Path | None = None
@@ -41,7 +50,7 @@ class Home:
         cls, given: str | os.PathLike[str] | None = None, passphrase_file: Path | None = None
     ) -> Home:
         if given is None:
-            given = os.environ.get("MESHNOTES_HOME") or platformdirs.user_data_dir("meshnotes")
+            given = os.environ.get("MESHNOTES_HOME") or _user_data_dir()
         return cls(Path(given).expanduser().absolute(), passphrase_file)
 
     def passphrase(self) -> str | None:
@@ -89,6 +98,10 @@ class Home:
         self.ensure()
         if self.has_identity():
             raise UsageError(f"{self.root} already holds an identity")
+        import nacl.utils
+
+        from mesh.wire.identity import Identity
+
         identity = Identity.generate(name)
         store_key = nacl.utils.random(32) if passphrase and not self.database.exists() else None
         identity.save(self.identity_file, passphrase, store_key)
@@ -103,7 +116,7 @@ class Home:
     def public_info(self) -> tuple[str, str]:
         """The (peer id, name) of the home's identity, readable without any passphrase."""
         self._require_identity()
-        return Identity.read_public(self.identity_file)
+        return keyfile.read_public(self.identity_file)
 
     def load_identity(self, passphrase: str | None = None) -> Identity:
         return self.unlock(passphrase)[0]
@@ -114,15 +127,17 @@ class Home:
         if passphrase is None:
             passphrase = self.passphrase()
         self._require_identity()
+        from mesh.wire.identity import Identity
+
         return Identity.unlock(self.identity_file, passphrase)
 
     def locked(self) -> bool:
         """Whether the key file needs a passphrase."""
-        return self.has_identity() and Identity.is_locked(self.identity_file)
+        return self.has_identity() and keyfile.is_locked(self.identity_file)
 
     def store_encrypted(self) -> bool:
         """Whether the database is encrypted (readable without any passphrase)."""
-        return self.has_identity() and Identity.has_store_key(self.identity_file)
+        return self.has_identity() and keyfile.has_store_key(self.identity_file)
 
     def open_store(self, key: bytes | None) -> Store:
         """The database for writing, under `key` (from :meth:`unlock`), after finishing or

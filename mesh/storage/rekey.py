@@ -33,7 +33,7 @@ from pathlib import Path
 from mesh.errors import StorageError
 from mesh.storage import store as _store
 from mesh.storage.store import Store
-from mesh.wire.identity import fsync_directory
+from mesh.wire.keyfile import fsync_directory
 
 
 def pending(database: Path) -> Path:

@@ -9,15 +9,16 @@ With a passphrase the file also holds the home's **store key**, the random
 32-byte key its database is encrypted with (mesh/storage/store.py), sealed with
 the same stretched key: one passphrase, one argon2id run, unlocks both, and a
 passphrase change is committed by one atomic rename of this file.
+
+Naming keys (:mod:`mesh.wire.peerid`) and reading a key file's public half
+(:mod:`mesh.wire.keyfile`) need no cryptography and live apart; they are
+re-exported here.
 """
 
 from __future__ import annotations
 
 import base64
-import functools
-import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,55 +30,22 @@ import nacl.signing
 import nacl.utils
 
 from mesh.errors import IdentityError, UsageError
+from mesh.wire import keyfile
+from mesh.wire.keyfile import fsync_directory, write_private_file
+from mesh.wire.peerid import PEER_ID_LENGTH, decode_peer_id, encode_peer_id, safety_number, short_id
 
-PEER_ID_LENGTH = 52
 _KEY_FILE_VERSION = 1
 
-
-def encode_peer_id(public_key: bytes) -> str:
-    """Return the peer id (52 lowercase base32 characters) of a 32-byte public key."""
-    if len(public_key) != 32:
-        raise UsageError(f"a public key has 32 bytes, not {len(public_key)}")
-    return _peer_id(bytes(public_key))
-
-
-@functools.lru_cache(maxsize=4096)
-def _peer_id(public_key: bytes) -> str:
-    # the same few keys (rooms, authors, neighbours) are named for every envelope kept
-    return base64.b32encode(public_key).decode("ascii").rstrip("=").lower()
-
-
-def decode_peer_id(peer_id: str) -> bytes:
-    """Return the 32-byte public key named by a full peer id; raise UsageError if it is not one."""
-    text = peer_id.strip()
-    if len(text) != PEER_ID_LENGTH:
-        raise UsageError(
-            f"a peer id has {PEER_ID_LENGTH} characters, this one has {len(text)}: {peer_id!r}"
-        )
-    try:
-        raw = base64.b32decode(text.upper() + "====", casefold=False)
-    except ValueError as exc:
-        raise UsageError(f"not a peer id (base32 expected): {peer_id!r}") from exc
-    if len(raw) != 32 or encode_peer_id(raw) != text.lower():
-        raise UsageError(f"not a peer id: {peer_id!r}")
-    return raw
-
-
-def short_id(peer_id: str) -> str:
-    """Return the first 8 characters of a peer id, for display."""
-    return peer_id[:8]
-
-
-def safety_number(key_a: bytes, key_b: bytes) -> str:
-    """Return the safety number two peers compare out of band to verify each other's keys.
-
-    It is symmetric (both sides compute the same code) and made of six groups of
-    five digits, derived with BLAKE2b from both public keys.
-    """
-    low, high = sorted((key_a, key_b))
-    digest = hashlib.blake2b(low + high, digest_size=30, person=b"meshnotes-sn-v1").digest()
-    groups = [int.from_bytes(digest[i : i + 5], "big") % 100_000 for i in range(0, 30, 5)]
-    return " ".join(f"{g:05d}" for g in groups)
+__all__ = [
+    "PEER_ID_LENGTH",
+    "Identity",
+    "decode_peer_id",
+    "encode_peer_id",
+    "fsync_directory",
+    "safety_number",
+    "short_id",
+    "write_private_file",
+]
 
 
 @dataclass(frozen=True)
@@ -165,24 +133,17 @@ class Identity:
     def has_store_key(path: Path) -> bool:
         """Whether the key file seals a store key (the database is encrypted), without
         unsealing anything."""
-        return "store" in _read_record(path)
+        return keyfile.has_store_key(path)
 
     @staticmethod
     def is_locked(path: Path) -> bool:
         """Whether the key file's seed is sealed with a passphrase."""
-        seed = _read_record(path).get("seed")
-        return isinstance(seed, dict) and seed.get("kdf") != "none"
+        return keyfile.is_locked(path)
 
     @staticmethod
     def read_public(path: Path) -> tuple[str, str]:
         """Return the (peer id, name) a key file declares, without unsealing its secret."""
-        try:
-            record = json.loads(path.read_bytes())
-            peer_id, name = record["peer_id"], record.get("name", "")
-            decode_peer_id(peer_id)
-        except (OSError, ValueError, KeyError, TypeError, UsageError) as exc:
-            raise IdentityError(f"the key file {path} is unreadable or corrupt") from exc
-        return peer_id, str(name)
+        return keyfile.read_public(path)
 
     @classmethod
     def load(cls, path: Path, passphrase: str | None = None) -> Identity:
@@ -236,36 +197,3 @@ class Identity:
         if record.get("peer_id") not in (None, identity.peer_id):
             raise IdentityError(f"the key file {path} is corrupt (peer id does not match key)")
         return identity, store_key
-
-
-def _read_record(path: Path) -> dict[str, object]:
-    try:
-        record = json.loads(path.read_bytes())
-    except (OSError, ValueError) as exc:
-        raise IdentityError(f"the key file {path} is unreadable or corrupt") from exc
-    if not isinstance(record, dict):
-        raise IdentityError(f"the key file {path} is unreadable or corrupt")
-    return record
-
-
-def write_private_file(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically, readable and writable by the owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        os.fchmod(handle.fileno(), 0o600)  # a leftover temp file would keep its old mode
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    fsync_directory(path.parent)
-
-
-def fsync_directory(path: Path) -> None:
-    """Make a rename in directory `path` durable (a crash may otherwise undo it)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

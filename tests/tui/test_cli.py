@@ -5,12 +5,13 @@ Verbs against running nodes are in tests/integration/test_cli_line.py.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
 
 from tui.cli import main
-from tui.parser import build_parser
+from tui.parser import build_parser, named_verb
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -38,6 +39,33 @@ def test_every_verb_and_action_has_a_function() -> None:
         ["connect", "ws://127.0.0.1:1#x"],
     ):
         assert callable(parser.parse_args(args).func), args
+
+
+def _verbs(parser: argparse.ArgumentParser) -> list[str]:
+    subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return list(subparsers[0].choices)
+
+
+def test_a_command_naming_its_verb_builds_that_verb_alone() -> None:
+    # building all 28 verbs' parsers took longer than `history`'s read (docs/performance.md)
+    every = _verbs(build_parser())
+    assert len(every) > 20 and "history" in every and "room" in every
+    only = build_parser(named_verb(["--home", "h", "history", "team", "--limit", "5"]))
+    assert _verbs(only) == ["history"]
+    args = only.parse_args(["--home", "h", "history", "team", "--limit", "5"])
+    assert (args.home, args.conversation, args.limit) == ("h", "team", 5)
+    assert args.func == build_parser().parse_args(["history", "team"]).func
+    # the others: the verbs' list for --help before the verb, and for a verb that is none
+    for argv in (["--help", "history"], ["--he", "history"], ["-h"], ["histroy"]):
+        assert _verbs(build_parser(named_verb(argv))) == every, argv
+
+
+def test_an_unknown_verb_is_named_with_every_verb_it_could_be(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run(capsys, "histroy", "team")
+    assert code == 2
+    assert "invalid choice: 'histroy'" in err and "'history'" in err and "'forget'" in err
 
 
 def test_verbs_without_a_node_fail_with_one_line(

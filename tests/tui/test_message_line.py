@@ -104,3 +104,27 @@ async def test_a_block_measures_again_when_a_message_changes() -> None:
         assert block.size.height == block.row_span("m0")[1] > 1
         last = block.render_line(block.size.height - 1).text.rstrip()
         assert last.endswith("(edited)")
+
+
+def test_a_message_shows_its_text_as_written_with_mentions_and_marks_styled() -> None:
+    # the text is never read as markup: brackets, backslashes and tags show as typed
+    session: Any = FakeSession()
+    text = r"[b]not bold[/b] \[x] @carol, ok"
+    shown = MessageLine(
+        session,
+        message(0, text, edited=True, reactions={"👍": 2, "❤": 1}, mine=["👍"]),
+    ).render()
+    assert shown.plain.endswith(f"bob  {text} (edited)  👍 2  ❤ 1")
+    styled = {shown.plain[s.start : s.end]: s.style for s in shown.spans}
+    assert styled["@carol"] == "b $accent" and styled["bob"] == "b"
+    assert styled["(edited)"] == "dim" and styled["👍 2"] == "b" and "❤ 1" not in styled
+    assert not any("not bold" in part for part in styled)
+    # a reply: the quoted line (dimmed; a deleted one in italics) above the message
+    reply = MessageLine(
+        session,
+        message(1, "yes", reply_to="m0", quote={"author": "me", "text": "", "deleted": True}),
+    ).render()
+    quote, line = reply.plain.split("\n")
+    assert quote == "↳ you: message deleted" and line.endswith("bob  yes")
+    styled = {reply.plain[s.start : s.end]: s.style for s in reply.spans}
+    assert styled[quote] == "dim" and styled["message deleted"] == "i"

@@ -12,8 +12,7 @@ import argparse
 import importlib
 import json
 import sys
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mesh.errors import UsageError
 
@@ -24,10 +23,10 @@ if TYPE_CHECKING:
 PROG = "meshnotes"
 
 
-@dataclass(frozen=True)
-class Verb:
+class Verb(NamedTuple):
     """A verb's function by module and name, imported when the verb runs: starting the
-    command line loads no verb's module (``history`` needs neither the node nor the UI)."""
+    command line loads no verb's module (``history`` needs neither the node nor the UI).
+    A named tuple: a read verb imports no dataclasses."""
 
     module: str
     name: str

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from chat.archive import ChatArchive
 from mesh.errors import NodeNotRunningError
-from mesh.wire.identity import decode_peer_id
+from mesh.wire.peerid import decode_peer_id
 from tui.passphrase import store_key
 from tui.verbs import client
 

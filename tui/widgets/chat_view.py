@@ -224,8 +224,14 @@ class ChatView(Vertical):
         names = functools.cache(self.session.display_name)
         return {m["id"]: MessageLine(self.session, m, names) for m in messages}
 
-    def on_message_list_top(self, event: MessageList.Top) -> None:
-        self.load_older()
+    def on_mount(self) -> None:
+        self.watch(self.query_one(MessageList), "scroll_y", self._scrolled, init=False)
+
+    def _scrolled(self, old: float, new: float) -> None:
+        """Scrolled to the top: the page before comes in the same turn, so that no frame
+        shows the top without it (a message to ask for it was handled a frame later)."""
+        if new <= 0 < old:
+            self.load_older()
 
     def _add(self, message: dict[str, Any]) -> None:
         line = MessageLine(self.session, message)

@@ -25,7 +25,8 @@ from typing import Any
 from rich.segment import Segment
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.content import Content
+from textual.content import Content, Span
+from textual.css.styles import RulesMap
 from textual.message import Message
 from textual.selection import Selection
 from textual.strip import Strip
@@ -43,13 +44,33 @@ MENTION = re.compile(r"(?<![\w@])@[\w][\w.\-]*")
 MARKS = ("mine", "pending", "mention", "selected")
 
 
-def highlighted(text: str) -> str:
-    """`text` escaped for markup, with each @mention in bold accent."""
-    out, last = [], 0
-    for m in MENTION.finditer(text):
-        out += [escape(text[last : m.start()]), f"[b $accent]{escape(m.group())}[/]"]
-        last = m.end()
-    return "".join([*out, escape(text[last:])])
+class _Parts:
+    """A message's text and its styled spans, put together in order: the Content that
+    markup would give, without writing markup and parsing it (most of what a page of
+    messages cost to build)."""
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.spans: list[Span] = []
+        self.at = 0
+
+    def add(self, text: str, style: str = "") -> None:
+        if style and text:
+            self.spans.append(Span(self.at, self.at + len(text), style))
+        self.text.append(text)
+        self.at += len(text)
+
+    def mentioning(self, text: str) -> None:
+        """`text` with each @mention in bold accent."""
+        last = 0
+        for m in MENTION.finditer(text):
+            self.add(text[last : m.start()])
+            self.add(m.group(), "b $accent")
+            last = m.end()
+        self.add(text[last:])
+
+    def content(self) -> Content:
+        return Content("".join(self.text), self.spans)
 
 
 class MessageLine:
@@ -68,15 +89,13 @@ class MessageLine:
         self.block: MessageBlock | None = None
         self.classes: set[str] = set()
         self.message = message
-        self.markup = ""
-        #: the markup parsed (what the block measures and draws)
+        #: the text as shown, styled (what the block measures and draws)
         self.content = Content("")
         self._set(message, name_of or session.display_name)
 
     def _set(self, message: dict[str, Any], name_of: Callable[[str], str]) -> None:
         self.message = message
-        self.markup, marks = self._shown(message, name_of)
-        self.content = Content.from_markup(self.markup)
+        self.content, marks = self._shown(message, name_of)
         self.classes = {m for m, on in marks if on} | (self.classes & {"selected"})
 
     def update_message(self, message: dict[str, Any]) -> None:
@@ -96,8 +115,8 @@ class MessageLine:
 
     def _shown(
         self, message: dict[str, Any], name_of: Callable[[str], str]
-    ) -> tuple[str, list[tuple[str, bool]]]:
-        """The markup of a message, and whether each of its marks applies."""
+    ) -> tuple[Content, list[tuple[str, bool]]]:
+        """The text of a message as shown, and whether each of its marks applies."""
         author = name_of(message["author"])
         mine = message["author"] == self.session.me
         mark = STATUS_MARKS.get(message["status"], "") if mine else ""
@@ -106,37 +125,55 @@ class MessageLine:
             ("pending", message["status"] == "pending"),
             ("mention", bool(message.get("mention"))),
         ]
-        when = clock_time(message["ts"])
+        shown = _Parts()
+        if message.get("reply_to"):
+            self._quote(shown, message.get("quote"), name_of)
+            shown.add("\n")
+        shown.add(clock_time(message["ts"]), "dim")
+        shown.add(" ")
+        shown.add(author, "b")
+        shown.add("  ")
         if message.get("deleted"):
-            body = "[i dim]message deleted[/]"
+            shown.add("message deleted", "i dim")
         else:
             file = self.session.attachment(message["id"])
-            body = (
-                highlighted(message["text"])
-                if file is None
-                else escape(attachment_text(file, can_draw()))
-            )
+            if file is None:
+                shown.mentioning(message["text"])
+            else:
+                shown.add(attachment_text(file, can_draw()))
             if message.get("edited"):
-                body += " [dim](edited)[/]"
-        text = f"[dim]{when}[/] [b]{escape(author)}[/]  {body}"
+                shown.add(" ")
+                shown.add("(edited)", "dim")
         if mark:
-            text += f"  [dim]{mark}[/]"
+            shown.add("  ")
+            shown.add(mark, "dim")
         reactions = message.get("reactions") or {}
-        if reactions:
-            mine_ones = set(message.get("mine") or [])
-            text += "  " + "  ".join(
-                (f"[b]{e} {n}[/]" if e in mine_ones else f"{e} {n}") for e, n in reactions.items()
-            )
-        if message.get("reply_to"):
-            text = f"{self._quote(message.get('quote'), name_of)}\n{text}"
-        return text, marks
+        mine_ones = set(message.get("mine") or [])
+        for emoji, count in reactions.items():
+            shown.add("  ")
+            shown.add(f"{emoji} {count}", "b" if emoji in mine_ones else "")
+        return shown.content(), marks
 
-    def _quote(self, quote: dict[str, Any] | None, name_of: Callable[[str], str]) -> str:
+    def _quote(
+        self, shown: _Parts, quote: dict[str, Any] | None, name_of: Callable[[str], str]
+    ) -> None:
         if quote is None:
-            return "[dim]↳ (the message answered is not here)[/]"
-        who = escape(name_of(quote["author"]))
-        said = "[i]message deleted[/]" if quote["deleted"] else escape(quote["text"][:80])
-        return f"[dim]↳ {who}: {said}[/]"
+            shown.add("↳ (the message answered is not here)", "dim")
+            return
+        said = "message deleted" if quote["deleted"] else quote["text"][:80]
+        shown.add(f"↳ {name_of(quote['author'])}: {said}", "dim")
+        if quote["deleted"]:
+            shown.spans.append(Span(shown.at - len(said), shown.at, "i"))
+
+
+def _rows(content: Content, rules: RulesMap, width: int) -> int:
+    """The rows `content` wraps to in `width` cells (a line that fits is not wrapped to
+    find out: most messages of a page are one such line)."""
+    plain = content.plain
+    fits = content.cell_length <= width - rules.get("line_pad", 0) * 2
+    if fits and "\n" not in plain and "\t" not in plain:
+        return 1
+    return max(1, content.get_height(rules, width))
 
 
 class MessageBlock(Widget):
@@ -160,6 +197,9 @@ class MessageBlock(Widget):
 
     def __init__(self, lines: list[MessageLine]) -> None:
         super().__init__(classes="message-block")
+        # a message's text has no links (it is not markup): no link style to look up and
+        # apply for each message drawn (a third of the cost of drawing one)
+        self.auto_links = False
         self.lines: list[MessageLine] = []
         self._width = -1
         #: the first row of each line at `_width`, and one past the last
@@ -209,7 +249,7 @@ class MessageBlock(Widget):
             starts, row, rules = [0], 0, self.styles.get_rules()
             for line in self.lines:
                 inner = width - 1 if "mention" in line.classes and width > 1 else width
-                row += max(1, line.content.get_height(rules, inner)) if inner > 0 else 0
+                row += _rows(line.content, rules, inner) if inner > 0 else 0
                 starts.append(row)
             self._starts, self._width, self._drawn = starts, width, {}
         return self._starts
@@ -301,14 +341,6 @@ class MessageList(VerticalScroll, can_focus=True):
     @dataclass
     class Move(Message):
         step: int
-
-    class Top(Message):
-        """Scrolled to the top: the messages before are wanted."""
-
-    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
-        super().watch_scroll_y(old_value, new_value)
-        if new_value <= 0 < old_value:
-            self.post_message(self.Top())
 
     def action_move(self, step: int) -> None:
         self.post_message(self.Move(step))

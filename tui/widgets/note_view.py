@@ -28,6 +28,7 @@ from crdt.note import Note
 from mesh.errors import MeshError
 from tui.file_screens import AttachmentPicker, open_attachment
 from tui.session import Session
+from tui.widgets.note_editor import NoteEditor
 from tui.widgets.text_window import Window, around, margin
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ class NoteView(Vertical):
         with Horizontal(id="note-header"):
             yield Input(placeholder="Title", id="note-title")
             yield LoadingIndicator(id="note-loading")
-        yield TextArea(id="note-editor", soft_wrap=True, show_line_numbers=False)
+        yield NoteEditor(id="note-editor", soft_wrap=True, show_line_numbers=False)
         yield Static("", id="note-presence")
 
     def on_mount(self) -> None:

@@ -7,6 +7,7 @@ keys into calls on its chat and notes API.
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from collections.abc import Iterable
 
@@ -42,8 +43,15 @@ class MeshnotesApp(App[None]):
             self.exit_with_error(str(exc))
             return
         await self.push_screen(MainScreen(self.session, bell=self.mention_bell))
+        # What is alive now (modules, the node, the app's widgets) lives as long as the
+        # app: kept out of the collector's full passes, which would otherwise walk it
+        # all, tens of milliseconds that a keystroke waits for now and then.
+        gc.freeze()
         if self.session.notice:
             self.notify(self.session.notice, severity="warning", timeout=15)
+
+    def on_unmount(self) -> None:
+        gc.unfreeze()  # collectable again once the app is gone (tests run many apps)
 
     async def action_quit(self) -> None:
         await self.shut_down()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 
 import pytest
@@ -177,3 +178,16 @@ async def test_errors_are_shown_not_raised(line: Mesh) -> None:
         notes = [n.message for n in app._notifications]
         assert any("no contact or known peer" in m for m in notes)
         assert isinstance(app.screen, MainScreen)
+
+
+async def test_what_lives_as_long_as_the_app_is_kept_out_of_full_collections(
+    mesh: Mesh,
+) -> None:
+    await mesh.start("A")
+    app = MeshnotesApp(session_of(mesh, "A"), own_session=False)
+    async with app.run_test(size=(100, 30)):
+        assert isinstance(app.screen, MainScreen)
+        # the main screen and all before it: not walked by the collector while the app runs
+        assert gc.get_freeze_count() > 0
+        assert all(widget not in gc.get_objects() for widget in (app, app.screen))
+    assert gc.get_freeze_count() == 0  # and collectable again once it is gone

@@ -4,12 +4,15 @@ what stays on screen is what a full repaint would draw."""
 from __future__ import annotations
 
 import random
+from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from textual._styles_cache import StylesCache
 from textual.app import App, ComposeResult
 from textual.geometry import Region
+from textual.widget import Widget
 from textual.widgets.text_area import Document, WrappedDocument
 
 from tui.widgets.note_editor import NoteEditor, WrappedRows
@@ -148,26 +151,33 @@ async def test_typing_editing_and_moving_leave_no_stale_row_on_screen() -> None:
         assert editor.vertical_scrollbar.window_virtual_size == editor.wrapped_document.height
 
 
-async def test_a_key_repaints_the_same_rows_whatever_the_lines_held() -> None:
-    drawn: dict[int, int] = {}
-    for lines in (20, 600):
+async def test_a_key_repaints_the_same_rows_whatever_the_lines_held(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    drawn: dict[int, list[str]] = {}
+    rows_drawn: list[str] = []
+    render_line = StylesCache.render_line
+
+    def counted(cache: StylesCache, *args: Any) -> Any:
+        rows_drawn.append(type(cache_owner.get(cache)).__name__)
+        return render_line(cache, *args)
+
+    cache_owner: dict[StylesCache, Widget] = {}
+    monkeypatch.setattr(StylesCache, "render_line", counted)
+    for lines in (30, 600):  # both more than the screen shows: the scrollbar shows in both
         app = EditorApp(numbered(lines))
         async with app.run_test(size=(40, 20)) as pilot:
             editor = app.query_one(NoteEditor)
             editor.focus()
             await pilot.pause()
-            calls = 0
-            render = editor._render_line
-
-            def counted(y: int, render=render) -> object:  # type: ignore[no-untyped-def]
-                nonlocal calls
-                calls += 1
-                return render(y)
-
-            editor._render_line = counted  # type: ignore[method-assign]
+            cache_owner.update((w._styles_cache, w) for w in app.screen.walk_children(Widget))
+            cache_owner[app.screen._styles_cache] = app.screen
+            cache_owner[editor.vertical_scrollbar._styles_cache] = editor.vertical_scrollbar
+            rows_drawn.clear()
             await pilot.press("x")
             await pilot.pause()
-            drawn[lines] = calls
+            drawn[lines] = list(rows_drawn)
             assert editor.document[0].startswith("x000")
             assert "x000" in painted_text(editor)
-    assert drawn[20] == drawn[600] <= 2  # the cursor's row (and no other) is drawn again
+    # the cursor's row of the editor (and nothing else on screen) is drawn again
+    assert drawn[30] == drawn[600] == ["NoteEditor"]

@@ -136,7 +136,8 @@ class NoteEditor(TextArea):
         height = self.wrapped_document.height
         view = self.container_size.height
         if (
-            self.soft_wrap
+            height != self.virtual_size.height
+            and self.soft_wrap
             and self.is_mounted
             and self.show_vertical_scrollbar
             and min(height, self.virtual_size.height) > view

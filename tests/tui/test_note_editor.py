@@ -95,6 +95,7 @@ def stale_rows(editor: NoteEditor) -> list[int]:
     region = Region(0, 0, *editor.region.size)
     kept = editor._styles_cache._cache
     editor._line_cache.clear()
+    editor._rows.clear()
     fresh = StylesCache().render_widget(editor, region)
     return [y for y, strip in enumerate(fresh) if kept.get(y) != strip]
 
@@ -135,12 +136,24 @@ async def test_typing_editing_and_moving_leave_no_stale_row_on_screen() -> None:
             ("replace", "remote"),  # another's edit above the cursor, as the note view does
             ("press", "pagedown"),
             ("type", "z"),
+            ("numbers", True),  # line numbers: a row moved down shows another number
+            ("press", "enter"),
+            ("press", "backspace"),
+            ("numbers", False),
+            ("press", "ctrl+home"),
+            ("press", "enter"),
+            ("theme", "monokai"),  # other colours: no row drawn before is shown again
+            ("press", "enter"),
         ]
         for kind, what in steps:
             if kind == "type":
                 await pilot.press(*what)
             elif kind == "press":
                 await pilot.press(what)
+            elif kind == "numbers":
+                editor.show_line_numbers = bool(what)
+            elif kind == "theme":
+                editor.theme = str(what)
             else:
                 line = rng.randrange(0, editor.selection.end[0] + 1)
                 editor.replace("x\ny", (line, 0), (line, 2), maintain_selection_offset=True)

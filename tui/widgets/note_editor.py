@@ -9,11 +9,16 @@ Here the wrapped document knows its height without counting (one entry per
 wrapped row is already kept) and notes which rows an edit changed; the editor
 repaints those rows, and for a cursor move the rows of the lines the old and
 the new selection touch, and nothing else. A rewrap (resize, new text, soft
-wrap switched) still repaints everything.
+wrap switched) still repaints everything. Rows that an edit above them moved
+(a new line, a line grown by a row) are drawn from the rows kept by what
+they show, not drawn again.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from textual.cache import LRUCache
 from textual.geometry import Region, Size
 from textual.reactive import reactive
 from textual.strip import Strip
@@ -27,6 +32,9 @@ from textual.widgets.text_area import (
     TextAreaTheme,
     WrappedDocument,
 )
+
+#: rows kept drawn by what they show (a few screens' worth)
+ROWS_KEPT = 512
 
 #: rows changed by the last wrap: [start, end), end None for "to the last row"
 Rows = tuple[int, int | None]
@@ -93,6 +101,11 @@ class NoteEditor(TextArea):
     #: the theme styled from the CSS as it is now (None: style it at the next paint)
     _styled_theme: TextAreaTheme | None = None
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        #: rows drawn, by what they show (see `_row_key`), for rows that move
+        self._rows: LRUCache[tuple[object, ...], Strip] = LRUCache(ROWS_KEPT)
+        super().__init__(*args, **kwargs)
+
     def _set_document(self, text: str, language: str | None) -> None:
         if language:
             raise ValueError("the note editor holds plain text")
@@ -105,7 +118,42 @@ class NoteEditor(TextArea):
 
     def notify_style_update(self) -> None:
         self._styled_theme = None
+        self._rows.clear()
         super().notify_style_update()
+
+    def render_line(self, y: int) -> Strip:
+        # TextArea keys the rows it keeps by their place on screen and (soft-wrapped) the
+        # selection, so rows that an edit above moved are all drawn again. A row on no line
+        # the selection or a matched bracket is on shows only its text: kept by that.
+        key = self._row_key(y)
+        if key is None:
+            return super().render_line(y)
+        strip = self._rows.get(key)
+        if strip is None:
+            strip = self._render_line(y)
+            self._rows[key] = strip
+        return strip
+
+    def _row_key(self, y: int) -> tuple[object, ...] | None:
+        """What row `y` on screen shows, if only its text decides how it looks."""
+        rows = self.wrapped_document._offset_to_line_info
+        row = self.scroll_offset.y + y
+        if not self.soft_wrap or self.placeholder or self._highlights or row >= len(rows):
+            return None
+        line, section = rows[row]
+        (top, _), (bottom, _) = sorted(self.selection)
+        bracket = self._matching_bracket_location
+        if top <= line <= bottom or (bracket is not None and bracket[0] == line):
+            return None
+        return (
+            self.document[line],
+            section,
+            self.size,
+            self.wrapped_document._width,
+            self.indent_width,
+            self.gutter_width,
+            self.show_line_numbers and line + self.line_number_start,
+        )
 
     def render_lines(self, crop: Region) -> list[Strip]:
         # TextArea styles its theme from the CSS on every paint, and a repaint (even of one
@@ -116,6 +164,7 @@ class NoteEditor(TextArea):
         if theme and self._styled_theme is not theme:
             theme.apply_css(self)
             self._styled_theme = theme
+            self._rows.clear()  # drawn in the styles before
         return super(TextArea, self).render_lines(crop)
 
     def _watch_selection(self, previous_selection: Selection, selection: Selection) -> None:

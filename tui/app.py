@@ -7,17 +7,24 @@ keys into calls on its chat and notes API.
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
+import time
 from collections.abc import Iterable
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
 from mesh.errors import MeshError
+from tui.collector import NEVER, IdleCollector
 from tui.main_screen import MainScreen
 from tui.session import Session
 from tui.widgets.note_view import NoteView
+
+#: how often the app looks whether a full collection is due (seconds)
+COLLECT_EVERY = 0.5
 
 
 class MeshnotesApp(App[None]):
@@ -33,6 +40,9 @@ class MeshnotesApp(App[None]):
         self.mention_bell = bell
         self.own_session = own_session
         self.error: str | None = None
+        #: the collector's thresholds before the app made its full passes itself
+        self._thresholds: tuple[int, int, int] | None = None
+        self._collector: IdleCollector | None = None
 
     async def on_mount(self) -> None:
         self.stop_on_signals()
@@ -42,8 +52,34 @@ class MeshnotesApp(App[None]):
             self.exit_with_error(str(exc))
             return
         await self.push_screen(MainScreen(self.session, bell=self.mention_bell))
+        # What is alive now (modules, the node, the app's widgets) lives as long as the
+        # app: kept out of the collector's full passes, which would otherwise walk it
+        # all, tens of milliseconds that a keystroke waits for now and then. And those
+        # passes are made in pauses of the input (tui/collector.py), not mid-keystroke.
+        gc.freeze()
+        self._thresholds = gc.get_threshold()
+        gc.set_threshold(self._thresholds[0], self._thresholds[1], NEVER)
+        self._collector = IdleCollector(time.monotonic())
+        self.set_interval(COLLECT_EVERY, self._collect_if_due)
         if self.session.notice:
             self.notify(self.session.notice, severity="warning", timeout=15)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.InputEvent) and self._collector is not None:
+            self._collector.input(time.monotonic())
+        await super().on_event(event)
+
+    def _collect_if_due(self) -> None:
+        assert self._collector is not None
+        if self._collector.due(time.monotonic(), gc.get_count()[2]):
+            gc.collect()
+            self._collector.collected(time.monotonic())
+
+    def on_unmount(self) -> None:
+        # the collector as it was once the app is gone (tests run many apps in one process)
+        if self._thresholds is not None:
+            gc.set_threshold(*self._thresholds)
+        gc.unfreeze()
 
     async def action_quit(self) -> None:
         await self.shut_down()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -10,6 +12,7 @@ from textual.widgets import Input, TextArea
 from tests.conftest import wait_until
 from tests.integration.harness import Mesh, room_with
 from tui.app import MeshnotesApp
+from tui.collector import NEVER, PENDING, QUIET, IdleCollector
 from tui.main_screen import MainScreen
 from tui.session import LocalSession
 from tui.widgets.chat_view import ChatView
@@ -177,3 +180,26 @@ async def test_errors_are_shown_not_raised(line: Mesh) -> None:
         notes = [n.message for n in app._notifications]
         assert any("no contact or known peer" in m for m in notes)
         assert isinstance(app.screen, MainScreen)
+
+
+async def test_full_collections_skip_what_lives_as_long_as_the_app_and_wait_for_a_pause(
+    mesh: Mesh,
+) -> None:
+    await mesh.start("A")
+    thresholds = gc.get_threshold()
+    app = MeshnotesApp(session_of(mesh, "A"), own_session=False)
+    async with app.run_test(size=(100, 30)):
+        assert isinstance(app.screen, MainScreen)
+        # the main screen and all before it: not walked by the collector while the app runs
+        assert gc.get_freeze_count() > 0
+        assert all(widget not in gc.get_objects() for widget in (app, app.screen))
+        # full passes are the app's, made when the input pauses (tui/collector.py)
+        assert gc.get_threshold()[2] == NEVER
+        app._collector = IdleCollector(time.monotonic() - 2 * QUIET)  # no input for a while
+        for _ in range(PENDING + 1):
+            gc.collect(1)
+        assert gc.get_count()[2] > PENDING
+        app._collect_if_due()
+        assert gc.get_count()[2] == 0  # a full pass ran
+    assert gc.get_freeze_count() == 0  # and collectable again once it is gone
+    assert gc.get_threshold() == thresholds

@@ -107,3 +107,21 @@ async def test_edits_from_elsewhere_before_in_and_after_the_window(mesh: Mesh) -
         await wait_until(lambda: len(view.shadow) == len(other.text), what="the edit across")
         assert in_step(view, editor)
         assert ">> line 2500" in editor.text
+
+
+async def test_own_keystrokes_are_not_read_back_from_the_note(mesh: Mesh) -> None:
+    async with big_note(mesh) as (notes, note_id, pilot, view, editor):
+        looked: list[str] = []
+        apply_remote = view._apply_remote
+
+        def counted() -> None:
+            looked.append(view.shadow[:3])
+            apply_remote()
+
+        view._apply_remote = counted  # type: ignore[method-assign]
+        await pilot.press(*"abc")
+        await wait_until(lambda: notes.cat(note_id) == "abc" + TEXT, what="the keys in the note")
+        assert looked == []  # the editor shows them already: the note's text is not read
+        notes.get(note_id).insert(0, ">")  # another writer's edit still is
+        await wait_until(lambda: editor.text.startswith(">abc"), what="the other edit shown")
+        assert looked and in_step(view, editor)

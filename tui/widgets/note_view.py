@@ -28,6 +28,7 @@ from crdt.note import Note
 from mesh.errors import MeshError
 from tui.file_screens import AttachmentPicker, open_attachment
 from tui.session import Session
+from tui.widgets.note_editor import NoteEditor
 from tui.widgets.text_window import Window, around, margin
 
 if TYPE_CHECKING:
@@ -97,13 +98,17 @@ class NoteView(Vertical):
         #: others' cursors in the open note: peer -> (name, colour, character offset)
         self.cursors: dict[str, tuple[str, str, int]] = {}
         self._cursor_due = False
+        #: a local edit is going into the note now
+        self._pushing = False
+        #: `_apply_remote` is scheduled
+        self._remote_due = False
         self._preview: Markdown | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="note-header"):
             yield Input(placeholder="Title", id="note-title")
             yield LoadingIndicator(id="note-loading")
-        yield TextArea(id="note-editor", soft_wrap=True, show_line_numbers=False)
+        yield NoteEditor(id="note-editor", soft_wrap=True, show_line_numbers=False)
         yield Static("", id="note-presence")
 
     def on_mount(self) -> None:
@@ -233,12 +238,15 @@ class NoteView(Vertical):
         if text == held:
             return  # a remote change we applied ourselves
         start, old_end, new_end = changed_span(held, text)
+        self._pushing = True  # the note's change callbacks for this edit need no answer
         try:
             with self.note.doc.transaction():
                 self.note.delete(window.start + start, old_end - start)
                 self.note.insert(window.start + start, text[start:new_end])
         except MeshError as exc:
             self.app.notify(f"edit not applied: {exc}", severity="error")
+        finally:
+            self._pushing = False
         self.shadow = self.shadow[: window.start] + text + self.shadow[window.end :]
         self.window = Window(window.start, window.start + len(text))
 
@@ -277,9 +285,14 @@ class NoteView(Vertical):
     # -- CRDT -> editor ------------------------------------------------------------
 
     def _note_changed(self) -> None:
-        self.call_later(self._apply_remote)
+        # our own edits are in the editor already; other changes are looked at once per turn
+        # (reading the note's text is the costly part of that for a big note)
+        if not self._pushing and not self._remote_due:
+            self._remote_due = True
+            self.call_later(self._apply_remote)
 
     def _apply_remote(self) -> None:
+        self._remote_due = False
         if self.note is None:
             return
         self._push_local_edits()  # keystrokes not yet turned into edits go first

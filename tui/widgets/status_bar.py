@@ -32,9 +32,11 @@ class StatusBar(Static):
         files = "".join(
             f"  │ ⇣ {escape(progress_line(shown))}" for shown in self.transfers.values()
         )
-        self.update(
+        line = (
             f"[b]{self.session.display_name(self.session.me)}[/] {self.session.me[:8]}"
             f"  │ links {len(status['links'])}"
             f"  │ reachable: {peers or 'none'}{more}"
             f"  │ mailbox {mailbox}  │ unsent {outbox}{sync}{files}"
         )
+        if line != self.content:  # the same line again would lay the whole screen out again
+            self.update(line)

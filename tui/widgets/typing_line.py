@@ -51,4 +51,5 @@ class TypingLine(Static):
             line = f"[dim]{escape(', '.join(names))} {verb} typing…[/]"
         elif self.read:
             line = f"[dim]✓ read by {escape(', '.join(self.read))}[/]"
-        self.update(line)
+        if line != self.content:  # the same line again would lay the whole screen out again
+            self.update(line)

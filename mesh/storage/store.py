@@ -392,6 +392,13 @@ class Store:
         except DB_ERRORS as exc:
             raise StorageError(f"database error: {exc}") from exc
 
+    def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """Run one statement for each of `rows` (prepared once)."""
+        try:
+            self.db.conn.executemany(sql, rows)
+        except DB_ERRORS as exc:
+            raise StorageError(f"database error: {exc}") from exc
+
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
         return str(rows[0]["value"]) if rows else default

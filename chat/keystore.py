@@ -35,6 +35,8 @@ class KeyStore:
         self.store = store
         #: during a batch: (conv, epoch, peer) -> (its chain, whether it was changed)
         self._held: dict[Where, tuple[Chain | None, bool]] | None = None
+        #: during a batch: (conv, epoch, peer) -> the indexes it has skipped keys for
+        self._skipped: dict[Where, set[int]] = {}
         #: a share's chain key -> the furthest chain derived from it
         self._cursors: OrderedDict[bytes, Chain] = OrderedDict()
         #: chains read from and written to the store; chain keys derived (steps of the
@@ -50,6 +52,7 @@ class KeyStore:
         transaction): a burst from one sender otherwise rewrites its chain per message.
         Wrap each message in :meth:`savepoint`, so that a refused one moves no chain."""
         self._held = {}
+        self._skipped = {}
         try:
             yield
             for (conv_id, epoch, peer_id), (chain, changed) in self._held.items():
@@ -57,6 +60,7 @@ class KeyStore:
                     self._write(conv_id, epoch, peer_id, chain)
         finally:
             self._held = None
+            self._skipped = {}
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -67,6 +71,7 @@ class KeyStore:
         except BaseException:
             if kept is not None:
                 self._held = kept
+                self._skipped = {}  # read again: the rollback may have changed them
             raise
 
     def chain(self, conv_id: str, epoch: int, peer_id: str) -> Chain | None:
@@ -168,12 +173,15 @@ class KeyStore:
             self.save(conv_id, epoch, peer_id, after)
             self._keep_skipped(conv_id, epoch, peer_id, skipped)
             return key
-        rows = self.store.query(
-            "SELECT message_key FROM skipped_keys WHERE conv_id = ? AND epoch = ? AND peer_id = ?"
-            " AND idx = ?",
-            where,
-        )
+        rows = []
+        if self._may_have_skipped(conv_id, epoch, peer_id, index):
+            rows = self.store.query(
+                "SELECT message_key FROM skipped_keys WHERE conv_id = ? AND epoch = ?"
+                " AND peer_id = ? AND idx = ?",
+                where,
+            )
         if rows:
+            self._skipped.get((conv_id, epoch, peer_id), set()).discard(index)
             self.store.execute(
                 "DELETE FROM skipped_keys WHERE conv_id = ? AND epoch = ? AND peer_id = ?"
                 " AND idx = ?",
@@ -187,6 +195,22 @@ class KeyStore:
         if rows:
             return bytes(rows[0]["message_key"])
         raise ChatError("message key already used (replayed) or too old", reason="replayed")
+
+    def _may_have_skipped(self, conv_id: str, epoch: int, peer_id: str, index: int) -> bool:
+        """Whether a skipped key of `index` may be stored: in a batch, each chain's
+        indexes are read once, so that a backlog behind its chain (whose skipped keys
+        are few or none) does not look each message up."""
+        if self._held is None:
+            return True
+        chain = (conv_id, epoch, peer_id)
+        indexes = self._skipped.get(chain)
+        if indexes is None:
+            rows = self.store.query(
+                "SELECT idx FROM skipped_keys WHERE conv_id = ? AND epoch = ? AND peer_id = ?",
+                chain,
+            )
+            indexes = self._skipped[chain] = {int(r["idx"]) for r in rows}
+        return index in indexes
 
     def _from_share(self, shared: Chain, index: int) -> bytes:
         """The key of message `index` (>= shared.index) derived from a share, from the
@@ -208,6 +232,7 @@ class KeyStore:
         """Keep keys of messages not yet arrived; a chain keeps MAX_SKIP of them at most."""
         if not keys:
             return
+        self._skipped.pop((conv_id, epoch, peer_id), None)  # read again when next needed
         for i, k in keys.items():
             self.store.execute(
                 "INSERT OR IGNORE INTO skipped_keys (conv_id, epoch, peer_id, idx, message_key)"

@@ -8,10 +8,19 @@ stops when D shows every message and its note holds A's text. D catches up the
 way any member coming back does: an INVENTORY on link-up, answered from A's
 room log (the newest signed snapshot of the note, the NOTE envelopes after it,
 and the CHAT envelopes D lacks).
+
+D counts a message shown when the chat tells its front ends of it (its
+"message" event, sent once the burst that stored it commits), and checks the
+stored count at the end. The row also gives the CPU time both processes spent
+meanwhile (D's includes its signature-checking threads) and the load average:
+on a shared machine the wall time follows the share of the cores they get.
+With BENCH_PROFILE=PATH, D's catch-up is profiled to PATH.back and A's side of
+it to PATH.sender.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -36,6 +45,11 @@ def run(quick: bool) -> tuple[list[Row], dict[str, Any]]:
         a.wait_room_log_quiet(120)
         away_s = time.monotonic() - t0
         d = c.node("d")  # the same home: the same identity, rooms and history
+        profile = os.environ.get("BENCH_PROFILE")  # the author's side too, at PATH.sender
+        if profile:
+            a.call("bench.profile", {})
+        cpu = a.call("bench.cpu", {})["cpu_s"]
+        load = os.getloadavg()[0]  # the machine may be shared: say how busy it was
         back = d.call(
             "bench.come_back",
             {
@@ -49,6 +63,12 @@ def run(quick: bool) -> tuple[list[Row], dict[str, Any]]:
             },
             timeout=400,
         )
+        author_cpu_s = a.call("bench.cpu", {})["cpu_s"] - cpu
+        loads = (load, os.getloadavg()[0])
+        # every node's counters (drops by reason, retries, receipts) go into the JSON
+        counters = {n.name: n.call("status", {})["counters"] for n in (a, d)}
+        if profile:
+            a.call("bench.profile", {"path": f"{profile}.sender"})
     done = back["messages_s"] is not None and back["note_s"] is not None
     total = max(back["messages_s"] or 0.0, back["note_s"] or 0.0) if done else None
 
@@ -65,7 +85,17 @@ def run(quick: bool) -> tuple[list[Row], dict[str, Any]]:
         + f"{back['shown'] - back['before']:,} of {messages:,} messages shown "
         f"{when(back['messages_s'])}, the note's text "
         f"{when(back['note_s']) if back['note_s'] is not None else 'not'}; "
-        f"the room moved on for {away_s:.0f} s"
+        f"the room moved on for {away_s:.0f} s; CPU meanwhile: the member "
+        f"{back['cpu_s']:.1f} s, the author {author_cpu_s:.1f} s; load average "
+        f"{loads[0]:.1f} then {loads[1]:.1f}"
         + (f"; refused: {back['refused']}" if back.get("refused") else ""),
     )
-    return [row], {"messages": messages, "edits": edits, "away_s": away_s, **back}
+    data = {
+        "messages": messages,
+        "edits": edits,
+        "away_s": away_s,
+        "author_cpu_s": author_cpu_s,
+        "load_average": loads,
+        "counters": counters,
+    }
+    return [row], {**data, **back}

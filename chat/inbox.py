@@ -23,6 +23,7 @@ from chat.keystore import KeyStore
 from chat.pairwise import Pairwise
 from chat.pending import Pending
 from chat.reader import dm_conversation_id
+from chat.room import RoomState
 from chat.rooms import Rooms
 from chat.senderkey import associated_data, open_sealed
 from chat.sessions import is_session_message
@@ -94,6 +95,8 @@ class Inbox:
         self.pending = pending
         self.ensure_dm = ensure_dm
         self.clock = clock
+        #: during a burst: room id -> its state (None: not here)
+        self._rooms: dict[str, RoomState | None] = {}
 
     def take(self, envelopes: Iterable[Envelope]) -> Burst:
         """Open and store `envelopes` in one transaction. A rejected envelope is counted
@@ -102,8 +105,14 @@ class Inbox:
         burst = Burst()
         blocked: dict[bytes, bool] = {}
         envelopes = list(envelopes)
+        self._rooms = {}  # no CHAT envelope changes a room: read each once per burst
         try:
-            with self.store.atomic(), self.pairwise.sessions.batch():
+            with (
+                self.store.atomic(),
+                self.pairwise.sessions.batch(),
+                self.keys.batch(),
+                self.timeline.batch(),
+            ):
                 for envelope in envelopes:
                     self._take_one(envelope, burst, blocked)
         except MeshError as exc:
@@ -117,7 +126,8 @@ class Inbox:
         if author not in blocked:
             blocked[author] = self.contacts.is_blocked(encode_peer_id(author))
         try:
-            with self.store.atomic():  # a savepoint: a rejected envelope leaves no trace
+            # a savepoint: a rejected envelope leaves no trace
+            with self.store.atomic(), self.keys.savepoint():
                 if blocked[author]:
                     raise ChatError("the sender is blocked", reason="blocked")
                 receipt = self._receive(envelope, burst)
@@ -147,7 +157,7 @@ class Inbox:
         now = self.clock()
         is_dm = conv == dm_conversation_id(self.identity.public_key, author)
         if not is_dm:
-            state = self.rooms.state(conv_id) if self.rooms.conversation(conv_id) else None
+            state = self._room(conv_id)
             if state is None or author not in state.members:
                 if state is not None and author in state.departed:
                     raise ChatError("sender is not a member of the room", reason="not_member")
@@ -187,6 +197,15 @@ class Inbox:
         burst.count("chat_received" if stored.added else "chat_duplicate")
         burst.taken.append(Taken(conv_id, author_id, content, stored))
         return True
+
+    def _room(self, conv_id: str) -> RoomState | None:
+        """Who is in a room (None: no such room here), read once per burst: the rooms
+        cache a state only outside transactions, and folding one checks every event's
+        signature."""
+        if conv_id not in self._rooms:
+            here = self.rooms.conversation(conv_id) is not None
+            self._rooms[conv_id] = self.rooms.state(conv_id) if here else None
+        return self._rooms[conv_id]
 
 
 def _payload(payload: bytes) -> tuple[bytes, int, int, bytes, bytes | None]:

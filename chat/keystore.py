@@ -3,13 +3,29 @@
 The chain of (conversation, epoch, author) is stored at its next unused index;
 keys of messages skipped over wait in `skipped_keys` until their message
 arrives. Each key is used once: a message whose key is gone is a replay.
+
+A burst of messages (:meth:`KeyStore.batch`) reads each chain once and writes
+it once. A message behind its chain that carries its chain's share derives
+its key from the share; where the last such derivation got to is kept (as the
+share itself is, by chat.pairwise), so a backlog arriving newest first costs a
+step or two of the hash ratchet per message, not one per message before it in
+its chain.
 """
 
 from __future__ import annotations
 
-from chat.senderkey import MAX_SKIP, Chain, new_chain_key, rotation_due
+import contextlib
+from collections import OrderedDict
+from collections.abc import Iterator
+
+from chat.senderkey import MAX_SKIP, Chain, message_key, new_chain_key, rotation_due
 from mesh.errors import ChatError
 from mesh.storage.store import Store
+
+#: shares remembered with the furthest chain derived from each, at most
+MAX_CURSORS = 1024
+
+Where = tuple[str, int, str]
 
 
 class KeyStore:
@@ -17,8 +33,58 @@ class KeyStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        #: during a batch: (conv, epoch, peer) -> (its chain, whether it was changed)
+        self._held: dict[Where, tuple[Chain | None, bool]] | None = None
+        #: during a batch: (conv, epoch, peer) -> the indexes it has skipped keys for
+        self._skipped: dict[Where, set[int]] = {}
+        #: a share's chain key -> the furthest chain derived from it
+        self._cursors: OrderedDict[bytes, Chain] = OrderedDict()
+        #: chains read from and written to the store; chain keys derived (steps of the
+        #: hash ratchet) for received messages (operation counts: what a batch and the
+        #: cursors save)
+        self.loads = 0
+        self.saves = 0
+        self.steps = 0
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Read each chain once and write it once (at the end, inside the caller's
+        transaction): a burst from one sender otherwise rewrites its chain per message.
+        Wrap each message in :meth:`savepoint`, so that a refused one moves no chain."""
+        self._held = {}
+        self._skipped = {}
+        try:
+            yield
+            for (conv_id, epoch, peer_id), (chain, changed) in self._held.items():
+                if changed and chain is not None:
+                    self._write(conv_id, epoch, peer_id, chain)
+        finally:
+            self._held = None
+            self._skipped = {}
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Inside a batch: the chains as they were, if the block raises."""
+        kept = None if self._held is None else dict(self._held)
+        try:
+            yield
+        except BaseException:
+            if kept is not None:
+                self._held = kept
+                self._skipped = {}  # read again: the rollback may have changed them
+            raise
 
     def chain(self, conv_id: str, epoch: int, peer_id: str) -> Chain | None:
+        where = (conv_id, epoch, peer_id)
+        if self._held is not None:
+            held = self._held.get(where)
+            if held is None:
+                held = self._held[where] = (self._read(*where), False)
+            return held[0]
+        return self._read(*where)
+
+    def _read(self, conv_id: str, epoch: int, peer_id: str) -> Chain | None:
+        self.loads += 1
         rows = self.store.query(
             "SELECT chain_key, idx FROM chains WHERE conv_id = ? AND epoch = ? AND peer_id = ?",
             (conv_id, epoch, peer_id),
@@ -27,6 +93,13 @@ class KeyStore:
 
     def save(self, conv_id: str, epoch: int, peer_id: str, chain: Chain) -> None:
         """Store a chain at its next unused index (keeping when our own was drawn)."""
+        if self._held is not None:
+            self._held[(conv_id, epoch, peer_id)] = (chain, True)
+            return
+        self._write(conv_id, epoch, peer_id, chain)
+
+    def _write(self, conv_id: str, epoch: int, peer_id: str, chain: Chain) -> None:
+        self.saves += 1
         self.store.execute(
             "INSERT INTO chains (conv_id, epoch, peer_id, chain_key, idx) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (conv_id, epoch, peer_id) DO UPDATE SET chain_key = excluded.chain_key,"
@@ -95,16 +168,20 @@ class KeyStore:
         if chain is None:
             return None
         if index >= chain.index:
+            self.steps += index - chain.index + 1
             key, after, skipped = chain.key_for(index)
             self.save(conv_id, epoch, peer_id, after)
             self._keep_skipped(conv_id, epoch, peer_id, skipped)
             return key
-        rows = self.store.query(
-            "SELECT message_key FROM skipped_keys WHERE conv_id = ? AND epoch = ? AND peer_id = ?"
-            " AND idx = ?",
-            where,
-        )
+        rows = []
+        if self._may_have_skipped(conv_id, epoch, peer_id, index):
+            rows = self.store.query(
+                "SELECT message_key FROM skipped_keys WHERE conv_id = ? AND epoch = ?"
+                " AND peer_id = ? AND idx = ?",
+                where,
+            )
         if rows:
+            self._skipped.get((conv_id, epoch, peer_id), set()).discard(index)
             self.store.execute(
                 "DELETE FROM skipped_keys WHERE conv_id = ? AND epoch = ? AND peer_id = ?"
                 " AND idx = ?",
@@ -114,16 +191,48 @@ class KeyStore:
             # it arrived after a later message's chain: its own share (of its chain, from the
             # chain's first message to us: chat.pairwise) beats a skipped key, which may be
             # derived from a chain the sender has rotated away from since
-            key, _, _ = shared.key_for(index)
-            return key
+            return self._from_share(shared, index)
         if rows:
             return bytes(rows[0]["message_key"])
         raise ChatError("message key already used (replayed) or too old", reason="replayed")
+
+    def _may_have_skipped(self, conv_id: str, epoch: int, peer_id: str, index: int) -> bool:
+        """Whether a skipped key of `index` may be stored: in a batch, each chain's
+        indexes are read once, so that a backlog behind its chain (whose skipped keys
+        are few or none) does not look each message up."""
+        if self._held is None:
+            return True
+        chain = (conv_id, epoch, peer_id)
+        indexes = self._skipped.get(chain)
+        if indexes is None:
+            rows = self.store.query(
+                "SELECT idx FROM skipped_keys WHERE conv_id = ? AND epoch = ? AND peer_id = ?",
+                chain,
+            )
+            indexes = self._skipped[chain] = {int(r["idx"]) for r in rows}
+        return index in indexes
+
+    def _from_share(self, shared: Chain, index: int) -> bytes:
+        """The key of message `index` (>= shared.index) derived from a share, from the
+        furthest point reached from that share before when that is not past `index`."""
+        if not shared.reaches(index):
+            raise ChatError(f"message index {index} is too far ahead of the chain", reason="other")
+        cursor = self._cursors.get(shared.chain_key)
+        if cursor is None or cursor.index > index:
+            cursor = shared
+        self.steps += index - cursor.index
+        cursor = cursor.at(index)
+        self._cursors[shared.chain_key] = cursor
+        self._cursors.move_to_end(shared.chain_key)
+        if len(self._cursors) > MAX_CURSORS:
+            self._cursors.popitem(last=False)
+        return message_key(cursor.chain_key)
 
     def _keep_skipped(self, conv_id: str, epoch: int, peer_id: str, keys: dict[int, bytes]) -> None:
         """Keep keys of messages not yet arrived; a chain keeps MAX_SKIP of them at most."""
         if not keys:
             return
+        self._skipped.pop((conv_id, epoch, peer_id), None)  # read again when next needed
         for i, k in keys.items():
             self.store.execute(
                 "INSERT OR IGNORE INTO skipped_keys (conv_id, epoch, peer_id, idx, message_key)"

@@ -38,6 +38,7 @@ from chat.outbox import FLUSH_PAGE, Outbox
 from chat.pairwise import Pairwise
 from chat.pending import Pending
 from chat.reader import ChatReader, dm_conversation_id
+from chat.receipts import apply_receipts
 from chat.rooms import Rooms
 from chat.senderkey import associated_data, seal
 from chat.tables import MIGRATIONS, SHOWN_KINDS
@@ -94,12 +95,13 @@ class Chat(ChatReader):
             node.clock,
         )
         self._queued: list[Envelope] = []  # CHAT envelopes of the burst being routed
+        self._receipts: list[Envelope] = []  # RECEIPT envelopes of the burst being routed
         self._drain: asyncio.Handle | None = None
         #: transactions that took in CHAT envelopes (one per burst)
         self.bursts = 0
         node.on_deliver(EnvelopeType.CHAT, self._queue_chat)
         node.on_deliver(EnvelopeType.CONTROL, self._on_control)
-        node.on_deliver(EnvelopeType.RECEIPT, self._on_receipt)
+        node.on_deliver(EnvelopeType.RECEIPT, self._queue_receipt)
         node.on_deliver(EnvelopeType.ADDRESS, self._on_address)
         node.on_link_up(self._on_link_up)
         node.set_room_interests(self.rooms.joined)  # inventories ask for our rooms' logs
@@ -362,6 +364,9 @@ class Chat(ChatReader):
         """A CHAT envelope from the node: taken in with the rest of its burst, once the
         node has routed the burst (one transaction, one receipt per author)."""
         self._queued.append(envelope)
+        self._schedule_drain()
+
+    def _schedule_drain(self) -> None:
         if self._drain is None:
             try:
                 loop = asyncio.get_running_loop()
@@ -371,11 +376,13 @@ class Chat(ChatReader):
             self._drain = loop.call_soon(self._take_queued)
 
     def _take_queued(self) -> None:
-        """Take in the queued CHAT envelopes, then receipt and announce them."""
+        """Apply the queued receipts; take in the queued CHAT envelopes, then receipt
+        and announce them."""
         if self._drain is not None:
             self._drain.cancel()
             self._drain = None
         queued, self._queued = self._queued, []
+        self._take_receipts()
         if not queued:
             return
         burst = self.inbox.take(queued)
@@ -428,33 +435,27 @@ class Chat(ChatReader):
             self._queued.extend(self.pending.take(conv_id))
             self._take_queued()
 
+    def _queue_receipt(self, envelope: Envelope) -> None:
+        """A RECEIPT from the node: applied with the rest of its burst (one transaction)."""
+        self._receipts.append(envelope)
+        self._schedule_drain()
+
     def _on_receipt(self, envelope: Envelope) -> None:
-        self._take_queued()  # the chat messages that came before it first
+        """Apply one RECEIPT now (with whatever waits for the burst's end first)."""
+        self._receipts.append(envelope)
+        self._take_queued()
+
+    def _take_receipts(self) -> None:
+        receipts, self._receipts = self._receipts, []
+        if not receipts:
+            return
         try:
-            with self.store.atomic():
-                done = self.outbox.acknowledge(envelope)
-                chats = [i for i in done if i.type == EnvelopeType.CHAT and i.msg_id is not None]
-                now = self.node.clock()
-                by_chain: dict[tuple[str | None, int | None, str], list[str]] = {}
-                for item in chats:
-                    assert item.msg_id is not None
-                    self.store.execute(
-                        "UPDATE recipients SET delivered_at = ? WHERE msg_id = ? AND peer_id = ?",
-                        (now, item.msg_id, item.dest),
-                    )
-                    self.store.execute(
-                        "UPDATE messages SET status = 'delivered' WHERE msg_id = ? AND NOT EXISTS"
-                        " (SELECT 1 FROM recipients WHERE msg_id = ? AND delivered_at IS NULL)",
-                        (item.msg_id, item.msg_id),
-                    )
-                    by_chain.setdefault((item.conv_id, item.epoch, item.dest), []).append(
-                        item.msg_id
-                    )
-                for (conv_id, epoch, dest), msg_ids in by_chain.items():
-                    self.keys.acknowledged(conv_id, epoch, self.me, dest, *msg_ids)
+            done = apply_receipts(
+                self.store, self.outbox, self.keys, self.me, receipts, self.node.clock()
+            )
         except MeshError as exc:
             self._count("receipt_store_error")
-            log.warning("receipt not applied: %s", exc)
+            log.warning("receipts not applied: %s", exc)
             return
         ids = [item.msg_id for item in done if item.msg_id is not None]
         for view in history.messages(self.store, list(dict.fromkeys(ids)), self.me):

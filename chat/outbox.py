@@ -143,12 +143,28 @@ class Outbox:
             " ORDER BY next_try, rowid LIMIT ?",
             (now, now, FLUSH_PAGE),
         )
-        # one transaction for the page: a member back after days has thousands waiting
+        # one transaction for the page, its rows written by two statements prepared
+        # once: a member back after days has thousands waiting
+        made: list[tuple[Envelope, dict[str, Any]]] = []
+        dests: dict[str, bytes] = {}
         with self.store.atomic():
-            envelopes = [self._transmit(item, now) for item in due]
-        for envelope in envelopes:
-            if envelope is not None:
-                self.send(envelope)
+            for item in due:
+                envelope = self._transmit(item, now, dests)
+                if envelope is not None:
+                    made.append((envelope, item))
+            self.store.executemany(
+                "INSERT OR IGNORE INTO outbox_envelopes (env_id, item_id) VALUES (?, ?)",
+                [(envelope.message_id.hex(), item["item_id"]) for envelope, item in made],
+            )
+            self.store.executemany(
+                "UPDATE outbox SET tries = ?, next_try = ? WHERE item_id = ?",
+                [
+                    (item["tries"] + 1, self._next_try(item, now), item["item_id"])
+                    for _, item in made
+                ],
+            )
+        for envelope, _ in made:
+            self.send(envelope)
         return len(due)
 
     def make_all_due(self, now: float, dest: str | None = None) -> None:
@@ -164,9 +180,12 @@ class Outbox:
                 "UPDATE outbox SET next_try = ? WHERE dest = ? AND next_try <> ?", (now, dest, now)
             )
 
-    def _transmit(self, item: dict[str, Any], now: float) -> Envelope | None:
-        """The next try of `item`, recorded (inside the caller's transaction): the caller
-        sends it once that commits. None for an item that can never go out."""
+    def _transmit(
+        self, item: dict[str, Any], now: float, dests: dict[str, bytes]
+    ) -> Envelope | None:
+        """The next try of `item` (inside the caller's transaction, which records it and
+        sends it once that commits). None for an item that can never go out. `dests`
+        keeps the destinations' keys decoded for the page."""
         tries = int(item["tries"])
         dest = str(item["dest"])
         flags = 0
@@ -181,24 +200,22 @@ class Outbox:
             self.store.execute("DELETE FROM outbox WHERE item_id = ?", (item["item_id"],))
             self.dropped_oversize += 1
             return None
-        envelope = self.make(
+        key = dests.get(dest)
+        if key is None:
+            key = dests[dest] = decode_peer_id(dest)
+        return self.make(
             item["type"],
             now,
             dest_kind=DestKind.PEER,
-            dest=decode_peer_id(item["dest"]),
+            dest=key,
             payload=item["payload"],
             flags=flags,
         )
-        delay = min(self.policy.max_delay, self.policy.initial_delay * 2**tries)
-        self.store.execute(
-            "INSERT OR IGNORE INTO outbox_envelopes (env_id, item_id) VALUES (?, ?)",
-            (envelope.message_id.hex(), item["item_id"]),
-        )
-        self.store.execute(
-            "UPDATE outbox SET tries = ?, next_try = ? WHERE item_id = ?",
-            (tries + 1, now + delay * self.rng.uniform(0.8, 1.2), item["item_id"]),
-        )
-        return envelope
+
+    def _next_try(self, item: dict[str, Any], now: float) -> float:
+        """When to try `item` again after this try: backing off, with jitter."""
+        delay = min(self.policy.max_delay, self.policy.initial_delay * 2 ** int(item["tries"]))
+        return float(now + delay * self.rng.uniform(0.8, 1.2))
 
     def path_suspect(self, dest: str, now: float) -> bool:
         """Whether an earlier item to `dest` went unreceipted until it flooded, lately."""

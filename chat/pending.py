@@ -20,6 +20,9 @@ class Pending:
     def __init__(self, store: Store, counters: dict[str, int]) -> None:
         self.store = store
         self.counters = counters
+        #: whether the table is known to be empty (None: not known): then a message taken
+        #: in needs no statement to be forgotten, which is every message of a backlog
+        self._empty: bool | None = None
 
     def _count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n
@@ -34,12 +37,14 @@ class Pending:
             " VALUES (?, ?, ?, ?)",
             (envelope.message_id.hex(), conv_id, envelope.encode(), now),
         )
+        self._empty = False
         self._count("chat_held")
 
     def expire(self, now: float) -> None:
         """Held messages whose room or key never came are dropped after a day (counted)."""
         gone = self.store.execute("DELETE FROM pending WHERE received_at < ?", (now - PENDING_TTL,))
         if gone:
+            self._empty = None
             self._count("chat_pending_expired", gone)
 
     def take(self, conv_id: str) -> list[Envelope]:
@@ -50,10 +55,16 @@ class Pending:
         ):
             self.store.execute("DELETE FROM pending WHERE env_id = ?", (row["env_id"],))
             taken.append(Envelope.decode(row["envelope"]))
+        if taken:
+            self._empty = None
         return taken
 
     def forget(self, envelope: Envelope) -> None:
         """A held message that was taken in after all."""
+        if self._empty is None:
+            self._empty = not self.store.query("SELECT 1 FROM pending LIMIT 1")
+        if self._empty:
+            return
         self.store.execute("DELETE FROM pending WHERE env_id = ?", (envelope.message_id.hex(),))
 
     def count(self) -> int:

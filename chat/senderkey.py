@@ -77,6 +77,18 @@ class Chain:
         """Return the message key for `index` and the chain one step on."""
         return message_key(self.chain_key), Chain(next_chain_key(self.chain_key), self.index + 1)
 
+    def reaches(self, index: int) -> bool:
+        """Whether the key of message `index` may be derived from this chain (not behind
+        it, at most MAX_SKIP ahead)."""
+        return 0 <= index - self.index <= MAX_SKIP
+
+    def at(self, index: int) -> Chain:
+        """The chain at `index` (>= self.index): chain keys only, no message keys."""
+        chain_key = self.chain_key
+        for _ in range(index - self.index):
+            chain_key = next_chain_key(chain_key)
+        return Chain(chain_key, index)
+
     def key_for(self, index: int) -> tuple[bytes, Chain, dict[int, bytes]]:
         """Return the key of message `index` (>= self.index), the chain after it, and skipped keys.
 

@@ -18,7 +18,8 @@ and applies when the target is stored. The rules, checked where a change applies
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,25 @@ class Timeline:
         self.me = me
         #: whether a text mentions this peer
         self.mentions = mentions
+        #: during a batch: conversation -> [unread, mentions] not counted in the store yet
+        self._unread: dict[str, list[int]] | None = None
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Count the unread messages a burst adds with one statement per conversation
+        (at the end, inside the caller's transaction), not one per message."""
+        self._unread = {}
+        try:
+            yield
+            self._count_unread()
+        finally:
+            self._unread = None
+
+    def _count_unread(self) -> None:
+        if self._unread:
+            for conv_id, (n, mentions) in self._unread.items():
+                unread.count(self.store, conv_id, mentions, n)
+            self._unread.clear()
 
     def next_index(self, conv_id: str, author: str, epoch: int) -> int:
         """The index an author's next content in a conversation takes (one past its last)."""
@@ -98,8 +118,12 @@ class Timeline:
         if not added:
             return result
         if shown:
-            if author != self.me:
-                unread.count(self.store, conv_id, mention)
+            if author != self.me and self._unread is not None:
+                counts = self._unread.setdefault(conv_id, [0, 0])
+                counts[0] += 1
+                counts[1] += int(mention)
+            elif author != self.me:
+                unread.count(self.store, conv_id, int(mention))
             for change in self._rows("ref = ? AND held = 1 ORDER BY ts, seq", content.msg_id):
                 self._apply(change, result)
         else:
@@ -157,6 +181,7 @@ class Timeline:
 
     def _delete(self, change: dict[str, Any], target: dict[str, Any], result: Stored) -> None:
         if target["author"] != self.me:
+            self._count_unread()  # what the batch counted so far first
             unread.uncount(self.store, target)
         self.store.execute(
             "UPDATE messages SET text = '', deleted = 1, edited = 0, mention = 0 WHERE msg_id = ?",

@@ -23,13 +23,14 @@ def mentioned(text: str, names: list[str]) -> bool:
     return any(m.group(1).rstrip(".-").casefold() in wanted for m in MENTION.finditer(text))
 
 
-def count(store: Store, conv_id: str, mention: bool) -> None:
-    """One more unread message in a conversation (inside the caller's transaction)."""
+def count(store: Store, conv_id: str, mentions: int, n: int = 1) -> None:
+    """`n` more unread messages in a conversation, `mentions` of them mentioning this peer
+    (inside the caller's transaction)."""
     store.execute(
-        "INSERT INTO conv_reads (conv_id, unread, mentions) VALUES (?, 1, ?)"
-        " ON CONFLICT(conv_id) DO UPDATE SET unread = unread + 1,"
+        "INSERT INTO conv_reads (conv_id, unread, mentions) VALUES (?, ?, ?)"
+        " ON CONFLICT(conv_id) DO UPDATE SET unread = unread + excluded.unread,"
         " mentions = mentions + excluded.mentions",
-        (conv_id, int(mention)),
+        (conv_id, n, mentions),
     )
 
 

@@ -184,3 +184,31 @@ def test_a_receipt_for_a_message_of_a_rotated_out_chain_is_no_key_ack(keys: KeyS
     assert keys.store.query("SELECT * FROM key_acks") == []
     keys.acknowledged(CONV, 0, PEER, "bob", "new")
     assert len(keys.store.query("SELECT * FROM key_acks")) == 1
+
+
+def test_a_batch_reads_and_writes_a_chain_once_and_a_savepoint_undoes_a_refused_step(
+    keys: KeyStore,
+) -> None:
+    keys.save(CONV, 0, PEER, Chain(CK0, 0))
+    loads, saves = keys.loads, keys.saves
+    with keys.batch():
+        assert keys.message_key(CONV, 0, PEER, 0, None) == MKS[0]
+        with pytest.raises(ChatError), keys.savepoint():  # its content fails to open, say
+            assert keys.message_key(CONV, 0, PEER, 1, None) == MKS[1]
+            raise ChatError("message failed authentication", reason="tampered")
+        # the key of message 1 was not used up: its genuine copy still opens
+        assert keys.message_key(CONV, 0, PEER, 1, None) == MKS[1]
+        assert keys.message_key(CONV, 0, PEER, 2, None) == MKS[2]
+    assert (keys.loads - loads, keys.saves - saves) == (1, 1)
+    assert keys.chain(CONV, 0, PEER) == Chain(CKS[3], 3)  # written back at the end
+
+
+def test_keys_behind_the_chain_follow_on_from_their_share(keys: KeyStore) -> None:
+    keys.message_key(CONV, 0, PEER, 7, Chain(CKS[7], 7))  # the newest came first
+    steps = keys.steps
+    for index in range(1, 7):  # then the rest, each carrying its chain's share (at 1)
+        assert keys.message_key(CONV, 0, PEER, index, Chain(CKS[1], 1)) == MKS[index]
+    assert keys.steps - steps == 5  # one step each after the first, not one per message before
+
+    # out of order again: derived from the share's start
+    assert keys.message_key(CONV, 0, PEER, 2, Chain(CKS[1], 1)) == MKS[2]

@@ -217,3 +217,21 @@ def test_search_ranks_matches_and_keeps_to_one_conversation(pair: tuple[Peer, Pe
     with pytest.raises(UsageError, match="no words"):
         a.chat.search("  ()* ")
     assert set(found[0]) == {"id", "conv", "author", "text", "ts"}
+
+
+async def test_unread_counts_of_a_burst_with_a_delete_in_it_come_out_right(
+    pair: tuple[Peer, Peer],
+) -> None:
+    # a burst counts its unread messages at its end; a delete in the same burst must
+    # see the messages counted before it
+    a, b = pair
+    a.chat.send_direct(b.id, "hi")
+    a.chat.send_direct(b.id, "@bob look")
+    gone = a.chat.send_direct(b.id, "oops @bob")
+    a.chat.delete(gone)
+    for envelope in a.take(EnvelopeType.CHAT):
+        b.chat._queue_chat(envelope)  # taken in as one burst (the loop is running)
+    b.chat._take_queued()
+    assert b.chat.bursts == 1
+    conv = b.chat.resolve_conversation(a.id)
+    assert b.chat.unread() == [{"conv": conv, "unread": 2, "mentions": 1}]

@@ -105,6 +105,44 @@ def test_atomic_commits_when_the_block_completes() -> None:
     assert (store.get_meta("a"), store.get_meta("b")) == ("1", "2")
 
 
+def test_nested_atomic_blocks_roll_back_only_their_own_writes() -> None:
+    # savepoints share one name (so SQLite prepares them once): each undoes only its own
+    store = Store(None)
+    statements: list[str] = []
+    store.db.conn.set_trace_callback(statements.append)
+    with store.atomic():
+        store.set_meta("outer", "1")
+        with store.atomic():
+            store.set_meta("middle", "1")
+            with pytest.raises(RuntimeError), store.atomic():
+                store.set_meta("inner", "1")
+                raise RuntimeError("refused")
+            with store.atomic():
+                store.set_meta("second", "1")
+        with pytest.raises(RuntimeError), store.atomic():
+            store.set_meta("lost", "1")
+            with store.atomic():
+                store.set_meta("lost too", "1")
+            raise RuntimeError("refused")
+    store.db.conn.set_trace_callback(None)
+    kept = {
+        k: store.get_meta(k) for k in ("outer", "middle", "inner", "second", "lost", "lost too")
+    }
+    assert kept == {
+        "outer": "1",
+        "middle": "1",
+        "inner": None,
+        "second": "1",
+        "lost": None,
+        "lost too": None,
+    }
+    assert {s for s in statements if "SAVEPOINT" in s} == {
+        "SAVEPOINT mn_atomic",
+        "RELEASE SAVEPOINT mn_atomic",
+        "ROLLBACK TO SAVEPOINT mn_atomic",
+    }
+
+
 def test_a_database_error_inside_atomic_rolls_back_as_storage_error() -> None:
     store = Store(None)
     with pytest.raises(StorageError, match="database error"), store.atomic():

@@ -216,10 +216,9 @@ class Envelope:
             raise EnvelopeError(f"hop limit {hop_limit} outside 1..{MAX_HOPS}")
         if hops > hop_limit:
             raise EnvelopeError(f"hop count {hops} exceeds the hop limit {hop_limit}")
-        try:
-            kind = DestKind(dest_kind)
-        except ValueError as exc:
-            raise EnvelopeError(f"unknown destination kind {dest_kind}") from exc
+        if dest_kind >= len(_DEST_KINDS):  # a table, not DestKind(): every frame comes here
+            raise EnvelopeError(f"unknown destination kind {dest_kind}")
+        kind = _DEST_KINDS[dest_kind]
         offset = 1 + _HEAD.size
         dest = b""
         if kind != DestKind.NONE:
@@ -257,6 +256,9 @@ class Envelope:
         if message_id is not None:
             envelope.__dict__["_message_id"] = message_id  # as the message_id property caches it
         return envelope
+
+
+_DEST_KINDS = tuple(DestKind(value) for value in range(len(DestKind)))
 
 
 def _signed_part(

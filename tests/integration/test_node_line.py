@@ -13,7 +13,7 @@ from mesh.runtime.node import Node, NodeConfig
 from mesh.wire.address import PeerAddress
 from mesh.wire.envelope import DestKind, Envelope, EnvelopeType
 from mesh.wire.identity import Identity
-from mesh.wire.link import LinkConfig
+from mesh.wire.link import Link, LinkConfig, LinkState
 from tests.conftest import wait_until
 
 FAST_LINK = LinkConfig(handshake_timeout=2.0, heartbeat_interval=1.0, idle_timeout=5.0)
@@ -130,6 +130,40 @@ async def test_silent_socket_is_closed_at_the_handshake_deadline() -> None:
                 await asyncio.wait_for(ws.recv(), 5)
         assert a.router.counters.get("link_closed_timeout") == 1
         assert a.status()["pending_handshakes"] == 0
+
+
+async def test_a_tampered_message_opened_in_a_worker_closes_the_link_after_those_before() -> None:
+    """A large websocket message is opened in a worker thread: the frames before a
+    tampered one are still routed, then the link closes, counted like any framing error."""
+    async with Node(Identity.generate("a"), config()) as a:
+        assert a.listen_url is not None
+        async with ws_connect(a.listen_url, compression=None, proxy=None) as ws:
+            link = Link(
+                network_key=a.config.network_key,
+                identity=Identity.generate("b"),
+                now=a.clock(),
+                remote_key=a.identity.public_key,
+                config=FAST_LINK,
+            )
+            await ws.send(link.data_to_send())
+            while link.state is LinkState.HANDSHAKE:
+                link.receive_data(await ws.recv(decode=False), a.clock())
+                await ws.send(link.data_to_send())
+            for _ in range(3):
+                link.send(b"x" * 5000, a.clock())  # not envelopes: dropped as malformed
+            await ws.send(link.data_to_send())  # 15 KB: opened in a worker
+            for _ in range(3):
+                link.send(b"y" * 5000, a.clock())
+            tampered = bytearray(link.data_to_send())
+            tampered[-100] ^= 1
+            await ws.send(bytes(tampered))
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    await asyncio.wait_for(ws.recv(), 10)
+        counters = a.router.counters
+        assert counters.get("link_opens_in_workers", 0) >= 2
+        assert counters.get("link_closed_FrameError") == 1
+        assert counters.get("received") == 3 and counters.get("dropped_malformed") == 3
 
 
 async def test_handshake_cap_refuses_sockets_beyond_it() -> None:

@@ -174,7 +174,8 @@ class Envelope:
 
     def encode(self) -> bytes:
         """Return the wire bytes (hop count, signed part, signature)."""
-        return bytes((self.hops,)) + self.signed_bytes + self.signature
+        # one copy (a + b + c makes two): a relay encodes every envelope it passes on
+        return b"".join((bytes((self.hops,)), self.signed_bytes, self.signature))
 
     def with_hops(self, hops: int) -> Envelope:
         """Return a copy carrying another hop count (the signature still holds).

@@ -7,8 +7,10 @@ full meshnotes node (benchmarks.node: Daemon + NotesService, as `meshnotes run
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from benchmarks.common import PY, Cluster, Row
@@ -50,6 +52,25 @@ def crypto_ceiling(size: int, seconds: float = 0.3) -> float:
         dt = time.perf_counter() - t0
         best = max(best, len(boxed) / dt)
     return best
+
+
+def thread_cpu(pid: int) -> dict[int, int]:
+    """CPU time (ns) each thread of process `pid` has run so far (Linux schedstat)."""
+    times: dict[int, int] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            times[int(task.name)] = int((task / "schedstat").read_text().split()[0])
+    return times
+
+
+def cpu_per_envelope(
+    pid: int, before: dict[int, int], after: dict[int, int], count: int
+) -> dict[str, float]:
+    """Microseconds of CPU per envelope the relay spent on its event loop (the main
+    thread) and in its other threads (the crypto workers), between two readings."""
+    spent = {tid: ns - before.get(tid, 0) for tid, ns in after.items()}
+    loop = spent.pop(pid, 0)
+    return {"loop": loop / count / 1000, "workers": sum(spent.values()) / count / 1000}
 
 
 def _count_for(size: int, quick: bool) -> int:
@@ -151,6 +172,7 @@ def run(quick: bool) -> tuple[list[Row], dict[str, Any]]:
         "forwarder": [],
         "received": [],
         "sent": [],
+        "relay_cpu_us": [],  # per envelope: {"loop": event loop, "workers": other threads}
     }
     sizes = SIZES if not quick else [256, 1024, 4096, 16384, 65536]
     if HEADLINE_SIZE not in sizes:
@@ -160,7 +182,10 @@ def run(quick: bool) -> tuple[list[Row], dict[str, Any]]:
         before = relay.call("status")["counters"]
         for size in sizes:
             count = _count_for(size, quick)
+            cpu_before = thread_cpu(relay.proc.pid)
             r = relay_run(c, relay.address, size, count)
+            cpu = cpu_per_envelope(relay.proc.pid, cpu_before, thread_cpu(relay.proc.pid), count)
+            curve["relay_cpu_us"].append(cpu)
             curve["sizes"].append(size)
             curve["ours"].append(r["rate"])
             curve["sent"].append(r["sent"])
@@ -195,7 +220,8 @@ def _rows(curve: dict[str, Any]) -> list[Row]:
             f">= {HEADLINE_TIMES:g}x (both cores)",
             ours >= HEADLINE_TIMES * ceiling,
             notes=f"{curve['received'][i]}/{curve['sent'][i]} received"
-            + (f", {lost} lost" if lost else ""),
+            + (f", {lost} lost" if lost else "")
+            + f"; relay CPU per envelope: {_cpu_text(curve['relay_cpu_us'][i])}",
         ),
         Row(
             "1b. relay vs plain websockets forwarder",
@@ -220,6 +246,15 @@ def _rows(curve: dict[str, Any]) -> list[Row]:
             + ", ".join(
                 f"{size:,} B {share:.2f}x"
                 for size, share in zip(curve["sizes"], shares, strict=True)
+            )
+            + "; relay CPU per envelope: "
+            + ", ".join(
+                f"{size:,} B {_cpu_text(cpu)}"
+                for size, cpu in zip(curve["sizes"], curve["relay_cpu_us"], strict=True)
             ),
         ),
     ]
+
+
+def _cpu_text(cpu: dict[str, float]) -> str:
+    return f"{cpu['loop'] + cpu['workers']:.0f} us ({cpu['loop']:.0f} on the event loop)"

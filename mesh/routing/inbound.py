@@ -112,7 +112,12 @@ class Inbound:
         self.hop_marks = HopMarks(config.room_hop_reserve)
 
     def receive(
-        self, link: int, data: bytes, now: float, signature_ok: bool | None
+        self,
+        link: int,
+        data: bytes,
+        now: float,
+        signature_ok: bool | None,
+        message_id: bytes | None = None,
     ) -> list[Action]:
         """Rules 1 on, for one frame from `link` (see :meth:`Router.receive`)."""
         state = self.links.get(link)
@@ -122,16 +127,23 @@ class Inbound:
         self._count("received")
         if not state.bucket.take(now):
             return self._reject(link, "rate_limited", now)
-        return self._frame(state, link, data, now, signature_ok)
+        return self._frame(state, link, data, now, signature_ok, message_id)
 
     # -- one frame: rules 2 to 6 -------------------------------------------------
 
     def _frame(
-        self, state: Neighbour, link: int, data: bytes, now: float, signature_ok: bool | None
+        self,
+        state: Neighbour,
+        link: int,
+        data: bytes,
+        now: float,
+        signature_ok: bool | None,
+        message_id: bytes | None = None,
     ) -> list[Action]:
         """Rules 2 on of the module docstring, for a frame (or TABLE entry) from `link`."""
         # most frames in a busy mesh are duplicates: drop those from the raw bytes
-        message_id = wire_message_id(data)  # None only for frames decode() refuses
+        if message_id is None:  # else hashed from these bytes already (in a worker thread)
+            message_id = wire_message_id(data)  # None only for frames decode() refuses
         seen = message_id is not None and self.seen.seen(message_id, now)
         if (
             seen

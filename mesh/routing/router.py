@@ -231,15 +231,21 @@ class Router:
         return actions
 
     def receive(
-        self, link: int, data: bytes, now: float, signature_ok: bool | None = None
+        self,
+        link: int,
+        data: bytes,
+        now: float,
+        signature_ok: bool | None = None,
+        message_id: bytes | None = None,
     ) -> list[Action]:
         """Handle one encoded envelope that arrived on `link`.
 
         `signature_ok` is the result of a signature check the caller already did
-        on these very bytes (say, in a thread pool: see :func:`check_signatures`);
-        None means check it here.
+        on these very bytes (say, in a thread pool: see :func:`check_signatures`),
+        and `message_id` their ``wire_message_id``, hashed there too; None means
+        check (or hash) it here.
         """
-        actions = self.inbound.receive(link, data, now, signature_ok)
+        actions = self.inbound.receive(link, data, now, signature_ok, message_id)
         if self.lot.has_ready:
             actions += self.forwarding.release(now)
         return actions

@@ -28,6 +28,7 @@ from mesh.routing.router import Action, Close, Deliver, Keep, Router, Send
 from mesh.runtime.addressbook import AddressBook
 from mesh.runtime.catchup import CatchUp, Rooms
 from mesh.runtime.config import NodeConfig
+from mesh.runtime.conn import Conn
 from mesh.runtime.dials import DISCONNECT_HOLD, Dial
 from mesh.runtime.interfaces import reachable_urls
 from mesh.runtime.lanpeers import Announcement, LanPeers, mesh_tag
@@ -36,9 +37,9 @@ from mesh.runtime.looplag import LagWindow, watch_loop
 from mesh.runtime.memory import HeapTrimmer, limit_malloc_arenas
 from mesh.runtime.outcomes import DialOutcomes
 from mesh.runtime.ping import PingReply, Pings, pong_for
-from mesh.runtime.signatures import Verdicts, share_the_gil
+from mesh.runtime.signatures import Checked, share_the_gil
 from mesh.runtime.streams import AnswerStreams
-from mesh.runtime.transport import WS_CHUNK, Conn, Transport
+from mesh.runtime.transport import WS_CHUNK, Transport
 from mesh.storage.mailbox import Mailbox
 from mesh.storage.roomlog import RoomLog
 from mesh.wire.address import PeerAddress
@@ -338,15 +339,18 @@ class Node:
         for handler in self._link_up_handlers:
             handler(peer)
 
-    def route_burst(self, conn: Conn, frames: list[bytes], verdicts: Verdicts) -> None:
+    def route_burst(self, conn: Conn, frames: list[bytes], checked: Checked) -> None:
         self._in_burst = True  # the envelopes to keep go to the mailbox together
         self.heap.busy = True
         now = self.clock()  # one moment for the burst
         try:
-            for frame, signature_ok in zip(frames, verdicts, strict=True):
+            receive = self.router.receive
+            for frame, signature_ok, message_id in zip(
+                frames, checked.verdicts, checked.ids, strict=True
+            ):
                 if conn.closing:
                     break
-                self._execute(self.router.receive(conn.id, frame, now, signature_ok))
+                self._execute(receive(conn.id, frame, now, signature_ok, message_id))
         finally:
             self._in_burst = False
             self._flush_keeps()

@@ -18,7 +18,7 @@ from typing import Any
 from mesh.errors import StorageError
 from mesh.routing.router import Router
 from mesh.runtime.catchup import CatchUp, handed_on
-from mesh.runtime.transport import Conn
+from mesh.runtime.conn import Conn
 
 log = logging.getLogger("meshnotes.node")
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import random
 import socket
 import ssl
 from collections.abc import Callable
-from typing import Protocol
 
 import websockets
 from websockets.asyncio.client import connect as ws_connect
@@ -29,10 +29,11 @@ from mesh.errors import HandshakeError, LinkTimeout, ProtocolError, UsageError
 from mesh.routing.router import Router
 from mesh.runtime.answers import LinkBudget
 from mesh.runtime.config import NodeConfig
+from mesh.runtime.conn import Conn, LinkEvents
 from mesh.runtime.dialfailure import LINK_LOST, DialFailure, Observation, Stage, classify
 from mesh.runtime.dials import Dial, Dials, DialState
-from mesh.runtime.signatures import SignatureChecker, Verdicts
-from mesh.storage.roomlog import Sent
+from mesh.runtime.opening import Opened, ignore_outcome, opened_later
+from mesh.runtime.signatures import OPEN_IN_WORKER, SEAL_IN_WORKER, Checked, SignatureChecker
 from mesh.wire.address import PeerAddress
 from mesh.wire.identity import Identity, encode_peer_id
 from mesh.wire.link import Link, LinkState
@@ -46,59 +47,7 @@ MAX_LINK_BACKLOG = 8 * 1024 * 1024
 #: bursts of frames a link reads ahead of the one being routed
 BURSTS_IN_FLIGHT = 4
 
-Bursts = asyncio.Queue[tuple[list[bytes], asyncio.Future[Verdicts]] | None]
-
-
-class Conn:
-    """One websocket connection and the link state on it."""
-
-    def __init__(
-        self,
-        link_id: int,
-        ws: Connection,
-        link: Link,
-        direction: str,
-        address: str,
-        budget: LinkBudget,
-    ):
-        self.id = link_id
-        self.ws = ws
-        self.link = link
-        self.direction = direction
-        self.address = address
-        self.wake = asyncio.Event()
-        self.closing = False
-        self.bursts_in_flight = 0  # read, queued and not routed yet
-        self.budget = budget  # what answering its free requests (and all answers) may still cost
-        self.sent: Sent = {}  # what its inventories were answered with
-        self.inventory: bytes | None = None  # the latest inventory not answered yet
-        self.answering = False
-        self.opened = False  # the handshake finished
-        self.error: BaseException | None = None  # what ended the link, if not a goodbye
-
-    @property
-    def peer_key(self) -> bytes | None:
-        return self.link.remote_key
-
-    @property
-    def is_open(self) -> bool:
-        return self.link.state is LinkState.OPEN
-
-
-class LinkEvents(Protocol):
-    """What the transport tells its owner about each link."""
-
-    def link_opened(self, conn: Conn) -> None:
-        """The handshake finished: `conn.peer_key` is known."""
-
-    def route_burst(self, conn: Conn, frames: list[bytes], verdicts: Verdicts) -> None:
-        """Frames read from the link, in order, with their signature verdicts."""
-
-    def link_closed(self, conn: Conn) -> None:
-        """The link is down (after the frames read before the end were routed)."""
-
-    def dial_changed(self, dial: Dial, event: str) -> None:
-        """A dial linked, failed, gave up, lost its link or was held (`event`)."""
+Bursts = asyncio.Queue[asyncio.Future[Opened] | None]
 
 
 class Transport:
@@ -358,6 +307,14 @@ class Transport:
                     conn.wake.set()
                     continue
                 was_open = link.state is LinkState.OPEN
+                if was_open and (len(data) >= OPEN_IN_WORKER or conn.order.pending):
+                    # opened and checked in a worker, in its turn (mesh/runtime/opening.py)
+                    self.router.count("link_opens_in_workers")
+                    ticket = conn.order.ticket()
+                    job = functools.partial(conn.order.open, ticket, link, data, self.clock())
+                    conn.bursts_in_flight += 1
+                    await bursts.put(self.signatures.run(job))
+                    continue
                 messages = link.receive_data(data, self.clock())
                 if not was_open and link.state is not LinkState.HANDSHAKE:
                     handshaking = False
@@ -374,12 +331,9 @@ class Transport:
                     self._route(conn, messages, checking.result())  # nothing to wait for
                 else:
                     conn.bursts_in_flight += 1
-                    await bursts.put((messages, checking))
+                    await bursts.put(asyncio.ensure_future(opened_later(messages, checking)))
         except ProtocolError as exc:
-            conn.error = exc
-            reason = "timeout" if isinstance(exc, LinkTimeout) else type(exc).__name__
-            self.router.count(f"link_closed_{reason}")
-            log.info("link closed peer=%s reason=%s", address, exc)
+            self._protocol_error(conn, exc)
         except websockets.exceptions.ConnectionClosed as exc:
             conn.error = exc
         except Exception as exc:  # a bug here must cost this link, not the dialer or the node
@@ -394,6 +348,9 @@ class Transport:
                         await bursts.put(None)
                         await asyncio.wait({processor})  # never raises what ended it
             processor.cancel()
+            while not bursts.empty():  # left unrouted: their errors go unread on purpose
+                if (left := bursts.get_nowait()) is not None:
+                    left.add_done_callback(ignore_outcome)
             if handshaking:
                 self.pending_handshakes -= 1
             elif conn.peer_key is not None:
@@ -419,8 +376,14 @@ class Transport:
             try:
                 if item is None:
                     return
-                messages, checking = item
-                self._route(conn, messages, await checking)
+                opened = await item
+                if opened.in_worker:
+                    self.router.count("signatures_checked_in_workers", len(opened.frames))
+                self._route(conn, opened.frames, opened.checked)
+            except ProtocolError as exc:  # a message opened in a worker broke the protocol
+                self._protocol_error(conn, exc)
+                self.close_link(conn, "protocol error")
+                return
             except Exception:  # a bug here must cost this link, not the node
                 self.router.count("link_closed_internal_error")
                 log.exception("link to %s closed by an internal error", conn.address)
@@ -431,8 +394,14 @@ class Transport:
                     conn.bursts_in_flight -= 1
                 bursts.task_done()
 
-    def _route(self, conn: Conn, messages: list[bytes], verdicts: Verdicts) -> None:
-        self.events.route_burst(conn, messages, verdicts)
+    def _protocol_error(self, conn: Conn, exc: ProtocolError) -> None:
+        conn.error = exc
+        reason = "timeout" if isinstance(exc, LinkTimeout) else type(exc).__name__
+        self.router.count(f"link_closed_{reason}")
+        log.info("link closed peer=%s reason=%s", conn.address, exc)
+
+    def _route(self, conn: Conn, messages: list[bytes], checked: Checked) -> None:
+        self.events.route_burst(conn, messages, checked)
         conn.wake.set()
 
     async def _writer(self, conn: Conn) -> None:
@@ -443,12 +412,27 @@ class Transport:
             while True:
                 await conn.wake.wait()
                 conn.wake.clear()
-                data = conn.link.data_to_send()
-                for start in range(0, len(data), WS_CHUNK):
-                    await conn.ws.send(data[start : start + WS_CHUNK])
+                data, sealing = conn.link.data_to_send_sealing_later(SEAL_IN_WORKER)
+                await self._write(conn, data)
+                if sealing is not None:
+                    # the job's nonces follow those of `data` and come before any queued
+                    # since: its bytes go out in between, sealed in a worker meanwhile
+                    self.router.count("link_seals_in_workers")
+                    await self._write(conn, await self.signatures.run(sealing.seal))
                 if conn.closing:
+                    await self._write(conn, conn.link.data_to_send())  # the goodbye
                     await conn.ws.close()  # ends the reader's recv() too
                     return
+
+    @staticmethod
+    async def _write(conn: Conn, data: bytes) -> None:
+        if len(data) <= WS_CHUNK:
+            if data:
+                await conn.ws.send(data)
+            return
+        view = memoryview(data)  # websockets copies what it frames: no slice copied first
+        for start in range(0, len(data), WS_CHUNK):
+            await conn.ws.send(view[start : start + WS_CHUNK])
 
     def send(self, conn: Conn, data: bytes) -> None:
         """Queue `data` on an open link (dropped, and counted, when the link is too slow)."""

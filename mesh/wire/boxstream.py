@@ -63,21 +63,20 @@ class BoxStreamEncoder:
 
         Empty data yields b"" (an empty body would look like a goodbye).
         """
+        return self.reserve(data).seal()
+
+    def reserve(self, data: bytes | bytearray | memoryview) -> SealJob:
+        """Take the nonces that sealing ``data`` needs, and return the job that seals it.
+
+        The job may run later and in another thread (PyNaCl releases the GIL):
+        its bytes go on the wire after those of every earlier reservation and
+        before those of every later one. ``data`` must not change until it ran.
+        """
         if self._closed:
             raise UsageError("box-stream already said goodbye")
-        view = memoryview(data)
-        key = self._key
-        secretbox = nacl.bindings.crypto_secretbox
-        frames: list[bytes] = []
-        for start in range(0, len(view), MAX_BODY):
-            body = bytes(view[start : start + MAX_BODY])
-            header_nonce = _nonce(self._counter)
-            boxed = secretbox(body, _nonce(self._counter + 1), key)
-            header_plain = len(body).to_bytes(2, "big") + boxed[:_MAC_LEN]
-            frames.append(secretbox(header_plain, header_nonce, key))
-            frames.append(boxed[_MAC_LEN:])
-            self._counter += 2
-        return b"".join(frames)
+        job = SealJob(self._key, self._counter, data)
+        self._counter += 2 * -(-len(data) // MAX_BODY)  # two nonces per body
+        return job
 
     def goodbye(self) -> bytes:
         """Return the end-of-stream header; later encode() calls raise UsageError."""
@@ -85,6 +84,37 @@ class BoxStreamEncoder:
             raise UsageError("box-stream already said goodbye")
         self._closed = True
         return nacl.bindings.crypto_secretbox(_GOODBYE_PLAIN, _nonce(self._counter), self._key)
+
+
+class SealJob:
+    """Box-stream frames for some bytes, sealed from nonces reserved for them beforehand."""
+
+    __slots__ = ("_counter", "_data", "_key")
+
+    def __init__(self, key: bytes, counter: int, data: bytes | bytearray | memoryview) -> None:
+        self._key = key
+        self._counter = counter
+        self._data = data
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def seal(self) -> bytes:
+        """Return the frames (safe to run in any one thread: the nonces are this job's own)."""
+        view = memoryview(self._data)
+        key = self._key
+        counter = self._counter
+        secretbox = nacl.bindings.crypto_secretbox
+        frames: list[bytes] = []
+        for start in range(0, len(view), MAX_BODY):
+            body = view[start : start + MAX_BODY]
+            # PyNaCl takes any buffer (it copies it once, behind the zero padding)
+            boxed = secretbox(body, _nonce(counter + 1), key)  # type: ignore[arg-type]
+            header_plain = len(body).to_bytes(2, "big") + boxed[:_MAC_LEN]
+            frames.append(secretbox(header_plain, _nonce(counter), key))
+            frames.append(boxed[_MAC_LEN:])
+            counter += 2
+        return b"".join(frames)
 
 
 class BoxStreamDecoder:
@@ -120,13 +150,14 @@ class BoxStreamDecoder:
         """Number of received bytes waiting for the rest of their header or body."""
         return len(self._buf)
 
-    def receive_data(self, data: bytes) -> list[bytes]:
+    def receive_data(self, data: bytes | bytearray | memoryview) -> list[bytes]:
         """Feed received bytes; return the bodies they complete, in order."""
         if self._failed:
             raise FrameError("box-stream already failed")
         bodies: list[bytes] = []
         pos = 0
         end = len(data)
+        data = memoryview(data)  # pieces are read without copying them first
         while pos < end:
             if self._closed:
                 self._fail("data after box-stream goodbye")
@@ -137,7 +168,7 @@ class BoxStreamDecoder:
                 pos += take
                 if len(self._buf) < want:
                     break
-                chunk = bytes(self._buf)
+                chunk: bytes | memoryview = bytes(self._buf)
                 self._buf.clear()
             elif end - pos >= want:  # the common case: a whole piece in this input
                 chunk = data[pos : pos + want]
@@ -151,9 +182,11 @@ class BoxStreamDecoder:
                 bodies.append(self._on_body(chunk))
         return bodies
 
-    def _on_header(self, header: bytes) -> None:
+    def _on_header(self, header: bytes | memoryview) -> None:
         try:
-            plain = nacl.bindings.crypto_secretbox_open(header, _nonce(self._counter), self._key)
+            plain = nacl.bindings.crypto_secretbox_open(
+                bytes(header), _nonce(self._counter), self._key
+            )
         except nacl.exceptions.CryptoError:
             self._fail("box-stream header failed authentication")
         if plain == _GOODBYE_PLAIN:
@@ -165,7 +198,7 @@ class BoxStreamDecoder:
         self._pending_body = (length, plain[2:])
         self._counter += 1
 
-    def _on_body(self, cipher: bytes) -> bytes:
+    def _on_body(self, cipher: bytes | memoryview) -> bytes:
         assert self._pending_body is not None
         mac = self._pending_body[1]
         try:

@@ -174,7 +174,8 @@ class Envelope:
 
     def encode(self) -> bytes:
         """Return the wire bytes (hop count, signed part, signature)."""
-        return bytes((self.hops,)) + self.signed_bytes + self.signature
+        # one copy (a + b + c makes two): a relay encodes every envelope it passes on
+        return b"".join((bytes((self.hops,)), self.signed_bytes, self.signature))
 
     def with_hops(self, hops: int) -> Envelope:
         """Return a copy carrying another hop count (the signature still holds).
@@ -216,10 +217,9 @@ class Envelope:
             raise EnvelopeError(f"hop limit {hop_limit} outside 1..{MAX_HOPS}")
         if hops > hop_limit:
             raise EnvelopeError(f"hop count {hops} exceeds the hop limit {hop_limit}")
-        try:
-            kind = DestKind(dest_kind)
-        except ValueError as exc:
-            raise EnvelopeError(f"unknown destination kind {dest_kind}") from exc
+        if dest_kind >= len(_DEST_KINDS):  # a table, not DestKind(): every frame comes here
+            raise EnvelopeError(f"unknown destination kind {dest_kind}")
+        kind = _DEST_KINDS[dest_kind]
         offset = 1 + _HEAD.size
         dest = b""
         if kind != DestKind.NONE:
@@ -257,6 +257,9 @@ class Envelope:
         if message_id is not None:
             envelope.__dict__["_message_id"] = message_id  # as the message_id property caches it
         return envelope
+
+
+_DEST_KINDS = tuple(DestKind(value) for value in range(len(DestKind)))
 
 
 def _signed_part(

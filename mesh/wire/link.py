@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import nacl.public
 
 from mesh.errors import FrameError, LinkTimeout, UsageError
-from mesh.wire.boxstream import BoxStreamDecoder, BoxStreamEncoder
+from mesh.wire.boxstream import BoxStreamDecoder, BoxStreamEncoder, SealJob
 from mesh.wire.handshake import ClientHandshake, ServerHandshake
 from mesh.wire.identity import Identity
 
@@ -124,27 +124,33 @@ class Link:
         except FrameError:
             self.state = LinkState.CLOSED
             raise
-        messages: list[bytes] = []
-        for body in bodies:
-            self._frames += body
-            messages.extend(self._split_frames())
         if self._decoder.closed:
             self.state = LinkState.CLOSED
-        return messages
+        if not bodies:
+            return []
+        frames = self._frames
+        for body in bodies:
+            frames += body
+        return self._split_frames()
 
     def _split_frames(self) -> list[bytes]:
-        messages = []
-        while len(self._frames) >= _LENGTH.size:
-            (length,) = _LENGTH.unpack_from(self._frames)
-            if length > self.config.max_frame:
-                self.state = LinkState.CLOSED
-                raise FrameError(f"frame of {length} bytes exceeds {self.config.max_frame}")
-            end = _LENGTH.size + length
-            if len(self._frames) < end:
-                break
-            if length:  # zero-length frames are heartbeats
-                messages.append(bytes(self._frames[_LENGTH.size : end]))
-            del self._frames[:end]
+        """Take the whole frames off the front of the buffer (one copy of each message)."""
+        frames = self._frames
+        messages: list[bytes] = []
+        pos, size = 0, len(frames)
+        with memoryview(frames) as view:
+            while size - pos >= _LENGTH.size:
+                (length,) = _LENGTH.unpack_from(frames, pos)
+                if length > self.config.max_frame:
+                    self.state = LinkState.CLOSED
+                    raise FrameError(f"frame of {length} bytes exceeds {self.config.max_frame}")
+                end = pos + _LENGTH.size + length
+                if size < end:
+                    break
+                if length:  # zero-length frames are heartbeats
+                    messages.append(bytes(view[pos + _LENGTH.size : end]))
+                pos = end
+        del frames[:pos]
         return messages
 
     # -- output --------------------------------------------------------------
@@ -173,12 +179,27 @@ class Link:
 
     def data_to_send(self) -> bytes:
         """Return and clear the bytes the transport must write."""
+        data, _ = self.data_to_send_sealing_later(None)
+        return data
+
+    def data_to_send_sealing_later(self, at_least: int | None) -> tuple[bytes, SealJob | None]:
+        """As :meth:`data_to_send`, but frames queued (`at_least` bytes or more) come as a job.
+
+        The transport writes the bytes, then what the job seals (it may run in a
+        worker thread), and only then the bytes of the next call: the job's
+        nonces come right after those of the bytes returned with it.
+        """
         if self.state is LinkState.HANDSHAKE:
             self._outgoing += self._handshake.data_to_send()
-        self._seal()
+        job = None
+        if at_least is not None and len(self._plain) >= at_least and self._encoder is not None:
+            plain, self._plain = self._plain, bytearray()  # the job's own from now on
+            job = self._encoder.reserve(plain)
+        else:
+            self._seal()
         data = bytes(self._outgoing)
         self._outgoing.clear()
-        return data
+        return data, job
 
     def _seal(self) -> None:
         if self._plain and self._encoder is not None:

@@ -13,7 +13,7 @@ from mesh.runtime.node import Node, NodeConfig
 from mesh.wire.address import PeerAddress
 from mesh.wire.envelope import DestKind, Envelope, EnvelopeType
 from mesh.wire.identity import Identity
-from mesh.wire.link import LinkConfig
+from mesh.wire.link import Link, LinkConfig, LinkState
 from tests.conftest import wait_until
 
 FAST_LINK = LinkConfig(handshake_timeout=2.0, heartbeat_interval=1.0, idle_timeout=5.0)
@@ -132,6 +132,40 @@ async def test_silent_socket_is_closed_at_the_handshake_deadline() -> None:
         assert a.status()["pending_handshakes"] == 0
 
 
+async def test_a_tampered_message_opened_in_a_worker_closes_the_link_after_those_before() -> None:
+    """A large websocket message is opened in a worker thread: the frames before a
+    tampered one are still routed, then the link closes, counted like any framing error."""
+    async with Node(Identity.generate("a"), config()) as a:
+        assert a.listen_url is not None
+        async with ws_connect(a.listen_url, compression=None, proxy=None) as ws:
+            link = Link(
+                network_key=a.config.network_key,
+                identity=Identity.generate("b"),
+                now=a.clock(),
+                remote_key=a.identity.public_key,
+                config=FAST_LINK,
+            )
+            await ws.send(link.data_to_send())
+            while link.state is LinkState.HANDSHAKE:
+                link.receive_data(await ws.recv(decode=False), a.clock())
+                await ws.send(link.data_to_send())
+            for _ in range(3):
+                link.send(b"x" * 5000, a.clock())  # not envelopes: dropped as malformed
+            await ws.send(link.data_to_send())  # 15 KB: opened in a worker
+            for _ in range(3):
+                link.send(b"y" * 5000, a.clock())
+            tampered = bytearray(link.data_to_send())
+            tampered[-100] ^= 1
+            await ws.send(bytes(tampered))
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    await asyncio.wait_for(ws.recv(), 10)
+        counters = a.router.counters
+        assert counters.get("link_opens_in_workers", 0) >= 2
+        assert counters.get("link_closed_FrameError") == 1
+        assert counters.get("received") == 3 and counters.get("dropped_malformed") == 3
+
+
 async def test_handshake_cap_refuses_sockets_beyond_it() -> None:
     async with Node(Identity.generate("a"), config(max_pending_handshakes=2)) as a:
         assert a.listen_url is not None
@@ -197,16 +231,15 @@ async def test_an_internal_error_costs_the_link_not_the_dialer() -> None:
             assert reply is not None
 
 
-async def test_a_burst_checked_in_worker_threads_is_routed_whole_and_in_order() -> None:
-    """Hundreds of envelopes at once: the relay checks their signatures in worker threads
-    and still hands every one on in the order it came."""
+async def relayed_in_order(payloads: list[bytes]) -> dict[str, int]:
+    """Send DATA envelopes carrying `payloads` from one end of a line of three to the other,
+    check that they all arrived in the order sent, and return the relay's counters."""
     nodes = await start_line(3)
     try:
         first, relay, last = nodes
         await wait_until(lambda: route_hops(first, last) == 2, what="a 2-hop route")
         received: list[bytes] = []
         last.on_deliver(EnvelopeType.DATA, lambda envelope: received.append(envelope.payload))
-        payloads = [i.to_bytes(2, "big") * (1 + i % 700) for i in range(600)]  # 2 B .. 1.4 KB
         for payload in payloads:
             first.send(
                 first.router.make(
@@ -217,10 +250,28 @@ async def test_a_burst_checked_in_worker_threads_is_routed_whole_and_in_order() 
                     payload=payload,
                 )
             )
-        await wait_until(lambda: len(received) == len(payloads), what="all 600 at the end")
+        await wait_until(lambda: len(received) == len(payloads), what="all at the end")
         assert received == payloads
-        assert relay.router.counters.get("signatures_checked_in_workers", 0) >= 16
-        assert relay.router.counters.get("relayed", 0) == len(payloads)
+        return dict(relay.router.counters)
     finally:
         for node in reversed(nodes):
             await node.stop()
+
+
+async def test_large_envelopes_opened_and_sealed_in_worker_threads_arrive_in_order() -> None:
+    """Envelopes of 8 to 60 KiB: the relay opens what it reads and seals what it sends in
+    worker threads, and every one still arrives, whole and in the order it was sent."""
+    payloads = [i.to_bytes(2, "big") * (4096 + 1500 * (i % 18)) for i in range(60)]
+    counters = await relayed_in_order(payloads)
+    assert counters.get("link_opens_in_workers", 0) > 0
+    assert counters.get("link_seals_in_workers", 0) > 0
+    assert counters.get("relayed", 0) == len(payloads)
+
+
+async def test_a_burst_checked_in_worker_threads_is_routed_whole_and_in_order() -> None:
+    """Hundreds of envelopes at once: the relay checks their signatures in worker threads
+    and still hands every one on in the order it came."""
+    payloads = [i.to_bytes(2, "big") * (1 + i % 700) for i in range(600)]  # 2 B .. 1.4 KB
+    counters = await relayed_in_order(payloads)
+    assert counters.get("signatures_checked_in_workers", 0) >= 16
+    assert counters.get("relayed", 0) == len(payloads)

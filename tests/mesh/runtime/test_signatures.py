@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mesh.runtime.signatures import SIGNATURE_BATCH, SignatureChecker
-from mesh.wire.envelope import DestKind, Envelope, EnvelopeType
+from mesh.runtime.signatures import SIGNATURE_BATCH, Checked, SignatureChecker
+from mesh.wire.envelope import DestKind, Envelope, EnvelopeType, wire_message_id
 from mesh.wire.identity import Identity
 
 
@@ -28,7 +28,7 @@ async def test_a_few_small_frames_are_left_to_the_router() -> None:
     checker = SignatureChecker(lambda name, by: counters.update({name: by}))
     try:
         checking = checker.check(frames(3))
-        assert checking.done() and checking.result() == [None, None, None]
+        assert checking.done() and checking.result() == Checked([None] * 3, [None] * 3)
         assert counters == {}
     finally:
         checker.shutdown()
@@ -42,8 +42,9 @@ async def test_a_large_burst_is_checked_in_workers_in_order() -> None:
     forged[-1] ^= 1  # the signature is last
     burst[5] = bytes(forged)
     try:
-        verdicts = await checker.check(burst)
-        assert verdicts == [i != 5 for i in range(len(burst))]
+        checked = await checker.check(burst)
+        assert checked.verdicts == [i != 5 for i in range(len(burst))]
+        assert checked.ids == [wire_message_id(frame) for frame in burst]
         assert counters == {"signatures_checked_in_workers": len(burst)}
     finally:
         checker.shutdown()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import hmac
 import itertools
@@ -251,6 +252,41 @@ def test_frames_queued_together_share_box_stream_bodies() -> None:
     wire = client.data_to_send()
     assert len(wire) == 20 * 504 + 3 * HEADER_LEN  # three bodies (4096, 4096, 1888), not 20
     assert server.receive_data(wire, 1.0) == messages
+
+
+def test_frames_sealed_later_in_threads_keep_their_order_on_the_wire() -> None:
+    """Jobs sealed out of order, in threads, still open in the order the frames were sent,
+    with the bytes taken at once (and a goodbye) around them."""
+    client, server = open_pair()
+    batches = [[message_of(700 + 300 * b + i) for i in range(12)] for b in range(3)]
+    pieces: list[bytes] = []
+    jobs = []
+    for batch in batches:
+        client.send(b"now", 1.0)
+        ready, _ = client.data_to_send_sealing_later(10**9)  # below the bar: sealed at once
+        pieces.append(ready)
+        for message in batch:
+            client.send(message, 1.0)
+        ready, job = client.data_to_send_sealing_later(4096)
+        assert ready == b"" and job is not None and len(job) == sum(4 + len(m) for m in batch)
+        jobs.append(job)
+        pieces.append(b"")  # the job's place on the wire
+    client.close()
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        sealed = [pool.submit(job.seal) for job in reversed(jobs)][::-1]
+        for i, future in enumerate(sealed):
+            pieces[2 * i + 1] = future.result()
+    wire = b"".join(pieces) + client.data_to_send()
+    expected = [m for batch in batches for m in [b"now", *batch]]
+    assert server.receive_data(wire, 1.0) == expected
+    assert server.state is LinkState.CLOSED  # the goodbye came last
+
+
+def test_a_few_queued_bytes_are_sealed_at_once() -> None:
+    client, server = open_pair()
+    client.send(b"small", 1.0)
+    ready, job = client.data_to_send_sealing_later(4096)
+    assert job is None and server.receive_data(ready, 1.0) == [b"small"]
 
 
 def test_send_on_a_link_that_is_not_open_is_a_usage_error() -> None:

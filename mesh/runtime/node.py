@@ -1,15 +1,12 @@
 """The asyncio node: the owner of a peer's parts, with its timers and its public API.
 
-A :class:`Node` listens for websocket links, dials the addresses it is given (and,
-unless ``auto_connect`` is off, those of signed address records), runs the secret
-handshake on every link, and feeds the router. Protocol decisions are made by
-:class:`~mesh.wire.link.Link`, :class:`~mesh.routing.router.Router` and
-:class:`~mesh.runtime.catchup.CatchUp`; the node moves bytes and keeps time. Its parts:
-
-- mesh/runtime/transport.py: the listener, the dialers and each link's tasks;
-- mesh/runtime/signatures.py: signature checks of large bursts in worker threads;
-- mesh/runtime/addressbook.py: signed address records and peer exchange;
-- mesh/runtime/catchup.py, streams.py, ping.py: room-log catch-up, mail hand-over, pings.
+A :class:`Node` listens for websocket links, dials the addresses it is given (and, unless
+``auto_connect`` is off, those of signed address records), runs the secret handshake on every
+link, and feeds the router. Protocol decisions are made by :class:`~mesh.wire.link.Link`,
+:class:`~mesh.routing.router.Router` and :class:`~mesh.runtime.catchup.CatchUp`; the node moves
+bytes and keeps time. Its parts: transport.py and conn.py (the listener, the dialers, each link's
+tasks); signatures.py and opening.py (checks, opening and sealing of large traffic in worker
+threads); addressbook.py (signed address records, peer exchange); catchup.py, streams.py, ping.py.
 """
 
 from __future__ import annotations

@@ -342,12 +342,15 @@ class Transport:
             log.exception("link to %s closed by an internal error", address)
         finally:
             # the frames read before the end are routed before the link goes down
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(5.0):
-                    if not processor.done():
-                        await bursts.put(None)
-                        await asyncio.wait({processor})  # never raises what ended it
-            processor.cancel()
+            try:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(5.0):
+                        if not processor.done():
+                            await bursts.put(None)
+                            await asyncio.wait({processor})  # never raises what ended it
+            finally:  # cancelled too (the node stopping): no job may wait for a turn
+                processor.cancel()
+                conn.order.close()
             while not bursts.empty():  # left unrouted: their errors go unread on purpose
                 if (left := bursts.get_nowait()) is not None:
                     left.add_done_callback(ignore_outcome)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import concurrent.futures
 import time
 
+import pytest
+
+from mesh.errors import ProtocolError
 from mesh.runtime.opening import InOrder
 from mesh.runtime.signatures import SIGNATURE_BATCH
 from mesh.wire.envelope import wire_message_id
@@ -62,3 +65,22 @@ def test_a_large_burst_is_checked_and_hashed_in_the_worker() -> None:
     assert opened.in_worker and opened.frames == burst
     assert opened.checked.verdicts == [True] * len(burst)
     assert opened.checked.ids == [wire_message_id(frame) for frame in burst]
+
+
+def test_a_job_waiting_for_a_turn_that_never_comes_gives_up_when_the_link_closes() -> None:
+    """The job before it was cancelled before it ran (the link went down, or the node
+    stopped): without the close it would hold its worker forever, and the node's exit
+    would wait for that thread."""
+    server, _, wire = sealed_bursts(2)
+    order = InOrder()
+    order.ticket()  # its job is cancelled before it runs: this turn never comes
+    second = order.ticket()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        stuck = pool.submit(order.open, second, server, wire[1], 1.0)
+        deadline = time.monotonic() + 30
+        while not order._turn._waiters:  # type: ignore[attr-defined]
+            assert time.monotonic() < deadline and not stuck.done()
+            time.sleep(0.001)
+        order.close()
+        with pytest.raises(ProtocolError, match="went down"):
+            stuck.result(timeout=30)

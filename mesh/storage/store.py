@@ -201,7 +201,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 #: WAL pages (4 KiB each) written between two automatic checkpoints
-WAL_CHECKPOINT_PAGES = 8192
+WAL_CHECKPOINT_PAGES = 1000
 
 #: how long a read-only reader waits for a writer's lock (WAL readers rarely wait at all)
 READ_BUSY_TIMEOUT = 10.0
@@ -250,9 +250,10 @@ class Store:
             # would fsync every commit and cap a relay's mailbox near a hundred writes a second.
             conn.execute("PRAGMA synchronous=NORMAL")
             # a checkpoint (two fsyncs, on the writer's thread: the node's event loop) once
-            # the WAL holds WAL_CHECKPOINT_PAGES pages, not SQLite's 1,000: a member back
-            # after days writes about ten pages per message taken in or receipted, and
-            # each page rewritten within one window is copied back once
+            # the WAL holds WAL_CHECKPOINT_PAGES pages: SQLite's own 1,000 (4 MiB). 8,192
+            # saved fsyncs in a long catch-up, but the WAL file keeps its largest size, and
+            # a home then holds 32 MiB more on disk (a flood of room ids grew a relay's
+            # files by 32.9 MiB, not 4.6: docs/performance.md, abuse rows)
             conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
             conn.execute("PRAGMA foreign_keys=ON")
             self.db = _sqlite_utils().Database(conn)

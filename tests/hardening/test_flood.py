@@ -77,8 +77,8 @@ def swallow_relayed_chat(daemon) -> list[int]:  # type: ignore[no-untyped-def]
     receive = router.receive
     swallowed: list[int] = []
 
-    def lying_receive(link: int, data: bytes, now: float, signature_ok=None):  # type: ignore[no-untyped-def]
-        actions = receive(link, data, now, signature_ok)
+    def lying_receive(link: int, data: bytes, now: float, signature_ok=None, message_id=None):  # type: ignore[no-untyped-def]
+        actions = receive(link, data, now, signature_ok, message_id)
         kept = []
         for action in actions:
             data_type = action.data[2] if isinstance(action, Send) else None

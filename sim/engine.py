@@ -234,13 +234,23 @@ class Sim:
         keys = [r.identity.public_key for r in self.routers]
         expires = self.now + self.config.route_ttl
         played = [u for u in range(self.graph.n) if self.mine(u)]
+        mine = set(played)
+        # with an announce radius, an announce reached only the nodes within it (but a room
+        # member's: Router.announce_widely)
+        radius = self.config.announce_radius
+        beyond = radius + 1
         for dest in range(self.graph.n):
-            dist = self.graph.distances(dest)
+            if radius and not self.routers[dest].notices.wide:
+                dist: Sequence[int] | _Within = _Within(self.graph.within(dest, radius), beyond)
+                around = [u for u in dist if u in mine]
+            else:
+                dist = self.graph.distances(dest)
+                around = played
             key = keys[dest]
             announce = self.routers[dest].last_announce
             message_id = announce.message_id if announce is not None else None
             stored: dict[int, bytes] = {}  # hop count -> encoded copy, shared by every holder
-            for u in played:
+            for u in around:
                 d = dist[u]
                 if d < 1:
                     continue
@@ -469,3 +479,14 @@ class Sim:
 
     def _push(self, when: float, kind: int, node: int, payload: object) -> None:
         heapq.heappush(self._heap, (when, next(self._seq), kind, node, payload))
+
+
+class _Within(dict[int, int]):
+    """Hop counts from one node within a radius; any node farther reads as `beyond`."""
+
+    def __init__(self, dist: dict[int, int], beyond: int) -> None:
+        super().__init__(dist)
+        self.beyond = beyond
+
+    def __missing__(self, node: int) -> int:
+        return self.beyond

@@ -49,3 +49,17 @@ class Graph:
                     dist[w] = dist[u] + 1
                     queue.append(w)
         return dist
+
+    def within(self, source: int, radius: int) -> dict[int, int]:
+        """Hop counts from `source` of the nodes at most `radius` links away (BFS, cut short)."""
+        dist = {source: 0}
+        frontier = [source]
+        for d in range(1, radius + 1):
+            ring = []
+            for u in frontier:
+                for w in self.adjacency[u]:
+                    if w not in dist:
+                        dist[w] = d
+                        ring.append(w)
+            frontier = ring
+        return dist

@@ -81,6 +81,7 @@ class Scenario:
     catch_up: bool = True  # room logs swap vectors on link-up (sim/catchup.py)
     warm_start: bool = True  # seed path tables from BFS instead of a first announce round
     local_departures: bool = False  # RouterConfig.local_departures
+    announce_radius: int = 0  # RouterConfig.announce_radius (0: announces cross the mesh)
     gossip_config: GossipConfig = field(default_factory=GossipConfig)
 
     def router_config(self) -> RouterConfig:
@@ -98,6 +99,7 @@ class Scenario:
             room_gossip=self.gossip,
             gossip=self.gossip_config,
             local_departures=self.local_departures,
+            announce_radius=self.announce_radius,
         )
 
 
@@ -260,6 +262,11 @@ def run(scenario: Scenario, parts: int = 1) -> dict[str, Any]:
         for m in note.members:
             interests.setdefault(m, []).append(note.room)
     catch_up = CatchUp(sim, interests) if sc.catch_up else None
+    if sc.announce_radius:
+        # room members announce across the mesh (their rooms' trees need it); as with the
+        # first announce, a warm start drops the flood, and a cold one announces at its tick
+        for member in sorted(interests):
+            sim.routers[member].announce_widely(True, sim.now)
 
     # -- observation hooks -------------------------------------------------------
     sent_data: dict[bytes, int] = {}  # DATA message id -> transmissions by this part's nodes

@@ -36,6 +36,10 @@ class RouterConfig:
     # return taken back only there, feasibly (mesh/routing/paths.py, "Departures"): far nodes
     # keep their paths, and what they send it waits in its neighbourhood
     local_departures: bool = False
+    # announces cross at most this many links (0: the whole mesh, MAX_HOPS): a node keeps
+    # paths to the nodes around it, and finds farther ones when it needs them, with a PATH
+    # request (mesh/routing/discovery.py); a leave or return then costs its neighbourhood
+    announce_radius: int = 0
     room_gossip: bool = False  # room envelopes go through the topic mesh (mesh/routing/gossip.py)
     gossip: GossipConfig = field(default_factory=GossipConfig)
 

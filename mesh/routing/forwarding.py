@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from mesh.routing.actions import Action, Send
 from mesh.routing.parking import ParkingLot
-from mesh.routing.paths import Neighbour, PathTable
+from mesh.routing.paths import Neighbour, PathTable, Route
 from mesh.routing.reshare import Offers
 from mesh.wire.envelope import DestKind, Envelope, EnvelopeType
 
@@ -36,6 +36,9 @@ class Forwarder:
         self.lot = lot
         self.offers = offers
         self._count = count
+        #: with an announce radius: asks for a path to a destination whose traffic was
+        #: parked here (:meth:`mesh.routing.discovery.Discovery.seek`)
+        self.seek: Callable[[bytes, float], list[Action]] | None = None
 
     def forward(self, envelope: Envelope, came_from: int | None, now: float) -> list[Action]:
         """Send `envelope` (ours when `came_from` is None) on towards its destination."""
@@ -47,6 +50,8 @@ class Forwarder:
         out = envelope if came_from is None else envelope.with_hops(next_hops)
         if envelope.dest_kind == DestKind.PEER:
             route = self.paths.route_to(envelope.dest, now)
+            if self.seek is not None:
+                return self._on_demand(envelope, out, route, came_from, now)
             if route is None or route.link not in self.links:
                 # a relay still floods what its author flagged FLOOD (a path may lie); its
                 # author waits for a path first, and floods it only if none comes in time
@@ -77,6 +82,31 @@ class Forwarder:
                 self._count("relayed" if came_from is not None else "sent_direct")
                 return [Send(route.link, out.encode())]
         return self.flood(out, came_from)
+
+    def _on_demand(
+        self,
+        envelope: Envelope,
+        out: Envelope,
+        route: Route | None,
+        came_from: int | None,
+        now: float,
+    ) -> list[Action]:
+        """With an announce radius: along the path, or parked while one is asked for.
+
+        Nothing directed floods (a flood would cost the whole mesh): FLOOD only
+        makes its author ask again for a path it found on demand, which may lie.
+        """
+        assert self.seek is not None
+        if route is not None and came_from is None and envelope.flood and route.announce is None:
+            self.paths.forget(envelope.dest)
+            self._count("path_asked_again")
+            route = None
+        if route is not None and route.link in self.links and route.link != came_from:
+            self._count("relayed" if came_from is not None else "sent_direct")
+            return [Send(route.link, out.encode())]
+        if not self.lot.park(out, now):
+            return self.flood(out, came_from)  # the lot is full
+        return self.seek(envelope.dest, now)
 
     def flood(
         self, envelope: Envelope, came_from: int | None, settled_only: bool = False

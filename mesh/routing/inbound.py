@@ -18,6 +18,7 @@ from mesh.errors import EnvelopeError
 from mesh.routing.actions import Action, Close, Deliver, Keep
 from mesh.routing.admission import Admission
 from mesh.routing.config import RouterConfig
+from mesh.routing.discovery import Discovery
 from mesh.routing.forwarding import Forwarder
 from mesh.routing.gossip import CONTROL_TYPES, Forward, Gossip
 from mesh.routing.hopmarks import HopMarks
@@ -75,6 +76,7 @@ class Inbound:
         paths: PathTable,
         forwarding: Forwarder,
         notices: Notices,
+        discovery: Discovery,
         admission: Admission,
         offers: Offers,
         gossip: Gossip | None,
@@ -89,6 +91,7 @@ class Inbound:
         self.paths = paths
         self.forwarding = forwarding
         self.notices = notices
+        self.discovery = discovery
         self.admission = admission
         self.offers = offers
         self.gossip = gossip
@@ -105,6 +108,7 @@ class Inbound:
             EnvelopeType.ADDRESS: self._on_address,
             EnvelopeType.SIGNAL: self._on_signal,
             EnvelopeType.HELD: self._on_held,
+            EnvelopeType.PATH: self._on_path,
             **{kind: self._on_gossip_control for kind in CONTROL_TYPES},
         }
         self.signals = SignalGate()
@@ -356,6 +360,13 @@ class Inbound:
             self._count("held_heard")
             return []
         return self.forwarding.forward(envelope, link, now)
+
+    def _on_path(
+        self, envelope: Envelope, relayed: Envelope, state: Neighbour, link: int, now: float
+    ) -> list[Action]:
+        """A path request (answered here, or passed on) or an answer (learned, and passed on)."""
+        done = self.discovery.receive(envelope, relayed, link, now)
+        return self._reject(link, done, now) if isinstance(done, str) else done
 
     def _held(self, envelope: Envelope, now: float) -> list[Action]:
         """Tell the author of a directed envelope parked here for a peer that left (once in a

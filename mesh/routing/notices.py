@@ -43,6 +43,10 @@ class Notices:
         self._count = count
         self.seq = 0  # the last sequence number taken
         self.last_announce: Envelope | None = None
+        #: with an announce radius, whether our announces cross the whole mesh anyway: a
+        #: room member's do, so that every relay knows its distance to the member and room
+        #: envelopes go down its tree (Router.announce_widely)
+        self.wide = False
 
     def make(
         self,
@@ -74,7 +78,10 @@ class Notices:
 
     def announce(self, now: float) -> Envelope:
         """A fresh announce: "I am here"."""
-        self.last_announce = self.make(EnvelopeType.ANNOUNCE, now)
+        # with an announce radius it goes no farther (mesh/routing/discovery.py)
+        radius = self.config.announce_radius
+        hop_limit = min(radius, MAX_HOPS) if radius and not self.wide else MAX_HOPS
+        self.last_announce = self.make(EnvelopeType.ANNOUNCE, now, hop_limit=hop_limit)
         return self.last_announce
 
     def link_up_announce(self, now: float) -> Envelope:

@@ -143,6 +143,10 @@ class PathTable:
         if self.repair:
             self.repair.found(dest)
 
+    def forget(self, dest: bytes) -> None:
+        """Drop the path to `dest` (its author's traffic will ask for a new one)."""
+        self.routes.pop(dest, None)
+
     def heard(self, route: Route, link: int, their_hops: int) -> None:
         """The neighbour on `link` passed us an announce of route.dest from `their_hops` away."""
         state = self.links.get(link)
@@ -239,7 +243,7 @@ class PathTable:
         for other, state in self.links.items():
             if state.peer == gone.peer:
                 self.learn(gone.peer, other, 1, now, None)
-        broken = [r for r in broken if r.dest not in self.routes]
+        broken = self._told([r for r in broken if r.dest not in self.routes])
         self.mark_lost(broken, now)
         if self.local and broken:
             broken = self._ask_around(broken, now)
@@ -270,10 +274,25 @@ class PathTable:
                     route.alt = None  # that neighbour lost it: no fallback any more
                 if route.announce is not None and route.expires > now:
                     self._offer(link, dest, now, due)  # we reach it another way: offer it back
+        lost = self._told(lost)
         self.mark_lost(lost, now)
         if self.local and lost:
             lost = self._ask_around(self._keep_departures_local(lost, link), now)
         return [r.dest for r in lost]
+
+    def _told(self, lost: list[Route]) -> list[Route]:
+        """Of paths lost, those whose loss neighbours hear of: with an announce radius R, the
+        paths a neighbour may have from us, those the destination's own announce gave us
+        less than R links from it (ours passed it on); a path found on demand or learned
+        from traffic goes quietly, and traffic that still comes for it waits here while a
+        new one is asked for (mesh/routing/discovery.py)."""
+        radius = self.config.announce_radius
+        if not radius:
+            return lost
+        told = [r for r in lost if r.announce is not None and r.hops < radius]
+        if len(told) < len(lost):
+            self._count("paths_dropped_quietly", len(lost) - len(told))
+        return told
 
     def came_back(self, peer: bytes, link: int) -> None:
         """`peer` is our neighbour again, on `link`: its next announce is news.
@@ -428,6 +447,8 @@ class PathTable:
         if feasible:
             self._count("repaired_locally")
             return None  # beyond us paths were kept: nobody lacks it
+        if 0 < self.config.announce_radius <= route.hops:
+            return None  # its loss went untold (see _told): nobody lacks it
         # it goes on to every other neighbour, which may take its path through us (those
         # with paths of their own drop it, which cancels the re-share they had in mind)
         route.near = 0

@@ -59,6 +59,7 @@ from mesh.routing.config import (
     room_mode,
     room_routing,
 )
+from mesh.routing.discovery import Discovery
 from mesh.routing.forwarding import Forwarder
 from mesh.routing.gossip import Gossip
 from mesh.routing.inbound import Inbound
@@ -124,6 +125,19 @@ class Router:
         self.admission = Admission(cfg, self.count)
         self.forwarding = Forwarder(self.links, self.paths, self.lot, self.offers, self.count)
         self.notices = Notices(self.identity, cfg, self.links, self.seen, self.offers, self.count)
+        self.discovery = Discovery(
+            self._me,
+            cfg,
+            self.paths,
+            self.lot,
+            self.seen,
+            self.notices,
+            self.forwarding,
+            lambda data: self.inbound.check_signature(data),
+            self.count,
+        )
+        if cfg.announce_radius:
+            self.forwarding.seek = self.discovery.seek
         self.inbound = Inbound(
             self._me,
             cfg,
@@ -133,6 +147,7 @@ class Router:
             paths=self.paths,
             forwarding=self.forwarding,
             notices=self.notices,
+            discovery=self.discovery,
             admission=self.admission,
             offers=self.offers,
             gossip=self.gossip,
@@ -161,6 +176,20 @@ class Router:
     def last_announce(self) -> Envelope | None:
         """Our latest announce, if we made one."""
         return self.notices.last_announce
+
+    def announce_widely(self, wide: bool, now: float) -> list[Action]:
+        """With an announce radius: whether our announces cross the whole mesh anyway.
+
+        A room member's should: room envelopes go down their author's tree,
+        which every relay builds from the author's announces. Turned on, a
+        fresh announce goes out now.
+        """
+        if wide == self.notices.wide:
+            return []
+        self.notices.wide = wide
+        if not wide or not self.config.announce_radius or not self.links:
+            return []
+        return self.forwarding.flood(self.notices.announce(now), None)
 
     @property
     def check_signature(self) -> Callable[[bytes], bool | None]:
@@ -260,6 +289,8 @@ class Router:
         self.lot.expire(now)
         actions: list[Action] = self.forwarding.last_resorts() if self.lot.due_floods else []
         actions += self._reshares(now)
+        if now >= self.discovery.next_check:
+            actions += self.discovery.tick(now)
         if now >= self.paths.repair.next_check:
             # no feasible path came: withdrawn as before, from here outwards
             actions += self.notices.withdraw(self.paths.repair.starved(now), None, now)
@@ -299,6 +330,8 @@ class Router:
             deadline = self.paths.next_settle
         if self.paths.repair.next_check < deadline:
             deadline = self.paths.repair.next_check
+        if self.discovery.next_check < deadline:
+            deadline = self.discovery.next_check
         if self.gossip is not None:
             due = self.gossip.next_deadline()
             if due < deadline:

@@ -75,6 +75,7 @@ class EnvelopeType(enum.IntEnum):
     SIGNAL = 12  # ephemeral (typing, cursors): forwarded, never stored (mesh/routing/signals.py)
     HELD = 14  # to a peer whose traffic waits here: "the peer in the payload left; it is held"
     FILE = 13  # attachment chunks and requests for them: forwarded, never stored (docs/files.md)
+    PATH = 15  # path request (flooded within its hop limit) or its answer (to the asker)
     DATA = 16  # opaque end-to-end payload for the layers above; types >= 16 are stored
     CHAT = 17  # room or direct-conversation content (sender-key sealed)
     CONTROL = 18  # pairwise-boxed control: invites, membership events

@@ -10,29 +10,12 @@ from typing import Any
 
 import pytest
 
-from mesh.routing.gossip import GossipConfig
-from sim.scenarios import Scenario, run
-
-NODES = 300
+from tests.sim.churn import churn_run, frames_per_churn_event
 
 
 @pytest.fixture(scope="module")
 def local() -> dict[str, Any]:
-    return run(
-        Scenario(
-            nodes=NODES,
-            churn=0.2,
-            gossip=True,
-            gossip_config=GossipConfig(tree=True),
-            local_departures=True,
-        )
-    )
-
-
-def frames_per_churn_event(result: dict[str, Any]) -> float:
-    by_type = result["traffic"]["by_type"]
-    events = 2 * round(0.2 * NODES)  # each node that leaves comes back
-    return (by_type.get("ANNOUNCE", 0) + by_type.get("WITHDRAW", 0)) / events
+    return churn_run(local_departures=True)
 
 
 def test_a_leave_or_a_return_costs_frames_near_it_not_across_the_mesh(

@@ -373,6 +373,14 @@ def _add_run(p: argparse.ArgumentParser) -> None:
         f" tree), auto (flood below {AUTO_TREE_FROM} known peers, tree above; the default)",
     )
     p.add_argument(
+        "--announce-radius",
+        type=int,
+        choices=range(9),
+        metavar="N",
+        help="links this node's announces cross, 1 to 8 (0: the whole mesh, the default);"
+        " farther paths are asked for when traffic needs them",
+    )
+    p.add_argument(
         "--yjs-bridge",
         metavar="127.0.0.1:PORT",
         help="serve notes to Yjs editors (y-websocket) on this loopback address",

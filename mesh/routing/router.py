@@ -423,6 +423,11 @@ class Router:
                 },
             },
             "bans": [encode_peer_id(p) for p in self.admission.banned(now)],
+            # how far our announces go (RouterConfig.announce_radius; 0: the whole mesh)
+            "announces": {
+                "radius": self.config.announce_radius,
+                "across_the_mesh": not self.config.announce_radius or self.notices.wide,
+            },
             "rooms": self._rooms_status(),
         }
 

@@ -22,13 +22,15 @@ import msgpack
 
 from mesh.errors import StorageError
 from mesh.routing.pacer import InventoryPacer
-from mesh.routing.router import Router
+from mesh.routing.router import Action, Router
 from mesh.storage.roomlog import RoomLog, Sent
 from mesh.wire.envelope import DestKind, Envelope, EnvelopeType, wire_one_hop_on
 
 log = logging.getLogger("meshnotes.node")
 
 Rooms = Callable[[], Iterable[bytes]]
+
+WIDEN_EVERY = 10.0  # seconds between looks at whether this node belongs to a room
 
 
 def kept_in_room_log(envelope: Envelope) -> bool:
@@ -51,6 +53,19 @@ class CatchUp:
         #: the rooms this node belongs to: named in its inventories
         self.rooms = rooms
         self.pacer = InventoryPacer()
+        self._next_widen = 0.0
+
+    def widen(self, now: float) -> list[Action]:
+        """With an announce radius, a member of a room announces across the mesh, so that
+        its rooms' trees reach it (Router.announce_widely); asked every WIDEN_EVERY s."""
+        if not self.router.config.announce_radius or now < self._next_widen:
+            return []
+        self._next_widen = now + WIDEN_EVERY
+        try:
+            member = any(True for _ in self.rooms())
+        except StorageError:
+            return []  # asked again next time
+        return self.router.announce_widely(member, now)
 
     def keep(self, envelope: Envelope, now: float) -> None:
         """Keep `envelope` in the room log if it is a room envelope of a stored type."""

@@ -436,7 +436,7 @@ class Node:
     async def _timer_loop(self) -> None:
         while True:
             now = self.clock()
-            self._execute(self.router.tick(now))
+            self._execute(self.router.tick(now) + self.catch_up.widen(now))
             self.addresses.expire(now)
             self.lan_peers.expire(now)
             if self.mailbox is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from mesh.routing.router import ROOM_MODES, room_routing
 from mesh.runtime.config import NodeConfig
 from mesh.runtime.home import CONFIG_FILE, Home
 from mesh.wire.address import PeerAddress, parse_listen
+from mesh.wire.envelope import MAX_HOPS
 from mesh.wire.netkey import DEFAULT_NETWORK_KEY, load_network_key
 
 #: the port a node listens on unless told otherwise (not registered with IANA; unassigned)
@@ -34,6 +35,11 @@ KEYS: dict[str, tuple[Any, str]] = {
     "name": ("", "display name given to the identity `run` creates"),
     "lan": (True, "find peers on the local network and be found (mDNS)"),
     "rooms": ("auto", "how room traffic travels: " + ", ".join(ROOM_MODES)),
+    "announce_radius": (
+        0,
+        f"links this node's announces cross, 1 to {MAX_HOPS} (0: the whole mesh); farther"
+        " paths are asked for when traffic needs them (docs/scale.md)",
+    ),
     "bell": (True, "ring the terminal bell in the UI when a message mentions you"),
     "read_state": (True, "tell a conversation's people how far you have read it"),
     "auto_download": (
@@ -67,6 +73,8 @@ def _toml(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, list):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, int):
+        return str(value)  # a TOML integer: quoted, the file would refuse it uncommented
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -111,7 +119,7 @@ class Settings:
                 kind = "a list of strings"
             else:
                 ok = type(value) is type(default) and not (isinstance(value, int) and value < 0)
-                kind = {bool: "true or false", int: "a whole number of bytes, 0 or more"}.get(
+                kind = {bool: "true or false", int: "a whole number, 0 or more"}.get(
                     type(default), "a string"
                 )
             if not ok:
@@ -137,6 +145,8 @@ class Settings:
                         PeerAddress.parse(text)
                 elif key == "rooms" and self.values[key] not in ROOM_MODES:
                     raise UsageError(f"'rooms' must be one of {', '.join(ROOM_MODES)}")
+                elif key == "announce_radius" and not 0 <= self.values[key] <= MAX_HOPS:
+                    raise UsageError(f"'announce_radius' must be 0 to {MAX_HOPS}")
             except MeshError as exc:
                 raise UsageError(f"{where}{exc}") from exc
 
@@ -158,7 +168,9 @@ class Settings:
             peers=[PeerAddress.parse(text) for text in self.values["peers"]],
             lan=self.values["lan"],
             network_key=key,
-            router=room_routing(self.values["rooms"]),
+            router=replace(
+                room_routing(self.values["rooms"]), announce_radius=self.values["announce_radius"]
+            ),
         )
 
     def describe(self) -> dict[str, Any]:

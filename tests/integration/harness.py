@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from chat.daemon import Daemon
 from chat.files.service import FilesConfig
 from crdt.notes import Notes
 from crdt.service import NotesService
+from mesh.routing.router import RouterConfig
 from mesh.runtime.home import Home
 from mesh.runtime.node import NodeConfig
 from mesh.wire.address import PeerAddress
@@ -33,9 +35,10 @@ class Mesh:
         dial: str | None = None,
         bridge: bool = False,
         files: FilesConfig | None = None,
+        router: RouterConfig | None = None,
     ) -> Daemon:
         """Start a daemon (with the Yjs bridge on a free loopback port when `bridge`; `files`:
-        what attachments may take, else the defaults)."""
+        what attachments may take, else the defaults; `router`: else a node's defaults)."""
         home = Home(self.root / name)
         identity = home.load_identity() if home.has_identity() else home.create_identity(name)
         port = (
@@ -52,6 +55,8 @@ class Mesh:
             reconnect_initial=0.05,
             reconnect_max=0.5,
         )
+        if router is not None:
+            config = replace(config, router=router)
         service = NotesService(bridge=("127.0.0.1", 0) if bridge else None)
         daemon = Daemon(home, identity, config, extensions=[service], files=files)
         self.notes[name] = service
@@ -65,11 +70,11 @@ class Mesh:
     async def stop(self, name: str) -> None:
         await self.daemons.pop(name).stop()
 
-    async def line(self, *names: str) -> list[Daemon]:
+    async def line(self, *names: str, router: RouterConfig | None = None) -> list[Daemon]:
         """Start `names` in order, each dialing the one before it (A <- B <- C)."""
         started = []
         for i, name in enumerate(names):
-            started.append(await self.start(name, dial=names[i - 1] if i else None))
+            started.append(await self.start(name, dial=names[i - 1] if i else None, router=router))
         return started
 
     def __getitem__(self, name: str) -> Daemon:

@@ -98,6 +98,7 @@ def _settings(args: argparse.Namespace, home: Home) -> Settings:
         ("mesh_key_file", None if args.mesh_key_file is None else str(args.mesh_key_file)),
         ("name", args.name),
         ("rooms", args.rooms),
+        ("announce_radius", args.announce_radius),
         ("lan", False if getattr(args, "no_lan", False) else None),
     ):
         if given is not None:

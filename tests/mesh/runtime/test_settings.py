@@ -45,3 +45,26 @@ def test_a_relative_mesh_key_file_is_read_beside_the_config_file(tmp_path: Path)
     (home.root / "mesh.key").write_text(base64.b64encode(key).decode())
     (home.root / CONFIG_FILE).write_text('mesh_key_file = "mesh.key"\n')
     assert Settings.load(home).node_config().network_key == key
+
+
+def test_every_default_line_uncommented_is_read_back_as_its_default(tmp_path: Path) -> None:
+    home = Home(tmp_path / "h")
+    home.ensure()
+    lines = [line.removeprefix("# ") for line in default_text().splitlines() if " = " in line]
+    (home.root / CONFIG_FILE).write_text("\n".join(lines) + "\n")
+    settings = Settings.load(home)  # a whole number written quoted would be refused here
+    assert settings.values == {key: default for key, (default, _) in KEYS.items()}
+
+
+def test_the_announce_radius_reaches_the_router_and_is_bounded(tmp_path: Path) -> None:
+    home = Home(tmp_path / "h")
+    home.ensure()
+    (home.root / CONFIG_FILE).write_text("announce_radius = 2\n")
+    settings = Settings.load(home)
+    assert settings.node_config().router.announce_radius == 2
+    assert settings.node_config().router.room_gossip  # the rooms' mode is kept
+    with pytest.raises(UsageError, match="'announce_radius' must be 0 to 8"):
+        settings.override("announce_radius", 9)
+    (home.root / CONFIG_FILE).write_text('announce_radius = "2"\n')
+    with pytest.raises(UsageError, match="must be a whole number"):
+        Settings.load(home)

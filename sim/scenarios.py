@@ -82,6 +82,7 @@ class Scenario:
     warm_start: bool = True  # seed path tables from BFS instead of a first announce round
     local_departures: bool = False  # RouterConfig.local_departures
     announce_radius: int = 0  # RouterConfig.announce_radius (0: announces cross the mesh)
+    room_hop_reserve: int = 3  # RouterConfig.room_hop_reserve (0: no hop marks)
     gossip_config: GossipConfig = field(default_factory=GossipConfig)
 
     def router_config(self) -> RouterConfig:
@@ -100,6 +101,7 @@ class Scenario:
             gossip=self.gossip_config,
             local_departures=self.local_departures,
             announce_radius=self.announce_radius,
+            room_hop_reserve=self.room_hop_reserve,
         )
 
 

@@ -178,6 +178,8 @@ def test_the_scenario_runner_takes_churn_as_a_share_or_a_percentage() -> None:
         "gossip tree",
         Scenario(nodes=200, churn=0.2, gossip=True, gossip_config=TREE, seed=1),
     )
+    mode, zones = _only("20000:zones:0.2", 1)  # the tree, announces within two links
+    assert (mode, zones.announce_radius, zones.gossip_config) == ("zones", 2, TREE)
 
 
 def test_with_one_frame_in_a_hundred_lost_messages_still_arrive_and_the_note_converges() -> None:

@@ -54,6 +54,8 @@ class Timeline:
         self._unread: dict[str, list[int]] | None = None
         #: during a batch: the text index is filled at its end (or before a text changes)
         self._deferred = False
+        #: whether a change may wait for its target (in a batch: asked once, then kept)
+        self._held = True
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
@@ -63,6 +65,7 @@ class Timeline:
         self._unread = {}
         self._defer_index()
         self._deferred = True
+        self._held = bool(self.store.query("SELECT 1 FROM messages WHERE held = 1 LIMIT 1"))
         try:
             yield
             self._count_unread()
@@ -71,6 +74,7 @@ class Timeline:
         finally:
             self._unread = None
             self._deferred = False
+            self._held = True
 
     def _defer_index(self) -> None:
         """Index none of the rows inserted from now on (until :meth:`_index_deferred`)."""
@@ -153,9 +157,11 @@ class Timeline:
                 counts[1] += int(mention)
             elif author != self.me:
                 unread.count(self.store, conv_id, int(mention))
-            for change in self._rows("ref = ? AND held = 1 ORDER BY ts, seq", content.msg_id):
-                self._apply(change, result)
+            if self._held:
+                for change in self._rows("ref = ? AND held = 1 ORDER BY ts, seq", content.msg_id):
+                    self._apply(change, result)
         else:
+            self._held = True  # it may wait for its target
             self._apply(self._rows("msg_id = ?", content.msg_id)[0], result)
         return result
 

@@ -13,7 +13,9 @@ D counts a message shown when the chat tells its front ends of it (its
 "message" event, sent once the burst that stored it commits), and checks the
 stored count at the end. The row also gives the CPU time both processes spent
 meanwhile (D's includes its signature-checking threads) and the load average:
-on a shared machine the wall time follows the share of the cores they get.
+on a shared machine the wall time follows the share of the cores they get, so
+the row also says how long each one's event-loop thread was ready to run but
+waiting for a core (the run-queue delay the kernel counts, /proc/PID/schedstat).
 With BENCH_PROFILE=PATH, D's catch-up is profiled to PATH.back and A's side of
 it to PATH.sender.
 """
@@ -22,11 +24,17 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from benchmarks.common import Cluster, Row, setup_room
 
 TARGET_S = 3.0
+
+
+def run_queue_s(pid: int) -> float:
+    """Seconds the main thread of `pid` has spent ready to run but not running."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
 
 
 def run(quick: bool) -> tuple[list[Row], dict[str, Any]]:
@@ -50,6 +58,7 @@ def run(quick: bool) -> tuple[list[Row], dict[str, Any]]:
             a.call("bench.profile", {})
         cpu = a.call("bench.cpu", {})["cpu_s"]
         load = os.getloadavg()[0]  # the machine may be shared: say how busy it was
+        queued = (run_queue_s(d.proc.pid), run_queue_s(a.proc.pid))
         back = d.call(
             "bench.come_back",
             {
@@ -65,6 +74,7 @@ def run(quick: bool) -> tuple[list[Row], dict[str, Any]]:
         )
         author_cpu_s = a.call("bench.cpu", {})["cpu_s"] - cpu
         loads = (load, os.getloadavg()[0])
+        waited = (run_queue_s(d.proc.pid) - queued[0], run_queue_s(a.proc.pid) - queued[1])
         # every node's counters (drops by reason, retries, receipts) go into the JSON
         counters = {n.name: n.call("status", {})["counters"] for n in (a, d)}
         if profile:
@@ -86,7 +96,8 @@ def run(quick: bool) -> tuple[list[Row], dict[str, Any]]:
         f"{when(back['messages_s'])}, the note's text "
         f"{when(back['note_s']) if back['note_s'] is not None else 'not'}; "
         f"the room moved on for {away_s:.0f} s; CPU meanwhile: the member "
-        f"{back['cpu_s']:.1f} s, the author {author_cpu_s:.1f} s; load average "
+        f"{back['cpu_s']:.1f} s, the author {author_cpu_s:.1f} s; waiting for a core (event "
+        f"loops): the member {waited[0]:.1f} s, the author {waited[1]:.1f} s; load average "
         f"{loads[0]:.1f} then {loads[1]:.1f}"
         + (f"; refused: {back['refused']}" if back.get("refused") else ""),
     )
@@ -96,6 +107,7 @@ def run(quick: bool) -> tuple[list[Row], dict[str, Any]]:
         "away_s": away_s,
         "author_cpu_s": author_cpu_s,
         "load_average": loads,
+        "run_queue_s": {"member": waited[0], "author": waited[1]},
         "counters": counters,
     }
     return [row], {**data, **back}

@@ -35,6 +35,9 @@ from mesh.wire.identity import Identity, encode_peer_id
 
 log = logging.getLogger("meshnotes.chat")
 
+#: indexes one duplicate check names at most (SQLite's limit on parameters is 32,766)
+PAGE = 500
+
 #: why a message's key share may fail to open while its chain is known from another
 #: message's share (then the message is read without it, or waits for it)
 SHARE_NOT_NEEDED = frozenset({"ratchet_skip", "no_session", "prekey_unknown"})
@@ -97,6 +100,8 @@ class Inbox:
         self.clock = clock
         #: during a burst: room id -> its state (None: not here)
         self._rooms: dict[str, RoomState | None] = {}
+        #: during a burst: the (conv, author, epoch, index) of its messages stored already
+        self._stored: set[tuple[str, str, int, int]] = set()
 
     def take(self, envelopes: Iterable[Envelope]) -> Burst:
         """Open and store `envelopes` in one transaction. A rejected envelope is counted
@@ -113,6 +118,7 @@ class Inbox:
                 self.keys.batch(),
                 self.timeline.batch(),
             ):
+                self._stored = self._stored_before(envelopes)
                 for envelope in envelopes:
                     self._take_one(envelope, burst, blocked)
         except MeshError as exc:
@@ -148,10 +154,7 @@ class Inbox:
         author = envelope.author
         author_id = encode_peer_id(author)
         conv_id = encode_peer_id(conv)
-        if self.store.query(
-            "SELECT 1 FROM messages WHERE conv_id = ? AND author = ? AND epoch = ? AND idx = ?",
-            (conv_id, author_id, epoch, index),
-        ):
+        if (conv_id, author_id, epoch, index) in self._stored:
             burst.count("chat_duplicate")
             return True  # receipt again: the first receipt may have been lost
         now = self.clock()
@@ -193,10 +196,36 @@ class Inbox:
             raise ChatError("malformed chat content", reason="malformed") from exc
         content = Content.decode(body)
         stored = self.timeline.add(conv_id, author_id, content, "received", now, epoch, index)
+        self._stored.add((encode_peer_id(conv), author_id, epoch, index))
         self.pending.forget(envelope)
         burst.count("chat_received" if stored.added else "chat_duplicate")
         burst.taken.append(Taken(conv_id, author_id, content, stored))
         return True
+
+    def _stored_before(self, envelopes: list[Envelope]) -> set[tuple[str, str, int, int]]:
+        """Which of the burst's messages are stored already: one query per author's chain
+        (a page of indexes at a time), not one per message. A duplicate is receipted
+        again without being opened (its key is used up)."""
+        chains: dict[tuple[str, str, int], set[int]] = {}
+        for envelope in envelopes:
+            try:
+                conv, epoch, index, _, _ = _payload(envelope.payload)
+            except ChatError:
+                continue  # refused when its turn comes
+            key = (encode_peer_id(conv), encode_peer_id(envelope.author), epoch)
+            chains.setdefault(key, set()).add(index)
+        stored: set[tuple[str, str, int, int]] = set()
+        for (conv_id, author_id, epoch), indexes in chains.items():
+            wanted = sorted(indexes)
+            for start in range(0, len(wanted), PAGE):
+                page = wanted[start : start + PAGE]
+                rows = self.store.query(
+                    "SELECT idx FROM messages WHERE conv_id = ? AND author = ? AND epoch = ?"
+                    f" AND idx IN ({','.join('?' * len(page))})",
+                    (conv_id, author_id, epoch, *page),
+                )
+                stored.update((conv_id, author_id, epoch, int(row["idx"])) for row in rows)
+        return stored
 
     def _room(self, conv_id: str) -> RoomState | None:
         """Who is in a room (None: no such room here), read once per burst: the rooms

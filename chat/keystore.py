@@ -17,13 +17,26 @@ from __future__ import annotations
 import contextlib
 from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import dataclass
 
-from chat.senderkey import MAX_SKIP, Chain, message_key, new_chain_key, rotation_due
+from chat.senderkey import (
+    MAX_SKIP,
+    Chain,
+    message_key,
+    new_chain_key,
+    next_chain_key,
+    rotation_due,
+)
 from mesh.errors import ChatError
 from mesh.storage.store import Store
 
-#: shares remembered with the furthest chain derived from each, at most
+#: shares remembered with the chains derived from each, at most
 MAX_CURSORS = 1024
+#: every MARK_EVERY steps from a share, the chain there is kept: a message behind the
+#: last one derived from that share is derived from the mark before it, not from the
+#: share's start (back after days, copies parked in the mesh and the author's retries
+#: come in no one order)
+MARK_EVERY = 16
 
 Where = tuple[str, int, str]
 
@@ -37,8 +50,8 @@ class KeyStore:
         self._held: dict[Where, tuple[Chain | None, bool]] | None = None
         #: during a batch: (conv, epoch, peer) -> the indexes it has skipped keys for
         self._skipped: dict[Where, set[int]] = {}
-        #: a share's chain key -> the furthest chain derived from it
-        self._cursors: OrderedDict[bytes, Chain] = OrderedDict()
+        #: a share's chain key -> the last chain derived from it, and its marks
+        self._cursors: OrderedDict[bytes, _Walk] = OrderedDict()
         #: chains read from and written to the store; chain keys derived (steps of the
         #: hash ratchet) for received messages (operation counts: what a batch and the
         #: cursors save)
@@ -213,20 +226,32 @@ class KeyStore:
         return index in indexes
 
     def _from_share(self, shared: Chain, index: int) -> bytes:
-        """The key of message `index` (>= shared.index) derived from a share, from the
-        furthest point reached from that share before when that is not past `index`."""
+        """The key of message `index` (>= shared.index) derived from a share: from the
+        nearest chain derived from that share before, not past `index`: the last one, or
+        the mark (one every MARK_EVERY steps) before `index`."""
         if not shared.reaches(index):
             raise ChatError(f"message index {index} is too far ahead of the chain", reason="other")
-        cursor = self._cursors.get(shared.chain_key)
-        if cursor is None or cursor.index > index:
-            cursor = shared
-        self.steps += index - cursor.index
-        cursor = cursor.at(index)
-        self._cursors[shared.chain_key] = cursor
+        walk = self._cursors.get(shared.chain_key)
+        if walk is None:
+            walk = _Walk(shared, {0: shared})
+        mark = (index - shared.index) // MARK_EVERY
+        while mark not in walk.marks:
+            mark -= 1  # mark 0 is the share itself
+        start = walk.marks[mark]
+        if start.index < walk.last.index <= index:
+            start = walk.last  # nearer
+        self.steps += index - start.index
+        chain_key = start.chain_key
+        for at in range(start.index + 1, index + 1):
+            chain_key = next_chain_key(chain_key)
+            if (at - shared.index) % MARK_EVERY == 0:
+                walk.marks[(at - shared.index) // MARK_EVERY] = Chain(chain_key, at)
+        walk.last = Chain(chain_key, index)
+        self._cursors[shared.chain_key] = walk
         self._cursors.move_to_end(shared.chain_key)
         if len(self._cursors) > MAX_CURSORS:
             self._cursors.popitem(last=False)
-        return message_key(cursor.chain_key)
+        return message_key(chain_key)
 
     def _keep_skipped(self, conv_id: str, epoch: int, peer_id: str, keys: dict[int, bytes]) -> None:
         """Keep keys of messages not yet arrived; a chain keeps MAX_SKIP of them at most."""
@@ -245,3 +270,12 @@ class KeyStore:
             " AND peer_id = ? ORDER BY idx DESC LIMIT 1 OFFSET ?)",
             (conv_id, epoch, peer_id, conv_id, epoch, peer_id, MAX_SKIP - 1),
         )
+
+
+@dataclass
+class _Walk:
+    """The chains derived from one share: the last one, and one every MARK_EVERY steps
+    (by how many MARK_EVERY steps they are from the share)."""
+
+    last: Chain
+    marks: dict[int, Chain]

@@ -30,11 +30,12 @@ from typing import Any
 import msgpack
 
 from chat import history, unread
+from chat.bundles import FIELD, Bundles, takes_bundles
 from chat.contacts import Contacts
 from chat.content import Content, check_text
 from chat.inbox import Inbox
 from chat.keystore import KeyStore
-from chat.outbox import FLUSH_PAGE, Outbox
+from chat.outbox import FLUSH_PAGE, Outbox, links_drained
 from chat.pairwise import Pairwise
 from chat.pending import Pending
 from chat.reader import ChatReader, dm_conversation_id
@@ -95,18 +96,22 @@ class Chat(ChatReader):
             node.clock,
         )
         self._queued: list[Envelope] = []  # CHAT envelopes of the burst being routed
+        self.bundles = Bundles(self.counters)
+        self.outbox.takes_bundles = lambda peer: takes_bundles(node.addresses.record(peer))
         self._receipts: list[Envelope] = []  # RECEIPT envelopes of the burst being routed
         self._drain: asyncio.Handle | None = None
         #: transactions that took in CHAT envelopes (one per burst)
         self.bursts = 0
         node.on_deliver(EnvelopeType.CHAT, self._queue_chat)
+        node.on_deliver(EnvelopeType.BUNDLE, self._queue_bundle)
         node.on_deliver(EnvelopeType.CONTROL, self._on_control)
         node.on_deliver(EnvelopeType.RECEIPT, self._queue_receipt)
         node.on_deliver(EnvelopeType.ADDRESS, self._on_address)
         node.on_link_up(self._on_link_up)
         node.set_room_interests(self.rooms.joined)  # inventories ask for our rooms' logs
-        # our signed prekey rides in our signed address record (chat/sessions.py)
-        node.addresses.extra = lambda: self.pairwise.address_fields(node.clock())
+        # our signed prekey rides in our signed address record (chat/sessions.py), and
+        # that we take bundles (chat/bundles.py)
+        node.addresses.extra = lambda: {**self.pairwise.address_fields(node.clock()), FIELD: 1}
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -130,8 +135,9 @@ class Chat(ChatReader):
                 log.warning("outbox flush failed: %s", exc)
             due = self.outbox.next_due()
             delay = 5.0 if due is None else min(5.0, max(0.05, due - self.node.clock()))
-            if sent >= FLUSH_PAGE:  # more are due: only let the loop's other work run first
+            if sent >= FLUSH_PAGE:  # more are due: once the links took what went out
                 delay = 0.0
+                await links_drained(lambda: [c.link.backlog for c in self.node.conns.values()])
             self._wake.clear()
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the cancel of stop()
             with contextlib.suppress(TimeoutError):
@@ -322,16 +328,13 @@ class Chat(ChatReader):
                     epoch=epoch,
                 )
         # committed: now it may be shown as sent, and go out
-        self._stored(msg_id, stored)
+        self._announce([(msg_id, stored)])
         self._wake_up()
         return msg_id
 
-    def _stored(self, msg_id: str, stored: Stored) -> None:
-        """Tell the listeners what a committed content changed; count what it was refused."""
-        self._announce([(msg_id, stored)])
-
     def _announce(self, contents: list[tuple[str, Stored]]) -> None:
-        """:meth:`_stored` for the contents of a burst, their views read together."""
+        """Tell the listeners what committed contents changed (their views read together);
+        count what they were refused."""
         added: list[str] = []
         changed: list[str] = []
         for msg_id, stored in contents:
@@ -366,6 +369,11 @@ class Chat(ChatReader):
         self._queued.append(envelope)
         self._schedule_drain()
 
+    def _queue_bundle(self, envelope: Envelope) -> None:
+        """A BUNDLE from the node: its CHAT envelopes queued as :meth:`_queue_chat` does."""
+        self._queued.extend(self.bundles.unpack(envelope))
+        self._schedule_drain()
+
     def _schedule_drain(self) -> None:
         if self._drain is None:
             try:
@@ -390,7 +398,8 @@ class Chat(ChatReader):
         for name, n in burst.counts.items():
             self.counters[name] = self.counters.get(name, 0) + n
         for (author, flood), env_ids in burst.receipts.items():
-            self._send_receipt(author, env_ids, flood=flood)
+            self._send_receipt(author, *self.bundles.receipt(env_ids), flood=flood)
+        self.bundles.burst_done()
         self._announce([(taken.content.msg_id, taken.stored) for taken in burst.taken])
         for taken in burst.taken:
             content = taken.content
@@ -462,8 +471,14 @@ class Chat(ChatReader):
             if view["kind"] in SHOWN_KINDS:  # a change's receipt shows nowhere
                 self._emit("status", view)
 
-    def _send_receipt(self, dest: bytes, env_ids: list[bytes], flood: bool = False) -> None:
-        if self.outbox.send_receipt(dest, env_ids, self.node.clock(), flood):
+    def _send_receipt(
+        self,
+        dest: bytes,
+        env_ids: list[bytes],
+        guarded_by: dict[bytes, bytes] | None = None,
+        flood: bool = False,
+    ) -> None:
+        if self.outbox.send_receipt(dest, env_ids, self.node.clock(), flood, guarded_by):
             self._count("receipt_refused_replay")
 
     # -- status --------------------------------------------------------------------------
@@ -476,8 +491,7 @@ class Chat(ChatReader):
                 sorted(
                     {
                         **self.counters,
-                        "outbox_dropped_oversize": self.outbox.dropped_oversize,
-                        "outbox_flooded_suspect": self.outbox.flooded_suspect,
+                        **self.outbox.counters(),
                         "room_events_refused": self.rooms.refused_in_batch,
                     }.items()
                 )

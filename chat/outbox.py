@@ -2,7 +2,10 @@
 
 An item is one payload for one destination. Each (re)transmission wraps it
 in a fresh signed envelope (relays deduplicate envelope ids, so a resend
-needs a new one); the ids of all of them map back to the item. From the
+needs a new one); the ids of all of them map back to the item. CHAT items
+due together for a destination that takes bundles go out in BUNDLE envelopes
+(mesh/wire/bundle.py): one signature for up to 256 of them, and each keeps
+one id for all its tries. From the
 third try on the envelope is flagged FLOOD, so a path that swallows traffic
 is bypassed; the path to that destination is then suspect for `suspect_ttl`
 (every item to it floods from its first try), so one lying relay costs
@@ -12,6 +15,7 @@ all are due again when a link comes up. Items expire after `ttl`.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +24,7 @@ from typing import Any
 from mesh.routing.replay import ReplayGuard
 from mesh.storage.mailbox import receipt_ids
 from mesh.storage.store import Store
+from mesh.wire import bundle
 from mesh.wire.envelope import FLAG_FLOOD, MAX_PAYLOAD, DestKind, Envelope, EnvelopeType
 from mesh.wire.identity import decode_peer_id, encode_peer_id
 
@@ -40,8 +45,10 @@ class RetryPolicy:
 MAX_SUSPECT = 10_000
 #: seconds between two sweeps of expired items (each reads the whole outbox)
 SWEEP_INTERVAL = 10.0
-#: items one flush sends at most (the retry loop flushes again at once after a full page)
+#: items one flush sends at most (the retry loop flushes again after a full page, once no
+#: link holds more than OUTBOX_BACKLOG bytes unsent)
 FLUSH_PAGE = 500
+OUTBOX_BACKLOG = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,11 @@ class Outbox:
         self.policy = policy or RetryPolicy()
         self.rng = rng or random.Random()
         self.dropped_oversize = 0
+        #: whether a destination takes BUNDLE envelopes (it says so in its address record)
+        self.takes_bundles: Callable[[bytes], bool] = lambda dest: False
+        #: BUNDLE envelopes sent, and the items they carried
+        self.bundles_sent = 0
+        self.bundled_items = 0
         self.flooded_suspect = 0
         #: dest -> until when its path is suspect (a try had to flood): in memory, bounded
         self._suspect: dict[str, float] = {}
@@ -80,15 +92,31 @@ class Outbox:
         self.receipted = ReplayGuard()
         self._next_sweep = float("-inf")
 
-    def send_receipt(self, dest: bytes, env_ids: list[bytes], now: float, flood: bool) -> int:
+    def send_receipt(
+        self,
+        dest: bytes,
+        env_ids: list[bytes],
+        now: float,
+        flood: bool,
+        guarded_by: dict[bytes, bytes] | None = None,
+    ) -> int:
         """Receipt envelopes; flooded when the sender had to flood (its path is suspect:
         the receipt's way back may run through the same relay) or the path to it is.
         Return how many were refused as replays.
 
         An envelope receipted less than REPLAY_INTERVAL ago is not receipted again:
-        each replay of a captured message would otherwise cost a signed receipt."""
+        each replay of a captured message would otherwise cost a signed receipt. An id
+        in `guarded_by` is judged by the id it maps to (a bundled item by its bundle)."""
         self.receipted.expire(now)
-        fresh = [env_id for env_id in env_ids if self.receipted.allow(env_id, now)]
+        guards = guarded_by or {}
+        allowed: dict[bytes, bool] = {}
+        fresh = []
+        for env_id in env_ids:
+            key = guards.get(env_id, env_id)
+            if key not in allowed:
+                allowed[key] = self.receipted.allow(key, now)
+            if allowed[key]:
+                fresh.append(env_id)
         if self.path_suspect(encode_peer_id(dest), now):
             flood = True
         for start in range(0, len(fresh), MAX_RECEIPT_IDS):
@@ -145,27 +173,66 @@ class Outbox:
         )
         # one transaction for the page, its rows written by two statements prepared
         # once: a member back after days has thousands waiting
-        made: list[tuple[Envelope, dict[str, Any]]] = []
+        made: list[Envelope] = []
+        ids: list[tuple[str, str]] = []  # (envelope or bundled item id, item id)
         dests: dict[str, bytes] = {}
         with self.store.atomic():
+            tried: list[dict[str, Any]] = []
+            bundled: dict[str, list[tuple[dict[str, Any], int]]] = {}
+            bundling: dict[str, bool] = {}  # asked once per destination and page
             for item in due:
-                envelope = self._transmit(item, now, dests)
-                if envelope is not None:
-                    made.append((envelope, item))
+                flags = self._flags(item, now)
+                if flags is None:
+                    continue
+                tried.append(item)
+                dest = str(item["dest"])
+                if dest not in dests:
+                    dests[dest] = decode_peer_id(dest)
+                    bundling[dest] = self.takes_bundles(dests[dest])
+                if item["type"] == EnvelopeType.CHAT and bundling[dest]:
+                    bundled.setdefault(dest, []).append((item, flags))
+                    continue
+                envelope = self._envelope(item["type"], now, dests[dest], item["payload"], flags)
+                made.append(envelope)
+                ids.append((envelope.message_id.hex(), item["item_id"]))
+            for dest, items in bundled.items():
+                for group in _groups(items):
+                    made.append(self._bundle(group, now, dests[dest], ids))
             self.store.executemany(
-                "INSERT OR IGNORE INTO outbox_envelopes (env_id, item_id) VALUES (?, ?)",
-                [(envelope.message_id.hex(), item["item_id"]) for envelope, item in made],
+                "INSERT OR IGNORE INTO outbox_envelopes (env_id, item_id) VALUES (?, ?)", ids
             )
             self.store.executemany(
                 "UPDATE outbox SET tries = ?, next_try = ? WHERE item_id = ?",
-                [
-                    (item["tries"] + 1, self._next_try(item, now), item["item_id"])
-                    for _, item in made
-                ],
+                [(item["tries"] + 1, self._next_try(item, now), item["item_id"]) for item in tried],
             )
-        for envelope, _ in made:
+        for envelope in made:
             self.send(envelope)
         return len(due)
+
+    def _bundle(
+        self,
+        group: list[tuple[dict[str, Any], int]],
+        now: float,
+        dest: bytes,
+        ids: list[tuple[str, str]],
+    ) -> Envelope:
+        """One try of the items of `group` (all to `dest`): a CHAT envelope for one item,
+        a BUNDLE for more; the ids a receipt will name for them go into `ids`."""
+        flags = max(flags for _, flags in group)  # FLOOD when any of them floods
+        if len(group) == 1:
+            item = group[0][0]
+            envelope = self._envelope(EnvelopeType.CHAT, now, dest, item["payload"], flags)
+            ids.append((envelope.message_id.hex(), item["item_id"]))
+            return envelope
+        payloads = [item["payload"] for item, _ in group]
+        envelope = self._envelope(EnvelopeType.BUNDLE, now, dest, bundle.pack(payloads), flags)
+        self.bundles_sent += 1
+        self.bundled_items += len(group)
+        for item, _ in group:
+            # the same id on every try: recorded once per item, not once per try
+            carried = bundle.item_id(envelope.author, dest, item["payload"])
+            ids.append((carried.hex(), item["item_id"]))
+        return envelope
 
     def make_all_due(self, now: float, dest: str | None = None) -> None:
         """A link came up: try everything (or everything for `dest`) again now, in the
@@ -180,12 +247,9 @@ class Outbox:
                 "UPDATE outbox SET next_try = ? WHERE dest = ? AND next_try <> ?", (now, dest, now)
             )
 
-    def _transmit(
-        self, item: dict[str, Any], now: float, dests: dict[str, bytes]
-    ) -> Envelope | None:
-        """The next try of `item` (inside the caller's transaction, which records it and
-        sends it once that commits). None for an item that can never go out. `dests`
-        keeps the destinations' keys decoded for the page."""
+    def _flags(self, item: dict[str, Any], now: float) -> int | None:
+        """The flags of the next try of `item`; None for an item that can never go out
+        (deleted here, inside the caller's transaction)."""
         tries = int(item["tries"])
         dest = str(item["dest"])
         flags = 0
@@ -200,16 +264,11 @@ class Outbox:
             self.store.execute("DELETE FROM outbox WHERE item_id = ?", (item["item_id"],))
             self.dropped_oversize += 1
             return None
-        key = dests.get(dest)
-        if key is None:
-            key = dests[dest] = decode_peer_id(dest)
+        return flags
+
+    def _envelope(self, type: int, now: float, dest: bytes, payload: bytes, flags: int) -> Envelope:
         return self.make(
-            item["type"],
-            now,
-            dest_kind=DestKind.PEER,
-            dest=key,
-            payload=item["payload"],
-            flags=flags,
+            type, now, dest_kind=DestKind.PEER, dest=dest, payload=payload, flags=flags
         )
 
     def _next_try(self, item: dict[str, Any], now: float) -> float:
@@ -270,5 +329,35 @@ class Outbox:
                 )
         return list(done.values())
 
+    def counters(self) -> dict[str, int]:
+        return {
+            "outbox_dropped_oversize": self.dropped_oversize,
+            "outbox_flooded_suspect": self.flooded_suspect,
+            "outbox_bundles_sent": self.bundles_sent,
+            "outbox_bundled_items": self.bundled_items,
+        }
+
     def pending_count(self) -> int:
         return int(self.store.query("SELECT COUNT(*) AS n FROM outbox")[0]["n"])
+
+
+async def links_drained(backlogs: Callable[[], list[int]]) -> None:
+    """Wait while a link holds over OUTBOX_BACKLOG unsent bytes (`backlogs` gives each
+    link's): pages sent faster than a link drains would be dropped (the transport's
+    ``dropped_slow_link``) and their items tried again late."""
+    while max(backlogs(), default=0) > OUTBOX_BACKLOG:
+        await asyncio.sleep(0.01)
+
+
+def _groups(items: list[tuple[dict[str, Any], int]]) -> list[list[tuple[dict[str, Any], int]]]:
+    """`items` (to one destination, in order) cut into bundles within the bounds."""
+    groups: list[list[tuple[dict[str, Any], int]]] = []
+    size = bundle.BUNDLE_BYTES  # starts a group at the first item
+    for entry in items:
+        grows = bundle.packed_size(entry[0]["payload"])
+        if size + grows > bundle.BUNDLE_BYTES or len(groups[-1]) >= bundle.MAX_ITEMS:
+            groups.append([])
+            size = bundle.ARRAY_OVERHEAD
+        groups[-1].append(entry)
+        size += grows
+    return groups

@@ -54,7 +54,8 @@ class Pending:
             "SELECT env_id, envelope FROM pending WHERE conv_id = ?", (conv_id,)
         ):
             self.store.execute("DELETE FROM pending WHERE env_id = ?", (row["env_id"],))
-            taken.append(Envelope.decode(row["envelope"]))
+            # the id it was held under: a bundled item's is not its header's hash
+            taken.append(Envelope.decode(row["envelope"], bytes.fromhex(row["env_id"])))
         if taken:
             self._empty = None
         return taken

@@ -52,17 +52,50 @@ class Timeline:
         self.mentions = mentions
         #: during a batch: conversation -> [unread, mentions] not counted in the store yet
         self._unread: dict[str, list[int]] | None = None
+        #: during a batch: the text index is filled at its end (or before a text changes)
+        self._deferred = False
+        #: whether a change may wait for its target (in a batch: asked once, then kept)
+        self._held = True
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
-        """Count the unread messages a burst adds with one statement per conversation
-        (at the end, inside the caller's transaction), not one per message."""
+        """Count the unread messages a burst adds with one statement per conversation,
+        and index their text with one statement (both at the end, inside the caller's
+        transaction), not one each per message (chat.tables, FTS_DEFERRED)."""
         self._unread = {}
+        self._defer_index()
+        self._deferred = True
+        self._held = bool(self.store.query("SELECT 1 FROM messages WHERE held = 1 LIMIT 1"))
         try:
             yield
             self._count_unread()
+            self._index_deferred()
+            self.store.execute("DELETE FROM messages_fts_deferred")
         finally:
             self._unread = None
+            self._deferred = False
+            self._held = True
+
+    def _defer_index(self) -> None:
+        """Index none of the rows inserted from now on (until :meth:`_index_deferred`)."""
+        self.store.execute(
+            "INSERT INTO messages_fts_deferred (since) SELECT COALESCE(MAX(rowid), 0) FROM messages"
+        )
+
+    def _index_deferred(self) -> None:
+        """Index the shown rows inserted since the index was deferred: before any text of
+        them changes (the update trigger takes the old text out of the index) and at the
+        end of the burst. Rows are numbered upwards, so those are the rows past `since`;
+        a row a savepoint undid is gone from both."""
+        self.store.execute(
+            "INSERT INTO messages_fts (rowid, text) SELECT rowid, text FROM messages"
+            " WHERE rowid > (SELECT since FROM messages_fts_deferred)"
+            " AND kind IN ('msg', 'reply')"
+        )
+        self.store.execute(
+            "UPDATE messages_fts_deferred"
+            " SET since = (SELECT COALESCE(MAX(rowid), 0) FROM messages)"
+        )
 
     def _count_unread(self) -> None:
         if self._unread:
@@ -124,9 +157,11 @@ class Timeline:
                 counts[1] += int(mention)
             elif author != self.me:
                 unread.count(self.store, conv_id, int(mention))
-            for change in self._rows("ref = ? AND held = 1 ORDER BY ts, seq", content.msg_id):
-                self._apply(change, result)
+            if self._held:
+                for change in self._rows("ref = ? AND held = 1 ORDER BY ts, seq", content.msg_id):
+                    self._apply(change, result)
         else:
+            self._held = True  # it may wait for its target
             self._apply(self._rows("msg_id = ?", content.msg_id)[0], result)
         return result
 
@@ -173,6 +208,8 @@ class Timeline:
         if newer:
             return  # a later edit already applied
         mention = target["author"] != self.me and self.mentions(change["text"])
+        if self._deferred:
+            self._index_deferred()  # the target may be new: in the index before it changes
         self.store.execute(
             "UPDATE messages SET text = ?, edited = 1, mention = ? WHERE msg_id = ?",
             (change["text"], int(mention), target["msg_id"]),
@@ -183,6 +220,8 @@ class Timeline:
         if target["author"] != self.me:
             self._count_unread()  # what the batch counted so far first
             unread.uncount(self.store, target)
+        if self._deferred:
+            self._index_deferred()  # the target may be new: in the index before it changes
         self.store.execute(
             "UPDATE messages SET text = '', deleted = 1, edited = 0, mention = 0 WHERE msg_id = ?",
             (target["msg_id"],),

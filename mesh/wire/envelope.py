@@ -81,6 +81,7 @@ class EnvelopeType(enum.IntEnum):
     CONTROL = 18  # pairwise-boxed control: invites, membership events
     RECEIPT = 19  # signed delivery receipt: the envelope ids it acknowledges
     NOTE = 20  # a note update, room-addressed, sealed with the room's document key
+    BUNDLE = 21  # CHAT payloads for one peer under one signature (mesh/wire/bundle.py)
 
 
 class DestKind(enum.IntEnum):
@@ -132,7 +133,7 @@ class Envelope:
             raise UsageError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
         if flags & ~KNOWN_FLAGS:
             raise UsageError(f"unknown flags {flags:#x}")
-        signed = _signed_part(
+        signed = signed_part(
             VERSION,
             type,
             flags,
@@ -263,7 +264,7 @@ class Envelope:
 _DEST_KINDS = tuple(DestKind(value) for value in range(len(DestKind)))
 
 
-def _signed_part(
+def signed_part(
     version: int,
     type_: int,
     flags: int,
@@ -275,6 +276,7 @@ def _signed_part(
     seq: int,
     payload: bytes,
 ) -> bytes:
+    """The signed part of an envelope with these fields (what its id hashes)."""
     if not (0 <= type_ <= 255 and 0 <= timestamp_ms < 2**64 and 0 <= seq < 2**64):
         raise UsageError("type, timestamp or seq out of range")
     head = _HEAD.pack(version, type_, flags, hop_limit, author, dest_kind)

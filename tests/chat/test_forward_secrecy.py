@@ -221,5 +221,10 @@ def test_a_database_error_leaves_the_prekey_out_of_the_record_not_the_link_down(
     monkeypatch.setattr(a.chat.pairwise.sessions, "own_prekey", broken)
     record = a.node.addresses.own(["ws://127.0.0.1:9"])
     assert record is not None
-    assert msgpack.unpackb(record.payload) == {"addrs": ["ws://127.0.0.1:9"], "name": "alice"}
+    # the rest of the record is there (its addresses, name, and that it takes bundles)
+    assert msgpack.unpackb(record.payload) == {
+        "addrs": ["ws://127.0.0.1:9"],
+        "name": "alice",
+        "bn": 1,
+    }
     assert a.chat.counters["prekey_unavailable"] == 1

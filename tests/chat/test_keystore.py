@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from chat.keystore import KeyStore
+from chat.keystore import MARK_EVERY, KeyStore
 from chat.senderkey import (
     MAX_SKIP,
     ROTATE_MESSAGES,
@@ -212,3 +214,21 @@ def test_keys_behind_the_chain_follow_on_from_their_share(keys: KeyStore) -> Non
 
     # out of order again: derived from the share's start
     assert keys.message_key(CONV, 0, PEER, 2, Chain(CKS[1], 1)) == MKS[2]
+
+
+def test_keys_of_a_chain_met_in_any_order_cost_a_few_steps_each(keys: KeyStore) -> None:
+    # back after days, copies parked in the mesh and the author's retries of one chain's
+    # messages come in no one order; each carries the chain's share (at index 0)
+    count = 200
+    mks, cks = walk(count)
+    share = Chain(cks[0], 0)
+    keys.message_key(CONV, 0, PEER, count - 1, share)  # the newest came first
+    order = list(range(count - 1))
+    random.Random(5).shuffle(order)
+    steps = keys.steps
+    for index in order:
+        assert keys.message_key(CONV, 0, PEER, index, share) == mks[index]
+    # each from the mark before it, one every MARK_EVERY steps (from the share's start,
+    # before: about count / 3 steps a message here)
+    assert keys.steps - steps <= (count - 1) * MARK_EVERY
+    assert keys.steps - steps < count * count / 10

@@ -14,7 +14,7 @@ from chat.tables import MIGRATIONS
 from chat.timeline import Timeline
 from mesh.errors import UsageError
 from mesh.storage.store import Store
-from mesh.wire.envelope import EnvelopeType
+from mesh.wire.envelope import Envelope, EnvelopeType
 from mesh.wire.identity import encode_peer_id
 from tests.chat.test_messages import Peer, deliver
 
@@ -235,3 +235,44 @@ async def test_unread_counts_of_a_burst_with_a_delete_in_it_come_out_right(
     assert b.chat.bursts == 1
     conv = b.chat.resolve_conversation(a.id)
     assert b.chat.unread() == [{"conv": conv, "unread": 2, "mentions": 1}]
+
+
+def burst_statements(peer: Peer, envelopes: list[Envelope]) -> list[str]:
+    """Every statement `peer` runs taking `envelopes` in as one burst, triggers' included."""
+    statements: list[str] = []
+    peer.chat.store.db.conn.set_trace_callback(statements.append)
+    try:
+        for envelope in envelopes:
+            peer.chat._queue_chat(envelope)
+        peer.chat._take_queued()
+    finally:
+        peer.chat.store.db.conn.set_trace_callback(None)
+    return statements
+
+
+async def test_a_burst_indexes_its_text_once_and_changes_in_it_leave_the_index_right(
+    pair: tuple[Peer, Peer],
+) -> None:
+    a, b = pair
+    words = [f"zebra{i} common" for i in range(30)]
+    for text in words:
+        a.chat.send_direct(b.id, text)
+    edited = a.chat.send_direct(b.id, "aardvark common")
+    a.chat.edit(edited, "okapi common")
+    gone = a.chat.send_direct(b.id, "quokka common")
+    a.chat.delete(gone)
+    statements = burst_statements(b, a.take(EnvelopeType.CHAT))
+    assert b.chat.bursts == 1
+    # no message indexed by the insert trigger: the burst's rows in one statement at its
+    # end, and once more before a change of text (the edit and the delete here)
+    assert not [s for s in statements if "TRIGGER messages_fts_insert" in s]
+    assert len([s for s in statements if s.startswith("INSERT INTO messages_fts (rowid")]) == 3
+    assert len(b.chat.search("common", limit=100)) == 31
+    assert b.chat.search("zebra7")[0]["text"] == "zebra7 common"
+    assert [r["text"] for r in b.chat.search("okapi")] == ["okapi common"]
+    assert b.chat.search("aardvark") == [] and b.chat.search("quokka") == []
+    store = b.chat.store
+    store.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
+    assert store.query("SELECT * FROM messages_fts_deferred") == []  # the trigger is on again
+    b.chat.send_direct(a.id, "walrus")  # a message of one's own is indexed as it is stored
+    assert [r["text"] for r in b.chat.search("walrus")] == ["walrus"]

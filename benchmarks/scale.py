@@ -34,11 +34,15 @@ from sim.scenarios import Scenario, run
 
 RESULTS = ROOT / "benchmarks" / "results" / "scale.json"
 
-MODES: dict[str, tuple[bool, GossipConfig]] = {
-    "flood": (False, GossipConfig()),
-    "gossip D=6": (True, GossipConfig()),  # d_lo 4, d_hi 12: the issue's bounds
+#: mode -> (room gossip, its settings, announce radius: 0 for announces across the mesh)
+MODES: dict[str, tuple[bool, GossipConfig, int]] = {
+    "flood": (False, GossipConfig(), 0),
+    "gossip D=6": (True, GossipConfig(), 0),  # d_lo 4, d_hi 12: the issue's bounds
     # each envelope down its author's reverse shortest-path tree, IHAVE/IWANT repairing
-    "gossip tree": (True, GossipConfig(tree=True)),
+    "gossip tree": (True, GossipConfig(tree=True), 0),
+    # the tree, with announces within 2 links (but room members') and farther paths asked
+    # for when traffic needs them (mesh/routing/discovery.py)
+    "zones": (True, GossipConfig(tree=True), 2),
 }
 
 
@@ -94,8 +98,15 @@ def run_jobs(jobs: list[tuple[str, Scenario]], parts: int, workers: int) -> list
 
 
 def _scenario(nodes: int, mode: str, churn: float, seed: int) -> tuple[str, Scenario]:
-    gossip, cfg = MODES[mode]
-    return mode, Scenario(nodes=nodes, churn=churn, gossip=gossip, gossip_config=cfg, seed=seed)
+    gossip, cfg, radius = MODES[mode]
+    return mode, Scenario(
+        nodes=nodes,
+        churn=churn,
+        gossip=gossip,
+        gossip_config=cfg,
+        seed=seed,
+        announce_radius=radius,
+    )
 
 
 def scenarios(sizes: list[int], seed: int) -> list[tuple[str, Scenario]]:
@@ -149,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="NODES:MODE:CHURN",
-        help="run just these scenarios (say 5000:flood:0); repeatable",
+        help="run just these scenarios (say 5000:flood:0 or 20000:zones:0.2); repeatable",
     )
     parser.add_argument(
         "--merge", action="store_true", help="add to (or replace in) the last results"

@@ -9,6 +9,7 @@ from typing import Any
 
 from benchmarks.scale_findings import estimate, findings, yes_no
 from benchmarks.scale_repair import REPAIR
+from benchmarks.scale_zones import zones_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "scale.md"
@@ -53,6 +54,8 @@ COLUMNS = [
     ("  of which WITHDRAW", "traffic.by_type.WITHDRAW", "{:,}"),
     ("  of which NOTE (room)", "traffic.by_type.NOTE", "{:,}"),
     ("  of which DATA", "traffic.by_type.DATA", "{:,}"),
+    ("  of which TABLE", "traffic.by_type.TABLE", "{:,}"),
+    ("  of which PATH", "traffic.by_type.PATH", "{:,}"),
     ("  of which INVENTORY", "traffic.by_type.INVENTORY", "{:,}"),
     ("  of which IHAVE", "traffic.by_type.IHAVE", "{:,}"),
     ("  of which GRAFT", "traffic.by_type.GRAFT", "{:,}"),
@@ -204,8 +207,9 @@ def _coverage(results: list[dict[str, Any]], modes: Iterable[str]) -> str:
         if ran != full:
             names = ", ".join(f"{mode} at {churn:.0%} churn" for churn, mode in sorted(ran))
             lines.append(
-                f"- {n:,} nodes: only {names} (each run holds n² paths and seen ids, and "
-                "churn costs grow as n²; the rest did not fit the time at hand)."
+                f"- {n:,} nodes: only {names} (with announces across the mesh each run holds "
+                "n² paths and seen ids, and churn costs grow as n²; the rest did not fit the "
+                "time at hand)."
             )
     return "".join(line + "\n" for line in lines)  # each ends its line: none, no blank line
 
@@ -275,7 +279,10 @@ envelopes from the link's own peer are not checked, in the simulator as in a nod
   (`--rooms tree`: each room envelope down its author's reverse shortest-path tree,
   IHAVE/IWANT repairing). A node's default, `--rooms auto`, floods while it knows fewer
   than 64 peers and is the tree past that: in every scenario here it is the tree (each node
-  knows 99 peers or more), which `tests/sim/test_scale.py` checks at 100 nodes.
+  knows 99 peers or more), which `tests/sim/test_scale.py` checks at 100 nodes. `zones`:
+  the gossip tree with announces within 2 links (but room members') and other paths asked
+  for when traffic needs them (`RouterConfig.announce_radius`, not set by meshnotes; its own
+  section below).
 {_coverage(results, modes)}- Each scenario ran alone, one after the other, its nodes spread over
   {_parts(results)}: each plays the routers, hooks and room logs of its part of the
   graph, and the parts swap the frames that cross between them in time windows as long as
@@ -300,6 +307,7 @@ envelopes from the link's own peer are not checked, in the simulator as in a nod
 {findings(results)}
 
 {REPAIR}
+{zones_section(results)}
 ## Plots
 
 {chr(10).join(plots)}

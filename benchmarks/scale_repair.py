@@ -165,14 +165,22 @@ room copies per member; note: converged and byte-identical; KiB: RSS per simulat
   event, against 1,968, with every direct and room message delivered) and
   `tests/mesh/routing/test_departures.py` each rule.
 
-**Estimate, not measured: churn cost at 20,000, 100,000 and 1,000,000 nodes.** A least-squares
-line through the logarithms of the four measured sizes above (100, 300, 1,000, 5,000 nodes)
-gives frames per churn event growing as n^1.03 with local repair and n^1.10 before it. Carried
-on (the method and nothing more): about 21,000 frames per churn event at 20,000 nodes, 109,000 at
-100,000 and 1.2 million at 1,000,000 with local repair, against 201,000, 1.2 million and 15
-million before. Either way the cost grows with the mesh, not the neighbourhood: both are far
-from the target of 50 at 5,000 nodes, which needs paths learned on demand rather than a path to
-every node. The 20,000-node run was not made: each simulated node holds a path to every other,
-2.5-3.8 MiB per node at 5,000 nodes, so 20,000 nodes would need more than 50-76 GB (each table
-grows with n too), and this machine has 23 GB.
+**Estimate, not measured: churn cost at 20,000, 100,000 and 1,000,000 nodes with these two.** A
+least-squares line through the logarithms of the four measured sizes above (100, 300, 1,000,
+5,000 nodes) gives frames per churn event growing as n^1.03 with local repair and n^1.10 before
+it. Carried on (the method and nothing more): about 21,000 frames per churn event at 20,000
+nodes, 109,000 at 100,000 and 1.2 million at 1,000,000 with local repair, against 201,000, 1.2
+million and 15 million before. Either way the cost grows with the mesh, not the neighbourhood,
+and every simulated node holds a path to every other (2.5-3.8 MiB per node at 5,000 nodes:
+more than 50 GB at 20,000, on a machine with 23 GB).
+
+**What was chosen.** Both tries above keep a path to every node, so a leave or a return must
+reach every node whose path it changes: the cost follows the mesh whatever the repair does.
+What keeps it local is fewer paths: announces that stop at a radius, and far paths learned on
+demand (Reticulum's path requests, AODV's route discovery with an expanding ring), the
+`zones` mode of the next section. Of the three shapes the work named, scoped announces with
+requests on demand needed no new state beyond the path table and the parking lot, keep
+store-and-forward, parking and the room trees working, and met the targets in the runs below;
+a DHT-style lookup would need a second routing structure kept up under the same churn, and
+was not built.
 """

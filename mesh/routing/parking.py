@@ -20,7 +20,8 @@ so an author whose path stays lost still reaches a destination that is
 online, while a path that returns in time costs one path's transmissions.
 
 Counters (through the `count` callable the router passes in): ``parked``,
-``dropped_parked_duplicate``, ``park_full``, ``unparked``,
+``dropped_parked_duplicate`` (``parked_renewed`` when it came late in the first copy's
+wait, which then starts again), ``park_full``, ``unparked``,
 ``dropped_park_expired``, ``park_expired_flooded``.
 """
 
@@ -102,6 +103,10 @@ class ParkingLot:
             self.count("dropped_parked_duplicate")
             if last_resort:
                 waiting.last_resort = envelope
+            if waiting.expires - now < self.ttl / 2:
+                # a retry while the first copy's wait runs out: the message waits `ttl` from
+                # now in its place (else the retry's parking ends with the old copy's)
+                self._renew(waiting, now)
             return True
         if self._size >= self.capacity:
             self.count("park_full")
@@ -113,6 +118,16 @@ class ParkingLot:
         self._size += 1
         self.count("parked")
         return True
+
+    def _renew(self, old: Parked, now: float) -> None:
+        """Park `old`'s envelope again for `ttl` from `now` (the queue stays in expiry order)."""
+        old.done = True
+        fresh = Parked(old.envelope, now + self.ttl, last_resort=old.last_resort)
+        waiting = self.parked[old.envelope.dest]
+        waiting[waiting.index(old)] = fresh
+        self._keys[_key(old.envelope)] = fresh
+        self._queue.append(fresh)
+        self.count("parked_renewed")
 
     def waiting(self, envelope: Envelope) -> Parked | None:
         """The parked envelope with the same author, type, destination and payload, if any."""

@@ -65,7 +65,7 @@ from mesh.routing.gossip import Gossip
 from mesh.routing.inbound import Inbound
 from mesh.routing.notices import Notices
 from mesh.routing.parking import ParkingLot
-from mesh.routing.paths import Neighbour, PathTable, Route
+from mesh.routing.paths import NEVER, Neighbour, PathTable, Route
 from mesh.routing.replay import ReplayGuard
 from mesh.routing.reshare import Offers
 from mesh.routing.seen import SeenCache
@@ -77,6 +77,9 @@ from mesh.wire.envelope import (
     wire_signature_holds,
 )
 from mesh.wire.identity import Identity, encode_peer_id
+
+#: room envelopes kept at most while no link is up (the room log keeps them all for catch-up)
+MAX_UNSENT = 1000
 
 __all__ = [
     "AUTO_TREE_FROM",
@@ -119,6 +122,10 @@ class Router:
         self.lot = ParkingLot(cfg.park_ttl, cfg.max_parked, cfg.max_routes, self.count)
         self.offers = Offers(cfg.reshare_delay, self.rng)
         self.gossip = Gossip(cfg.gossip, self.rng) if cfg.room_gossip else None
+        #: room envelopes we authored while no link was up: out on every link once links are
+        #: back and settled (sent then to one neighbour, a tree would reach its branch only)
+        self.unsent: list[Envelope] = []
+        self._send_unsent_at = NEVER
         self.paths = PathTable(
             self._me, cfg, self.links, self.lot, self.offers, self.count, self.now
         )
@@ -220,6 +227,8 @@ class Router:
         if self.gossip is not None:
             self.gossip.add_peer(link, peer)
         self.paths.learn(peer, link, 1, now, None)
+        if self.unsent and self._send_unsent_at == NEVER:
+            self._send_unsent_at = now + self.config.link_settle
         if self.config.local_departures:
             self.paths.came_back(peer, link)
         actions: list[Action] = [Send(link, self.notices.link_up_announce(now).encode())]
@@ -245,6 +254,13 @@ class Router:
         self.seen.add(envelope.message_id, now)
         if envelope.dest_kind == DestKind.PEER and envelope.dest == self._me:
             return [Deliver(envelope, None)]
+        if envelope.dest_kind == DestKind.ROOM and not self.links:
+            if len(self.unsent) < MAX_UNSENT:
+                self.unsent.append(envelope)
+                self.count("room_held_for_links")
+            else:
+                self.count("dropped_no_link")
+            return []
         if self.gossip is not None and envelope.dest_kind == DestKind.ROOM:
             published = self.gossip.publish(
                 envelope.dest,
@@ -291,6 +307,12 @@ class Router:
         actions += self._reshares(now)
         if now >= self.discovery.next_check:
             actions += self.discovery.tick(now)
+        if now >= self._send_unsent_at:
+            self._send_unsent_at = NEVER
+            held, self.unsent = self.unsent, []
+            for envelope in held:
+                self.count("room_sent_after_links")
+                actions += self.originate(envelope, now)
         if now >= self.paths.repair.next_check:
             # no feasible path came: withdrawn as before, from here outwards
             actions += self.notices.withdraw(self.paths.repair.starved(now), None, now)
@@ -332,6 +354,8 @@ class Router:
             deadline = self.paths.repair.next_check
         if self.discovery.next_check < deadline:
             deadline = self.discovery.next_check
+        if self._send_unsent_at < deadline:
+            deadline = self._send_unsent_at
         if self.gossip is not None:
             due = self.gossip.next_deadline()
             if due < deadline:

@@ -52,7 +52,8 @@ def test_init_writes_every_key_commented_at_its_default(
     assert shown["settings"]["listen"] == {"value": f"0.0.0.0:{DEFAULT_PORT}", "source": "default"}
     assert {s["source"] for s in shown["settings"].values()} == {"default"}
     code, out, _ = run(capsys, "--home", str(home), "config")
-    assert f"listen         0.0.0.0:{DEFAULT_PORT}  [default]" in out.splitlines()
+    width = max(len(key) for key in KEYS)  # the keys' column is as wide as the longest
+    assert f"{'listen':<{width}}  0.0.0.0:{DEFAULT_PORT}  [default]" in out.splitlines()
 
 
 def test_the_file_wins_over_defaults_and_flags_over_the_file(

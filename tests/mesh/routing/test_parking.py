@@ -88,3 +88,21 @@ def test_once_released_or_expired_a_message_parks_again_as_new() -> None:
     assert parking.waiting(try_(3)) is None
     assert parking.park(try_(3), 8.0) and counts["parked"] == 3
     assert "dropped_parked_duplicate" not in counts
+
+
+def test_a_retry_late_in_the_first_copys_wait_makes_the_message_wait_anew() -> None:
+    # seen at 20,000 simulated nodes: the retry that came as the first copy's 30 s ran out
+    # was dropped as a duplicate, the first copy expired, and the message was lost
+    counts: dict[str, int] = {}
+    parking = lot(counts)
+    assert parking.park(try_(1), 0.0)
+    assert parking.park(try_(2), 25.0)  # 5 s of the wait left
+    assert counts["parked_renewed"] == 1 and len(parking) == 1
+    parking.expire(40.0)
+    assert len(parking) == 1 and "dropped_park_expired" not in counts
+    parking.found(DEST)
+    released = parking.release(lambda dest: 7, 41.0)
+    assert [link for link, _ in released] == [7]  # the first copy, once
+    assert counts["unparked"] == 1
+    parking.expire(60.0)
+    assert len(parking) == 0 and "dropped_park_expired" not in counts

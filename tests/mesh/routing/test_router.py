@@ -315,3 +315,29 @@ def test_signatures_checked_ahead_in_a_batch_give_the_same_verdicts() -> None:
     assert counter(b, "dropped_bad_signature") == 1
     assert counter(b, "dropped_malformed") == 1
     assert counter(b, "delivered") == 1
+
+
+def test_a_room_envelope_made_with_no_link_goes_out_on_every_link_once_they_settle() -> None:
+    from mesh.wire.envelope import DestKind, EnvelopeType
+    from sim.network import Network
+    from tests.mesh.routing.steps import config, counter, settle
+
+    net = Network(config())
+    for name in "abc":
+        net.add(name)
+    settle(net)
+    a = net.nodes["a"]
+    room = bytes(32)
+    note = a.router.make(EnvelopeType.NOTE, net.now, dest_kind=DestKind.ROOM, dest=room)
+    net.originate("a", note)  # no link: kept, not lost
+    assert counter(a, "room_held_for_links") == 1
+    net.connect("a", "b")
+    net.run_until_idle()
+    net.connect("a", "c")
+    net.run_until_idle()
+    assert not net.nodes["b"].envelopes and not net.nodes["c"].envelopes
+    net.advance(a.router.config.link_settle)
+    net.run_until_idle()
+    for name in "bc":  # each neighbour gets it from a, not only the first one back
+        assert [e.message_id for e in net.nodes[name].envelopes] == [note.message_id]
+    assert counter(a, "room_sent_after_links") == 1 and not a.router.unsent

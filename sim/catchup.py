@@ -6,8 +6,10 @@ with a :class:`~mesh.storage.roomlog.RoomLog` on an in-memory
 stored type that a node sends or delivers goes into its room log; when a link
 comes up, each end sends the other an INVENTORY, paced as the node paces it,
 and answers the other's inventory with the kept envelopes it lacks, handed on
-one more link. Only the asyncio glue is replaced: answers go out at once
-rather than streamed within a link's budget.
+one more link; a room member also sends one routine inventory every
+``REFRESH_EVERY`` seconds (:meth:`CatchUp.start_refresh`), as the node's timer
+loop does. Only the asyncio glue is replaced: answers go out at once rather
+than streamed within a link's budget.
 
 :class:`SharedNote` is one note edited by a few members: real pycrdt documents
 laid out as crdt/note.py lays them out (a ``body`` Text), whose updates ride as
@@ -70,6 +72,24 @@ class CatchUp:
             self._send_inventory(node, link)
         else:
             self.sim.at(part.next_deadline(), lambda: self._send_due(node))
+
+    def start_refresh(self, start: float, end: float) -> None:
+        """Schedule every member's routine inventories from `start` to `end`, each member at
+        its own phase (as nodes started at different times are)."""
+        for node in sorted(self.interests):
+            phase = (node * 7919 % 1000) / 1000 * catchup.REFRESH_EVERY
+            self._refresh_at(node, start + phase, end)
+
+    def _refresh_at(self, node: int, when: float, end: float) -> None:
+        if when < end:
+            self.sim.at(when, lambda: self._refresh(node, when, end))
+
+    def _refresh(self, node: int, when: float, end: float) -> None:
+        if self.sim.mine(node) and self.sim.online[node]:
+            links = self.sim.routers[node].links
+            for link in self._node(node).refresh(links, self.sim.now):
+                self._send_inventory(node, link)
+        self._refresh_at(node, when + catchup.REFRESH_EVERY, end)
 
     def _send_due(self, node: int) -> None:
         for link in self.nodes[node].due():

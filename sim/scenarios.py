@@ -264,6 +264,8 @@ def run(scenario: Scenario, parts: int = 1) -> dict[str, Any]:
         for m in note.members:
             interests.setdefault(m, []).append(note.room)
     catch_up = CatchUp(sim, interests) if sc.catch_up else None
+    if catch_up is not None:
+        catch_up.start_refresh(t0, t0 + sc.end)
     if sc.announce_radius:
         # room members announce across the mesh (their rooms' trees need it); as with the
         # first announce, a warm start drops the flood, and a cold one announces at its tick

@@ -32,8 +32,9 @@ destination in use (docs/scale.md measures both).
 Payload: ``b"\\x00"`` for a request; ``b"\\x01"`` and the encoded announce for an
 answer. Counters: ``path_requests_sent`` (``path_rings_sent`` of them rings),
 ``path_requests_answered`` (here, as the destination or for it), ``paths_found``
-(answers that reached their asker), ``path_requests_full``. Sans-I/O, owned by
-:class:`~mesh.routing.router.Router`.
+(answers that reached their asker), ``path_requests_full``, ``dropped_path_too_long``
+(an answer whose path is longer than MAX_HOPS links here: no envelope could follow it).
+Sans-I/O, owned by :class:`~mesh.routing.router.Router`.
 """
 
 from __future__ import annotations
@@ -217,14 +218,20 @@ class Discovery:
             return "future"
         if not self.check_signature(inner):
             return "bad_signature"
+        # the answerer's distance to the target, and the links the answer crossed to here
+        hops = announce.hops + relayed.hops
+        if hops > MAX_HOPS:
+            # no envelope may cross that many links: the answer came the long way (each node
+            # sent it back where the request's fastest copy came from); a shorter answer may
+            # follow, and until one does the traffic waits and the asking goes on
+            return "path_too_long"
         target = announce.author
         kept = self.paths.routes.get(target)
         if kept is not None and kept.link != link and kept.hops > self.config.announce_radius > 0:
             # a path beyond our radius may have broken farther on without a word: the
             # answer is newer, even if longer (a kept path may run through the asker)
             self.paths.forget(target)
-        # the answerer's distance to the target, and the links the answer crossed to here
-        self.paths.learn(target, link, announce.hops + relayed.hops, now, None)
+        self.paths.learn(target, link, hops, now, None)
         if envelope.dest == self._me:
             self._count("paths_found")
             self.wants.pop(target, None)

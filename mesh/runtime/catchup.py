@@ -6,7 +6,11 @@ the other an INVENTORY (its per-author sequence vectors for the rooms it
 belongs to, neighbour-only), paced by :class:`~mesh.routing.pacer.InventoryPacer`
 so that a node back on many links gets its backlog once; each answers the
 other's inventory with the kept envelopes it lacks, each handed on one more
-link (:func:`handed_on`).
+link (:func:`handed_on`). A node that belongs to a room also sends its
+inventory to one neighbour every REFRESH_EVERY seconds, the one it swapped with
+longest ago (:meth:`CatchUp.refresh`): a room envelope that missed it while its
+links stayed up (a copy that ran out of hops on the way, a tree cut by churn)
+comes from a neighbour's log then, not only at its next link-up.
 
 :class:`CatchUp` makes these decisions and reads the log; the caller passes the
 time in and does the sending: the node streams answers within each link's
@@ -31,6 +35,7 @@ log = logging.getLogger("meshnotes.node")
 Rooms = Callable[[], Iterable[bytes]]
 
 WIDEN_EVERY = 10.0  # seconds between looks at whether this node belongs to a room
+REFRESH_EVERY = 30.0  # seconds between a room member's routine inventories, one link each
 
 
 def kept_in_room_log(envelope: Envelope) -> bool:
@@ -54,6 +59,8 @@ class CatchUp:
         self.rooms = rooms
         self.pacer = InventoryPacer()
         self._next_widen = 0.0
+        self._next_refresh = 0.0
+        self._swapped: dict[int, float] = {}  # link -> when it last got our inventory
 
     def widen(self, now: float) -> list[Action]:
         """With an announce radius, a member of a room announces across the mesh, so that
@@ -66,6 +73,27 @@ class CatchUp:
         except StorageError:
             return []  # asked again next time
         return self.router.announce_widely(member, now)
+
+    def refresh(self, links: Iterable[int], now: float) -> list[int]:
+        """The link to send a routine inventory to now: every REFRESH_EVERY s, a room
+        member's neighbour that got it longest ago (none between times, for a node in no
+        room, or without a room log)."""
+        if now < self._next_refresh:
+            return []
+        self._next_refresh = now + REFRESH_EVERY
+        if self.roomlog is None:
+            return []
+        try:
+            member = any(True for _ in self.rooms())
+        except StorageError:
+            return []  # asked again next time
+        swapped = self._swapped
+        link = min(links, key=lambda k: swapped.get(k, float("-inf")), default=None)
+        if not member or link is None:
+            return []
+        swapped[link] = now
+        self.router.count("inventories_routine")
+        return [link]
 
     def keep(self, envelope: Envelope, now: float) -> None:
         """Keep `envelope` in the room log if it is a room envelope of a stored type."""
@@ -80,10 +108,12 @@ class CatchUp:
     def link_up(self, link: int, now: float) -> bool:
         """A link came up: True to send it our :meth:`inventory` now; False to wait until
         :meth:`next_deadline` and send it to the links :meth:`due` gives then."""
+        self._swapped[link] = now  # it gets our inventory now, or when the pacer says
         return self.pacer.link_up(link, now)
 
     def link_down(self, link: int) -> None:
         self.pacer.link_down(link)
+        self._swapped.pop(link, None)
 
     def next_deadline(self) -> float:
         """When :meth:`due` next has links (infinity when none waits)."""

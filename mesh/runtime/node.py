@@ -4,9 +4,8 @@ A :class:`Node` listens for websocket links, dials the addresses it is given (an
 ``auto_connect`` is off, those of signed address records), runs the secret handshake on every
 link, and feeds the router. Protocol decisions are made by :class:`~mesh.wire.link.Link`,
 :class:`~mesh.routing.router.Router` and :class:`~mesh.runtime.catchup.CatchUp`; the node moves
-bytes and keeps time. Its parts: transport.py and conn.py (the listener, the dialers, each link's
-tasks); signatures.py and opening.py (checks, opening and sealing of large traffic in worker
-threads); addressbook.py (signed address records, peer exchange); catchup.py, streams.py, ping.py.
+bytes and keeps time. Parts: transport.py, conn.py (listener, dialers, link tasks); signatures.py,
+opening.py (crypto in threads); addressbook.py (address records); catchup.py, streams.py, ping.py.
 """
 
 from __future__ import annotations
@@ -419,9 +418,9 @@ class Node:
 
     # -- catch-up --------------------------------------------------------------
 
-    def _send_due_inventories(self) -> None:
-        """Links that came up while an inventory's answer was awaited get ours now."""
-        for link in self.catch_up.due():
+    def _send_due_inventories(self, links: list[int] | None = None) -> None:
+        """Links that came up while an answer was awaited get our inventory (`links`: routine)."""
+        for link in self.catch_up.due() if links is None else links:
             conn = self.conns.get(link)
             if conn is not None and conn.is_open:
                 self._send_inventory(conn)
@@ -437,6 +436,7 @@ class Node:
         while True:
             now = self.clock()
             self._execute(self.router.tick(now) + self.catch_up.widen(now))
+            self._send_due_inventories(self.catch_up.refresh(self.router.links, now))
             self.addresses.expire(now)
             self.lan_peers.expire(now)
             if self.mailbox is not None:

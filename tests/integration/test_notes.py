@@ -13,6 +13,7 @@ import msgpack
 import pytest
 
 import crdt.snapshots as snapshots_module
+import mesh.runtime.catchup as catchup_module
 from chat.daemon import Daemon
 from chat.senderkey import seal
 from crdt.payload import SnapshotHeader, aad
@@ -194,6 +195,39 @@ async def test_a_member_who_joins_later_catches_up_from_the_room_logs(mesh: Mesh
         ),
         what="C catches up",
     )
+
+
+async def test_an_edit_that_missed_a_member_whose_link_stayed_up_comes_by_routine_inventory(
+    mesh: Mesh, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # at 20,000 simulated nodes two members that never left missed a room envelope (every
+    # copy near them was out of hops); their links stayed up, so no link-up inventory came
+    monkeypatch.setattr(catchup_module, "REFRESH_EVERY", 1.0)
+    a, b = await mesh.line("A", "B")
+    room = await room_with(mesh, "A", ["B"])
+    notes_a, notes_b = mesh.notes_of("A"), mesh.notes_of("B")
+    note_id = notes_a.new(room, "missed")
+    await wait_until(lambda: note_id in notes_b.notes, what="B has the note")
+    routine = b.node.router.counters.get("inventories_routine", 0)
+    originate = a.node.router.originate
+    lost: list[Envelope] = []
+
+    def lose_notes(envelope: Envelope, now: float) -> list:  # type: ignore[type-arg]
+        if envelope.type == EnvelopeType.NOTE:
+            lost.append(envelope)  # kept in A's room log (Node.send), sent nowhere
+            return []
+        return originate(envelope, now)
+
+    monkeypatch.setattr(a.node.router, "originate", lose_notes)
+    notes_a.append(note_id, "an edit that went nowhere")
+    await wait_until(lambda: lost, what="A's edit made")
+    await asyncio.sleep(0.5)
+    assert notes_b.cat(note_id) != notes_a.cat(note_id)
+    await wait_until(
+        lambda: notes_b.cat(note_id) == notes_a.cat(note_id),
+        what="B gets the edit from A's log at a routine inventory",
+    )
+    assert b.node.router.counters["inventories_routine"] > routine
 
 
 async def test_a_member_who_joins_after_a_snapshot_gets_it_and_the_tail(

@@ -212,3 +212,39 @@ def test_a_node_with_a_full_table_answers_for_a_node_with_a_radius() -> None:
     assert [x.payload for x in d.envelopes] == [b"mixed"]
     assert counter(c, "path_requests_answered") == 1
     assert counter(d, "path_requests_answered") == 0
+
+
+def test_an_answer_that_came_too_long_a_way_teaches_no_path_and_a_shorter_one_does() -> None:
+    # at 20,000 nodes an answer followed the request's fastest copy back, 8 links from a node
+    # 2 from the destination: the path learned was 10 links, and the message sent along it
+    # died at its hop limit. Such an answer is refused; the traffic waits for a shorter one.
+    net = line("ab", radius=1)
+    a, b = net.nodes["a"], net.nodes["b"]
+    ghost = Network(config()).add("ghost")
+    net.originate("a", data(a, net.now, ghost.key, b"far"))
+    net.run_until_idle()
+    assert counter(a, "parked") == 1
+    received = counter(b, "received")
+
+    def answer(answerer_hops: int) -> None:
+        announce = ghost.router.make(EnvelopeType.ANNOUNCE, net.now).with_hops(answerer_hops)
+        path = b.router.make(
+            EnvelopeType.PATH,
+            net.now,
+            dest_kind=DestKind.PEER,
+            dest=a.key,
+            payload=ANSWER + announce.encode(),
+        )
+        net.inject("b", "a", path.encode())  # sent by b: a counts the link it crossed
+        net.run_until_idle()
+
+    answer(8)  # 8 + the 1 link it crossed: 9 links, more than any envelope may cross
+    assert counter(a, "dropped_path_too_long") == 1
+    assert a.router.route_to(ghost.key, net.now) is None
+    assert counter(b, "received") == received  # the message still waits at a
+    assert ghost.key in a.router.discovery.wants  # and the asking goes on
+    answer(7)  # 8 links: the most an envelope may cross
+    route = a.router.route_to(ghost.key, net.now)
+    assert route is not None and route.hops == 8
+    assert counter(a, "unparked") == 1
+    assert counter(b, "received") > received

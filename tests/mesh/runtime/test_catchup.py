@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from mesh.routing.router import Router, RouterConfig
-from mesh.runtime.catchup import CatchUp, handed_on, kept_in_room_log
+from mesh.runtime.catchup import REFRESH_EVERY, CatchUp, handed_on, kept_in_room_log
 from mesh.storage.roomlog import RoomLog
 from mesh.storage.store import Store
 from mesh.wire.envelope import DestKind, Envelope, EnvelopeType
@@ -80,3 +80,25 @@ def test_handed_on_adds_a_hop_within_the_hop_limit() -> None:
     assert handed_on(envelope.encode()) == envelope.with_hops(1).encode()
     last = envelope.with_hops(envelope.hop_limit - 1).encode()
     assert handed_on(last) == last
+
+
+def test_a_member_sends_a_routine_inventory_to_one_link_in_turn() -> None:
+    member = node(b"m", [ROOM])
+    assert member.link_up(1, NOW)  # link 1 got our inventory at its link-up
+    assert not member.link_up(2, NOW + 0.1)  # link 2 waits for the pacer, then gets it
+    sent = [member.refresh([1, 2, 3], NOW + 0.5)]  # 3 never got one: it goes first
+    assert member.refresh([1, 2, 3], NOW + 1.0) == []  # not before REFRESH_EVERY
+    for turn in range(1, 4):
+        sent.append(member.refresh([1, 2, 3], NOW + 0.5 + turn * REFRESH_EVERY))
+    assert sent == [[3], [1], [2], [3]]
+    assert member.router.counters["inventories_routine"] == 4
+    member.link_down(1)
+    assert member.refresh([2, 3], NOW + 0.5 + 4 * REFRESH_EVERY) == [2]
+    assert member.refresh([], NOW + 0.5 + 5 * REFRESH_EVERY) == []
+
+
+def test_a_node_in_no_room_sends_no_routine_inventory() -> None:
+    relay = node(b"r")
+    assert relay.refresh([1, 2], NOW) == []
+    assert relay.refresh([1, 2], NOW + 10 * REFRESH_EVERY) == []
+    assert "inventories_routine" not in relay.router.counters

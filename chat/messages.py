@@ -35,11 +35,11 @@ from chat.contacts import Contacts
 from chat.content import Content, check_text
 from chat.inbox import Inbox
 from chat.keystore import KeyStore
-from chat.outbox import FLUSH_PAGE, Outbox, links_drained
+from chat.outbox import FLUSH_PAGE, Acknowledged, Outbox, links_drained
 from chat.pairwise import Pairwise
 from chat.pending import Pending
 from chat.reader import ChatReader, dm_conversation_id
-from chat.receipts import apply_receipts
+from chat.receipts import Deferred
 from chat.rooms import Rooms
 from chat.senderkey import associated_data, seal
 from chat.tables import MIGRATIONS, SHOWN_KINDS
@@ -80,6 +80,10 @@ class Chat(ChatReader):
         #: told (conv_id, author id, msg_id, descriptor bytes) of each attachment received
         self.attachment_hooks: list[Callable[[str, str, str, bytes], None]] = []
         self.listeners = Listeners(log, self.counters)
+        self.acks = Deferred(
+            store, self.outbox, self.keys, self.me, node.clock, self.counters, self._delivered
+        )
+        self.outbox.settle = self.acks.settle_all
         self.pending = Pending(store, self.counters)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -120,6 +124,7 @@ class Chat(ChatReader):
 
     async def stop(self) -> None:
         self._take_queued()
+        self.acks.settle_all()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -453,19 +458,14 @@ class Chat(ChatReader):
         """Apply one RECEIPT now (with whatever waits for the burst's end first)."""
         self._receipts.append(envelope)
         self._take_queued()
+        self.acks.settle_all()
 
     def _take_receipts(self) -> None:
         receipts, self._receipts = self._receipts, []
-        if not receipts:
-            return
-        try:
-            done = apply_receipts(
-                self.store, self.outbox, self.keys, self.me, receipts, self.node.clock()
-            )
-        except MeshError as exc:
-            self._count("receipt_store_error")
-            log.warning("receipts not applied: %s", exc)
-            return
+        if receipts:
+            self.acks.take(receipts)  # written down once idle (chat.receipts)
+
+    def _delivered(self, done: list[Acknowledged]) -> None:
         ids = [item.msg_id for item in done if item.msg_id is not None]
         for view in history.messages(self.store, list(dict.fromkeys(ids)), self.me):
             if view["kind"] in SHOWN_KINDS:  # a change's receipt shows nowhere

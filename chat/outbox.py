@@ -49,6 +49,8 @@ SWEEP_INTERVAL = 10.0
 #: link holds more than OUTBOX_BACKLOG bytes unsent)
 FLUSH_PAGE = 500
 OUTBOX_BACKLOG = 1024 * 1024
+#: items one statement deletes at most (SQLite's limit on parameters is 32,766)
+FORGET_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,10 @@ class Outbox:
         #: envelopes receipted lately: a replay of one is receipted again once per interval
         self.receipted = ReplayGuard()
         self._next_sweep = float("-inf")
+        #: items receipted whose receipts wait to be applied (chat.receipts.Deferred):
+        #: never sent again; `settle` applies those receipts (then :meth:`forget` runs)
+        self.receipted_items: set[str] = set()
+        self.settle: Callable[[], None] = lambda: None
 
     def send_receipt(
         self,
@@ -166,11 +172,10 @@ class Outbox:
                     (now,),
                 )
                 self.store.execute("DELETE FROM outbox WHERE expires <= ?", (now,))
-        due = self.store.query(
-            "SELECT * FROM outbox WHERE next_try <= ? AND expires > ?"
-            " ORDER BY next_try, rowid LIMIT ?",
-            (now, now, FLUSH_PAGE),
-        )
+        due = self._due(now)
+        if self.receipted_items and any(r["item_id"] in self.receipted_items for r in due):
+            self.settle()  # their receipts first: nothing receipted goes out again
+            due = self._due(now)
         # one transaction for the page, its rows written by two statements prepared
         # once: a member back after days has thousands waiting
         made: list[Envelope] = []
@@ -208,6 +213,13 @@ class Outbox:
         for envelope in made:
             self.send(envelope)
         return len(due)
+
+    def _due(self, now: float) -> list[dict[str, Any]]:
+        return self.store.query(
+            "SELECT * FROM outbox WHERE next_try <= ? AND expires > ?"
+            " ORDER BY next_try, rowid LIMIT ?",
+            (now, now, FLUSH_PAGE),
+        )
 
     def _bundle(
         self,
@@ -295,39 +307,48 @@ class Outbox:
     def acknowledge(self, receipt: Envelope) -> list[Acknowledged]:
         """Apply a receipt: delete the items it acknowledges that were addressed to its
         author (in the receipt's order; a few statements for the whole receipt)."""
+        with self.store.atomic():
+            done = self.acknowledged_by(receipt)
+            self.forget([item.item_id for item in done])
+        return done
+
+    def acknowledged_by(self, receipt: Envelope) -> list[Acknowledged]:
+        """The items a receipt acknowledges that were addressed to its author, in the
+        receipt's order, read and left in place (:meth:`forget` deletes them)."""
         author = encode_peer_id(receipt.author)
         env_ids = [env_id.hex() for env_id in receipt_ids(receipt.payload)[:MAX_RECEIPT_IDS]]
         if not env_ids:
             return []
         marks = ",".join("?" * len(env_ids))
         done: dict[str, Acknowledged] = {}
-        with self.store.atomic():
-            rows = self.store.query(
-                "SELECT e.env_id, o.* FROM outbox_envelopes e JOIN outbox o"
-                f" ON o.item_id = e.item_id WHERE e.env_id IN ({marks}) AND o.dest = ?",
-                (*env_ids, author),
-            )
-            order = {env_id: i for i, env_id in enumerate(env_ids)}
-            for item in sorted(rows, key=lambda row: order[row["env_id"]]):
-                done.setdefault(
+        rows = self.store.query(
+            "SELECT e.env_id, o.* FROM outbox_envelopes e JOIN outbox o"
+            f" ON o.item_id = e.item_id WHERE e.env_id IN ({marks}) AND o.dest = ?",
+            (*env_ids, author),
+        )
+        order = {env_id: i for i, env_id in enumerate(env_ids)}
+        for item in sorted(rows, key=lambda row: order[row["env_id"]]):
+            done.setdefault(
+                item["item_id"],
+                Acknowledged(
                     item["item_id"],
-                    Acknowledged(
-                        item["item_id"],
-                        item["msg_id"],
-                        item["conv_id"],
-                        item["epoch"],
-                        item["dest"],
-                        item["type"],
-                    ),
-                )
-            items = tuple(done)
-            if items:
-                marks = ",".join("?" * len(items))
-                self.store.execute(f"DELETE FROM outbox WHERE item_id IN ({marks})", items)
-                self.store.execute(
-                    f"DELETE FROM outbox_envelopes WHERE item_id IN ({marks})", items
-                )
+                    item["msg_id"],
+                    item["conv_id"],
+                    item["epoch"],
+                    item["dest"],
+                    item["type"],
+                ),
+            )
         return list(done.values())
+
+    def forget(self, item_ids: list[str]) -> None:
+        """Delete items and their envelope ids (inside the caller's transaction)."""
+        for start in range(0, len(item_ids), FORGET_PAGE):
+            items = tuple(item_ids[start : start + FORGET_PAGE])
+            marks = ",".join("?" * len(items))
+            self.store.execute(f"DELETE FROM outbox WHERE item_id IN ({marks})", items)
+            self.store.execute(f"DELETE FROM outbox_envelopes WHERE item_id IN ({marks})", items)
+        self.receipted_items.difference_update(item_ids)
 
     def counters(self) -> dict[str, int]:
         return {

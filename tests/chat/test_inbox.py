@@ -246,6 +246,10 @@ async def test_the_receipts_of_a_burst_are_applied_in_one_transaction() -> None:
     for receipt in receipts:  # as the node hands over one routed burst
         a.chat._queue_receipt(receipt)
     a.chat._take_queued()
+    # read at once (one query per receipt), written down once idle (chat.receipts)
+    assert statements.count("BEGIN") == 0
+    assert len(a.chat.acks) == BURST
+    a.chat.acks.settle_all()
     a.chat.store.db.conn.set_trace_callback(None)
     assert statements.count("BEGIN") == 1
     assert {m["status"] for m in a.chat.history(room, BURST)} == {"delivered"}

@@ -191,14 +191,14 @@ class Inbox:
                 with self.store.atomic(), self.keys.savepoint():
                     receipt = self._receive(envelope, fields, burst)
             else:
-                before = self.store.changes()
-                with self.keys.savepoint():
-                    try:
-                        receipt = self._receive(envelope, fields, burst)
-                    except ChatError:
-                        if self.store.changes() != before:
-                            raise _Redo from None
-                        raise
+                before, kept = self.store.changes(), self.keys.mark()
+                try:
+                    receipt = self._receive(envelope, fields, burst)
+                except ChatError:
+                    self.keys.restore(kept)
+                    if self.store.changes() != before:
+                        raise _Redo from None
+                    raise
         except ChatError as exc:
             burst.count(f"chat_rejected_{exc.reason}")
             log.info("chat message rejected from %s: %s", self._peer_id(author), exc)

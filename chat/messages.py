@@ -35,7 +35,7 @@ from chat.contacts import Contacts
 from chat.content import Content, check_text
 from chat.inbox import Inbox
 from chat.keystore import KeyStore
-from chat.outbox import FLUSH_PAGE, Acknowledged, Outbox, links_drained
+from chat.outbox import FLUSH_PAGE, Outbox, links_drained
 from chat.pairwise import Pairwise
 from chat.pending import Pending
 from chat.reader import ChatReader, dm_conversation_id
@@ -81,7 +81,7 @@ class Chat(ChatReader):
         self.attachment_hooks: list[Callable[[str, str, str, bytes], None]] = []
         self.listeners = Listeners(log, self.counters)
         self.acks = Deferred(
-            store, self.outbox, self.keys, self.me, node.clock, self.counters, self._delivered
+            store, self.outbox, self.keys, self.me, node.clock, self.counters, self._emit
         )
         self.outbox.settle = self.acks.settle_all
         self.pending = Pending(store, self.counters)
@@ -342,6 +342,7 @@ class Chat(ChatReader):
         count what they were refused."""
         added: list[str] = []
         changed: list[str] = []
+        rows = {}  # the rows of messages staged in a burst (chat.timeline): not read again
         for msg_id, stored in contents:
             for reason in stored.refused:
                 self._count(f"chat_refused_{reason}")
@@ -349,8 +350,10 @@ class Chat(ChatReader):
                 self.store.checkpoint()  # the WAL's copies of the deleted text go too
             if stored.added:
                 added.append(msg_id)
+                if stored.row is not None:
+                    rows[msg_id] = stored.row
             changed.extend(stored.changed)
-        for view in history.messages(self.store, added, self.me):
+        for view in history.messages(self.store, added, self.me, rows):
             if view["kind"] in SHOWN_KINDS:  # a change shows as the message it changed
                 self._emit("message", view)
         for msg_id in dict.fromkeys(changed):
@@ -464,12 +467,6 @@ class Chat(ChatReader):
         receipts, self._receipts = self._receipts, []
         if receipts:
             self.acks.take(receipts)  # written down once idle (chat.receipts)
-
-    def _delivered(self, done: list[Acknowledged]) -> None:
-        ids = [item.msg_id for item in done if item.msg_id is not None]
-        for view in history.messages(self.store, list(dict.fromkeys(ids)), self.me):
-            if view["kind"] in SHOWN_KINDS:  # a change's receipt shows nowhere
-                self._emit("status", view)
 
     def _send_receipt(
         self,

@@ -18,9 +18,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any
 
+from chat import history
 from chat.keystore import KeyStore
 from chat.outbox import Acknowledged, Outbox
+from chat.tables import SHOWN_KINDS
 from mesh.errors import MeshError
 from mesh.storage.store import Store
 from mesh.wire.envelope import Envelope, EnvelopeType
@@ -54,16 +57,17 @@ class Deferred:
         me: str,
         clock: Callable[[], float],
         counters: dict[str, int],
-        settled: Callable[[list[Acknowledged]], None],
+        emit: Callable[[str, dict[str, Any]], None],
     ) -> None:
-        """`settled(items)`: told what was written down (the chat shows them delivered)."""
+        """`emit(kind, data)`: tells the chat's listeners of each message written down
+        as delivered (a "status" event with its view)."""
         self.store = store
         self.outbox = outbox
         self.keys = keys
         self.me = me
         self.clock = clock
         self.counters = counters
-        self.settled = settled
+        self.emit = emit
         self._items: dict[str, Acknowledged] = {}
         self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
         #: transactions that wrote receipts down (an operation count)
@@ -120,7 +124,10 @@ class Deferred:
             self._failed(exc)
             return
         self.transactions += 1
-        self.settled(done)
+        ids = [item.msg_id for item in done if item.msg_id is not None]
+        for view in history.messages(self.store, list(dict.fromkeys(ids)), self.me):
+            if view["kind"] in SHOWN_KINDS:  # a change's receipt shows nowhere
+                self.emit("status", view)
 
     def _failed(self, exc: MeshError) -> None:
         self.counters["receipt_store_error"] = self.counters.get("receipt_store_error", 0) + 1

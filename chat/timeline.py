@@ -31,11 +31,16 @@ from mesh.storage.store import Store
 
 #: rows one duplicate check names at most (SQLite's limit on parameters is 32,766)
 PAGE = 500
-INSERT = (
-    "INSERT OR IGNORE INTO messages (msg_id, conv_id, author, text, ts, seq, status,"
-    " stored_at, epoch, idx, kind, ref, held, mention, active)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+#: the columns a content's row is inserted with, in order
+COLUMNS = (
+    *("msg_id", "conv_id", "author", "text", "ts", "seq", "status", "stored_at", "epoch"),
+    *("idx", "kind", "ref", "held", "mention", "active"),
 )
+INSERT = (
+    f"INSERT OR IGNORE INTO messages ({', '.join(COLUMNS)}) VALUES ({','.join('?' * len(COLUMNS))})"
+)
+#: the other columns a view reads, as a new row has them
+UNCHANGED = {"edited": 0, "deleted": 0}
 
 
 @dataclass
@@ -49,6 +54,9 @@ class Stored:
     refused: list[str] = field(default_factory=list)
     #: a delete applied: the caller checkpoints the WAL after the commit
     purge: bool = False
+    #: the row as stored (the columns a view reads), when it was staged: a new message
+    #: or reply that nothing changed in the burst
+    row: dict[str, Any] | None = None
 
 
 class Timeline:
@@ -238,10 +246,14 @@ class Timeline:
         results: list[Stored] = []
         fresh: list[tuple[Any, ...]] = []
         for row in staged:
-            results.append(Stored(added=row[0] not in known))
-            if row[0] not in known:
-                known.add(row[0])
-                fresh.append(row)
+            if row[0] in known:
+                results.append(Stored())
+                continue
+            known.add(row[0])
+            fresh.append(row)
+            results.append(
+                Stored(added=True, row={**dict(zip(COLUMNS, row, strict=True)), **UNCHANGED})
+            )
         self.staged_inserts += 1
         if self.store.executemany(INSERT, fresh) != len(fresh):
             # a row the caller said was new was not (its place in its conversation is

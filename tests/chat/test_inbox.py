@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import msgpack
 
+from chat import history
 from chat.outbox import MAX_RECEIPT_IDS
 from mesh.storage.mailbox import receipt_ids
 from mesh.wire.envelope import Envelope, EnvelopeType
@@ -253,3 +254,16 @@ async def test_the_receipts_of_a_burst_are_applied_in_one_transaction() -> None:
     a.chat.store.db.conn.set_trace_callback(None)
     assert statements.count("BEGIN") == 1
     assert {m["status"] for m in a.chat.history(room, BURST)} == {"delivered"}
+
+
+async def test_a_burst_tells_its_views_without_reading_its_new_rows_again() -> None:
+    a, b = Peer("alice"), Peer("bob")
+    room, envelopes = backlog(a, b, 30)
+    told: list[dict[str, object]] = []
+    b.chat.listeners.append(lambda kind, data: told.append(data) if kind == "message" else None)
+    statements = statements_of(b, envelopes)
+    assert not [s for s in statements if s.startswith("SELECT * FROM messages WHERE msg_id IN")]
+    # each view as the front ends would read it from the store
+    stored = [history.message(b.chat.store, str(view["id"]), b.chat.me) for view in told]
+    assert told == stored
+    assert [view["text"] for view in told] == shown(b, room)

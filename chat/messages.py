@@ -83,7 +83,6 @@ class Chat(ChatReader):
         self.acks = Deferred(
             store, self.outbox, self.keys, self.me, node.clock, self.counters, self._emit
         )
-        self.outbox.settle = self.acks.settle_all
         self.pending = Pending(store, self.counters)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()

@@ -93,10 +93,9 @@ class Outbox:
         #: envelopes receipted lately: a replay of one is receipted again once per interval
         self.receipted = ReplayGuard()
         self._next_sweep = float("-inf")
-        #: items receipted whose receipts wait to be applied (chat.receipts.Deferred):
-        #: never sent again; `settle` applies those receipts (then :meth:`forget` runs)
+        #: items receipted whose receipts wait to be written down (chat.receipts.Deferred,
+        #: then :meth:`forget` deletes them): never sent again
         self.receipted_items: set[str] = set()
-        self.settle: Callable[[], None] = lambda: None
 
     def send_receipt(
         self,
@@ -172,10 +171,11 @@ class Outbox:
                     (now,),
                 )
                 self.store.execute("DELETE FROM outbox WHERE expires <= ?", (now,))
-        due = self._due(now)
-        if self.receipted_items and any(r["item_id"] in self.receipted_items for r in due):
-            self.settle()  # their receipts first: nothing receipted goes out again
-            due = self._due(now)
+        due = self.store.query(
+            "SELECT * FROM outbox WHERE next_try <= ? AND expires > ?"
+            " ORDER BY next_try, rowid LIMIT ?",
+            (now, now, FLUSH_PAGE),
+        )
         # one transaction for the page, its rows written by two statements prepared
         # once: a member back after days has thousands waiting
         made: list[Envelope] = []
@@ -183,9 +183,15 @@ class Outbox:
         dests: dict[str, bytes] = {}
         with self.store.atomic():
             tried: list[dict[str, Any]] = []
+            waiting: list[tuple[float, str]] = []
             bundled: dict[str, list[tuple[dict[str, Any], int]]] = {}
             bundling: dict[str, bool] = {}  # asked once per destination and page
             for item in due:
+                if item["item_id"] in self.receipted_items:
+                    # receipted, its receipt not written down yet: not sent, and not
+                    # due again before that (chat.receipts)
+                    waiting.append((now + self.policy.max_delay, item["item_id"]))
+                    continue
                 flags = self._flags(item, now)
                 if flags is None:
                     continue
@@ -210,16 +216,10 @@ class Outbox:
                 "UPDATE outbox SET tries = ?, next_try = ? WHERE item_id = ?",
                 [(item["tries"] + 1, self._next_try(item, now), item["item_id"]) for item in tried],
             )
+            self.store.executemany("UPDATE outbox SET next_try = ? WHERE item_id = ?", waiting)
         for envelope in made:
             self.send(envelope)
         return len(due)
-
-    def _due(self, now: float) -> list[dict[str, Any]]:
-        return self.store.query(
-            "SELECT * FROM outbox WHERE next_try <= ? AND expires > ?"
-            " ORDER BY next_try, rowid LIMIT ?",
-            (now, now, FLUSH_PAGE),
-        )
 
     def _bundle(
         self,
@@ -321,8 +321,9 @@ class Outbox:
             return []
         marks = ",".join("?" * len(env_ids))
         done: dict[str, Acknowledged] = {}
-        rows = self.store.query(
-            "SELECT e.env_id, o.* FROM outbox_envelopes e JOIN outbox o"
+        rows = self.store.query(  # not the payloads: thousands of them, back after days
+            "SELECT e.env_id, o.item_id, o.msg_id, o.conv_id, o.epoch, o.dest, o.type"
+            " FROM outbox_envelopes e JOIN outbox o"
             f" ON o.item_id = e.item_id WHERE e.env_id IN ({marks}) AND o.dest = ?",
             (*env_ids, author),
         )

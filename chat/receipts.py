@@ -44,9 +44,9 @@ class Deferred:
     """Receipts read now, written later: the items they acknowledge, in arrival order.
 
     Written once no receipt came for IDLE_S (a page of CHUNK items a turn of the event
-    loop), at once past MAX_DEFERRED items, and whenever :meth:`settle_all` is called:
-    by the outbox before it would send one of them, and when the chat stops. With no
-    event loop running (a test stepping the chat by hand), at once.
+    loop), at once past MAX_DEFERRED items, and when the chat stops. With no event loop
+    running (a test stepping the chat by hand), at once. Meanwhile the outbox sends none
+    of those items (Outbox.receipted_items).
     """
 
     def __init__(

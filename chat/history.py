@@ -122,16 +122,23 @@ def message(store: Store, msg_id: str, me: str = "") -> dict[str, Any]:
     return views(store, store.query("SELECT * FROM messages WHERE msg_id = ?", (msg_id,)), me)[0]
 
 
-def messages(store: Store, msg_ids: list[str], me: str = "") -> list[dict[str, Any]]:
+def messages(
+    store: Store, msg_ids: list[str], me: str = "", rows: dict[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     """The stored messages of `msg_ids` (those that are stored), in that order: a few
-    queries per page of 500, however many."""
+    queries per page of 500, however many. `rows`: rows of some of them the caller has
+    (as just written: chat.timeline), not read again."""
     out: list[dict[str, Any]] = []
+    known = rows or {}
     for start in range(0, len(msg_ids), 500):
         page = msg_ids[start : start + 500]
-        rows = store.query(
-            f"SELECT * FROM messages WHERE msg_id IN ({','.join('?' * len(page))})", tuple(page)
-        )
-        by_id = {row["msg_id"]: row for row in rows}
+        wanted = tuple(msg_id for msg_id in page if msg_id not in known)
+        by_id = {msg_id: known[msg_id] for msg_id in page if msg_id in known}
+        if wanted:
+            found = store.query(
+                f"SELECT * FROM messages WHERE msg_id IN ({','.join('?' * len(wanted))})", wanted
+            )
+            by_id.update((row["msg_id"], row) for row in found)
         out.extend(views(store, [by_id[msg_id] for msg_id in page if msg_id in by_id], me))
     return out
 

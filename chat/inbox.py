@@ -7,6 +7,13 @@ savepoint each, so one bad envelope spoils none of the others) and says, for
 each, whether to receipt it, so that the caller sends one receipt per author
 for the whole burst, after the commit (a message is acknowledged only once it
 is stored).
+
+A burst is taken optimistically first: a message refused before it wrote
+anything (nearly every refusal) needs no savepoint to leave no trace, so none
+is taken, and the burst's new messages are inserted together
+(:meth:`chat.timeline.Timeline.stage`). Should a refused message have written
+something (a skipped key kept, say), the burst is undone whole and taken again
+with a savepoint per message (``redone`` counts it).
 """
 
 from __future__ import annotations
@@ -70,6 +77,14 @@ class Burst:
         self.counts[name] = self.counts.get(name, 0) + 1
 
 
+class _Redo(Exception):
+    """A message refused after it wrote to the store: take the burst again, carefully."""
+
+
+#: a CHAT payload's fields (:func:`_payload`), or why they are refused
+Fields = tuple[bytes, int, int, bytes, bytes | None] | ChatError
+
+
 class Inbox:
     """Opens and stores CHAT envelopes for one node (the chat layer's receiving half)."""
 
@@ -102,15 +117,32 @@ class Inbox:
         self._rooms: dict[str, RoomState | None] = {}
         #: during a burst: the (conv, author, epoch, index) of its messages stored already
         self._stored: set[tuple[str, str, int, int]] = set()
+        #: during a burst: the contents staged to be stored together, in arrival order
+        self._staged: list[tuple[str, str, Content]] = []
+        #: during a burst: peer ids by key, and direct conversation ids by author
+        self._ids: dict[bytes, str] = {}
+        self._dm: dict[bytes, bytes] = {}
+        #: bursts taken again with a savepoint per message (a refusal wrote to the store)
+        self.redone = 0
 
     def take(self, envelopes: Iterable[Envelope]) -> Burst:
         """Open and store `envelopes` in one transaction. A rejected envelope is counted
         (``chat_rejected_<reason>``) and neither stored nor receipted; if the commit
         fails, nothing of the burst is stored or receipted (``chat_store_error``)."""
+        envelopes = list(envelopes)
+        try:
+            return self._take(envelopes, careful=False)
+        except _Redo:
+            self.redone += 1
+            return self._take(envelopes, careful=True)
+
+    def _take(self, envelopes: list[Envelope], careful: bool) -> Burst:
+        """One try at a burst: `careful`, each message in a savepoint of its own; else
+        none, and :class:`_Redo` raised if a message refused had written something."""
         burst = Burst()
         blocked: dict[bytes, bool] = {}
-        envelopes = list(envelopes)
         self._rooms = {}  # no CHAT envelope changes a room: read each once per burst
+        self._staged = []
         try:
             with (
                 self.store.atomic(),
@@ -118,47 +150,83 @@ class Inbox:
                 self.keys.batch(),
                 self.timeline.batch(),
             ):
-                self._stored = self._stored_before(envelopes)
-                for envelope in envelopes:
-                    self._take_one(envelope, burst, blocked)
+                fields = [_fields(envelope.payload) for envelope in envelopes]
+                self._stored = self._stored_before(envelopes, fields)
+                for envelope, got in zip(envelopes, fields, strict=True):
+                    self._take_one(envelope, got, burst, blocked, careful)
+                self._store_staged(burst)
         except MeshError as exc:
             log.warning("%d chat messages not stored: %s", len(envelopes), exc)
             return Burst(counts={"chat_store_error": len(envelopes)})
+        finally:
+            self._ids = {}
+            self._dm = {}
         burst.transactions = 1
         return burst
 
-    def _take_one(self, envelope: Envelope, burst: Burst, blocked: dict[bytes, bool]) -> None:
+    def _peer_id(self, key: bytes) -> str:
+        peer_id = self._ids.get(key)
+        if peer_id is None:
+            peer_id = self._ids[key] = encode_peer_id(key)
+        return peer_id
+
+    def _take_one(
+        self,
+        envelope: Envelope,
+        fields: Fields,
+        burst: Burst,
+        blocked: dict[bytes, bool],
+        careful: bool,
+    ) -> None:
         author = envelope.author
         if author not in blocked:
-            blocked[author] = self.contacts.is_blocked(encode_peer_id(author))
+            blocked[author] = self.contacts.is_blocked(self._peer_id(author))
         try:
-            # a savepoint: a rejected envelope leaves no trace
-            with self.store.atomic(), self.keys.savepoint():
-                if blocked[author]:
-                    raise ChatError("the sender is blocked", reason="blocked")
-                receipt = self._receive(envelope, burst)
+            if blocked[author]:
+                raise ChatError("the sender is blocked", reason="blocked")
+            if isinstance(fields, ChatError):
+                raise fields
+            if careful:
+                # a savepoint: a rejected envelope leaves no trace
+                with self.store.atomic(), self.keys.savepoint():
+                    receipt = self._receive(envelope, fields, burst)
+            else:
+                before, kept = self.store.changes(), self.keys.mark()
+                try:
+                    receipt = self._receive(envelope, fields, burst)
+                except ChatError:
+                    self.keys.restore(kept)
+                    if self.store.changes() != before:
+                        raise _Redo from None
+                    raise
         except ChatError as exc:
             burst.count(f"chat_rejected_{exc.reason}")
-            log.info("chat message rejected from %s: %s", encode_peer_id(author), exc)
+            log.info("chat message rejected from %s: %s", self._peer_id(author), exc)
             return
         if receipt:
             burst.receipts.setdefault((author, envelope.flood), []).append(envelope.message_id)
 
-    def _receive(self, envelope: Envelope, burst: Burst) -> bool:
+    def _receive(
+        self, envelope: Envelope, fields: tuple[bytes, int, int, bytes, bytes | None], burst: Burst
+    ) -> bool:
         """Decrypt and store one CHAT envelope; return whether to receipt it.
 
         A message whose key or room is not known yet waits in `pending`
         (bounded) and is tried again when the room changes.
         """
-        conv, epoch, index, sealed, share = _payload(envelope.payload)
+        conv, epoch, index, sealed, share = fields
         author = envelope.author
-        author_id = encode_peer_id(author)
-        conv_id = encode_peer_id(conv)
-        if (conv_id, author_id, epoch, index) in self._stored:
+        author_id = self._peer_id(author)
+        conv_id = self._peer_id(conv)
+        where = (conv_id, author_id, epoch, index)
+        if where in self._stored:
             burst.count("chat_duplicate")
             return True  # receipt again: the first receipt may have been lost
         now = self.clock()
-        is_dm = conv == dm_conversation_id(self.identity.public_key, author)
+        dm = self._dm.get(author)
+        if dm is None:
+            dm = self._dm[author] = dm_conversation_id(self.identity.public_key, author)
+        is_dm = conv == dm
         if not is_dm:
             state = self._room(conv_id)
             if state is None or author not in state.members:
@@ -195,24 +263,43 @@ class Inbox:
             # authentic (the author holds the key) but not what a chat client writes
             raise ChatError("malformed chat content", reason="malformed") from exc
         content = Content.decode(body)
-        stored = self.timeline.add(conv_id, author_id, content, "received", now, epoch, index)
-        self._stored.add((encode_peer_id(conv), author_id, epoch, index))
+        self._stored.add(where)
         self.pending.forget(envelope)
-        burst.count("chat_received" if stored.added else "chat_duplicate")
-        burst.taken.append(Taken(conv_id, author_id, content, stored))
+        if self.timeline.can_stage(content):
+            self.timeline.stage(conv_id, author_id, content, "received", now, epoch, index)
+            self._staged.append((conv_id, author_id, content))
+            return True
+        self._store_staged(burst)  # in arrival order: it may change one of them
+        stored = self.timeline.add(conv_id, author_id, content, "received", now, epoch, index)
+        self._taken(burst, conv_id, author_id, content, stored)
         return True
 
-    def _stored_before(self, envelopes: list[Envelope]) -> set[tuple[str, str, int, int]]:
+    def _store_staged(self, burst: Burst) -> None:
+        """Store the contents staged so far, together."""
+        staged, self._staged = self._staged, []
+        for (conv_id, author_id, content), stored in zip(
+            staged, self.timeline.store_staged(), strict=True
+        ):
+            self._taken(burst, conv_id, author_id, content, stored)
+
+    def _taken(
+        self, burst: Burst, conv_id: str, author_id: str, content: Content, stored: Stored
+    ) -> None:
+        burst.count("chat_received" if stored.added else "chat_duplicate")
+        burst.taken.append(Taken(conv_id, author_id, content, stored))
+
+    def _stored_before(
+        self, envelopes: list[Envelope], fields: list[Fields]
+    ) -> set[tuple[str, str, int, int]]:
         """Which of the burst's messages are stored already: one query per author's chain
         (a page of indexes at a time), not one per message. A duplicate is receipted
         again without being opened (its key is used up)."""
         chains: dict[tuple[str, str, int], set[int]] = {}
-        for envelope in envelopes:
-            try:
-                conv, epoch, index, _, _ = _payload(envelope.payload)
-            except ChatError:
+        for envelope, got in zip(envelopes, fields, strict=True):
+            if isinstance(got, ChatError):
                 continue  # refused when its turn comes
-            key = (encode_peer_id(conv), encode_peer_id(envelope.author), epoch)
+            conv, epoch, index, _, _ = got
+            key = (self._peer_id(conv), self._peer_id(envelope.author), epoch)
             chains.setdefault(key, set()).add(index)
         stored: set[tuple[str, str, int, int]] = set()
         for (conv_id, author_id, epoch), indexes in chains.items():
@@ -235,6 +322,14 @@ class Inbox:
             here = self.rooms.conversation(conv_id) is not None
             self._rooms[conv_id] = self.rooms.state(conv_id) if here else None
         return self._rooms[conv_id]
+
+
+def _fields(payload: bytes) -> Fields:
+    """A CHAT payload's fields, or the error that refuses it (when its turn comes)."""
+    try:
+        return _payload(payload)
+    except ChatError as exc:
+        return exc
 
 
 def _payload(payload: bytes) -> tuple[bytes, int, int, bytes, bytes | None]:

@@ -39,6 +39,8 @@ MAX_CURSORS = 1024
 MARK_EVERY = 16
 
 Where = tuple[str, int, str]
+#: during a batch: (conv, epoch, peer) -> (its chain, whether it was changed)
+Held = dict[Where, tuple[Chain | None, bool]]
 
 
 class KeyStore:
@@ -47,7 +49,7 @@ class KeyStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         #: during a batch: (conv, epoch, peer) -> (its chain, whether it was changed)
-        self._held: dict[Where, tuple[Chain | None, bool]] | None = None
+        self._held: Held | None = None
         #: during a batch: (conv, epoch, peer) -> the indexes it has skipped keys for
         self._skipped: dict[Where, set[int]] = {}
         #: a share's chain key -> the last chain derived from it, and its marks
@@ -78,14 +80,22 @@ class KeyStore:
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[None]:
         """Inside a batch: the chains as they were, if the block raises."""
-        kept = None if self._held is None else dict(self._held)
+        kept = self.mark()
         try:
             yield
         except BaseException:
-            if kept is not None:
-                self._held = kept
-                self._skipped = {}  # read again: the rollback may have changed them
+            self.restore(kept)
             raise
+
+    def mark(self) -> Held | None:
+        """Inside a batch: the chains as they are now (for :meth:`restore`)."""
+        return None if self._held is None else dict(self._held)
+
+    def restore(self, kept: Held | None) -> None:
+        """Inside a batch: the chains back as they were at :meth:`mark`."""
+        if kept is not None:
+            self._held = kept
+            self._skipped = {}  # read again: a rollback may have changed them
 
     def chain(self, conv_id: str, epoch: int, peer_id: str) -> Chain | None:
         where = (conv_id, epoch, peer_id)

@@ -39,7 +39,7 @@ from chat.outbox import FLUSH_PAGE, Outbox, links_drained
 from chat.pairwise import Pairwise
 from chat.pending import Pending
 from chat.reader import ChatReader, dm_conversation_id
-from chat.receipts import apply_receipts
+from chat.receipts import Deferred
 from chat.rooms import Rooms
 from chat.senderkey import associated_data, seal
 from chat.tables import MIGRATIONS, SHOWN_KINDS
@@ -80,6 +80,9 @@ class Chat(ChatReader):
         #: told (conv_id, author id, msg_id, descriptor bytes) of each attachment received
         self.attachment_hooks: list[Callable[[str, str, str, bytes], None]] = []
         self.listeners = Listeners(log, self.counters)
+        self.acks = Deferred(
+            store, self.outbox, self.keys, self.me, node.clock, self.counters, self._emit
+        )
         self.pending = Pending(store, self.counters)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -120,6 +123,7 @@ class Chat(ChatReader):
 
     async def stop(self) -> None:
         self._take_queued()
+        self.acks.settle_all()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -337,6 +341,7 @@ class Chat(ChatReader):
         count what they were refused."""
         added: list[str] = []
         changed: list[str] = []
+        rows = {}  # the rows of messages staged in a burst (chat.timeline): not read again
         for msg_id, stored in contents:
             for reason in stored.refused:
                 self._count(f"chat_refused_{reason}")
@@ -344,8 +349,10 @@ class Chat(ChatReader):
                 self.store.checkpoint()  # the WAL's copies of the deleted text go too
             if stored.added:
                 added.append(msg_id)
+                if stored.row is not None:
+                    rows[msg_id] = stored.row
             changed.extend(stored.changed)
-        for view in history.messages(self.store, added, self.me):
+        for view in history.messages(self.store, added, self.me, rows):
             if view["kind"] in SHOWN_KINDS:  # a change shows as the message it changed
                 self._emit("message", view)
         for msg_id in dict.fromkeys(changed):
@@ -453,23 +460,12 @@ class Chat(ChatReader):
         """Apply one RECEIPT now (with whatever waits for the burst's end first)."""
         self._receipts.append(envelope)
         self._take_queued()
+        self.acks.settle_all()
 
     def _take_receipts(self) -> None:
         receipts, self._receipts = self._receipts, []
-        if not receipts:
-            return
-        try:
-            done = apply_receipts(
-                self.store, self.outbox, self.keys, self.me, receipts, self.node.clock()
-            )
-        except MeshError as exc:
-            self._count("receipt_store_error")
-            log.warning("receipts not applied: %s", exc)
-            return
-        ids = [item.msg_id for item in done if item.msg_id is not None]
-        for view in history.messages(self.store, list(dict.fromkeys(ids)), self.me):
-            if view["kind"] in SHOWN_KINDS:  # a change's receipt shows nowhere
-                self._emit("status", view)
+        if receipts:
+            self.acks.take(receipts)  # written down once idle (chat.receipts)
 
     def _send_receipt(
         self,

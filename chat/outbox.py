@@ -49,6 +49,8 @@ SWEEP_INTERVAL = 10.0
 #: link holds more than OUTBOX_BACKLOG bytes unsent)
 FLUSH_PAGE = 500
 OUTBOX_BACKLOG = 1024 * 1024
+#: items one statement deletes at most (SQLite's limit on parameters is 32,766)
+FORGET_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,9 @@ class Outbox:
         #: envelopes receipted lately: a replay of one is receipted again once per interval
         self.receipted = ReplayGuard()
         self._next_sweep = float("-inf")
+        #: items receipted whose receipts wait to be written down (chat.receipts.Deferred,
+        #: then :meth:`forget` deletes them): never sent again
+        self.receipted_items: set[str] = set()
 
     def send_receipt(
         self,
@@ -178,9 +183,15 @@ class Outbox:
         dests: dict[str, bytes] = {}
         with self.store.atomic():
             tried: list[dict[str, Any]] = []
+            waiting: list[tuple[float, str]] = []
             bundled: dict[str, list[tuple[dict[str, Any], int]]] = {}
             bundling: dict[str, bool] = {}  # asked once per destination and page
             for item in due:
+                if item["item_id"] in self.receipted_items:
+                    # receipted, its receipt not written down yet: not sent, and not
+                    # due again before that (chat.receipts)
+                    waiting.append((now + self.policy.max_delay, item["item_id"]))
+                    continue
                 flags = self._flags(item, now)
                 if flags is None:
                     continue
@@ -205,6 +216,7 @@ class Outbox:
                 "UPDATE outbox SET tries = ?, next_try = ? WHERE item_id = ?",
                 [(item["tries"] + 1, self._next_try(item, now), item["item_id"]) for item in tried],
             )
+            self.store.executemany("UPDATE outbox SET next_try = ? WHERE item_id = ?", waiting)
         for envelope in made:
             self.send(envelope)
         return len(due)
@@ -295,39 +307,49 @@ class Outbox:
     def acknowledge(self, receipt: Envelope) -> list[Acknowledged]:
         """Apply a receipt: delete the items it acknowledges that were addressed to its
         author (in the receipt's order; a few statements for the whole receipt)."""
+        with self.store.atomic():
+            done = self.acknowledged_by(receipt)
+            self.forget([item.item_id for item in done])
+        return done
+
+    def acknowledged_by(self, receipt: Envelope) -> list[Acknowledged]:
+        """The items a receipt acknowledges that were addressed to its author, in the
+        receipt's order, read and left in place (:meth:`forget` deletes them)."""
         author = encode_peer_id(receipt.author)
         env_ids = [env_id.hex() for env_id in receipt_ids(receipt.payload)[:MAX_RECEIPT_IDS]]
         if not env_ids:
             return []
         marks = ",".join("?" * len(env_ids))
         done: dict[str, Acknowledged] = {}
-        with self.store.atomic():
-            rows = self.store.query(
-                "SELECT e.env_id, o.* FROM outbox_envelopes e JOIN outbox o"
-                f" ON o.item_id = e.item_id WHERE e.env_id IN ({marks}) AND o.dest = ?",
-                (*env_ids, author),
-            )
-            order = {env_id: i for i, env_id in enumerate(env_ids)}
-            for item in sorted(rows, key=lambda row: order[row["env_id"]]):
-                done.setdefault(
+        rows = self.store.query(  # not the payloads: thousands of them, back after days
+            "SELECT e.env_id, o.item_id, o.msg_id, o.conv_id, o.epoch, o.dest, o.type"
+            " FROM outbox_envelopes e JOIN outbox o"
+            f" ON o.item_id = e.item_id WHERE e.env_id IN ({marks}) AND o.dest = ?",
+            (*env_ids, author),
+        )
+        order = {env_id: i for i, env_id in enumerate(env_ids)}
+        for item in sorted(rows, key=lambda row: order[row["env_id"]]):
+            done.setdefault(
+                item["item_id"],
+                Acknowledged(
                     item["item_id"],
-                    Acknowledged(
-                        item["item_id"],
-                        item["msg_id"],
-                        item["conv_id"],
-                        item["epoch"],
-                        item["dest"],
-                        item["type"],
-                    ),
-                )
-            items = tuple(done)
-            if items:
-                marks = ",".join("?" * len(items))
-                self.store.execute(f"DELETE FROM outbox WHERE item_id IN ({marks})", items)
-                self.store.execute(
-                    f"DELETE FROM outbox_envelopes WHERE item_id IN ({marks})", items
-                )
+                    item["msg_id"],
+                    item["conv_id"],
+                    item["epoch"],
+                    item["dest"],
+                    item["type"],
+                ),
+            )
         return list(done.values())
+
+    def forget(self, item_ids: list[str]) -> None:
+        """Delete items and their envelope ids (inside the caller's transaction)."""
+        for start in range(0, len(item_ids), FORGET_PAGE):
+            items = tuple(item_ids[start : start + FORGET_PAGE])
+            marks = ",".join("?" * len(items))
+            self.store.execute(f"DELETE FROM outbox WHERE item_id IN ({marks})", items)
+            self.store.execute(f"DELETE FROM outbox_envelopes WHERE item_id IN ({marks})", items)
+        self.receipted_items.difference_update(item_ids)
 
     def counters(self) -> dict[str, int]:
         return {

@@ -26,7 +26,21 @@ from typing import Any
 from chat import unread
 from chat.content import Content
 from chat.tables import SHOWN_KINDS
+from mesh.errors import StorageError
 from mesh.storage.store import Store
+
+#: rows one duplicate check names at most (SQLite's limit on parameters is 32,766)
+PAGE = 500
+#: the columns a content's row is inserted with, in order
+COLUMNS = (
+    *("msg_id", "conv_id", "author", "text", "ts", "seq", "status", "stored_at", "epoch"),
+    *("idx", "kind", "ref", "held", "mention", "active"),
+)
+INSERT = (
+    f"INSERT OR IGNORE INTO messages ({', '.join(COLUMNS)}) VALUES ({','.join('?' * len(COLUMNS))})"
+)
+#: the other columns a view reads, as a new row has them
+UNCHANGED = {"edited": 0, "deleted": 0}
 
 
 @dataclass
@@ -40,6 +54,9 @@ class Stored:
     refused: list[str] = field(default_factory=list)
     #: a delete applied: the caller checkpoints the WAL after the commit
     purge: bool = False
+    #: the row as stored (the columns a view reads), when it was staged: a new message
+    #: or reply that nothing changed in the burst
+    row: dict[str, Any] | None = None
 
 
 class Timeline:
@@ -56,6 +73,10 @@ class Timeline:
         self._deferred = False
         #: whether a change may wait for its target (in a batch: asked once, then kept)
         self._held = True
+        #: during a batch: rows of new messages to insert together (:meth:`stage`)
+        self._staged: list[tuple[Any, ...]] = []
+        #: statements that inserted staged rows (one per page; an operation count)
+        self.staged_inserts = 0
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
@@ -75,6 +96,7 @@ class Timeline:
             self._unread = None
             self._deferred = False
             self._held = True
+            self._staged = []
 
     def _defer_index(self) -> None:
         """Index none of the rows inserted from now on (until :meth:`_index_deferred`)."""
@@ -124,39 +146,15 @@ class Timeline:
     ) -> Stored:
         """Store one content (once: a second copy adds nothing) and apply what it changes."""
         shown = content.kind in SHOWN_KINDS
-        mention = shown and author != self.me and self.mentions(content.text)
-        added = self.store.execute(
-            "INSERT OR IGNORE INTO messages (msg_id, conv_id, author, text, ts, seq, status,"
-            " stored_at, epoch, idx, kind, ref, held, mention, active)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                content.msg_id,
-                conv_id,
-                author,
-                content.text,
-                content.ts,
-                content.seq,
-                status,
-                now,
-                epoch,
-                index,
-                content.kind,
-                content.ref,
-                int(not shown),
-                int(mention),
-                int(content.on),
-            ),
-        )
+        row = self._row(conv_id, author, content, status, now, epoch, index)
+        # what was staged is stored first (it may be this change's target)
+        assert not self._staged, "store_staged() before add()"
+        added = self.store.execute(INSERT, row)
         result = Stored(added=bool(added))
         if not added:
             return result
         if shown:
-            if author != self.me and self._unread is not None:
-                counts = self._unread.setdefault(conv_id, [0, 0])
-                counts[0] += 1
-                counts[1] += int(mention)
-            elif author != self.me:
-                unread.count(self.store, conv_id, int(mention))
+            self._count(row)
             if self._held:
                 for change in self._rows("ref = ? AND held = 1 ORDER BY ts, seq", content.msg_id):
                     self._apply(change, result)
@@ -164,6 +162,106 @@ class Timeline:
             self._held = True  # it may wait for its target
             self._apply(self._rows("msg_id = ?", content.msg_id)[0], result)
         return result
+
+    def _row(
+        self,
+        conv_id: str,
+        author: str,
+        content: Content,
+        status: str,
+        now: float,
+        epoch: int,
+        index: int,
+    ) -> tuple[Any, ...]:
+        """A content's row of ``messages``, in INSERT's order."""
+        shown = content.kind in SHOWN_KINDS
+        mention = shown and author != self.me and self.mentions(content.text)
+        return (
+            content.msg_id,
+            conv_id,
+            author,
+            content.text,
+            content.ts,
+            content.seq,
+            status,
+            now,
+            epoch,
+            index,
+            content.kind,
+            content.ref,
+            int(not shown),
+            int(mention),
+            int(content.on),
+        )
+
+    def _count(self, row: tuple[Any, ...]) -> None:
+        """A shown row was added: one more unread (and mention) if someone else wrote it."""
+        conv_id, author, mention = row[1], row[2], row[13]
+        if author == self.me:
+            return
+        if self._unread is not None:
+            counts = self._unread.setdefault(conv_id, [0, 0])
+            counts[0] += 1
+            counts[1] += mention
+        else:
+            unread.count(self.store, conv_id, mention)
+
+    def can_stage(self, content: Content) -> bool:
+        """Whether :meth:`stage` may take `content`: inside a batch, a message or a reply
+        while no change waits for its target (nothing then applies when it is stored)."""
+        return self._unread is not None and content.kind in SHOWN_KINDS and not self._held
+
+    def stage(
+        self,
+        conv_id: str,
+        author: str,
+        content: Content,
+        status: str,
+        now: float,
+        epoch: int,
+        index: int,
+    ) -> int:
+        """Keep a content (:meth:`can_stage`) to be inserted with the others staged, by
+        :meth:`store_staged`: one statement for many rows, where :meth:`add` costs one
+        each. Return its place in what :meth:`store_staged` returns next. The caller
+        knows its (conversation, author, epoch, index) is not stored yet."""
+        self._staged.append(self._row(conv_id, author, content, status, now, epoch, index))
+        return len(self._staged) - 1
+
+    def store_staged(self) -> list[Stored]:
+        """Insert the staged rows (a content whose id is stored already adds nothing, as
+        in :meth:`add`); return what storing each did, in the order staged."""
+        staged, self._staged = self._staged, []
+        if not staged:
+            return []
+        known: set[str] = set()
+        ids = [row[0] for row in staged]
+        for start in range(0, len(ids), PAGE):
+            page = ids[start : start + PAGE]
+            rows = self.store.query(
+                f"SELECT msg_id FROM messages WHERE msg_id IN ({','.join('?' * len(page))})",
+                tuple(page),
+            )
+            known.update(row["msg_id"] for row in rows)
+        results: list[Stored] = []
+        fresh: list[tuple[Any, ...]] = []
+        for row in staged:
+            if row[0] in known:
+                results.append(Stored())
+                continue
+            known.add(row[0])
+            fresh.append(row)
+            results.append(
+                Stored(added=True, row={**dict(zip(COLUMNS, row, strict=True)), **UNCHANGED})
+            )
+        self.staged_inserts += 1
+        if self.store.executemany(INSERT, fresh) != len(fresh):
+            # a row the caller said was new was not (its place in its conversation is
+            # taken; the caller checks that): the burst fails whole, nothing receipted
+            raise StorageError("a staged message's place was taken already")
+        for row in fresh:
+            self._count(row)
+        return results
 
     def _rows(self, where: str, *params: Any) -> list[dict[str, Any]]:
         return self.store.query(f"SELECT * FROM messages WHERE {where}", params)

@@ -19,6 +19,8 @@ MENTION = re.compile(r"(?<![\w@])@([\w][\w.\-]*)")
 
 def mentioned(text: str, names: list[str]) -> bool:
     """Whether `text` mentions any of `names` (case does not matter)."""
+    if "@" not in text:  # most texts: no pattern to run
+        return False
     wanted = {n.casefold() for n in names if n}
     return any(m.group(1).rstrip(".-").casefold() in wanted for m in MENTION.finditer(text))
 

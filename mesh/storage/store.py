@@ -393,12 +393,18 @@ class Store:
         except DB_ERRORS as exc:
             raise StorageError(f"database error: {exc}") from exc
 
-    def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        """Run one statement for each of `rows` (prepared once)."""
+    def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> int:
+        """Run one statement for each of `rows` (prepared once); return the rows it changed
+        (not counting what triggers did)."""
         try:
-            self.db.conn.executemany(sql, rows)
+            return int(self.db.conn.executemany(sql, rows).rowcount)
         except DB_ERRORS as exc:
             raise StorageError(f"database error: {exc}") from exc
+
+    def changes(self) -> int:
+        """Rows changed on this connection so far, by any statement or trigger: whether a
+        step wrote anything is told by this number moving."""
+        return int(self.db.conn.total_changes)
 
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import msgpack
 
+from chat import history
 from chat.outbox import MAX_RECEIPT_IDS
 from mesh.storage.mailbox import receipt_ids
 from mesh.wire.envelope import Envelope, EnvelopeType
@@ -170,11 +171,48 @@ async def test_a_burst_reads_each_room_chain_and_count_once() -> None:
     assert count("held = 1") == 1
     # the text index: filled once, at the burst's end
     assert count("INSERT INTO messages_fts (rowid") == 1
-    # per message: a savepoint, its release and the insert (which SQLite's trace reports
-    # twice); the rest is per burst (before bursts: 13 per message; before the duplicate
+    # per message: its row of one insert for the burst (which SQLite's trace reports twice
+    # a row); the rest is per burst (before bursts: 13 per message; before the duplicate
     # check, the wait for changes and the text index went to the burst: 5, the insert
-    # reported three times, once more for the text index's trigger)
-    assert len(statements) <= 4 * BURST + 25
+    # reported three times, once more for the text index's trigger; before the burst's
+    # rows were inserted together, without a savepoint each: 4)
+    assert len(statements) <= 2 * BURST + 25
+
+
+async def test_a_burst_takes_no_savepoint_per_message_and_inserts_its_rows_together() -> None:
+    a, b = Peer("alice"), Peer("bob")
+    room, envelopes = backlog(a, b, BURST)
+    inserts = b.chat.timeline.staged_inserts
+    statements = statements_of(b, envelopes)
+    assert len(shown(b, room)) == BURST
+    assert b.chat.counters["chat_received"] == BURST
+    assert sum(s.startswith("SAVEPOINT") for s in statements) == 0
+    assert b.chat.timeline.staged_inserts - inserts == 1  # one executemany for the burst
+    assert b.chat.inbox.redone == 0
+
+
+async def test_a_refusal_that_wrote_something_takes_the_burst_again_leaving_no_trace() -> None:
+    # a message far ahead of its chain keeps the keys of those it skips, and only then
+    # fails to open: without a savepoint it would leave them; the burst is taken again
+    # with one per message, and the refused message leaves nothing
+    a, b = Peer("alice"), Peer("bob")
+    room, envelopes = backlog(a, b, 6)
+    arrive_together(b, envelopes[:1])
+    b.take(EnvelopeType.RECEIPT)
+    conv, epoch, index, sealed, share = msgpack.unpackb(envelopes[4].payload)
+    altered = bytearray(sealed)
+    altered[-1] ^= 0x01
+    bad = resign(a, envelopes[4], msgpack.packb([conv, epoch, index, bytes(altered), share]))
+    arrive_together(b, [envelopes[1], bad, envelopes[2], envelopes[3], envelopes[5]])
+    assert b.chat.inbox.redone == 1
+    assert b.chat.counters["chat_rejected_tampered"] == 1  # counted once, not per try
+    assert shown(b, room) == [f"while you were away {i}" for i in (0, 1, 2, 3, 5)]
+    [receipt] = b.take(EnvelopeType.RECEIPT)
+    assert bad.message_id not in receipt_ids(receipt.payload)
+    assert len(receipt_ids(receipt.payload)) == 4
+    # the true message 4 still opens: its key was kept when 5 skipped it, not spent
+    arrive_together(b, [envelopes[4]])
+    assert len(shown(b, room)) == 6
 
 
 async def test_a_backlog_met_newest_first_costs_a_ratchet_step_or_two_per_message() -> None:
@@ -209,6 +247,23 @@ async def test_the_receipts_of_a_burst_are_applied_in_one_transaction() -> None:
     for receipt in receipts:  # as the node hands over one routed burst
         a.chat._queue_receipt(receipt)
     a.chat._take_queued()
+    # read at once (one query per receipt), written down once idle (chat.receipts)
+    assert statements.count("BEGIN") == 0
+    assert len(a.chat.acks) == BURST
+    a.chat.acks.settle_all()
     a.chat.store.db.conn.set_trace_callback(None)
     assert statements.count("BEGIN") == 1
     assert {m["status"] for m in a.chat.history(room, BURST)} == {"delivered"}
+
+
+async def test_a_burst_tells_its_views_without_reading_its_new_rows_again() -> None:
+    a, b = Peer("alice"), Peer("bob")
+    room, envelopes = backlog(a, b, 30)
+    told: list[dict[str, object]] = []
+    b.chat.listeners.append(lambda kind, data: told.append(data) if kind == "message" else None)
+    statements = statements_of(b, envelopes)
+    assert not [s for s in statements if s.startswith("SELECT * FROM messages WHERE msg_id IN")]
+    # each view as the front ends would read it from the store
+    stored = [history.message(b.chat.store, str(view["id"]), b.chat.me) for view in told]
+    assert told == stored
+    assert [view["text"] for view in told] == shown(b, room)

@@ -576,6 +576,58 @@ class ControlPayload(Target):
         return "accepted" if receipted else changed[0]
 
 
+class BundlePayload(Target):
+    """BUNDLE payloads into Chat._queue_bundle, signed by a member of the room: a bundle
+    that is not an array of 2..256 distinct byte strings is refused whole and counted;
+    each item is then refused or taken as any CHAT payload is."""
+
+    name = "bundle"
+
+    def setup(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.a, self.b = ChatPeer("fuzz-bundler"), ChatPeer("fuzz-bundled")
+        room = room_of(self.a, self.b)
+        self.b.take(EnvelopeType.RECEIPT)  # those of the room's set-up
+        for i in range(4):
+            self.a.chat.say(room, f"bundled {i}")
+        self.items = [e.payload for e in self.a.take(EnvelopeType.CHAT) if e.dest == self.b.key]
+        self.valid = packb(self.items)
+
+    def generate(self, rng: random.Random) -> bytes:
+        roll = rng.random()
+        if roll < 0.3:
+            return mutate(rng, self.valid)
+        if roll < 0.6:  # an array of items: real, mutated, random, repeated, too many, too few
+            items: list[Any] = [
+                rng.choice(
+                    (
+                        rng.choice(self.items),
+                        mutate(rng, rng.choice(self.items)),
+                        random_bytes(rng, 80),
+                        random_value(rng),
+                    )
+                )
+                for _ in range(rng.choice((0, 1, 2, 3, 5, 257, 300)))
+            ]
+            if items and rng.random() < 0.2:
+                items.append(items[0])
+            return packb(items)
+        if roll < 0.8:
+            return packb(random_value(rng))
+        return random_bytes(rng)
+
+    def check(self, case: bytes) -> str:
+        envelope = self.a.make(EnvelopeType.BUNDLE, self.b.key, case)
+        before = dict(self.b.chat.counters)
+        self.b.chat._queue_bundle(envelope)  # no event loop here: taken in at once
+        receipted = self.b.take(EnvelopeType.RECEIPT)
+        changed = _changed(before, self.b.chat.counters)
+        assert receipted or changed, "a BUNDLE payload was neither accepted nor counted"
+        if "bundle_rejected_malformed" in changed:
+            assert not receipted, "a bundle refused whole had items receipted"
+            return "dropped_malformed"
+        return "accepted" if receipted else changed[-1]
+
+
 class ReceiptPayload(Target):
     """RECEIPT payloads into Chat._on_receipt: only ids of the author's own items count."""
 
@@ -854,6 +906,7 @@ TARGETS: list[Callable[[], Target]] = [
     Withdraw,
     Table,
     ChatPayload,
+    BundlePayload,
     ControlPayload,
     ReceiptPayload,
     NotePayload,

@@ -1,7 +1,8 @@
 """Threat 1, malformed input: every decoder fuzzed by hypothesis (a few hundred cases each in CI).
 
-The targets live in tests/hardening/fuzz.py; ``python -m tests.hardening.fuzz --cases 100000``
-is the long run. Here hypothesis draws the seeds of the same generators (and shrinks them).
+The targets are listed in tests/hardening/fuzz.py (defined in fuzz_mesh.py, fuzz_chat.py and
+fuzz_local.py); ``python -m tests.hardening.fuzz --cases 100000`` is the long run. Here
+hypothesis draws the seeds of the same generators (and shrinks them).
 """
 
 from __future__ import annotations

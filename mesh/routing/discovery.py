@@ -56,6 +56,8 @@ REQUEST = b"\x00"
 ANSWER = b"\x01"
 RING_WAIT = 0.2  # seconds per link of a ring's hop limit to wait for an answer (there and back)
 WAITS = (2.0, 4.0, 8.0, 16.0)  # then between requests to the whole mesh (the last repeats)
+#: seconds within which paths learned from answers count as from the same asking
+ANSWER_WINDOW = 2.0
 
 
 @dataclass(slots=True)
@@ -227,9 +229,17 @@ class Discovery:
             return "path_too_long"
         target = announce.author
         kept = self.paths.routes.get(target)
-        if kept is not None and kept.link != link and kept.hops > self.config.announce_radius > 0:
+        if (
+            kept is not None
+            and kept.link != link
+            and kept.hops > self.config.announce_radius > 0
+            and kept.expires - self.config.route_ttl < now - ANSWER_WINDOW
+        ):
             # a path beyond our radius may have broken farther on without a word: the
-            # answer is newer, even if longer (a kept path may run through the asker)
+            # answer is newer, even if longer (a kept path may run through the asker). Not
+            # so a path learned just now, from another answer to the same asking: of those
+            # the shorter stays (a longer one taken last sent a message 9 links at 20,000
+            # nodes, one more than its hop limit allows)
             self.paths.forget(target)
         self.paths.learn(target, link, hops, now, None)
         if envelope.dest == self._me:

@@ -248,3 +248,40 @@ def test_an_answer_that_came_too_long_a_way_teaches_no_path_and_a_shorter_one_do
     assert route is not None and route.hops == 8
     assert counter(a, "unparked") == 1
     assert counter(b, "received") > received
+
+
+def test_of_two_answers_to_one_asking_the_shorter_path_stays() -> None:
+    # at 20,000 nodes a relay learned a 5-link path from one answer, then dropped it for an
+    # 8-link one from a later answer through another neighbour: a message that came to it
+    # over a link was sent on 9 links in all, and died one short of its destination
+    net = Network(config(announce_radius=1))
+    net.line("b", "a", "c")
+    settle(net)
+    a = net.nodes["a"]
+    ghost = Network(config()).add("ghost")
+
+    def answer(via: str, answerer_hops: int) -> None:
+        announce = ghost.router.make(EnvelopeType.ANNOUNCE, net.now).with_hops(answerer_hops)
+        path = net.nodes[via].router.make(
+            EnvelopeType.PATH,
+            net.now,
+            dest_kind=DestKind.PEER,
+            dest=a.key,
+            payload=ANSWER + announce.encode(),
+        )
+        net.inject(via, "a", path.encode())
+        net.run_until_idle()
+
+    def path() -> tuple[bytes, int]:
+        route = a.router.route_to(ghost.key, net.now)
+        assert route is not None
+        return route.next_hop, route.hops
+
+    answer("b", 4)
+    assert path() == (net.nodes["b"].key, 5)
+    net.advance(0.05)
+    answer("c", 7)  # the same asking's longer answer: the shorter path stays
+    assert path() == (net.nodes["b"].key, 5)
+    net.advance(10.0)
+    answer("c", 7)  # later: ours may have broken farther on without a word, so it goes
+    assert path() == (net.nodes["c"].key, 8)

@@ -220,13 +220,12 @@ class Timeline:
         now: float,
         epoch: int,
         index: int,
-    ) -> int:
+    ) -> None:
         """Keep a content (:meth:`can_stage`) to be inserted with the others staged, by
-        :meth:`store_staged`: one statement for many rows, where :meth:`add` costs one
-        each. Return its place in what :meth:`store_staged` returns next. The caller
-        knows its (conversation, author, epoch, index) is not stored yet."""
+        :meth:`store_staged` (which answers for each in the order staged): one statement
+        for many rows, where :meth:`add` costs one each. The caller knows its
+        (conversation, author, epoch, index) is not stored yet."""
         self._staged.append(self._row(conv_id, author, content, status, now, epoch, index))
-        return len(self._staged) - 1
 
     def store_staged(self) -> list[Stored]:
         """Insert the staged rows (a content whose id is stored already adds nothing, as

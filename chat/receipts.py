@@ -36,6 +36,9 @@ MAX_DEFERRED = 50_000
 IDLE_S = 0.5
 #: items written down in one transaction when idle (one turn of the event loop)
 CHUNK = 2_000
+#: a receipt after none for IDLE_S that acknowledges at most this many items is written at
+#: once: a "delivered" mark in a conversation shows without waiting; only a stream waits
+LONE = 256
 
 log = logging.getLogger("meshnotes.chat")
 
@@ -44,9 +47,10 @@ class Deferred:
     """Receipts read now, written later: the items they acknowledge, in arrival order.
 
     Written once no receipt came for IDLE_S (a page of CHUNK items a turn of the event
-    loop), at once past MAX_DEFERRED items, and when the chat stops. With no event loop
-    running (a test stepping the chat by hand), at once. Meanwhile the outbox sends none
-    of those items (Outbox.receipted_items).
+    loop), at once past MAX_DEFERRED items, and when the chat stops. A lone receipt (none
+    came in the IDLE_S before it) of at most LONE items is written at once, as is
+    everything with no event loop running (a test stepping the chat by hand). Meanwhile
+    the outbox sends none of those items (Outbox.receipted_items).
     """
 
     def __init__(
@@ -70,6 +74,8 @@ class Deferred:
         self.emit = emit
         self._items: dict[str, Acknowledged] = {}
         self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
+        #: when the last receipt was taken (the chat's clock), None before any
+        self._last: float | None = None
         #: transactions that wrote receipts down (an operation count)
         self.transactions = 0
 
@@ -85,9 +91,12 @@ class Deferred:
                     self.outbox.receipted_items.add(item.item_id)
         except MeshError as exc:
             self._failed(exc)
+        now, last = self.clock(), self._last
+        self._last = now
         if not self._items:
             return
-        if len(self._items) >= MAX_DEFERRED:
+        lone = last is None or now - last >= IDLE_S
+        if len(self._items) >= MAX_DEFERRED or (lone and len(self._items) <= LONE):
             self.settle_all()
             return
         self._cancel()

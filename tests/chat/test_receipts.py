@@ -1,5 +1,6 @@
 """Receipts are read at once and written down when the author is idle (chat.receipts):
-nothing receipted goes out again meanwhile, and all of it is written in the end."""
+nothing receipted goes out again meanwhile, and all of it is written in the end. A lone
+receipt is written at once."""
 
 from __future__ import annotations
 
@@ -12,13 +13,16 @@ from tests.chat.test_messages import Peer
 from tests.waiting import wait_until
 
 
-def receipted_backlog(count: int) -> tuple[Peer, str]:
+def receipted_backlog(count: int, stream: bool = True) -> tuple[Peer, str]:
     """`alice` sent `count` messages to a room with `bob`, who took them in; alice has
-    bob's receipts queued (as the node hands them over), not applied yet."""
+    taken bob's receipts (as the node hands them over). With `stream`, a receipt came
+    just before them, so they are not lone: they wait to be written down."""
     a, b = Peer("alice"), Peer("bob")
     room, envelopes = backlog(a, b, count)
     for start in range(0, count, 30):
         arrive_together(b, envelopes[start : start + 30])
+    if stream:
+        a.chat.acks.take([])  # the receipt just before (acknowledging nothing of these)
     for receipt in b.take(EnvelopeType.RECEIPT):
         a.chat._queue_receipt(receipt)
     a.chat._take_queued()
@@ -89,4 +93,21 @@ async def test_past_the_bound_receipts_are_written_at_once(
 def test_without_an_event_loop_receipts_are_written_at_once() -> None:
     a, room = receipted_backlog(BURST)
     assert len(a.chat.acks) == 0
+    assert statuses(a, room) == {"delivered"}
+
+
+async def test_a_lone_receipt_is_written_down_at_once() -> None:
+    a, room = receipted_backlog(BURST, stream=False)  # 120 items, no receipt before
+    assert len(a.chat.acks) == 0
+    assert a.chat.acks.transactions == 1
+    assert statuses(a, room) == {"delivered"}
+    assert chat_items(a) == 0
+
+
+async def test_a_lone_receipt_of_many_items_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(receipts, "LONE", BURST - 1)
+    a, room = receipted_backlog(BURST, stream=False)
+    assert len(a.chat.acks) == BURST
+    assert statuses(a, room) == {"pending"}
+    await wait_until(lambda: not len(a.chat.acks), what="receipts written down when idle")
     assert statuses(a, room) == {"delivered"}

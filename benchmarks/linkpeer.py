@@ -106,6 +106,7 @@ async def sink(args: argparse.Namespace) -> None:
     beat = asyncio.create_task(_heartbeat(ws, link))
     received = 0
     t_first = t_last = None
+    cpu_start = time.process_time()  # waiting costs none: this is the work of receiving
     while received < args.count:
         try:
             # the source may still be signing its envelopes: wait longer for the first
@@ -123,7 +124,11 @@ async def sink(args: argparse.Namespace) -> None:
         out = link.data_to_send()
         if out:
             await ws.send(out)
-    print(json.dumps({"received": received, "t_first": t_first, "t_last": t_last}), flush=True)
+    cpu = time.process_time() - cpu_start
+    print(
+        json.dumps({"received": received, "t_first": t_first, "t_last": t_last, "cpu_s": cpu}),
+        flush=True,
+    )
     beat.cancel()
     await ws.close()
 
@@ -150,6 +155,7 @@ async def source(args: argparse.Namespace) -> None:
     beat = asyncio.create_task(_heartbeat(ws, link))
     await asyncio.sleep(0.2)  # let the relay's announce and inventory pass
     t_start = time.monotonic()
+    cpu_start = time.process_time()
     batch = max(1, (WS_CHUNK // args.size))
     for start in range(0, len(wire), batch):
         for data in wire[start : start + batch]:
@@ -158,7 +164,11 @@ async def source(args: argparse.Namespace) -> None:
         for i in range(0, len(out), WS_CHUNK):
             await ws.send(out[i : i + WS_CHUNK])
     t_end = time.monotonic()
-    print(json.dumps({"sent": len(wire), "t_start": t_start, "t_end": t_end}), flush=True)
+    cpu = time.process_time() - cpu_start  # sealing and sending, the envelopes signed before
+    print(
+        json.dumps({"sent": len(wire), "t_start": t_start, "t_end": t_end, "cpu_s": cpu}),
+        flush=True,
+    )
     await asyncio.sleep(args.linger)
     reader.cancel()
     beat.cancel()

@@ -36,8 +36,8 @@ MAX_DEFERRED = 50_000
 IDLE_S = 0.5
 #: items written down in one transaction when idle (one turn of the event loop)
 CHUNK = 2_000
-#: a receipt after none for IDLE_S that acknowledges at most this many items is written at
-#: once: a "delivered" mark in a conversation shows without waiting; only a stream waits
+#: receipts that acknowledge at most this many items within IDLE_S are written at once, while
+#: none wait: a "delivered" mark in a conversation shows without waiting; only a catch-up waits
 LONE = 256
 
 log = logging.getLogger("meshnotes.chat")
@@ -47,10 +47,11 @@ class Deferred:
     """Receipts read now, written later: the items they acknowledge, in arrival order.
 
     Written once no receipt came for IDLE_S (a page of CHUNK items a turn of the event
-    loop), at once past MAX_DEFERRED items, and when the chat stops. A lone receipt (none
-    came in the IDLE_S before it) of at most LONE items is written at once, as is
-    everything with no event loop running (a test stepping the chat by hand). Meanwhile
-    the outbox sends none of those items (Outbox.receipted_items).
+    loop), at once past MAX_DEFERRED items, and when the chat stops. While none wait,
+    receipts are written at once as long as those of the last IDLE_S acknowledge at most
+    LONE items (a conversation); so is everything with no event loop running (a test
+    stepping the chat by hand). Meanwhile the outbox sends none of those items
+    (Outbox.receipted_items).
     """
 
     def __init__(
@@ -74,8 +75,9 @@ class Deferred:
         self.emit = emit
         self._items: dict[str, Acknowledged] = {}
         self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
-        #: when the last receipt was taken (the chat's clock), None before any
-        self._last: float | None = None
+        #: items acknowledged since `_window` (the chat's clock), a window of IDLE_S
+        self._recent = 0
+        self._window: float | None = None
         #: transactions that wrote receipts down (an operation count)
         self.transactions = 0
 
@@ -84,6 +86,7 @@ class Deferred:
 
     def take(self, receipts: list[Envelope]) -> None:
         """Read what `receipts` acknowledge; from now on those items are not sent again."""
+        waiting = len(self._items)
         try:
             for receipt in receipts:
                 for item in self.outbox.acknowledged_by(receipt):
@@ -91,12 +94,13 @@ class Deferred:
                     self.outbox.receipted_items.add(item.item_id)
         except MeshError as exc:
             self._failed(exc)
-        now, last = self.clock(), self._last
-        self._last = now
+        now = self.clock()
+        if self._window is None or now - self._window >= IDLE_S:
+            self._window, self._recent = now, 0
+        self._recent += len(self._items) - waiting
         if not self._items:
             return
-        lone = last is None or now - last >= IDLE_S
-        if len(self._items) >= MAX_DEFERRED or (lone and len(self._items) <= LONE):
+        if len(self._items) >= MAX_DEFERRED or (not waiting and self._recent <= LONE):
             self.settle_all()
             return
         self._cancel()

@@ -4,8 +4,10 @@ each pairwise session read and written once (operation counts, not timings)."""
 from __future__ import annotations
 
 import msgpack
+import pytest
 
 from chat import history
+from chat import receipts as receipts_module
 from chat.outbox import MAX_RECEIPT_IDS
 from mesh.storage.mailbox import receipt_ids
 from mesh.wire.envelope import Envelope, EnvelopeType
@@ -235,7 +237,9 @@ async def test_a_backlog_met_newest_first_costs_a_ratchet_step_or_two_per_messag
     assert lookups == 4
 
 
-async def test_the_receipts_of_a_burst_are_applied_in_one_transaction() -> None:
+async def test_the_receipts_of_a_burst_are_applied_in_one_transaction(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     a, b = Peer("alice"), Peer("bob")
     room, envelopes = backlog(a, b, BURST)
     for start in range(0, BURST, 30):  # four bursts at the member: four receipts
@@ -243,7 +247,7 @@ async def test_the_receipts_of_a_burst_are_applied_in_one_transaction() -> None:
     receipts = b.take(EnvelopeType.RECEIPT)
     assert len(receipts) == 4
     statements: list[str] = []
-    a.chat.acks.take([])  # a receipt just before: these are not lone, they wait
+    monkeypatch.setattr(receipts_module, "LONE", BURST - 1)  # a catch-up's worth: they wait
     a.chat.store.db.conn.set_trace_callback(statements.append)
     for receipt in receipts:  # as the node hands over one routed burst
         a.chat._queue_receipt(receipt)

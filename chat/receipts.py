@@ -38,7 +38,7 @@ IDLE_S = 0.5
 CHUNK = 2_000
 #: receipts that acknowledge at most this many items within IDLE_S are written at once, while
 #: none wait: a "delivered" mark in a conversation shows without waiting; only a catch-up waits
-LONE = 256
+AT_ONCE = 256
 
 log = logging.getLogger("meshnotes.chat")
 
@@ -49,7 +49,7 @@ class Deferred:
     Written once no receipt came for IDLE_S (a page of CHUNK items a turn of the event
     loop), at once past MAX_DEFERRED items, and when the chat stops. While none wait,
     receipts are written at once as long as those of the last IDLE_S acknowledge at most
-    LONE items (a conversation); so is everything with no event loop running (a test
+    AT_ONCE items (a conversation); so is everything with no event loop running (a test
     stepping the chat by hand). Meanwhile the outbox sends none of those items
     (Outbox.receipted_items).
     """
@@ -100,7 +100,7 @@ class Deferred:
         self._recent += len(self._items) - waiting
         if not self._items:
             return
-        if len(self._items) >= MAX_DEFERRED or (not waiting and self._recent <= LONE):
+        if len(self._items) >= MAX_DEFERRED or (not waiting and self._recent <= AT_ONCE):
             self.settle_all()
             return
         self._cancel()

@@ -247,7 +247,7 @@ async def test_the_receipts_of_a_burst_are_applied_in_one_transaction(
     receipts = b.take(EnvelopeType.RECEIPT)
     assert len(receipts) == 4
     statements: list[str] = []
-    monkeypatch.setattr(receipts_module, "LONE", BURST - 1)  # a catch-up's worth: they wait
+    monkeypatch.setattr(receipts_module, "AT_ONCE", BURST - 1)  # a catch-up's worth: they wait
     a.chat.store.db.conn.set_trace_callback(statements.append)
     for receipt in receipts:  # as the node hands over one routed burst
         a.chat._queue_receipt(receipt)

@@ -28,8 +28,8 @@ def receipted_backlog(count: int) -> tuple[Peer, str]:
 
 @pytest.fixture
 def catching_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Receipts as a member catching up sends them: more than LONE items within IDLE_S."""
-    monkeypatch.setattr(receipts, "LONE", BURST - 1)
+    """Receipts as a member catching up sends them: more than AT_ONCE items within IDLE_S."""
+    monkeypatch.setattr(receipts, "AT_ONCE", BURST - 1)
 
 
 def chat_items(a: Peer) -> int:

@@ -88,7 +88,7 @@ async def test_when_idle_receipts_are_written_a_page_at_a_time(
 
 
 async def test_past_the_bound_receipts_are_written_at_once(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, catching_up: None
 ) -> None:
     monkeypatch.setattr(receipts, "MAX_DEFERRED", 30)
     a, room = receipted_backlog(BURST)
@@ -97,7 +97,7 @@ async def test_past_the_bound_receipts_are_written_at_once(
     assert statuses(a, room) == {"delivered"}
 
 
-def test_without_an_event_loop_receipts_are_written_at_once() -> None:
+def test_without_an_event_loop_receipts_are_written_at_once(catching_up: None) -> None:
     a, room = receipted_backlog(BURST)
     assert len(a.chat.acks) == 0
     assert statuses(a, room) == {"delivered"}

@@ -11,6 +11,7 @@ import contextlib
 import json
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ FORWARDER_SHARE = 0.5
 SIZES = [256 << i for i in range(9)]  # 256 B .. 64 KiB
 
 
-def _crypto_loop(size: int) -> tuple[list[bytes], Any]:
+def _crypto_loop(size: int) -> tuple[list[bytes], Callable[[list[bytes]], None]]:
     """Boxed frames of a signed `size` B envelope, and the loop that opens, verifies and
     seals each of them (its own box-stream state: one loop per thread)."""
     ident = Identity.generate("c")
